@@ -1,2 +1,44 @@
-"""vecver: versioned embedding spaces for vector databases."""
+"""vecver: versioned embedding spaces for vector databases.
+
+The Python API mirrors the CLI: :func:`open` a workspace, write through a
+:class:`Collection` (dual-write to every live space), and run the migration verbs in
+:mod:`vecver.command` (or :mod:`vecver.migration` over an open workspace).
+"""
+
+from __future__ import annotations
+
+import os
+
+from . import command, errors
+from .backend import Backend, Capabilities
+from .config import Config, Gate
+from .embedders import Embedder, SpaceEmbedder
+from .errors import VecverError
+from .evaluate import evaluate
+from .filters import F, Filter
+from .manifest import Manifest
+from .migration import backfill, cutover, migrate, plan, rollback, start_migration, verify
+from .registry import register as register_backend
+from .sources import IterableSource, JsonlSource, NamespaceSource, Source
+from .space import Space, SpaceSpec
+from .types import Document, Hit, NamespaceSpec, Record, Stamp
+from .workspace import Collection, Workspace
+
 __version__ = "0.1.0"
+
+
+def open(  # noqa: A001 - the natural name
+    config: Config | str | os.PathLike[str] | None = None, *, progress: bool | None = None
+) -> Workspace:
+    """Open the workspace of a config (a path, a :class:`Config`, or ./vecver.toml)."""
+    return Workspace(config, progress=progress)
+
+
+__all__ = [
+    "Backend", "Capabilities", "Collection", "Config", "Document", "Embedder", "F", "Filter",
+    "Gate", "Hit", "IterableSource", "JsonlSource", "Manifest", "NamespaceSource",
+    "NamespaceSpec", "Record", "Source", "Space", "SpaceEmbedder", "SpaceSpec", "Stamp",
+    "VecverError", "Workspace", "backfill", "command", "cutover", "errors", "evaluate",
+    "migrate", "open", "plan", "register_backend", "rollback", "start_migration", "verify",
+    "__version__",
+]

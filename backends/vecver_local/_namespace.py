@@ -1,0 +1,821 @@
+"""One namespace of the local backend: a SQLite store (the durable truth) and an hnswlib
+index (an in-memory cache of it, snapshotted to disk now and then).
+
+Layout of a namespace directory::
+
+    store.sqlite (+ -wal, -shm)   the truth, WAL mode
+    hnsw-<seq>.bin                the newest index snapshot, complete up to write <seq>
+
+Tables of ``store.sqlite``:
+
+- ``meta(key, value)``: ``spec`` (the NamespaceSpec as JSON) and ``format``.
+- ``counter(k = 0, seq)``: the namespace's write sequence number. Every write transaction
+  that changes rows takes the next value (under ``BEGIN IMMEDIATE``, so commit order is
+  seq order) and stamps every row it touches with it.
+- ``rows(label, id, deleted, seq, fingerprint, source_hash, written_at, metadata)``: one row
+  per document id ever written. ``label`` is the rowid and the hnswlib label; rows are never
+  removed, only flagged ``deleted``, so a re-inserted id gets its old label back.
+- ``blobs(label, vector, text)``: the float32 vector bytes and the text of each live row,
+  kept apart so that scanning ``rows`` (filters, counts) does not page through vectors.
+
+Invariant: the in-memory index holds exactly the live rows of the store as of write
+``applied_seq``. Opening loads the newest loadable snapshot (seq S) and replays every row
+with ``seq > S``; before every operation ``PRAGMA data_version`` tells whether another
+connection committed, and if so the rows written since ``applied_seq`` are replayed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import sqlite3
+import threading
+import time
+import urllib.parse
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from vecver.backend import exact_scores
+from vecver.errors import InvalidId, InvalidInput, NamespaceNotFound
+from vecver.filters import Filter
+from vecver.types import Hit, Matrix, NamespaceSpec, Record, ScanPage, Stamp, score_from_distance
+
+from ._sqlfilter import to_sql
+
+__all__ = ["Namespace", "Params", "create_store", "read_spec", "STORE_FILE"]
+
+log = logging.getLogger("vecver_local")
+
+STORE_FILE = "store.sqlite"
+FORMAT = 1
+_SNAPSHOT_RE = re.compile(r"^hnsw-(\d+)\.bin$")
+_TMP_PREFIX = ".hnsw-tmp-"
+_HNSW_SPACE = {"cosine": "cosine", "dot": "ip", "l2": "l2"}
+_INITIAL_CAPACITY = 1024
+_REPLAY_CHUNK = 8192
+#: filtered searches over at most this many allowed documents are exact brute force
+_BRUTE_MIN = 2000
+#: ... and so are those over less than 5% of the namespace, up to this many documents
+_BRUTE_MAX = 20_000
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS counter ("
+    " k INTEGER PRIMARY KEY CHECK (k = 0), seq INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS rows ("
+    " label INTEGER PRIMARY KEY,"
+    " id TEXT NOT NULL UNIQUE,"
+    " deleted INTEGER NOT NULL DEFAULT 0,"
+    " seq INTEGER NOT NULL,"
+    " fingerprint TEXT NOT NULL,"
+    " source_hash TEXT NOT NULL,"
+    " written_at REAL NOT NULL,"
+    " metadata TEXT)",
+    "CREATE TABLE IF NOT EXISTS blobs (label INTEGER PRIMARY KEY, vector BLOB NOT NULL, text TEXT)",
+    "CREATE INDEX IF NOT EXISTS rows_seq ON rows (seq, deleted)",
+    "INSERT OR IGNORE INTO counter (k, seq) VALUES (0, 0)",
+)
+
+_UPSERT_ROWS = (
+    "INSERT INTO rows (id, fingerprint, source_hash, written_at, metadata, deleted, seq)"
+    " VALUES (?, ?, ?, ?, ?, 0, (SELECT seq FROM counter WHERE k = 0))"
+    " ON CONFLICT (id) DO UPDATE SET fingerprint = excluded.fingerprint,"
+    " source_hash = excluded.source_hash, written_at = excluded.written_at,"
+    " metadata = excluded.metadata, deleted = 0, seq = excluded.seq"
+)
+_UPSERT_BLOBS = "INSERT OR REPLACE INTO blobs (label, vector, text) VALUES (?, ?, ?)"
+_IDS_IN = "(SELECT value FROM json_each(?))"
+_RECORD_COLS = "r.id, r.fingerprint, r.source_hash, r.written_at, r.metadata, b.text"
+
+_json_encode = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, separators=(",", ":"), check_circular=False
+).encode
+
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class Params:
+    """hnswlib parameters and the snapshot threshold, from the backend's constructor."""
+
+    ef_construction: int
+    M: int
+    ef_search: int
+    snapshot_every: int
+
+
+# -- store files ----------------------------------------------------------------------
+
+
+def connect(db_path: str, *, create: bool) -> sqlite3.Connection:
+    """Open a store. ``create=False`` never creates the file (a missing one raises
+    ``sqlite3.OperationalError``)."""
+    uri = "file:" + urllib.parse.quote(db_path) + ("?mode=rwc" if create else "?mode=rw")
+    conn = sqlite3.connect(
+        uri, uri=True, isolation_level=None, check_same_thread=False, timeout=30.0
+    )
+    try:
+        conn.execute("PRAGMA busy_timeout = 30000")
+        if create:
+            conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+@contextlib.contextmanager
+def transaction(conn: sqlite3.Connection, mode: str = "IMMEDIATE") -> Iterator[None]:
+    """``BEGIN <mode>`` ... ``COMMIT``; rolled back when the body raises."""
+    conn.execute(f"BEGIN {mode}")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+        raise
+
+
+def _spec_to_json(spec: NamespaceSpec) -> str:
+    return json.dumps(
+        {
+            "name": spec.name,
+            "dimension": spec.dimension,
+            "metric": spec.metric,
+            "fingerprint": spec.fingerprint,
+        }
+    )
+
+
+def _spec_from_json(text: str) -> NamespaceSpec:
+    d = json.loads(text)
+    return NamespaceSpec(str(d["name"]), int(d["dimension"]), d["metric"], str(d["fingerprint"]))
+
+
+def read_spec(conn: sqlite3.Connection) -> NamespaceSpec | None:
+    """The spec stored in an open store, or None for a store still being created."""
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'spec'").fetchone()
+    except sqlite3.OperationalError as e:
+        if "no such table" in str(e):
+            return None
+        raise
+    return None if row is None else _spec_from_json(row[0])
+
+
+def create_store(db_path: str, spec: NamespaceSpec) -> tuple[sqlite3.Connection, NamespaceSpec]:
+    """Create (or open) the store at ``db_path`` and record ``spec`` unless one is there.
+
+    Returns the open connection and the spec the store holds (``spec`` itself when it was
+    created by this call; compare them to detect a conflict). Safe against concurrent
+    creators in other processes: the check and the insert are one write transaction.
+    """
+    conn = connect(db_path, create=True)
+    try:
+        with transaction(conn):
+            for stmt in _SCHEMA:
+                conn.execute(stmt)
+            have = read_spec(conn)
+            if have is None:
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('spec', ?), ('format', ?)",
+                    (_spec_to_json(spec), str(FORMAT)),
+                )
+                have = spec
+    except BaseException:
+        conn.close()
+        raise
+    return conn, have
+
+
+def file_identity(path: str) -> tuple[int, int]:
+    st = os.stat(path)
+    return (st.st_dev, st.st_ino)
+
+
+def _fsync_dir(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _ids_json(ids: Sequence[str]) -> str | None:
+    """Ids as a JSON array for ``json_each``; None when none is a storable string."""
+    good = [i for i in ids if isinstance(i, str)]
+    try:
+        out = json.dumps(good, ensure_ascii=False)
+        out.encode("utf-8")
+    except UnicodeEncodeError:
+        good = [i for i in good if _encodable(i)]
+        out = json.dumps(good, ensure_ascii=False)
+    return out if good else None
+
+
+def _encodable(s: str) -> bool:
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _loads(md: str | None) -> dict[str, Any]:
+    if not md or md == "{}":
+        return {}
+    out: dict[str, Any] = json.loads(md)
+    return out
+
+
+def _stack(blobs: Sequence[bytes], dim: int) -> Matrix:
+    """float32 matrix (writable) from raw vector blobs."""
+    if not blobs:
+        return np.zeros((0, dim), dtype=np.float32)
+    buf = bytearray(b"".join(blobs))
+    return np.frombuffer(buf, dtype=np.float32).reshape(len(blobs), dim)
+
+
+# -- the namespace --------------------------------------------------------------------
+
+
+class Namespace:
+    """An open namespace. Every method must be called with ``self.lock`` held."""
+
+    def __init__(
+        self,
+        hnswlib: Any,
+        spec: NamespaceSpec,
+        directory: str,
+        conn: sqlite3.Connection,
+        params: Params,
+    ) -> None:
+        self.hnswlib = hnswlib
+        self.spec = spec
+        self.dir = directory
+        self.db_path = os.path.join(directory, STORE_FILE)
+        self.conn = conn
+        self.params = params
+        self.identity = file_identity(self.db_path)
+        self.lock = threading.RLock()
+        self.closed = False
+        self.space = _HNSW_SPACE[spec.metric]
+        # the index cache, loaded lazily by sync()
+        self.index: Any = None
+        self.applied_seq = 0
+        self.data_version = -1
+        self.present = np.zeros(0, dtype=bool)  # label is in the index (live or marked deleted)
+        self.alive = np.zeros(0, dtype=bool)  # label is in the index and not marked deleted
+        self.live = 0
+        self.since_snapshot = 0
+        self.snapshot_seq = 0
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    @staticmethod
+    def open(hnswlib: Any, name: str, directory: str, params: Params) -> Namespace:
+        """Open an existing namespace; ``NamespaceNotFound`` when there is none."""
+        db_path = os.path.join(directory, STORE_FILE)
+        if not os.path.exists(db_path):
+            raise NamespaceNotFound(name)
+        try:
+            conn = connect(db_path, create=False)
+        except sqlite3.OperationalError:
+            raise NamespaceNotFound(name) from None
+        try:
+            spec = read_spec(conn)
+            if spec is None or spec.name != name:
+                raise NamespaceNotFound(name)
+            return Namespace(hnswlib, spec, directory, conn, params)
+        except BaseException:
+            conn.close()
+            raise
+
+    def is_stale(self) -> bool:
+        """True when the store this object has open was dropped (or replaced)."""
+        try:
+            return file_identity(self.db_path) != self.identity
+        except OSError:
+            return True
+
+    def close(self, *, snapshot: bool) -> None:
+        """Snapshot the index if it changed since the last snapshot (when ``snapshot``), then
+        release everything. A failed snapshot is logged, never raised: the store is the
+        truth and the next open replays what the snapshot would have held."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            if snapshot and self.index is not None and self.since_snapshot > 0:
+                try:
+                    self.write_snapshot()
+                except Exception as e:  # noqa: BLE001 - the store is durable anyway
+                    log.warning("could not snapshot namespace %r: %s", self.spec.name, e)
+        finally:
+            self.index = None
+            self.conn.close()
+
+    # -- the index cache --------------------------------------------------------------
+
+    def _new_index(self, capacity: int) -> Any:
+        index = self.hnswlib.Index(space=self.space, dim=self.spec.dimension)
+        index.init_index(
+            max_elements=max(capacity, _INITIAL_CAPACITY),
+            ef_construction=self.params.ef_construction,
+            M=self.params.M,
+        )
+        index.set_ef(self.params.ef_search)
+        return index
+
+    def _snapshots(self) -> list[tuple[int, str]]:
+        """(seq, path) of the snapshot files, newest first."""
+        out: list[tuple[int, str]] = []
+        try:
+            names = os.listdir(self.dir)
+        except OSError:
+            return out
+        for n in names:
+            m = _SNAPSHOT_RE.match(n)
+            if m:
+                out.append((int(m.group(1)), os.path.join(self.dir, n)))
+        out.sort(reverse=True)
+        return out
+
+    def _grow(self, size: int) -> None:
+        if size > self.present.shape[0]:
+            new = max(size, 2 * self.present.shape[0], _INITIAL_CAPACITY)
+            for attr in ("present", "alive"):
+                old = getattr(self, attr)
+                arr = np.zeros(new, dtype=bool)
+                arr[: old.shape[0]] = old
+                setattr(self, attr, arr)
+
+    def _try_snapshot(self, path: str, seq: int) -> bool:
+        """Load the snapshot at ``path`` (complete up to ``seq``) if it is consistent with
+        the store. Must run inside the read transaction of :meth:`_load`."""
+        index = self.hnswlib.Index(space=self.space, dim=self.spec.dimension)
+        try:
+            index.load_index(path)
+        except Exception as e:  # noqa: BLE001 - a bad snapshot is skipped, never fatal
+            log.warning("ignoring unreadable snapshot %s: %s", path, e)
+            return False
+        if int(index.dim) != self.spec.dimension:
+            return False
+        ids = np.asarray(index.get_ids_list(), dtype=np.int64)
+        live = np.fromiter(
+            (r[0] for r in self.conn.execute(
+                "SELECT label FROM rows WHERE seq <= ? AND deleted = 0", (seq,)
+            )),
+            dtype=np.int64,
+        )
+        if ids.size and ids.min() < 0:
+            return False
+        top = int(max(ids.max() if ids.size else 0, live.max() if live.size else 0)) + 1
+        self._grow(top)
+        self.present[:] = False
+        self.alive[:] = False
+        self.present[ids] = True
+        if live.size and not self.present[live].all():
+            log.warning("ignoring snapshot %s: it lacks rows of the store", path)
+            self.present[:] = False
+            return False
+        self.alive[live] = True
+        self.live = int(live.size)
+        index.set_ef(self.params.ef_search)
+        self.index = index
+        return True
+
+    def _load(self) -> None:
+        """Build the index cache: newest loadable snapshot + replay of the rows after it."""
+        self.index = None
+        self.present = np.zeros(0, dtype=bool)
+        self.alive = np.zeros(0, dtype=bool)
+        self.live = 0
+        dv = self._data_version()
+        with transaction(self.conn, "DEFERRED"):
+            current = self._counter()
+            base = 0
+            for seq, path in self._snapshots():
+                if seq <= current and self._try_snapshot(path, seq):
+                    base = seq
+                    break
+            if self.index is None:
+                n = self.conn.execute(
+                    "SELECT count(*) FROM rows WHERE deleted = 0"
+                ).fetchone()[0]
+                self.index = self._new_index(int(n * 1.25) + 16)
+                self.present = np.zeros(0, dtype=bool)
+                self.alive = np.zeros(0, dtype=bool)
+                self.live = 0
+            self.snapshot_seq = base
+            self.since_snapshot = 0
+            self._replay_rows(base)
+            self.applied_seq = current
+        self.data_version = dv
+        self._maybe_snapshot()
+
+    def _counter(self) -> int:
+        seq: int = self.conn.execute("SELECT seq FROM counter WHERE k = 0").fetchone()[0]
+        return seq
+
+    def _data_version(self) -> int:
+        dv: int = self.conn.execute("PRAGMA data_version").fetchone()[0]
+        return dv
+
+    def _replay_rows(self, since: int) -> None:
+        """Apply every row written after ``since`` to the index (inside a transaction)."""
+        dim = self.spec.dimension
+        cur = self.conn.execute(
+            "SELECT r.label, b.vector FROM rows r JOIN blobs b ON b.label = r.label"
+            " WHERE r.seq > ? AND r.deleted = 0",
+            (since,),
+        )
+        while True:
+            chunk = cur.fetchmany(_REPLAY_CHUNK)
+            if not chunk:
+                break
+            labels = np.fromiter((c[0] for c in chunk), dtype=np.int64, count=len(chunk))
+            self._add(labels, _stack([c[1] for c in chunk], dim))
+        dead = np.fromiter(
+            (r[0] for r in self.conn.execute(
+                "SELECT label FROM rows WHERE seq > ? AND deleted = 1", (since,)
+            )),
+            dtype=np.int64,
+        )
+        self._mark_deleted(dead)
+
+    def _catch_up(self) -> None:
+        """Replay everything committed after ``applied_seq`` (by anyone)."""
+        dv = self._data_version()
+        with transaction(self.conn, "DEFERRED"):
+            current = self._counter()
+            if current != self.applied_seq:
+                self._replay_rows(self.applied_seq)
+                self.applied_seq = current
+        self.data_version = dv
+
+    def sync(self) -> None:
+        """Make the index reflect every committed write (cheap when nothing changed)."""
+        if self.index is None:
+            self._invalidating(self._load)
+        elif self._data_version() != self.data_version:
+            self._invalidating(self._catch_up)
+        self._maybe_snapshot()
+
+    def _invalidating(self, fn: Any) -> None:
+        try:
+            fn()
+        except BaseException:
+            # the cache may be half-updated; the next operation rebuilds it from the store
+            self.index = None
+            raise
+
+    def _add(self, labels: IntArray, vectors: Matrix) -> None:
+        if labels.size == 0:
+            return
+        self._grow(int(labels.max()) + 1)
+        new = int((~self.present[labels]).sum())
+        index = self.index
+        need = int(index.element_count) + new
+        cap = int(index.get_max_elements())
+        if need > cap:
+            index.resize_index(max(need, 2 * cap))
+        index.add_items(vectors, labels, num_threads=-1)
+        self.present[labels] = True
+        self.live += int((~self.alive[labels]).sum())
+        self.alive[labels] = True
+        self.since_snapshot += int(labels.size)
+
+    def _mark_deleted(self, labels: IntArray) -> None:
+        if labels.size == 0:
+            return
+        labels = labels[labels < self.alive.shape[0]]
+        labels = labels[self.alive[labels]]
+        for label in labels.tolist():
+            self.index.mark_deleted(label)
+        self.alive[labels] = False
+        self.live -= int(labels.size)
+        self.since_snapshot += int(labels.size)
+
+    def _maybe_snapshot(self) -> None:
+        if self.index is not None and self.since_snapshot > self.params.snapshot_every:
+            try:
+                self.write_snapshot()
+            except OSError as e:
+                log.warning("could not snapshot namespace %r: %s", self.spec.name, e)
+
+    def write_snapshot(self) -> None:
+        """Write ``hnsw-<applied_seq>.bin`` atomically (temp file, fsync, rename), then
+        remove older snapshots. Skipped when one at least as new exists."""
+        seq = self.applied_seq
+        snaps = self._snapshots()
+        if not snaps or snaps[0][0] < seq:
+            tmp = os.path.join(self.dir, f"{_TMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex}")
+            try:
+                self.index.save_index(tmp)
+                fd = os.open(tmp, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                os.replace(tmp, os.path.join(self.dir, f"hnsw-{seq}.bin"))
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+            _fsync_dir(self.dir)
+        self.snapshot_seq = max(seq, snaps[0][0] if snaps else 0)
+        self.since_snapshot = 0
+        for s, path in self._snapshots():
+            if s < self.snapshot_seq:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+        self._remove_stale_temps()
+
+    def _remove_stale_temps(self) -> None:
+        """Temp files left by writers killed mid-snapshot (older than an hour)."""
+        cutoff = time.time() - 3600
+        with contextlib.suppress(OSError):
+            for n in os.listdir(self.dir):
+                if n.startswith(_TMP_PREFIX):
+                    p = os.path.join(self.dir, n)
+                    with contextlib.suppress(OSError):
+                        if os.stat(p).st_mtime < cutoff:
+                            os.unlink(p)
+
+    # -- writes -----------------------------------------------------------------------
+
+    def upsert(self, records: Sequence[Record], vectors: Matrix) -> None:
+        """Write ``records`` (already validated; ``vectors`` is their stacked float32
+        matrix) in one transaction, then apply them to the index."""
+        n = len(records)
+        if n == 0:
+            return
+        try:
+            rows = [
+                (
+                    r.id,
+                    r.stamp.fingerprint,
+                    r.stamp.source_hash,
+                    float(r.stamp.written_at),
+                    _json_encode(r.metadata) if r.metadata else "{}",
+                )
+                for r in records
+            ]
+        except (TypeError, ValueError) as e:
+            raise InvalidInput(f"metadata is not JSON-serializable: {e}") from e
+        conn = self.conn
+        try:
+            with transaction(conn):
+                seq: int = conn.execute(
+                    "UPDATE counter SET seq = seq + 1 WHERE k = 0 RETURNING seq"
+                ).fetchone()[0]
+                conn.executemany(_UPSERT_ROWS, rows)
+                by_id = dict(conn.execute("SELECT id, label FROM rows WHERE seq = ?", (seq,)))
+                labels = np.fromiter(
+                    (by_id[r.id] for r in records), dtype=np.int64, count=n
+                )
+                conn.executemany(
+                    _UPSERT_BLOBS,
+                    zip(labels.tolist(), [v.tobytes() for v in vectors],
+                        [r.text for r in records]),
+                )
+        except UnicodeEncodeError as e:
+            bad = next((r.id for r in records if not _encodable(r.id)), None)
+            if bad is not None:
+                raise InvalidId(bad) from e
+            raise InvalidInput(f"text or metadata is not valid Unicode: {e}") from e
+        if self.index is None:
+            return  # loaded (with this write) by the next sync
+        if self.applied_seq == seq - 1:
+            self._invalidating(lambda: self._add(labels, vectors))
+            self.applied_seq = seq
+        else:
+            self._invalidating(self._catch_up)
+        self._maybe_snapshot()
+
+    def delete(self, ids: Sequence[str]) -> None:
+        """Flag the rows of ``ids`` deleted in one transaction, then drop them from the
+        index. Ids that are not present are ignored."""
+        payload = _ids_json(ids)
+        if payload is None:
+            return
+        conn = self.conn
+        with transaction(conn):
+            seq = self._counter() + 1
+            cur = conn.execute(
+                f"UPDATE rows SET deleted = 1, seq = ?, metadata = NULL"
+                f" WHERE deleted = 0 AND id IN {_IDS_IN}",
+                (seq, payload),
+            )
+            if cur.rowcount <= 0:
+                return  # nothing to delete: commit the empty transaction, no seq used
+            conn.execute("UPDATE counter SET seq = ? WHERE k = 0", (seq,))
+            labels = np.fromiter(
+                (r[0] for r in conn.execute("SELECT label FROM rows WHERE seq = ?", (seq,))),
+                dtype=np.int64,
+            )
+            conn.execute(
+                "DELETE FROM blobs WHERE label IN (SELECT label FROM rows WHERE seq = ?)", (seq,)
+            )
+        if self.index is None:
+            return
+        if self.applied_seq == seq - 1:
+            self._invalidating(lambda: self._mark_deleted(labels))
+            self.applied_seq = seq
+        else:
+            self._invalidating(self._catch_up)
+        self._maybe_snapshot()
+
+    # -- reads ------------------------------------------------------------------------
+
+    def _records(self, rows: list[Any], with_vectors: bool) -> list[Record]:
+        vecs = _stack([r[6] for r in rows], self.spec.dimension) if with_vectors else None
+        out: list[Record] = []
+        for i, r in enumerate(rows):
+            doc_id = r[0]
+            out.append(
+                Record(
+                    doc_id,
+                    vecs[i] if vecs is not None else None,
+                    r[5],
+                    _loads(r[4]),
+                    Stamp(r[1], doc_id, r[2], r[3]),
+                )
+            )
+        return out
+
+    def fetch(self, ids: Sequence[str], with_vectors: bool) -> dict[str, Record]:
+        """Records of the present ids, in one query."""
+        payload = _ids_json(ids)
+        if payload is None:
+            return {}
+        cols = _RECORD_COLS + (", b.vector" if with_vectors else "")
+        rows = self.conn.execute(
+            f"SELECT {cols} FROM rows r JOIN blobs b ON b.label = r.label"
+            f" WHERE r.deleted = 0 AND r.id IN {_IDS_IN}",
+            (payload,),
+        ).fetchall()
+        return {rec.id: rec for rec in self._records(rows, with_vectors)}
+
+    def scan(self, cursor: str | None, limit: int, with_vectors: bool) -> ScanPage:
+        """One page in id order after ``cursor`` (the last id of the previous page)."""
+        cols = _RECORD_COLS + (", b.vector" if with_vectors else "")
+        rows = self.conn.execute(
+            f"SELECT {cols} FROM rows r JOIN blobs b ON b.label = r.label"
+            " WHERE r.deleted = 0 AND r.id > ? ORDER BY r.id LIMIT ?",
+            ("" if cursor is None else cursor, limit + 1),
+        ).fetchall()
+        more = len(rows) > limit
+        records = self._records(rows[:limit], with_vectors)
+        return ScanPage(records, records[-1].id if more else None)
+
+    def count(self) -> int:
+        if self.index is not None:
+            return self.live
+        n: int = self.conn.execute("SELECT count(*) FROM rows WHERE deleted = 0").fetchone()[0]
+        return n
+
+    # -- search -----------------------------------------------------------------------
+
+    def _allowed(self, flt: Filter) -> IntArray:
+        """Labels of the live rows whose metadata matches ``flt`` (exactly
+        ``Filter.matches``) and that the index holds."""
+        translated = to_sql(flt)
+        if translated is not None:
+            where, params = translated
+            cur = self.conn.execute(
+                f"SELECT label FROM rows WHERE deleted = 0 AND ({where})", params
+            )
+            labels = np.fromiter((r[0] for r in cur), dtype=np.int64)
+        else:
+            cur = self.conn.execute("SELECT label, metadata FROM rows WHERE deleted = 0")
+            labels = np.fromiter(
+                (r[0] for r in cur if flt.matches(_loads(r[1]))), dtype=np.int64
+            )
+        # rows committed by others after our last sync are not in the index yet
+        labels = labels[labels < self.alive.shape[0]]
+        return labels[self.alive[labels]]
+
+    def search(self, queries: Matrix, k: int, flt: Filter | None) -> list[list[Hit]]:
+        nq = int(queries.shape[0])
+        if self.live == 0:
+            return [[] for _ in range(nq)]
+        if flt:
+            allowed = self._allowed(flt)
+            n = int(allowed.size)
+            if n == 0:
+                return [[] for _ in range(nq)]
+            if n <= _BRUTE_MIN or (n < 0.05 * self.live and n <= _BRUTE_MAX):
+                return self._brute(queries, allowed, k)
+            allowed_set = set(allowed.tolist())
+            found = self._knn(queries, min(k, n), allowed_set.__contains__)
+            if found is None:
+                return self._brute(queries, allowed, k)
+            return self._hits(*found, k)
+        found = self._knn(queries, min(k, self.live), None)
+        if found is None:
+            return self._brute(queries, np.flatnonzero(self.alive).astype(np.int64), k)
+        return self._hits(*found, k)
+
+    def _knn(
+        self, queries: Matrix, k: int, flt: Any
+    ) -> tuple[list[IntArray], list[npt.NDArray[np.float64]]] | None:
+        """ANN search; None when hnswlib cannot return ``k`` results (the caller falls back
+        to brute force)."""
+        index = self.index
+        index.set_ef(max(self.params.ef_search, k))
+        try:
+            if flt is None:
+                labels, dist = index.knn_query(queries, k=k, num_threads=-1)
+            else:
+                # a Python filter runs under the GIL: extra threads only contend
+                labels, dist = index.knn_query(queries, k=k, num_threads=1, filter=flt)
+        except RuntimeError:
+            return None
+        metric = self.spec.metric
+        scores = [
+            np.array([score_from_distance(metric, float(d)) for d in row]) for row in dist
+        ]
+        return [np.asarray(row, dtype=np.int64) for row in labels], scores
+
+    def _brute(self, queries: Matrix, labels: IntArray, k: int) -> list[list[Hit]]:
+        """Exact scores against ``labels``; keeps every candidate tied with the k-th best so
+        that ties are broken by id, like the reference backend."""
+        per_q_labels: list[IntArray] = []
+        per_q_scores: list[npt.NDArray[np.float64]] = []
+        step = 8192
+        best: list[tuple[IntArray, npt.NDArray[np.float32]]] = [
+            (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
+            for _ in range(queries.shape[0])
+        ]
+        for start in range(0, int(labels.size), step):
+            part = labels[start : start + step]
+            vecs = np.asarray(self.index.get_items(part), dtype=np.float32)
+            scores = exact_scores(self.spec.metric, queries, vecs)
+            for qi in range(queries.shape[0]):
+                lab = np.concatenate([best[qi][0], part])
+                sc = np.concatenate([best[qi][1], scores[qi]])
+                best[qi] = _top_with_ties(lab, sc, k)
+        for lab, sc in best:
+            per_q_labels.append(lab)
+            per_q_scores.append(sc.astype(np.float64))
+        return self._hits(per_q_labels, per_q_scores, k)
+
+    def _hits(
+        self,
+        labels: list[IntArray],
+        scores: list[npt.NDArray[np.float64]],
+        k: int,
+    ) -> list[list[Hit]]:
+        """Hits with text, metadata and stamp read in one query; best first, ties by id."""
+        wanted = sorted({int(x) for row in labels for x in row.tolist()})
+        info: dict[int, tuple[Any, ...]] = {}
+        if wanted:
+            for row in self.conn.execute(
+                f"SELECT r.label, {_RECORD_COLS} FROM rows r JOIN blobs b ON b.label = r.label"
+                f" WHERE r.deleted = 0 AND r.label IN {_IDS_IN}",
+                (json.dumps(wanted),),
+            ):
+                info[row[0]] = row[1:]
+        out: list[list[Hit]] = []
+        for lab_row, sc_row in zip(labels, scores):
+            hits: list[Hit] = []
+            for label, score in zip(lab_row.tolist(), sc_row.tolist()):
+                r = info.get(label)
+                if r is None:
+                    continue  # deleted by another process since our last sync
+                doc_id = r[0]
+                hits.append(
+                    Hit(doc_id, float(score), r[5], _loads(r[4]), Stamp(r[1], doc_id, r[2], r[3]))
+                )
+            hits.sort(key=lambda h: (-h.score, h.id))
+            out.append(hits[:k])
+        return out
+
+
+def _top_with_ties(
+    labels: IntArray, scores: npt.NDArray[np.float32], k: int
+) -> tuple[IntArray, npt.NDArray[np.float32]]:
+    """The k best (by score) plus everything tied with the k-th."""
+    if scores.size <= k:
+        return labels, scores
+    kth = np.partition(scores, scores.size - k)[scores.size - k]
+    keep = scores >= kth
+    return labels[keep], scores[keep]

@@ -1,0 +1,202 @@
+"""Sources of documents for ingest and backfill.
+
+A :class:`Source` yields pages of documents in a stable order, each page with a cursor
+from which iteration resumes after a crash. Three are built in:
+
+- :class:`NamespaceSource` — the stored text of a namespace (the default backfill source:
+  the collection's active space).
+- :class:`JsonlSource` — a JSONL file, one ``{"id", "text", "metadata"?}`` per line.
+- :class:`IterableSource` — any iterable of documents the user supplies (rows from their
+  own database); it must yield the same documents in the same order when iterated again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Protocol
+
+from .backend import Backend, json_safe_metadata
+from .errors import SourceError
+from .types import Document
+
+Page = tuple[list[Document], str | None]
+
+
+class Source(Protocol):
+    """A resumable, stably ordered stream of documents."""
+
+    @property
+    def name(self) -> str:
+        """A description stored with the checkpoint (a resume must use the same source)."""
+        ...
+
+    def pages(self, cursor: str | None, size: int) -> Iterator[Page]:
+        """Pages after ``cursor`` (None = from the start). Each page comes with the
+        cursor that resumes right after it."""
+        ...
+
+    def estimate(self) -> int | None:
+        """How many documents in all, if cheaply known."""
+        ...
+
+
+def to_document(obj: Document | Mapping[str, Any], where: str = "input") -> Document:
+    """Coerce a mapping ``{"id", "text", "metadata"?}`` to a checked :class:`Document`."""
+    if isinstance(obj, Document):
+        doc = obj
+    elif isinstance(obj, Mapping):
+        if "id" not in obj:
+            raise SourceError(where, "missing 'id'")
+        if "text" not in obj or obj["text"] is None:
+            raise SourceError(where, f"document {obj['id']!r} has no 'text'")
+        doc_id = obj["id"]
+        if isinstance(doc_id, int) and not isinstance(doc_id, bool):
+            doc_id = str(doc_id)
+        doc = Document(doc_id, obj["text"], obj.get("metadata") or {})
+    else:
+        raise SourceError(where, f"expected an object with id and text, got {type(obj).__name__}")
+    if not isinstance(doc.id, str) or not doc.id:
+        raise SourceError(where, f"invalid id {doc.id!r}: ids are non-empty strings")
+    if not isinstance(doc.text, str) or not doc.text.strip():
+        raise SourceError(where, f"document {doc.id!r} has empty text")
+    meta = json_safe_metadata(doc.metadata, doc.id)
+    return Document(doc.id, doc.text, meta)
+
+
+class NamespaceSource:
+    """Documents stored in a backend namespace, in the backend's stable scan order."""
+
+    def __init__(self, backend: Backend, namespace: str) -> None:
+        self.backend = backend
+        self.namespace = namespace
+
+    @property
+    def name(self) -> str:
+        return f"namespace:{self.namespace}"
+
+    def pages(self, cursor: str | None, size: int) -> Iterator[Page]:
+        while True:
+            page = self.backend.scan(self.namespace, cursor=cursor, limit=size)
+            docs = []
+            for r in page.records:
+                if r.text is None:
+                    raise SourceError(
+                        self.name,
+                        f"record {r.id!r} has no stored text, so it cannot be re-embedded; "
+                        "give the backfill a source (--source FILE.jsonl)",
+                    )
+                docs.append(Document(r.id, r.text, r.metadata))
+            if docs or page.next_cursor is None:
+                yield docs, (page.next_cursor if page.next_cursor is not None else _END)
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    def estimate(self) -> int | None:
+        return self.backend.count(self.namespace)
+
+
+#: cursor value meaning "past the end"
+_END = "\x00end"
+
+
+def is_end(cursor: str | None) -> bool:
+    return cursor == _END
+
+
+class JsonlSource:
+    """A JSONL file; the cursor is a byte offset, so resuming does not re-read the start."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        if not os.path.isfile(self.path):
+            raise SourceError(self.path, "no such file")
+
+    @property
+    def name(self) -> str:
+        return f"jsonl:{os.path.abspath(self.path)}"
+
+    def pages(self, cursor: str | None, size: int) -> Iterator[Page]:
+        if is_end(cursor):
+            return
+        offset = int(cursor) if cursor else 0
+        with open(self.path, "rb") as f:
+            f.seek(offset)
+            lineno = None if offset else 0
+            docs: list[Document] = []
+            while True:
+                line = f.readline()
+                if not line:
+                    break
+                offset += len(line)
+                if lineno is not None:
+                    lineno += 1
+                where = f"{self.path}:{lineno}" if lineno is not None else f"{self.path}@{offset}"
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                    raise SourceError(where, f"not valid JSON ({e})") from e
+                docs.append(to_document(obj, where))
+                if len(docs) >= size:
+                    yield docs, str(offset)
+                    docs = []
+            yield docs, _END
+
+    def estimate(self) -> int | None:
+        with open(self.path, "rb") as f:
+            return sum(1 for line in f if line.strip())
+
+    def validate(self) -> int:
+        """Read the whole file once and check every line; returns the document count.
+
+        Raises ``SourceError`` for the first bad line (bad JSON, missing id or text,
+        duplicate id), before anything is written.
+        """
+        seen: set[str] = set()
+        n = 0
+        for docs, _ in self.pages(None, 1024):
+            for d in docs:
+                if d.id in seen:
+                    raise SourceError(self.path, f"duplicate id {d.id!r}")
+                seen.add(d.id)
+                n += 1
+        return n
+
+
+class IterableSource:
+    """Documents from any re-iterable of ``Document`` or mappings; the cursor counts
+    documents consumed, so the iterable must yield the same order every time."""
+
+    def __init__(self, docs: Iterable[Document | Mapping[str, Any]], name: str = "iterable"):
+        self.docs = docs
+        self._name = name
+
+    @property
+    def name(self) -> str:
+        return f"iterable:{self._name}"
+
+    def pages(self, cursor: str | None, size: int) -> Iterator[Page]:
+        if is_end(cursor):
+            return
+        skip = int(cursor) if cursor else 0
+        n = 0
+        page: list[Document] = []
+        for obj in self.docs:
+            n += 1
+            if n <= skip:
+                continue
+            page.append(to_document(obj, f"{self.name} item {n}"))
+            if len(page) >= size:
+                yield page, str(n)
+                page = []
+        yield page, _END
+
+    def estimate(self) -> int | None:
+        try:
+            return len(self.docs)  # type: ignore[arg-type]
+        except TypeError:
+            return None

@@ -1,0 +1,1280 @@
+"""The backend compliance suite: one test class every backend subclasses.
+
+A backend author checks a backend against the contract of :class:`vecver.backend.Backend`
+by subclassing :class:`BackendComplianceSuite` in their own test file and giving it one
+fixture, ``backend``, that yields a fresh, open backend::
+
+    # tests/test_compliance_mydb.py
+    from collections.abc import Iterator
+
+    import pytest
+
+    from vecver.backend import Backend
+    from vecver.testing import BackendComplianceSuite
+    from mydb_vecver import MyDBBackend
+
+
+    class TestMyDBBackend(BackendComplianceSuite):
+        @pytest.fixture
+        def backend(self, tmp_path) -> Iterator[Backend]:
+            self.path = str(tmp_path / "db")
+            b = MyDBBackend(self.path)
+            yield b
+            b.close()
+
+        # optional, for persistent backends: the persistence tests are skipped without it
+        def reopen(self, backend: Backend) -> Backend:
+            backend.close()
+            return MyDBBackend(self.path)
+
+Then ``pytest tests/test_compliance_mydb.py``. pytest binds a class's fixtures and tests
+to the same instance, so the fixture may leave state (a path, a server address) on
+``self`` for :meth:`BackendComplianceSuite.reopen`.
+
+What the suite checks is driven by the backend's declared
+:class:`~vecver.backend.Capabilities` (never by probing): alias tests run only with
+``native_alias``, each filter test only when its operators are in ``filter_ops``,
+persistence tests only with ``persistent`` and an overridden ``reopen``; batches are cut
+to ``max_batch``. Every test's docstring says what it checks and how to troubleshoot a
+failure. Class attributes tune the data: :attr:`~BackendComplianceSuite.dimension` and
+:attr:`~BackendComplianceSuite.namespace_prefix` (prepended to every namespace name the
+suite creates, for backends whose fixture shares a server between tests).
+
+Search checks compare with exact (brute-force) search on at most a few hundred vectors,
+where an approximate index must be exact; scores within 1e-4, vectors within 1e-5 (for
+``cosine``, directions are compared: a backend may store normalized vectors).
+
+This module imports only pytest and numpy besides vecver; hypothesis (for the model-based
+test) is imported when that test runs, and the test is skipped when it is not installed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import pytest
+
+from ..backend import Backend, Capabilities
+from ..errors import (
+    BackendClosed,
+    DimensionMismatch,
+    DuplicateIds,
+    InvalidId,
+    InvalidInput,
+    NamespaceExists,
+    NamespaceNotFound,
+    NonFiniteVector,
+    StampMismatch,
+)
+from ..filters import F, Filter
+from ..types import METRICS, Hit, Matrix, Metric, NamespaceSpec, Record, Stamp
+from .checks import (
+    assert_hits_carry_payload,
+    assert_hits_match_reference,
+    assert_metadata_equal,
+    assert_record_equal,
+    assert_vector_equal,
+    reference_search,
+    scan_all,
+)
+from .data import (
+    BAD_RECORDS,
+    MetadataFn,
+    bad_record,
+    fingerprint_for,
+    make_records,
+    make_spec,
+    make_vectors,
+    mixed_metadata,
+    restamp,
+    standard_metadata,
+)
+
+__all__ = ["BackendComplianceSuite", "FILTER_CASES", "FilterCase"]
+
+
+# -- filter cases -------------------------------------------------------------------------
+#
+# Each case: an id, the filter, the operators it needs, and the data set it runs on
+# ("standard": one type per field, see vecver.testing.data; "mixed": the adversarial ``v``
+# field holding True, 1, 1.0, "1", "true", ...).
+
+FilterCase = tuple[str, Filter, frozenset[str], str]
+
+
+def _case(name: str, flt: Filter, ops: str, data: str = "standard") -> FilterCase:
+    return (name, flt, frozenset(ops.split()), data)
+
+
+FILTER_CASES: list[FilterCase] = [
+    _case("eq-str", F.eq("topic", "sport"), "eq"),
+    _case("eq-int", F.eq("year", 2010), "eq"),
+    _case("eq-float", F.eq("rating", 2.5), "eq"),
+    _case("eq-bool-true", F.eq("flag", True), "eq"),
+    _case("eq-bool-false", F.eq("flag", False), "eq"),
+    _case("eq-int-field-float-value", F.eq("year", 2010.0), "eq"),
+    _case("eq-float-field-int-value", F.eq("rating", 3), "eq"),
+    _case("eq-sometimes-absent-field", F.eq("lang", "en"), "eq"),
+    _case("eq-unknown-field", F.eq("no_such_field", "x"), "eq"),
+    _case("eq-no-match", F.eq("topic", "no-such-topic"), "eq"),
+    _case("eq-str-vs-int", F.eq("year", "2010"), "eq"),
+    _case("in-str", F.isin("topic", ["sport", "art"]), "in"),
+    _case("in-int", F.isin("year", [2000, 2001, 2002, 2020]), "in"),
+    _case("in-single", F.isin("lang", ["fr"]), "in"),
+    _case("in-mixed-types", F.isin("year", ["2000", 2001, 2002.0]), "in"),
+    _case("range-int-gte-lt", F.range("year", gte=2000, lt=2010), "range"),
+    _case("range-int-gt-lte", F.range("year", gt=2015, lte=2020), "range"),
+    _case("range-float", F.range("rating", gte=1.5, lte=3.5), "range"),
+    _case("range-float-bound-on-int", F.range("year", gt=2010.5), "range"),
+    _case("range-lt-only", F.range("rank", lt=50), "range"),
+    _case("range-str", F.range("title", gte="c", lt="m"), "range"),
+    _case("range-str-gt", F.range("topic", gt="science"), "range"),
+    _case("range-num-bound-on-str-field", F.range("topic", gte=0), "range"),
+    _case("range-str-bound-on-num-field", F.range("year", gte="2000"), "range"),
+    _case("range-on-bool-field", F.range("flag", gte=0), "range"),
+    _case("range-empty-interval", F.range("year", gt=2020, lt=2000), "range"),
+    _case("range-sometimes-absent-field", F.range("lang", lt="f"), "range"),
+    _case("and-eq-range", F.eq("topic", "tech") & F.range("year", gte=2000), "eq range"),
+    _case(
+        "and-eq-in-range",
+        F.eq("flag", True) & F.isin("lang", ["en", "de"]) & F.range("rating", lt=4),
+        "eq in range",
+    ),
+    _case("and-contradictory-eq", F.eq("topic", "sport") & F.eq("topic", "tech"), "eq"),
+    _case(
+        "and-two-ranges-one-field",
+        F.range("year", gte=2010) & F.range("year", gte=2000) & F.range("year", lt=2015),
+        "range",
+    ),
+    _case("and-in-in-one-field", F.isin("topic", ["sport", "tech"]) & F.isin(
+        "topic", ["tech", "art"]), "in"),
+    _case("parsed-mapping", Filter.parse(
+        {"topic": {"in": ["sport", "art", "tech"]}, "year": {"gte": 2005, "lt": 2020}}
+    ), "in range"),
+    # bool, numbers and strings are never equal to each other (True is not 1)
+    _case("mixed-eq-true", F.eq("v", True), "eq", "mixed"),
+    _case("mixed-eq-false", F.eq("v", False), "eq", "mixed"),
+    _case("mixed-eq-1", F.eq("v", 1), "eq", "mixed"),
+    _case("mixed-eq-0", F.eq("v", 0), "eq", "mixed"),
+    _case("mixed-eq-1.0", F.eq("v", 1.0), "eq", "mixed"),
+    _case("mixed-eq-str-1", F.eq("v", "1"), "eq", "mixed"),
+    _case("mixed-eq-str-true", F.eq("v", "true"), "eq", "mixed"),
+    _case("mixed-eq-empty-str", F.eq("v", ""), "eq", "mixed"),
+    _case("mixed-in-true", F.isin("v", [True]), "in", "mixed"),
+    _case("mixed-in-1-and-str-true", F.isin("v", [1, "true"]), "in", "mixed"),
+    _case("mixed-in-false-and-0", F.isin("v", [False, 0]), "in", "mixed"),
+    _case("mixed-range-num", F.range("v", gte=0), "range", "mixed"),
+    _case("mixed-range-num-lt", F.range("v", lt=1), "range", "mixed"),
+    _case("mixed-range-str", F.range("v", gte="0"), "range", "mixed"),
+    _case("mixed-range-str-from-empty", F.range("v", gte=""), "range", "mixed"),
+]
+
+#: The cases that must match nothing.
+_EMPTY_CASES = frozenset({
+    "eq-unknown-field", "eq-no-match", "eq-str-vs-int", "range-num-bound-on-str-field",
+    "range-str-bound-on-num-field", "range-on-bool-field", "range-empty-interval",
+    "and-contradictory-eq",
+})  # fmt: skip
+
+_DATASETS: dict[str, tuple[int, MetadataFn]] = {
+    "standard": (200, standard_metadata),
+    "mixed": (104, mixed_metadata),
+}
+
+
+# -- operations used by the parametrized failure-path tests ---------------------------------
+
+_NamespaceOp = Callable[[Backend, NamespaceSpec], object]
+
+
+def _one_record(spec: NamespaceSpec) -> list[Record]:
+    return make_records(spec, 1, seed=99, id_prefix="op")
+
+
+_NAMESPACE_OPS: dict[str, _NamespaceOp] = {
+    "describe_namespace": lambda b, s: b.describe_namespace(s.name),
+    "upsert": lambda b, s: b.upsert(s.name, _one_record(s)),
+    "upsert-empty-batch": lambda b, s: b.upsert(s.name, []),
+    "delete": lambda b, s: b.delete(s.name, ["op-00000"]),
+    "delete-no-ids": lambda b, s: b.delete(s.name, []),
+    "fetch": lambda b, s: b.fetch(s.name, ["op-00000"]),
+    "scan": lambda b, s: b.scan(s.name),
+    "search": lambda b, s: b.search(s.name, make_vectors(1, s.dimension, 5), 3),
+    "count": lambda b, s: b.count(s.name),
+}
+
+_CLOSED_OPS: dict[str, _NamespaceOp] = {
+    **_NAMESPACE_OPS,
+    "create_namespace": lambda b, s: b.create_namespace(s),
+    "create_namespace-new": lambda b, s: b.create_namespace(
+        make_spec(s.name + "_new", s.dimension, s.metric)
+    ),
+    "list_namespaces": lambda b, s: b.list_namespaces(),
+    "drop_namespace": lambda b, s: b.drop_namespace(s.name),
+    "set_alias": lambda b, s: b.set_alias(s.name + "_alias", s.name),
+    "get_alias": lambda b, s: b.get_alias(s.name + "_alias"),
+    "drop_alias": lambda b, s: b.drop_alias(s.name + "_alias"),
+}
+_ALIAS_OPS = frozenset({"set_alias", "get_alias", "drop_alias"})
+
+
+class BackendComplianceSuite:
+    """The contract of :class:`~vecver.backend.Backend`, as tests.
+
+    Subclass it (the subclass's name must start with ``Test``) and provide the ``backend``
+    fixture; optionally override :meth:`reopen`, :attr:`dimension` and
+    :attr:`namespace_prefix`. See the module docstring for an example.
+    """
+
+    #: Dimension of the vectors the suite writes.
+    dimension: ClassVar[int] = 16
+    #: Prepended to every namespace name the suite uses (lowercase letters, digits and
+    #: ``_`` follow it, at most 24 characters).
+    namespace_prefix: ClassVar[str] = "vv_"
+
+    # -- what a subclass provides -----------------------------------------------------
+
+    @pytest.fixture
+    def backend(self) -> Iterator[Backend]:
+        """A fresh, open backend with none of the suite's namespaces. Override this."""
+        raise NotImplementedError(
+            f"{type(self).__name__} must define a pytest fixture `backend` that yields a "
+            "fresh, open vecver Backend (see vecver.testing.compliance)"
+        )
+
+    def reopen(self, backend: Backend) -> Backend:
+        """Close ``backend`` and return a new instance over the same storage.
+
+        The default skips the persistence tests; a persistent backend overrides it.
+        """
+        pytest.skip(f"{type(self).__name__} does not override reopen(): persistence untested")
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def ns(self, base: str) -> str:
+        """The namespace name the suite uses for ``base``."""
+        return f"{self.namespace_prefix}{base}"
+
+    def spec(
+        self,
+        base: str = "items",
+        metric: Metric = "cosine",
+        *,
+        dimension: int | None = None,
+        fingerprint: str | None = None,
+    ) -> NamespaceSpec:
+        return make_spec(self.ns(base), dimension or self.dimension, metric, fingerprint)
+
+    def write(self, backend: Backend, namespace: str, records: Sequence[Record]) -> None:
+        """Upsert ``records`` in batches of at most ``capabilities.max_batch``."""
+        step = max(1, backend.capabilities.max_batch)
+        for i in range(0, len(records), step):
+            backend.upsert(namespace, records[i : i + step])
+
+    def filled(
+        self,
+        backend: Backend,
+        base: str = "items",
+        n: int = 50,
+        *,
+        metric: Metric = "cosine",
+        seed: int = 0,
+        metadata: MetadataFn | None = standard_metadata,
+    ) -> tuple[NamespaceSpec, list[Record]]:
+        """Create namespace ``base`` and write ``n`` records to it."""
+        spec = self.spec(base, metric)
+        backend.create_namespace(spec)
+        records = make_records(spec, n, seed, metadata=metadata)
+        self.write(backend, spec.name, records)
+        return spec, records
+
+    @staticmethod
+    def require_filter_ops(backend: Backend, ops: frozenset[str]) -> None:
+        missing = sorted(ops - set(backend.capabilities.filter_ops))
+        if missing:
+            pytest.skip(f"backend declares no support for filter operator(s) {missing}")
+
+    @staticmethod
+    def require_native_alias(backend: Backend) -> None:
+        if not backend.capabilities.native_alias:
+            pytest.skip("backend declares no native aliases (capabilities.native_alias)")
+
+    def reopened(self, backend: Backend) -> Backend:
+        """:meth:`reopen`, skipping when the backend does not declare persistence."""
+        if not backend.capabilities.persistent:
+            pytest.skip("backend declares it is not persistent (capabilities.persistent)")
+        new = self.reopen(backend)
+        assert new is not backend, "reopen() must return a new backend instance"
+        return new
+
+    @staticmethod
+    def queries(n: int, dimension: int, seed: int = 123) -> Matrix:
+        return make_vectors(n, dimension, seed + 10_000)
+
+    # == declaration ==================================================================
+
+    def test_capabilities_are_declared(self, backend: Backend) -> None:
+        """The backend class declares a name and a :class:`Capabilities` instance.
+
+        Troubleshooting: set ``name = "..."`` and ``capabilities = Capabilities(...)`` as
+        class attributes; ``filter_ops`` may only name ``eq``, ``in`` and ``range``, and
+        ``max_batch`` must be at least 1.
+        """
+        cls = type(backend)
+        assert isinstance(cls.capabilities, Capabilities)
+        assert isinstance(cls.name, str) and cls.name and cls.name != "abstract"
+        assert set(cls.capabilities.filter_ops) <= {"eq", "in", "range"}
+        assert cls.capabilities.max_batch >= 1
+        assert not backend.closed, "the fixture must yield an open backend"
+
+    # == namespaces ===================================================================
+
+    @pytest.mark.parametrize("metric", METRICS)
+    def test_create_and_describe_namespace(self, backend: Backend, metric: Metric) -> None:
+        """``describe_namespace`` returns exactly the spec the namespace was created with
+        (name, dimension, metric, fingerprint), for every metric, and a new namespace is
+        empty.
+
+        Troubleshooting: store the whole spec (fingerprint included) with the namespace;
+        map vecver's metric names to the database's own and back.
+        """
+        spec = self.spec(f"create_{metric}", metric)
+        backend.create_namespace(spec)
+        got = backend.describe_namespace(spec.name)
+        assert got == spec, f"describe_namespace returned {got}, expected {spec}"
+        assert backend.count(spec.name) == 0
+
+    def test_create_namespace_is_idempotent(self, backend: Backend) -> None:
+        """Creating a namespace again with the same spec is a no-op: no error, and the
+        records already in it are kept.
+
+        Troubleshooting: when the namespace exists, compare its stored spec with the
+        requested one and return if they are equal (never drop and recreate).
+        """
+        spec, records = self.filled(backend, n=10)
+        backend.create_namespace(spec)
+        backend.create_namespace(make_spec(spec.name, spec.dimension, spec.metric,
+                                           spec.fingerprint))
+        assert backend.count(spec.name) == 10
+        assert set(backend.fetch(spec.name, [r.id for r in records])) == {r.id for r in records}
+        assert backend.describe_namespace(spec.name) == spec
+
+    @pytest.mark.parametrize("change", ["dimension", "metric", "fingerprint"])
+    def test_create_namespace_with_other_spec_raises(self, backend: Backend, change: str) -> None:
+        """Creating an existing namespace with another dimension, metric or fingerprint
+        raises ``NamespaceExists`` and leaves the namespace (spec and records) unchanged.
+
+        Troubleshooting: compare all three of dimension, metric and fingerprint with the
+        stored spec before anything else.
+        """
+        spec, _ = self.filled(backend, n=5)
+        other = {
+            "dimension": make_spec(spec.name, spec.dimension + 1, spec.metric),
+            "metric": make_spec(spec.name, spec.dimension, "l2", spec.fingerprint),
+            "fingerprint": make_spec(spec.name, spec.dimension, spec.metric,
+                                     fingerprint_for("other")),
+        }[change]
+        with pytest.raises(NamespaceExists):
+            backend.create_namespace(other)
+        assert backend.describe_namespace(spec.name) == spec
+        assert backend.count(spec.name) == 5
+
+    def test_list_namespaces_is_sorted_and_complete(self, backend: Backend) -> None:
+        """``list_namespaces`` contains every created namespace, is sorted, and forgets a
+        dropped one.
+
+        Troubleshooting: return plain ``str`` names sorted with ``sorted()``; do not list
+        internal tables (manifests, alias records) as namespaces.
+        """
+        names = [self.ns(b) for b in ("b_two", "a_one", "c_three")]
+        for i, name in enumerate(names):
+            backend.create_namespace(make_spec(name, self.dimension, METRICS[i]))
+        listed = backend.list_namespaces()
+        assert isinstance(listed, list) and all(isinstance(n, str) for n in listed)
+        assert listed == sorted(listed), f"list_namespaces is not sorted: {listed}"
+        assert set(names) <= set(listed), f"missing from list_namespaces: {listed}"
+        backend.drop_namespace(names[0])
+        listed = backend.list_namespaces()
+        assert names[0] not in listed and set(names[1:]) <= set(listed)
+
+    def test_drop_namespace_removes_it(self, backend: Backend) -> None:
+        """After ``drop_namespace``, the namespace is gone: describe raises
+        ``NamespaceNotFound`` and other namespaces are untouched.
+
+        Troubleshooting: delete the namespace's storage and its spec; scope the deletion to
+        that one namespace.
+        """
+        spec, _ = self.filled(backend, "gone", n=5)
+        keep, _ = self.filled(backend, "kept", n=7, seed=1)
+        backend.drop_namespace(spec.name)
+        with pytest.raises(NamespaceNotFound):
+            backend.describe_namespace(spec.name)
+        assert spec.name not in backend.list_namespaces()
+        assert backend.count(keep.name) == 7
+
+    def test_drop_namespace_is_idempotent(self, backend: Backend) -> None:
+        """Dropping a namespace twice, or one that never existed, does not raise.
+
+        Troubleshooting: ignore "not found" from the database in ``drop_namespace``.
+        """
+        spec, _ = self.filled(backend, n=3)
+        backend.drop_namespace(spec.name)
+        backend.drop_namespace(spec.name)
+        backend.drop_namespace(self.ns("never_created"))
+
+    def test_recreated_namespace_starts_empty(self, backend: Backend) -> None:
+        """A namespace dropped and created again (even with another dimension and metric)
+        holds none of the old records: count, fetch, scan and search see nothing.
+
+        Troubleshooting: ``drop_namespace`` must remove the vectors and documents, not only
+        the spec; cached indexes keyed by name must be evicted.
+        """
+        spec, records = self.filled(backend, n=20, metric="cosine")
+        backend.drop_namespace(spec.name)
+        new = make_spec(spec.name, self.dimension + 2, "l2")
+        backend.create_namespace(new)
+        assert backend.describe_namespace(new.name) == new
+        assert backend.count(new.name) == 0
+        assert backend.fetch(new.name, [r.id for r in records]) == {}
+        assert scan_all(backend, new.name, 7) == []
+        assert backend.search(new.name, self.queries(2, new.dimension), 5) == [[], []]
+
+    @pytest.mark.parametrize("op", sorted(_NAMESPACE_OPS))
+    def test_unknown_namespace_raises(self, backend: Backend, op: str) -> None:
+        """Every data operation on a namespace that was never created raises
+        ``NamespaceNotFound`` (even with an empty batch or id list), and creates nothing.
+
+        Troubleshooting: look the namespace up before validating or short-cutting empty
+        input; translate the database's "collection not found" into ``NamespaceNotFound``.
+        """
+        spec = self.spec("unknown")
+        with pytest.raises(NamespaceNotFound):
+            _NAMESPACE_OPS[op](backend, spec)
+        assert spec.name not in backend.list_namespaces()
+
+    @pytest.mark.parametrize("op", sorted(_NAMESPACE_OPS))
+    def test_dropped_namespace_raises(self, backend: Backend, op: str) -> None:
+        """Every data operation on a dropped namespace raises ``NamespaceNotFound``, and
+        does not bring the namespace back.
+
+        Troubleshooting: evict any cached handle or index of a namespace when it is dropped.
+        """
+        spec, _ = self.filled(backend, "dropped", n=5)
+        backend.drop_namespace(spec.name)
+        with pytest.raises(NamespaceNotFound):
+            _NAMESPACE_OPS[op](backend, spec)
+        assert spec.name not in backend.list_namespaces()
+
+    def test_namespaces_are_isolated(self, backend: Backend) -> None:
+        """The same ids in two namespaces are two independent records: writes and deletes
+        in one never show in the other, and search in one never returns the other's.
+
+        Troubleshooting: key storage by (namespace, id), never by id alone.
+        """
+        a = self.spec("iso_a")
+        b = self.spec("iso_b", "dot")
+        backend.create_namespace(a)
+        backend.create_namespace(b)
+        ra = make_records(a, 30, seed=1)
+        rb = make_records(b, 30, seed=2, text_prefix="B ")
+        self.write(backend, a.name, ra)
+        self.write(backend, b.name, rb)
+        backend.delete(a.name, [r.id for r in ra[:10]])
+        assert backend.count(a.name) == 20 and backend.count(b.name) == 30
+        got = backend.fetch(b.name, [r.id for r in rb], with_vectors=True)
+        for r in rb:
+            assert_record_equal(b.metric, got[r.id], r, with_vector=True)
+        q = self.queries(3, self.dimension)
+        assert_hits_match_reference(backend.search(b.name, q, 40), b.metric, q, rb, 40)
+        assert_hits_match_reference(backend.search(a.name, q, 40), a.metric, q, ra[10:], 40)
+
+    # == upsert and fetch =============================================================
+
+    @pytest.mark.parametrize("metric", METRICS)
+    def test_upsert_fetch_round_trip(self, backend: Backend, metric: Metric) -> None:
+        """Every field written comes back from ``fetch(..., with_vectors=True)``: the vector
+        (within 1e-5; for cosine the direction), the text, the metadata with the same JSON
+        types, and the stamp.
+
+        Troubleshooting: store the stamp's four fields next to the document; keep metadata
+        as JSON (bool stays bool, int stays int); return float32 vectors as stored.
+        """
+        spec, records = self.filled(backend, f"rt_{metric}", n=40, metric=metric)
+        got = backend.fetch(spec.name, [r.id for r in records], with_vectors=True)
+        assert isinstance(got, dict)
+        assert sorted(got) == sorted(r.id for r in records)
+        for r in records:
+            assert_record_equal(metric, got[r.id], r, with_vector=True)
+
+    def test_fetched_vectors_are_float32_arrays(self, backend: Backend) -> None:
+        """Vectors come back as 1-d float32 numpy arrays of the namespace's dimension.
+
+        Troubleshooting: ``np.asarray(v, dtype=np.float32)`` before building the Record.
+        """
+        spec, records = self.filled(backend, n=5, metric="l2")
+        for rec in backend.fetch(spec.name, [r.id for r in records], with_vectors=True).values():
+            v = rec.vector
+            assert isinstance(v, np.ndarray), f"vector is a {type(v).__name__}"
+            assert v.dtype == np.float32 and v.shape == (self.dimension,), (v.dtype, v.shape)
+
+    def test_fetch_without_vectors_keeps_the_document(self, backend: Backend) -> None:
+        """``fetch`` without vectors still returns text, metadata and stamp (the vector may
+        be ``None``).
+
+        Troubleshooting: fetch the stored document fields even when vectors are not asked.
+        """
+        spec, records = self.filled(backend, n=10)
+        got = backend.fetch(spec.name, [r.id for r in records])
+        for r in records:
+            assert_record_equal(spec.metric, got[r.id], r, with_vector=False)
+            if got[r.id].vector is not None:
+                assert_vector_equal(spec.metric, got[r.id].vector, r.vector, r.id)
+
+    def test_fetch_leaves_out_absent_ids(self, backend: Backend) -> None:
+        """``fetch`` returns only present ids: absent ones are left out (no error, no
+        ``None`` values); an empty id list gives an empty dict.
+
+        Troubleshooting: build the result from what the database returned, not from the
+        requested ids.
+        """
+        spec, records = self.filled(backend, n=10)
+        ids = [records[0].id, "absent-1", records[5].id, "absent-2"]
+        got = backend.fetch(spec.name, ids)
+        assert sorted(got) == sorted([records[0].id, records[5].id])
+        assert backend.fetch(spec.name, []) == {}
+        assert backend.fetch(spec.name, ["absent-3"]) == {}
+
+    def test_metadata_value_types_round_trip(self, backend: Backend) -> None:
+        """Awkward metadata values come back with their type and value: ``True``/``False``
+        (not 1/0), ``0``, ``1``, large and negative ints (not floats), floats, empty and
+        numeric-looking strings, non-ASCII strings; and empty metadata stays empty.
+
+        Troubleshooting: store metadata as JSON; a database that keeps numbers as doubles
+        must record the original type to give ints back as ints.
+        """
+        spec = self.spec()
+        backend.create_namespace(spec)
+        values: list[dict[str, Any]] = [
+            {"t": True, "f": False, "zero": 0, "one": 1},
+            {"big": 2**40 + 1, "neg": -7, "half": 0.5, "tiny": 1e-7, "neg_float": -2.25},
+            {"empty": "", "digits": "1", "word": "true", "uni": "Zoë — 東京 🚀"},
+            {"float_int": 3.0, "zero_float": 0.0},
+            {},
+        ]
+        base = make_records(spec, len(values), seed=3)
+        records = [restamp(r, metadata=md) for r, md in zip(base, values)]
+        backend.upsert(spec.name, records)
+        got = backend.fetch(spec.name, [r.id for r in records])
+        for r in records:
+            assert_metadata_equal(got[r.id].metadata, r.metadata, f"record {r.id!r}")
+
+    def test_ids_and_texts_with_special_characters(self, backend: Backend) -> None:
+        """Ids and texts are arbitrary non-empty strings: slashes, spaces, quotes, colons,
+        non-ASCII, emoji, digits only, 200 characters. They round-trip through fetch, scan
+        and search, and an empty text is kept as the empty string.
+
+        Troubleshooting: never parse ids (a database that needs numeric or UUID ids must
+        map them and keep the original string); escape ids in query languages.
+        """
+        spec = self.spec()
+        backend.create_namespace(spec)
+        ids = ["doc/1", "Doc 2", "it's \"quoted\"", "a:b;c,d", "ü-ñ-東京", "emoji-🚀",
+               "0", "1e3", "x" * 200, "-", "UPPER", "upper"]  # fmt: skip
+        texts = ["", "line\nbreak", "tab\there", "😀" * 5] + [f"t{i}" for i in range(8)]
+        vecs = make_vectors(len(ids), spec.dimension, 8)
+        records = [
+            Record(i, vecs[j], texts[j], {"n": j}, Stamp.now(spec.fingerprint, i, texts[j]))
+            for j, i in enumerate(ids)
+        ]
+        backend.upsert(spec.name, records)
+        got = backend.fetch(spec.name, ids, with_vectors=True)
+        assert sorted(got) == sorted(ids)
+        for r in records:
+            assert_record_equal(spec.metric, got[r.id], r, with_vector=True)
+        scanned = scan_all(backend, spec.name, 5)
+        assert sorted(r.id for r in scanned) == sorted(ids)
+        q = vecs[:3]
+        assert_hits_match_reference(backend.search(spec.name, q, 4), spec.metric, q, records, 4)
+        backend.delete(spec.name, ids[:6])
+        assert sorted(backend.fetch(spec.name, ids)) == sorted(ids[6:])
+
+    def test_upsert_empty_batch_is_a_no_op(self, backend: Backend) -> None:
+        """``upsert(ns, [])`` does nothing and does not raise.
+
+        Troubleshooting: return early on an empty batch (after checking the namespace).
+        """
+        spec, _ = self.filled(backend, n=4)
+        backend.upsert(spec.name, [])
+        assert backend.count(spec.name) == 4
+
+    def test_upsert_accepts_a_full_batch(self, backend: Backend) -> None:
+        """One ``upsert`` of ``min(max_batch, 1000)`` records succeeds and stores them all.
+
+        Troubleshooting: the declared ``capabilities.max_batch`` must really be accepted by
+        the database in one call (split internally if the database's limit is lower).
+        """
+        spec = self.spec()
+        backend.create_namespace(spec)
+        n = min(backend.capabilities.max_batch, 1000)
+        records = make_records(spec, n, seed=11)
+        backend.upsert(spec.name, records)
+        assert backend.count(spec.name) == n
+        assert len(scan_all(backend, spec.name, 1000)) == n
+
+    def test_reupsert_replaces_the_record(self, backend: Backend) -> None:
+        """Upserting an existing id replaces the whole record: count unchanged; the newest
+        text, vector, stamp and metadata win (metadata is replaced, not merged: a field
+        absent from the new version is gone).
+
+        Troubleshooting: delete-then-insert or overwrite by id; never merge metadata, never
+        keep two vectors for one id.
+        """
+        spec, old = self.filled(backend, n=20, metric="dot")
+        new_vecs = make_vectors(10, spec.dimension, 77)
+        new = [
+            restamp(r, text="NEW " + (r.text or ""), vector=new_vecs[i],
+                    metadata={"topic": "updated", "version": 2})
+            for i, r in enumerate(old[:10])
+        ]
+        backend.upsert(spec.name, new)
+        assert backend.count(spec.name) == 20
+        got = backend.fetch(spec.name, [r.id for r in old], with_vectors=True)
+        for r in new + old[10:]:
+            assert_record_equal(spec.metric, got[r.id], r, with_vector=True)
+        again = [restamp(r, text="NEWEST") for r in new[:3]]
+        backend.upsert(spec.name, again)
+        got = backend.fetch(spec.name, [r.id for r in again])
+        assert all(got[r.id].text == "NEWEST" for r in again)
+        assert backend.count(spec.name) == 20
+        assert len(scan_all(backend, spec.name, 1000)) == 20
+
+    def test_reupsert_moves_the_vector_in_search(self, backend: Backend) -> None:
+        """After a re-upsert, search uses the new vector only: a record moved onto a query
+        is its best hit with the new score, and the old position finds it no more.
+
+        Troubleshooting: update the index entry in place (or delete and re-add it); an
+        index keeping the stale vector returns the id at its old position.
+        """
+        for metric in METRICS:
+            spec, records = self.filled(backend, f"move_{metric}", n=60, metric=metric, seed=5)
+            target = records[7]
+            q = self.queries(1, spec.dimension, seed=55) * 3.0
+            moved = restamp(target, vector=q[0], text="moved")
+            backend.upsert(spec.name, [moved])
+            current = [moved if r.id == target.id else r for r in records]
+            got = backend.search(spec.name, q, 5)
+            assert got[0][0].id == target.id
+            assert_hits_match_reference(got, metric, q, current, 5, where=f"{metric} search")
+            old_q = np.asarray(target.vector, dtype=np.float32)[None, :]
+            got = backend.search(spec.name, old_q, 5)
+            assert_hits_match_reference(got, metric, old_q, current, 5, where=f"{metric} old")
+
+    def test_stored_records_do_not_alias_caller_objects(self, backend: Backend) -> None:
+        """Mutating the records, vectors or metadata dicts after ``upsert`` (or mutating what
+        ``fetch`` returned) does not change what is stored.
+
+        Troubleshooting: copy vectors and metadata on write and on read.
+        """
+        spec, records = self.filled(backend, n=5, metric="l2")
+        expected = make_records(spec, 5, 0)
+        for r in records:
+            assert r.vector is not None
+            r.vector[:] = 0.0
+            r.metadata["topic"] = "mutated"
+        got = backend.fetch(spec.name, [r.id for r in expected], with_vectors=True)
+        for rec in got.values():
+            assert rec.vector is not None
+            rec.vector[:] = 1.0
+            rec.metadata["topic"] = "mutated again"
+        got = backend.fetch(spec.name, [r.id for r in expected], with_vectors=True)
+        for r in expected:
+            assert got[r.id].stamp.source_hash == r.stamp.source_hash
+            assert_vector_equal(spec.metric, got[r.id].vector, r.vector, r.id)
+            assert_metadata_equal(got[r.id].metadata, r.metadata, r.id)
+
+    # == all-or-nothing ===============================================================
+
+    @pytest.mark.parametrize(
+        ("kind", "error"), list(BAD_RECORDS.items()), ids=list(BAD_RECORDS)
+    )
+    def test_bad_batch_raises_and_writes_nothing(
+        self, backend: Backend, kind: str, error: type[Exception]
+    ) -> None:
+        """A batch with one bad record (placed last, after new records and a replacement of
+        an existing one) raises the typed error — ``DimensionMismatch``,
+        ``NonFiniteVector``, ``StampMismatch``, ``DuplicateIds``, ``InvalidId`` or
+        ``InvalidInput`` — and nothing of the batch is visible afterwards: count, fetch,
+        scan and search are as before. The backend stays usable.
+
+        Troubleshooting: call ``vecver.backend.validate_records`` before writing anything;
+        if the database can fail half-way, write into a staging area or roll back.
+        """
+        spec, existing = self.filled(backend, n=10, metric="l2")
+        fresh = make_records(spec, 5, seed=21, id_prefix="new")
+        replaced = restamp(
+            existing[0], text="replacement", vector=make_vectors(1, spec.dimension, 3)[0]
+        )
+        good = [*fresh, replaced]
+        batch = [*good, bad_record(kind, spec, good)]
+        with pytest.raises(error):
+            backend.upsert(spec.name, batch)
+        assert backend.count(spec.name) == 10
+        ids = [r.id for r in batch if isinstance(r.id, str) and r.id]
+        got = backend.fetch(spec.name, ids, with_vectors=True)
+        assert sorted(got) == [existing[0].id], f"records of the failed batch are visible: {got}"
+        assert_record_equal(spec.metric, got[existing[0].id], existing[0], with_vector=True)
+        assert sorted(r.id for r in scan_all(backend, spec.name, 1000)) == sorted(
+            r.id for r in existing
+        )
+        q = self.queries(2, spec.dimension)
+        assert_hits_match_reference(backend.search(spec.name, q, 30), "l2", q, existing, 30)
+        backend.upsert(spec.name, good)
+        assert backend.count(spec.name) == 15
+
+    # == delete =======================================================================
+
+    def test_delete_removes_records(self, backend: Backend) -> None:
+        """After ``delete``, count drops, fetch leaves the ids out, scan skips them and search
+        never returns them (also with k larger than what is left).
+
+        Troubleshooting: remove the id from the vector index (or mark it deleted there) as
+        well as from the document store.
+        """
+        spec, records = self.filled(backend, n=60, metric="cosine")
+        gone = [r.id for r in records[::3]]
+        backend.delete(spec.name, gone)
+        left = [r for r in records if r.id not in set(gone)]
+        assert backend.count(spec.name) == len(left)
+        assert backend.fetch(spec.name, gone) == {}
+        assert sorted(r.id for r in scan_all(backend, spec.name, 7)) == sorted(r.id for r in left)
+        q = np.stack([np.asarray(r.vector) for r in records[:6]])
+        assert_hits_match_reference(backend.search(spec.name, q, 10), spec.metric, q, left, 10)
+        assert_hits_match_reference(backend.search(spec.name, q, 100), spec.metric, q, left, 100)
+
+    def test_delete_ignores_missing_ids(self, backend: Backend) -> None:
+        """Deleting ids that are not present (never written, or already deleted) is not an
+        error; an empty id list does nothing.
+
+        Troubleshooting: ignore "not found" per id; do not pre-check existence and raise.
+        """
+        spec, records = self.filled(backend, n=10)
+        backend.delete(spec.name, ["never-there"])
+        backend.delete(spec.name, [])
+        backend.delete(spec.name, [records[0].id, "never-there-2"])
+        backend.delete(spec.name, [records[0].id])
+        assert backend.count(spec.name) == 9
+
+    def test_delete_then_write_again(self, backend: Backend) -> None:
+        """An id deleted and then written again is present once, with the new content, in
+        fetch, scan, count and search.
+
+        Troubleshooting: a tombstone or a "deleted" mark in the index must be cleared when
+        the id is written again.
+        """
+        spec, records = self.filled(backend, n=30, metric="l2")
+        backend.delete(spec.name, [r.id for r in records[:5]])
+        back = [restamp(r, text="back", vector=make_vectors(5, spec.dimension, 9)[i])
+                for i, r in enumerate(records[:5])]
+        backend.upsert(spec.name, back)
+        current = back + records[5:]
+        assert backend.count(spec.name) == 30
+        got = backend.fetch(spec.name, [r.id for r in back], with_vectors=True)
+        for r in back:
+            assert_record_equal(spec.metric, got[r.id], r, with_vector=True)
+        assert sorted(r.id for r in scan_all(backend, spec.name, 4)) == sorted(
+            r.id for r in current)
+        q = make_vectors(5, spec.dimension, 9)
+        assert_hits_match_reference(backend.search(spec.name, q, 8), spec.metric, q, current, 8)
+
+    def test_delete_everything(self, backend: Backend) -> None:
+        """Deleting every record leaves an empty namespace that still exists: count 0, empty
+        scan, search returns one empty list per query; writing again works.
+
+        Troubleshooting: an index with zero live entries must not fail on search.
+        """
+        spec, records = self.filled(backend, n=25)
+        backend.delete(spec.name, [r.id for r in records])
+        assert backend.count(spec.name) == 0
+        assert scan_all(backend, spec.name, 10) == []
+        assert backend.search(spec.name, self.queries(3, spec.dimension), 5) == [[], [], []]
+        assert backend.describe_namespace(spec.name) == spec
+        backend.upsert(spec.name, records[:2])
+        assert backend.count(spec.name) == 2
+
+    # == scan =========================================================================
+
+    def test_scan_covers_every_record_once(self, backend: Backend) -> None:
+        """Scanning with page sizes 1, 7 and 1000 returns every record exactly once, in the
+        same order each time; pages hold at most ``limit`` records; the last page's
+        ``next_cursor`` is ``None``; with vectors, records are complete.
+
+        Troubleshooting: order by a unique, immutable key (e.g. the id); the cursor must
+        encode the position after the last returned record, not a page number.
+        """
+        spec, records = self.filled(backend, n=53, metric="dot")
+        by_id = {r.id: r for r in records}
+        orders = []
+        for limit in (1, 7, 1000):
+            got = scan_all(backend, spec.name, limit, with_vectors=(limit == 7))
+            ids = [r.id for r in got]
+            assert len(ids) == len(set(ids)), f"limit={limit}: duplicates in scan"
+            assert sorted(ids) == sorted(by_id), f"limit={limit}: scan misses records"
+            orders.append(ids)
+            for r in got:
+                assert_record_equal(spec.metric, r, by_id[r.id], with_vector=(limit == 7))
+        assert orders[0] == orders[1] == orders[2], "scan order depends on the page size"
+        again = [r.id for r in scan_all(backend, spec.name, 13)]
+        assert again == orders[0], "scan order is not stable between scans"
+
+    def test_scan_default_limit(self, backend: Backend) -> None:
+        """``scan(ns)`` with the default limit (256) returns at most 256 records per page and
+        covers everything.
+
+        Troubleshooting: honour the ``limit`` keyword's default.
+        """
+        spec, records = self.filled(backend, n=300)
+        first = backend.scan(spec.name)
+        assert 0 < len(first.records) <= 256 and first.next_cursor is not None
+        rest = scan_all(backend, spec.name, 256, cursor=first.next_cursor)
+        assert sorted(r.id for r in first.records + rest) == sorted(r.id for r in records)
+
+    def test_scan_resumes_from_a_cursor(self, backend: Backend) -> None:
+        """Scanning from any page's ``next_cursor`` (even with another page size, and
+        repeated) returns exactly the records after that page, in the same order.
+
+        Troubleshooting: a cursor must be self-contained (no server-side session that
+        expires or is consumed by its first use).
+        """
+        spec, _ = self.filled(backend, n=40)
+        full = [r.id for r in scan_all(backend, spec.name, 40)]
+        cursor: str | None = None
+        seen: list[str] = []
+        for _ in range(3):
+            page = backend.scan(spec.name, cursor=cursor, limit=6)
+            seen += [r.id for r in page.records]
+            cursor = page.next_cursor
+            assert cursor is not None
+        for limit in (1, 5, 100):
+            rest = [r.id for r in scan_all(backend, spec.name, limit, cursor=cursor)]
+            assert seen + rest == full, f"resuming with limit={limit} gives another order"
+
+    def test_scan_of_an_empty_namespace(self, backend: Backend) -> None:
+        """Scanning an empty namespace gives one empty page with ``next_cursor=None``.
+
+        Troubleshooting: do not hand out a cursor when nothing is left.
+        """
+        spec = self.spec()
+        backend.create_namespace(spec)
+        page = backend.scan(spec.name, limit=10)
+        assert page.records == [] and page.next_cursor is None
+
+    def test_scan_exact_multiple_of_limit(self, backend: Backend) -> None:
+        """When the count is a multiple of ``limit``, the scan still ends (possibly with one
+        empty last page) and returns every record once.
+
+        Troubleshooting: the cursor after the last record must lead to an empty final page
+        with ``next_cursor=None``.
+        """
+        spec, records = self.filled(backend, n=20)
+        got = scan_all(backend, spec.name, 5)
+        assert sorted(r.id for r in got) == sorted(r.id for r in records)
+
+    def test_scan_during_writes(self, backend: Backend) -> None:
+        """Records present for the whole scan are returned exactly once even when records are
+        written, replaced and deleted between pages; a record deleted before its page is
+        reached is not returned; no record is returned twice.
+
+        Troubleshooting: a cursor must be a position in the stable order (e.g. the last id),
+        not an offset (offsets skip or repeat records when earlier ones are deleted or
+        inserted).
+        """
+        spec, records = self.filled(backend, n=60)
+        page = backend.scan(spec.name, limit=10)
+        first = [r.id for r in page.records]
+        assert page.next_cursor is not None
+        deleted = {r.id for r in records[5:16]} | {r.id for r in records[40:46]}
+        backend.delete(spec.name, sorted(deleted))
+        backend.upsert(spec.name, make_records(spec, 15, seed=31, id_prefix="a-new"))
+        backend.upsert(spec.name, make_records(spec, 15, seed=32, id_prefix="z-new"))
+        backend.upsert(spec.name, [restamp(r, text="changed") for r in records[20:30]])
+        rest = [r.id for r in scan_all(backend, spec.name, 10, cursor=page.next_cursor)]
+        everything = first + rest
+        assert len(everything) == len(set(everything)), "a record was returned twice"
+        stayed = {r.id for r in records} - deleted
+        missing = sorted(stayed - set(everything))
+        assert not missing, f"records present for the whole scan were skipped: {missing}"
+        resurrected = sorted(deleted & set(rest))
+        assert not resurrected, f"deleted records returned after deletion: {resurrected}"
+
+    # == count ========================================================================
+
+    def test_count_tracks_writes(self, backend: Backend) -> None:
+        """``count`` is 0 for a new namespace and follows inserts, replacements (no change)
+        and deletes (including of absent ids), exactly.
+
+        Troubleshooting: count live records only (not deleted marks, not index capacity).
+        """
+        spec = self.spec()
+        backend.create_namespace(spec)
+        assert backend.count(spec.name) == 0
+        records = make_records(spec, 30, seed=4)
+        backend.upsert(spec.name, records[:20])
+        assert backend.count(spec.name) == 20
+        backend.upsert(spec.name, records[10:30])
+        assert backend.count(spec.name) == 30
+        backend.delete(spec.name, [r.id for r in records[:7]] + ["absent"])
+        assert backend.count(spec.name) == 23
+        assert isinstance(backend.count(spec.name), int)
+
+    # == search =======================================================================
+
+    @pytest.mark.parametrize("metric", METRICS)
+    def test_search_matches_exact_search(self, backend: Backend, metric: Metric) -> None:
+        """On 300 vectors, search for 6 queries at once (one of them a stored vector) returns
+        for each query the exact top-k ids (k = 1, 10, 50) in order, scores within 1e-4 of
+        ``vecver.backend.exact_scores`` (cosine similarity, inner product, negative squared
+        euclidean distance), sorted descending.
+
+        Troubleshooting: map the database's distance to vecver's score convention
+        (``vecver.types.score_from_distance``; l2 is the *squared* distance, negated); raise
+        ``ef``/``num_candidates`` so that small collections are searched exactly.
+        """
+        spec, records = self.filled(backend, f"s_{metric}", n=300, metric=metric, seed=7)
+        q = np.concatenate([self.queries(5, spec.dimension), records[42].vector[None, :]])
+        q = np.ascontiguousarray(q, dtype=np.float32)
+        for k in (1, 10, 50):
+            got = backend.search(spec.name, q, k)
+            assert_hits_match_reference(got, metric, q, records, k, where=f"search k={k}")
+        assert backend.search(spec.name, q, 1)[5][0].id == records[42].id
+
+    def test_search_hits_carry_the_document(self, backend: Backend) -> None:
+        """Each hit carries the stored record's text, metadata and stamp, and a Python float
+        score.
+
+        Troubleshooting: request the payload/document fields with the search; convert numpy
+        scores with ``float()``.
+        """
+        spec, records = self.filled(backend, n=40)
+        got = backend.search(spec.name, self.queries(3, spec.dimension), 5)
+        assert_hits_carry_payload(spec.metric, got, {r.id: r for r in records}, "search")
+
+    def test_search_k_larger_than_count(self, backend: Backend) -> None:
+        """With ``k`` larger than the number of records, every record is returned, once, in
+        exact order.
+
+        Troubleshooting: clamp k to the live count before asking an ANN index (hnswlib
+        raises when it cannot fill k results).
+        """
+        for metric in METRICS:
+            spec, records = self.filled(backend, f"big_k_{metric}", n=12, metric=metric)
+            q = self.queries(2, spec.dimension)
+            assert_hits_match_reference(backend.search(spec.name, q, 50), metric, q, records, 50)
+            assert_hits_match_reference(backend.search(spec.name, q, 12), metric, q, records, 12)
+
+    @pytest.mark.parametrize("k", [0, -1])
+    def test_search_rejects_k_below_one(self, backend: Backend, k: int) -> None:
+        """``k < 1`` raises ``InvalidInput``.
+
+        Troubleshooting: call ``vecver.backend.validate_queries`` first.
+        """
+        spec, _ = self.filled(backend, n=5)
+        with pytest.raises(InvalidInput):
+            backend.search(spec.name, self.queries(1, spec.dimension), k)
+
+    def test_search_rejects_wrong_dimension(self, backend: Backend) -> None:
+        """A query of another dimension raises ``DimensionMismatch`` (also on an empty
+        namespace).
+
+        Troubleshooting: call ``vecver.backend.validate_queries`` before searching.
+        """
+        spec, _ = self.filled(backend, n=5)
+        for d in (spec.dimension - 1, spec.dimension + 1):
+            with pytest.raises(DimensionMismatch):
+                backend.search(spec.name, self.queries(2, d), 3)
+        empty = self.spec("empty")
+        backend.create_namespace(empty)
+        with pytest.raises(DimensionMismatch):
+            backend.search(empty.name, self.queries(1, spec.dimension + 3), 3)
+
+    @pytest.mark.parametrize("bad", ["nan", "inf"])
+    def test_search_rejects_non_finite_queries(self, backend: Backend, bad: str) -> None:
+        """A query holding NaN or infinity raises ``NonFiniteVector``.
+
+        Troubleshooting: call ``vecver.backend.validate_queries`` before searching.
+        """
+        spec, _ = self.filled(backend, n=5)
+        q = self.queries(3, spec.dimension)
+        q[1, 2] = np.nan if bad == "nan" else np.inf
+        with pytest.raises(NonFiniteVector):
+            backend.search(spec.name, q, 3)
+
+    def test_search_empty_namespace(self, backend: Backend) -> None:
+        """Search on an empty namespace returns one empty list per query.
+
+        Troubleshooting: do not query an empty index (several raise); return ``[[]] * q``
+        built as separate lists.
+        """
+        for metric in METRICS:
+            spec = self.spec(f"empty_{metric}", metric)
+            backend.create_namespace(spec)
+            got = backend.search(spec.name, self.queries(4, spec.dimension), 10)
+            assert got == [[], [], [], []]
+
+    def test_search_with_empty_filter(self, backend: Backend) -> None:
+        """An empty ``Filter()`` matches everything: results equal unfiltered search.
+
+        Troubleshooting: treat a falsy filter as no filter.
+        """
+        spec, records = self.filled(backend, n=50)
+        q = self.queries(2, spec.dimension)
+        got = backend.search(spec.name, q, 10, filter=Filter())
+        assert_hits_match_reference(got, spec.metric, q, records, 10)
+
+    # == filtered search ==============================================================
+
+    @pytest.mark.parametrize("case", FILTER_CASES, ids=[c[0] for c in FILTER_CASES])
+    def test_filtered_search_matches_reference(self, backend: Backend, case: FilterCase) -> None:
+        """Filtered search equals exact search over exactly the records for which
+        ``Filter.matches(metadata)`` is true (the reference semantics): equality,
+        membership and ranges on strings, ints, floats and bools; a condition on an absent
+        field is false; bool, numbers and strings never equal each other (``True`` is not
+        ``1``, ``"1"`` is not ``1``) while ints and floats compare as numbers; a range never
+        matches a bool or a value of the other kind; conditions combine with AND, also
+        several on one field. k=10 and k=300 (more than the matches).
+
+        Troubleshooting: translate each condition separately (do not merge conditions on one
+        field into one dict); add explicit type guards where the database compares
+        ``True == 1`` or strings with numbers; let an ANN index's filtered search look far
+        enough to find every match on small data.
+        """
+        name, flt, ops, data = case
+        self.require_filter_ops(backend, ops)
+        n, md = _DATASETS[data]
+        spec, records = self.filled(backend, f"f_{data}", n=n, seed=13, metadata=md)
+        q = self.queries(3, spec.dimension, seed=17)
+        for k in (10, 300):
+            got = backend.search(spec.name, q, k, filter=flt)
+            assert_hits_match_reference(got, spec.metric, q, records, k, flt,
+                                        where=f"filter {name} {flt.to_dict()} k={k}")
+        hits = backend.search(spec.name, q[:1], 300, filter=flt)[0]
+        for h in hits:
+            assert flt.matches(h.metadata), f"hit {h.id} has metadata {h.metadata}"
+
+    def test_filter_cases_are_not_vacuous(self) -> None:
+        """(Self-check of the suite.) The filter cases select a proper, non-trivial subset
+        of their data set, except the cases that must match nothing."""
+        for name, flt, _ops, data in FILTER_CASES:
+            n, md = _DATASETS[data]
+            rng = np.random.default_rng([13, 0, 7919])
+            metas = [md(i, rng) for i in range(n)]
+            hits = sum(flt.matches(m) for m in metas)
+            if name in _EMPTY_CASES:
+                assert hits == 0, name
+            else:
+                assert 0 < hits < n, (name, hits)
+
+    # == lifecycle ====================================================================
+
+    def test_close_is_idempotent(self, backend: Backend) -> None:
+        """``close()`` may be called twice; ``closed`` is then True.
+
+        Troubleshooting: guard the release of resources with the closed flag.
+        """
+        self.filled(backend, n=3)
+        backend.close()
+        backend.close()
+        assert backend.closed
+
+    @pytest.mark.parametrize("op", sorted(_CLOSED_OPS))
+    def test_closed_backend_raises(self, backend: Backend, op: str) -> None:
+        """After ``close()``, every method raises ``BackendClosed`` (not NamespaceNotFound,
+        not a database client error), even for a namespace that existed.
+
+        Troubleshooting: call ``self._check_open()`` first in every method.
+        """
+        if op in _ALIAS_OPS:
+            self.require_native_alias(backend)
+        spec, _ = self.filled(backend, n=3)
+        backend.close()
+        with pytest.raises(BackendClosed):
+            _CLOSED_OPS[op](backend, spec)
+
+    def test_context_manager_closes(self, backend: Backend) -> None:
+        """``with backend:`` closes the backend on exit.
+
+        Troubleshooting: do not override ``__exit__`` without calling ``close()``.
+        """
+        with backend as b:
+            assert b is backend
+            b.list_namespaces()
+        assert backend.closed
+        with pytest.raises(BackendClosed):
+            backend.list_namespaces()
+
+    # == persistence ==================================================================
+
+    def test_reopen_keeps_everything(self, backend: Backend) -> None:
+        """After closing and reopening, namespaces, specs, records (vectors, text, metadata,
+        stamps), replacements and deletions are all there, and search still matches exact
+        search. (Runs when ``capabilities.persistent`` and ``reopen`` is overridden.)
+
+        Troubleshooting: flush the index and the documents on every upsert and delete
+        ("durable when it returns"); store specs with the data, not only in memory.
+        """
+        a, ra = self.filled(backend, "keep_a", n=80, metric="cosine", seed=1)
+        b, rb = self.filled(backend, "keep_b", n=30, metric="l2", seed=2)
+        backend.create_namespace(self.spec("keep_empty", "dot"))
+        new = [restamp(r, text="changed", metadata={"v": 2}) for r in ra[:10]]
+        backend.upsert(a.name, new)
+        backend.delete(a.name, [r.id for r in ra[70:]])
+        backend.delete(b.name, [r.id for r in rb[:5]])
+        live_a = new + ra[10:70]
+        live_b = rb[5:]
+        b2 = self.reopened(backend)
+        try:
+            assert set(b2.list_namespaces()) >= {a.name, b.name, self.ns("keep_empty")}
+            assert b2.describe_namespace(a.name) == a and b2.describe_namespace(b.name) == b
+            assert b2.count(a.name) == 70 and b2.count(b.name) == 25
+            assert b2.count(self.ns("keep_empty")) == 0
+            for spec, live, dead in ((a, live_a, ra[70:]), (b, live_b, rb[:5])):
+                got = b2.fetch(spec.name, [r.id for r in live + dead], with_vectors=True)
+                assert sorted(got) == sorted(r.id for r in live)
+                for r in live:
+                    assert_record_equal(spec.metric, got[r.id], r, with_vector=True)
+                q = self.queries(3, spec.dimension)
+                assert_hits_match_reference(b2.search(spec.name, q, 20), spec.metric, q, live, 20)
+            extra = make_records(a, 5, seed=9, id_prefix="after")
+            b2.upsert(a.name, extra)
+            assert b2.count(a.name) == 75
+        finally:
+            b2.close()
+
+    def test_reopen_after_drop(self, backend: Backend) -> None:
+        """A dropped namespace stays dropped after reopening; a namespace recreated with
+        another spec comes back with the new spec and only the new records.
+
+        Troubleshooting: remove a dropped namespace's files/tables, not only its entry in
+        memory.
+        """
+        spec, _ = self.filled(backend, "dropme", n=10)
+        other, _ = self.filled(backend, "recreated", n=10)
+        backend.drop_namespace(spec.name)
+        backend.drop_namespace(other.name)
+        new = make_spec(other.name, self.dimension + 1, "dot")
+        backend.create_namespace(new)
+        recs = make_records(new, 3, seed=5)
+        backend.upsert(new.name, recs)
+        b2 = self.reopened(backend)
+        try:
+            assert spec.name not in b2.list_namespaces()
+            with pytest.raises(NamespaceNotFound):
+                b2.count(spec.name)
+            assert b2.describe_namespace(new.name) == new
+            assert b2.count(new.name) == 3
+        finally:
+            b2.close()
+
+    def test_scan_cursor_survives_reopen(self, backend: Backend) -> None:
+        """A scan cursor issued before closing resumes the scan after reopening: together
+        the pages hold every record exactly once.
+
+        Troubleshooting: make the cursor self-contained (e.g. the last id), not a handle of
+        the closed instance.
+        """
+        spec, records = self.filled(backend, n=30)
+        page = backend.scan(spec.name, limit=8)
+        assert page.next_cursor is not None
+        b2 = self.reopened(backend)
+        try:
+            rest = scan_all(b2, spec.name, 8, cursor=page.next_cursor)
+            ids = [r.id for r in page.records + rest]
+            assert len(ids) == len(set(ids)) and sorted(ids) == sorted(r.id for r in records)
+        finally:
+            b2.close()
+
+    def test_reopen_keeps_aliases(self, backend: Backend) -> None:
+        """Aliases survive closing and reopening. (Runs with ``native_alias``.)
+
+        Troubleshooting: aliases live in the database, not in the backend object.
+        """
+        self.require_native_alias(backend)
+        spec, _ = self.filled(backend, n=3)
+        backend.set_alias(self.ns("alias_p"), spec.name)
+        b2 = self.reopened(backend)
+        try:
+            assert b2.get_alias(self.ns("alias_p")) == spec.name
+        finally:
+            b2.close()
+
+    # == aliases ======================================================================
+
+    def test_alias_set_get_repoint_drop(self, backend: Backend) -> None:
+        """``set_alias`` creates an alias, ``get_alias`` returns its namespace, a second
+        ``set_alias`` re-points it, ``drop_alias`` removes it (idempotently), and the
+        namespaces themselves are untouched.
+
+        Troubleshooting: re-point atomically in one database call (create-or-alter); map
+        "alias not found" to ``None`` in get_alias and to a no-op in drop_alias.
+        """
+        self.require_native_alias(backend)
+        one, _ = self.filled(backend, "alias_one", n=4)
+        two, _ = self.filled(backend, "alias_two", n=6, seed=1)
+        alias = self.ns("docs")
+        assert backend.get_alias(alias) is None
+        backend.set_alias(alias, one.name)
+        assert backend.get_alias(alias) == one.name
+        backend.set_alias(alias, two.name)
+        assert backend.get_alias(alias) == two.name
+        backend.set_alias(alias, two.name)
+        assert backend.get_alias(alias) == two.name
+        backend.drop_alias(alias)
+        assert backend.get_alias(alias) is None
+        backend.drop_alias(alias)
+        backend.drop_alias(self.ns("never_an_alias"))
+        assert backend.count(one.name) == 4 and backend.count(two.name) == 6
+        assert alias not in backend.list_namespaces()
+
+    def test_several_aliases(self, backend: Backend) -> None:
+        """Several aliases may point at one namespace; dropping one keeps the others.
+
+        Troubleshooting: key aliases by alias name, not by namespace.
+        """
+        self.require_native_alias(backend)
+        spec, _ = self.filled(backend, n=2)
+        a1, a2 = self.ns("al_1"), self.ns("al_2")
+        backend.set_alias(a1, spec.name)
+        backend.set_alias(a2, spec.name)
+        backend.drop_alias(a1)
+        assert backend.get_alias(a1) is None and backend.get_alias(a2) == spec.name
+
+    def test_alias_to_unknown_namespace_raises(self, backend: Backend) -> None:
+        """``set_alias`` to a namespace that does not exist raises ``NamespaceNotFound`` and
+        creates no alias.
+
+        Troubleshooting: check the target exists; translate the database's error.
+        """
+        self.require_native_alias(backend)
+        alias = self.ns("dangling")
+        with pytest.raises(NamespaceNotFound):
+            backend.set_alias(alias, self.ns("no_such_namespace"))
+        assert backend.get_alias(alias) is None
+
+    # == model-based ==================================================================
+
+    def test_random_operations_agree_with_a_model(self, backend: Backend) -> None:
+        """Random sequences of upserts (new and replacing), deletes (present and absent
+        ids), failing batches, scans and searches, generated by hypothesis, keep count,
+        fetch, scan and exhaustive search equal to a plain dict model of the namespace.
+        Deterministic (derandomized), about 30 sequences of up to 12 steps.
+
+        Troubleshooting: hypothesis prints the failing sequence of steps; replay it by hand
+        on your backend. Typical causes: a replaced vector left in the index, a deleted id
+        still returned by search or scan, a failing batch partly written.
+        """
+        pytest.importorskip("hypothesis")
+        from ._model import run_model_test
+
+        run_model_test(backend, dimension=8, namespace_prefix=self.ns("model_"))
+

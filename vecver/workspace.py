@@ -1,0 +1,464 @@
+"""The workspace: a config, its manifest and its backend, and the write/read paths.
+
+>>> ws = vecver.open("vecver.toml")
+>>> docs = ws.collection("news")
+>>> docs.upsert([vecver.Document("a1", "Stocks rise on ...")])
+>>> docs.search("markets", k=5)
+
+Writes go to every *live* space of a collection (dual-write); deletes record tombstones
+first. Migration verbs (plan, migrate, backfill, verify, evaluate, cutover, rollback) are
+in :mod:`vecver.migration` and :mod:`vecver.command`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .backend import Backend, validate_ids
+from .config import Config
+from .embedders import SpaceEmbedder
+from .errors import (
+    InvalidInput,
+    StateError,
+    UnknownSpace,
+    VecverError,
+    WriteFailed,
+)
+from .filters import Filter
+from .manifest import LIVE_STATES, Manifest, NamespaceRow, owner_alive
+from .registry import open_backend
+from .retry import with_retry
+from .sources import to_document
+from .space import Space, SpaceSpec, check_label
+from .types import Document, Hit, Record, Stamp
+
+log = logging.getLogger("vecver")
+
+ROUTES = ("active", "candidate")
+
+
+def namespace_name(collection: str, space: Space) -> str:
+    """The physical namespace of one space in one collection.
+
+    Portable across databases (letters, digits, underscores; starts with a letter) and
+    never equal to a collection name, which is the alias."""
+    label = re.sub(r"[^A-Za-z0-9]", "_", space.label)
+    return f"vv_{collection}__{label}_{space.fingerprint[:8]}"
+
+
+def _open_config(config: Config | str | os.PathLike[str] | None) -> Config:
+    if isinstance(config, Config):
+        return config
+    if config is None:
+        return Config.find()
+    return Config.load(config)
+
+
+@dataclass
+class RecoveryReport:
+    """What :meth:`Workspace.recover` repaired."""
+
+    intents: int = 0
+    tombstones: int = 0
+    cutovers: int = 0
+    documents: int = 0
+    details: list[str] = field(default_factory=list)
+
+    @property
+    def anything(self) -> bool:
+        return bool(self.intents or self.tombstones or self.cutovers)
+
+
+class Workspace:
+    """A config with its open manifest and backend. Close it (or use ``with``)."""
+
+    def __init__(
+        self,
+        config: Config | str | os.PathLike[str] | None = None,
+        *,
+        backend: Backend | None = None,
+        progress: bool | None = None,
+    ) -> None:
+        self.config = _open_config(config)
+        self.manifest = Manifest(self.config.manifest_path)
+        try:
+            self.backend = backend or open_backend(
+                self.config.backend, dict(self.config.backend_options)
+            )
+        except BaseException:
+            self.manifest.close()
+            raise
+        self.progress = progress
+        self._embedders: dict[str, SpaceEmbedder] = {}
+        self._lock = threading.RLock()
+
+    def close(self) -> None:
+        for e in self._embedders.values():
+            e.embedder.close()
+        self.backend.close()
+        self.manifest.close()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- spaces -----------------------------------------------------------------------
+
+    def space_spec(self, label: str) -> SpaceSpec:
+        """The declared spec of a space: from the config, else as the manifest recorded it."""
+        if label in self.config.spaces:
+            return self.config.spaces[label]
+        row = self.manifest.space(label)
+        if row is None:
+            known = set(self.config.spaces) | {s.label for s in self.manifest.spaces()}
+            raise UnknownSpace(label, sorted(known))
+        spec = dict(row.spec)
+        return SpaceSpec(**spec)
+
+    def embedder(self, label: str) -> SpaceEmbedder:
+        """The embedder of a space, loaded once; registers the space in the manifest.
+
+        Raises ``SpaceConflict`` when the label was registered with another fingerprint.
+        """
+        with self._lock:
+            emb = self._embedders.get(label)
+            if emb is None:
+                emb = SpaceEmbedder.for_spec(self.space_spec(label))
+                self.manifest.register_space(
+                    label, emb.space.fingerprint, emb.space.revision, emb.space.spec.to_dict()
+                )
+                self._embedders[label] = emb
+            return emb
+
+    def space(self, label: str) -> Space:
+        return self.embedder(label).space
+
+    # -- collections ------------------------------------------------------------------
+
+    def collection(self, name: str) -> Collection:
+        """A handle on an existing collection (``UnknownCollection`` otherwise), or one
+        declared in the config, which is created on first use."""
+        if not self.manifest.has_collection(name) and name in self.config.collections:
+            return self.create_collection(name, self.config.collections[name])
+        self.manifest.require_collection(name)
+        return Collection(self, name)
+
+    def create_collection(self, name: str, space_label: str) -> Collection:
+        """Create a collection whose first space is active at once."""
+        check_label(name, "collection name")
+        if self.manifest.has_collection(name):
+            raise StateError(f"collection {name!r} already exists")
+        space = self.space(space_label)
+        ns = namespace_name(name, space)
+        from .types import NamespaceSpec
+
+        self.backend.create_namespace(
+            NamespaceSpec(ns, space.spec.dimension, space.spec.metric, space.fingerprint)
+        )
+        if self.backend.capabilities.native_alias:
+            self.backend.set_alias(name, ns)
+        self.manifest.create_collection(name, space_label, space.fingerprint, ns)
+        return Collection(self, name)
+
+    # -- recovery ---------------------------------------------------------------------
+
+    def recover(self, collection: str, *, force: bool = False) -> RecoveryReport:
+        """Finish or undo what a crashed process left half-done in ``collection``.
+
+        - write intents of dead processes (and failed writes): every live space is made
+          to agree with the active space for those documents;
+        - tombstones not yet applied: deleted from every live space;
+        - a cutover interrupted between the database alias switch and the manifest
+          commit: finished if the alias moved, cleared otherwise.
+
+        Intents of live processes are left alone unless ``force``.
+        """
+        rep = RecoveryReport()
+        coll = Collection(self, collection)
+        pending = self.manifest.pending_cutover(collection)
+        if pending is not None:
+            from_ns, to_ns, reason = pending
+            current = (
+                self.backend.get_alias(collection)
+                if self.backend.capabilities.native_alias
+                else None
+            )
+            if current == to_ns:
+                self.manifest.switch_active(collection, to_ns, reason, recovered=True)
+                rep.details.append(f"finished interrupted {reason} to {to_ns}")
+            else:
+                self.manifest.clear_cutover(collection)
+                rep.details.append(f"cleared interrupted {reason} to {to_ns}")
+            rep.cutovers += 1
+        for intent in self.manifest.intents(collection):
+            if not (force or intent.failed or not owner_alive(intent.owner)):
+                continue
+            # a delete intent's tombstones are already durable: converging deletes the
+            # ids everywhere; an upsert intent is settled by the active space's content
+            coll.converge(intent.doc_ids)
+            self.manifest.drop_intent(intent.id)
+            rep.intents += 1
+            rep.documents += len(intent.doc_ids)
+        if rep.anything:
+            self.manifest.log("recovered", collection, intents=rep.intents,
+                              cutovers=rep.cutovers, documents=rep.documents)
+        return rep
+
+
+@dataclass
+class WriteResult:
+    """What one upsert or delete call did."""
+
+    documents: int
+    spaces: list[str]
+
+
+class Collection:
+    """The user-facing collection: writes go to every live space, reads are routed."""
+
+    def __init__(self, ws: Workspace, name: str) -> None:
+        self.ws = ws
+        self.name = name
+
+    @property
+    def backend(self) -> Backend:
+        return self.ws.backend
+
+    @property
+    def manifest(self) -> Manifest:
+        return self.ws.manifest
+
+    # -- write path ---------------------------------------------------------------------
+
+    def upsert(
+        self,
+        docs: Iterable[Document | Mapping[str, Any]],
+        *,
+        batch_size: int | None = None,
+    ) -> WriteResult:
+        """Embed and write documents into every live space of the collection.
+
+        All input is checked before anything is written (``InvalidId``,
+        ``DuplicateIds``, ``MissingText``, bad metadata); each batch is embedded for every
+        live space before any of its writes. Idempotent by document id: writing the same
+        document twice leaves one vector per space. On a backend failure it raises
+        ``WriteFailed`` naming the space; the manifest keeps the intent, and the next
+        :meth:`Workspace.recover` converges the spaces.
+        """
+        items = [to_document(d, f"document #{n}") for n, d in enumerate(docs)]
+        validate_ids([d.id for d in items])
+        size = batch_size or self.ws.config.batch_size
+        spaces: list[str] = []
+        for i in range(0, len(items), size):
+            spaces = self._upsert_batch(items[i : i + size])
+        return WriteResult(len(items), spaces)
+
+    def _records(self, ns: NamespaceRow, docs: Sequence[Document]) -> list[Record]:
+        emb = self.ws.embedder(ns.space_label)
+        vecs = emb.embed_documents([d.text for d in docs], [d.id for d in docs])
+        fp = emb.space.fingerprint
+        return [
+            Record(d.id, v, d.text, dict(d.metadata), Stamp.now(fp, d.id, d.text))
+            for d, v in zip(docs, vecs)
+        ]
+
+    def _write(self, ns: NamespaceRow, records: Sequence[Record]) -> None:
+        max_batch = self.backend.capabilities.max_batch
+        for i in range(0, len(records), max_batch):
+            chunk = records[i : i + max_batch]
+            with_retry(lambda c=chunk: self.backend.upsert(ns.name, c),  # type: ignore[misc]
+                       what=f"upsert into {ns.name}")
+
+    def _upsert_batch(self, docs: Sequence[Document]) -> list[str]:
+        ids = [d.id for d in docs]
+        gen, live = self.manifest.live_namespaces(self.name)
+        prepared = {ns.name: self._records(ns, docs) for ns in live}
+        intent = self.manifest.begin_write(self.name, "upsert", ids)
+        written: list[str] = []
+        done: set[str] = set()
+        while True:
+            for ns in live:
+                if ns.name in done:
+                    continue
+                recs = prepared.get(ns.name) or self._records(ns, docs)
+                try:
+                    self._write(ns, recs)
+                except VecverError as e:
+                    if isinstance(e, InvalidInput):
+                        raise
+                    self.manifest.fail_write(intent)
+                    raise WriteFailed(ns.space_label, written, e) from e
+                except Exception as e:
+                    self.manifest.fail_write(intent)
+                    raise WriteFailed(ns.space_label, written, e) from e
+                done.add(ns.name)
+                written.append(ns.space_label)
+            if self.manifest.end_write(intent, self.name, gen):
+                return written
+            # a space became live while we wrote: write it too
+            gen, live = self.manifest.live_namespaces(self.name)
+
+    def delete(self, ids: Iterable[str]) -> WriteResult:
+        """Delete documents from every live space; tombstones are recorded first, so
+        a running backfill can never bring them back. Missing ids are ignored."""
+        idl = list(ids)
+        validate_ids(idl)
+        gen, live = self.manifest.live_namespaces(self.name)
+        intent = self.manifest.begin_write(self.name, "delete", idl)
+        written: list[str] = []
+        done: set[str] = set()
+        while True:
+            for ns in live:
+                if ns.name in done:
+                    continue
+                try:
+                    with_retry(lambda n=ns: self.backend.delete(n.name, idl),  # type: ignore[misc]
+                               what=f"delete from {ns.name}")
+                except Exception as e:
+                    self.manifest.fail_write(intent)
+                    raise WriteFailed(ns.space_label, written, e) from e
+                done.add(ns.name)
+                written.append(ns.space_label)
+            if self.manifest.end_write(intent, self.name, gen):
+                return WriteResult(len(idl), written)
+            gen, live = self.manifest.live_namespaces(self.name)
+
+    def _apply_tombstones(self, ids: Sequence[str]) -> None:
+        _, live = self.manifest.live_namespaces(self.name)
+        for ns in live:
+            present = self.backend.fetch(ns.name, ids)
+            if present:
+                with_retry(lambda n=ns, p=list(present): self.backend.delete(n.name, p),  # type: ignore[misc]
+                           what=f"delete from {ns.name}")
+
+    def converge(self, ids: Sequence[str]) -> int:
+        """Make every live space agree with the active space for ``ids``: copy (re-embed)
+        what is missing or stale, delete what the active space does not have or what is
+        tombstoned. Returns how many (space, document) pairs were fixed."""
+        if not ids:
+            return 0
+        ids = list(dict.fromkeys(ids))
+        _, live = self.manifest.live_namespaces(self.name)
+        active = next(n for n in live if n.state == "active")
+        dead = self.manifest.tombstoned(self.name, ids)
+        truth = self.backend.fetch(active.name, ids)
+        fixed = 0
+        if dead & set(truth):
+            self.backend.delete(active.name, sorted(dead & set(truth)))
+            fixed += len(dead & set(truth))
+            truth = {k: v for k, v in truth.items() if k not in dead}
+        for ns in live:
+            if ns.name == active.name:
+                continue
+            have = self.backend.fetch(ns.name, ids)
+            stale = [
+                truth[i] for i in ids
+                if i in truth and (i not in have or have[i].stamp.source_hash
+                                   != truth[i].stamp.source_hash)
+            ]
+            extra = [i for i in have if i not in truth]
+            if stale:
+                docs = [Document(r.id, r.text or "", r.metadata) for r in stale]
+                self._write(ns, self._records(ns, docs))
+            if extra:
+                self.backend.delete(ns.name, extra)
+            fixed += len(stale) + len(extra)
+        return fixed
+
+    # -- read path ----------------------------------------------------------------------
+
+    def namespaces(self) -> list[NamespaceRow]:
+        return self.manifest.namespaces(self.name)
+
+    def route(self, route: str = "active") -> NamespaceRow:
+        """The namespace a route reads from: ``active``, ``candidate`` (the newest
+        building or ready space), or ``space:<label>``."""
+        if route == "active":
+            name = self.manifest.active_namespace(self.name)
+            row = self.manifest.namespace(name)
+            assert row is not None
+            return row
+        rows = self.namespaces()
+        if route == "candidate":
+            cands = [n for n in rows if n.state in ("ready", "building")]
+            if not cands:
+                raise StateError(
+                    f"collection {self.name!r} has no candidate space",
+                    hint=f"start one with `vecver migrate {self.name} --to SPACE`",
+                )
+            return max(cands, key=lambda n: n.created_at)
+        if route.startswith("space:"):
+            label = route[len("space:"):]
+            for n in rows:
+                if n.space_label == label and n.state in LIVE_STATES:
+                    return n
+            raise UnknownSpace(label, [n.space_label for n in rows if n.state in LIVE_STATES])
+        raise InvalidInput(
+            f"unknown route {route!r}", hint="use active, candidate or space:<label>"
+        )
+
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        *,
+        route: str = "active",
+        filter: Filter | Mapping[str, Any] | None = None,
+    ) -> list[Hit]:
+        """The ``k`` nearest documents to ``query`` in the routed space. Each hit names
+        the space that served it. The query is embedded with that space's own embedder:
+        a query is never compared with vectors of another space."""
+        return self.search_many([query], k, route=route, filter=filter)[0]
+
+    def search_many(
+        self,
+        queries: Sequence[str],
+        k: int = 10,
+        *,
+        route: str = "active",
+        filter: Filter | Mapping[str, Any] | None = None,
+    ) -> list[list[Hit]]:
+        if isinstance(queries, str):
+            raise InvalidInput("search_many takes a list of queries")
+        for q in queries:
+            if not isinstance(q, str) or not q.strip():
+                raise InvalidInput("a query must be a non-empty string")
+        ns = self.route(route)
+        emb = self.ws.embedder(ns.space_label)
+        if emb.space.fingerprint != ns.fingerprint:
+            raise StateError(
+                f"space {ns.space_label!r} now resolves to another fingerprint than its "
+                "namespace holds",
+            )
+        qv = emb.embed_queries(list(queries))
+        flt = Filter.parse(filter) if filter is not None else None
+        results = self.backend.search(ns.name, qv, k, filter=flt)
+        for hits in results:
+            for h in hits:
+                h.space = ns.space_label
+                h.namespace = ns.name
+        return results
+
+    def search_vectors(
+        self, vectors: np.ndarray, k: int, *, space: str, filter: Filter | None = None
+    ) -> list[list[Hit]]:
+        """Search with precomputed query vectors of ``space`` (they must come from that
+        space's embedder; the dimension is checked, the geometry cannot be)."""
+        ns = self.route(f"space:{space}")
+        return self.backend.search(ns.name, vectors, k, filter=filter)
+
+    def get(self, ids: Sequence[str], *, route: str = "active") -> dict[str, Record]:
+        return self.backend.fetch(self.route(route).name, list(ids))
+
+    def count(self, route: str = "active") -> int:
+        return self.backend.count(self.route(route).name)
