@@ -239,18 +239,21 @@ def json_safe_metadata(metadata: Mapping[str, Any], doc_id: str) -> dict[str, An
 
 def exact_scores(metric: str, queries: Matrix, vectors: Matrix) -> Matrix:
     """Scores of every query against every vector, by vecver's convention."""
+    out: Matrix
     if metric == "cosine":
         qn = queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
         vn = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-        return (qn @ vn.T).astype(np.float32)
-    if metric == "dot":
-        return (queries @ vectors.T).astype(np.float32)
-    d = (
-        (queries**2).sum(axis=1)[:, None]
-        - 2.0 * (queries @ vectors.T)
-        + (vectors**2).sum(axis=1)[None, :]
-    )
-    return (-np.maximum(d, 0.0)).astype(np.float32)
+        out = np.asarray(qn @ vn.T, dtype=np.float32)
+    elif metric == "dot":
+        out = np.asarray(queries @ vectors.T, dtype=np.float32)
+    else:
+        d = (
+            (queries**2).sum(axis=1)[:, None]
+            - 2.0 * (queries @ vectors.T)
+            + (vectors**2).sum(axis=1)[None, :]
+        )
+        out = np.asarray(-np.maximum(d, 0.0), dtype=np.float32)
+    return out
 
 
 def finite(x: float) -> bool:

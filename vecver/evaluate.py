@@ -39,28 +39,28 @@ def load_judgments(path: str) -> list[Judgment]:
     """Read ``{"query"|"text": str, "relevant"|"relevant_ids": [ids]}`` lines."""
     out: list[Judgment] = []
     try:
-        f = open(path, encoding="utf-8")
+        with open(path, encoding="utf-8") as f:
+            lines = f.readlines()
     except OSError as e:
         raise SourceError(path, f"cannot read: {e}") from e
-    with f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise SourceError(f"{path}:{n}", f"not valid JSON ({e})") from e
-            if not isinstance(obj, dict):
-                raise SourceError(f"{path}:{n}", "each line must be a JSON object")
-            q = obj.get("query", obj.get("text"))
-            rel = obj.get("relevant", obj.get("relevant_ids"))
-            if not isinstance(q, str) or not q.strip():
-                raise SourceError(f"{path}:{n}", "missing 'query'")
-            if isinstance(rel, str):
-                rel = [rel]
-            if not isinstance(rel, list) or not rel:
-                raise SourceError(f"{path}:{n}", "'relevant' must be a non-empty list of ids")
-            out.append(Judgment(q, frozenset(str(r) for r in rel)))
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise SourceError(f"{path}:{n}", f"not valid JSON ({e})") from e
+        if not isinstance(obj, dict):
+            raise SourceError(f"{path}:{n}", "each line must be a JSON object")
+        q = obj.get("query", obj.get("text"))
+        rel = obj.get("relevant", obj.get("relevant_ids"))
+        if not isinstance(q, str) or not q.strip():
+            raise SourceError(f"{path}:{n}", "missing 'query'")
+        if isinstance(rel, str):
+            rel = [rel]
+        if not isinstance(rel, list) or not rel:
+            raise SourceError(f"{path}:{n}", "'relevant' must be a non-empty list of ids")
+        out.append(Judgment(q, frozenset(str(r) for r in rel)))
     if not out:
         raise SourceError(path, "no queries")
     return out

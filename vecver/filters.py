@@ -87,19 +87,24 @@ def _match(cond: Condition, metadata: Mapping[str, Any]) -> bool:
         return _scalar_equal(v, cond.value)
     if isinstance(cond, In):
         return any(_scalar_equal(v, x) for x in cond.values)
-    for bound, ok in (
-        (cond.gt, lambda b: v > b),
-        (cond.gte, lambda b: v >= b),
-        (cond.lt, lambda b: v < b),
-        (cond.lte, lambda b: v <= b),
-    ):
+    for op, bound in (("gt", cond.gt), ("gte", cond.gte), ("lt", cond.lt), ("lte", cond.lte)):
         if bound is None:
             continue
         if isinstance(v, bool) or not _same_kind(v, bound):
             return False
-        if not ok(bound):
+        if not _compare(op, v, bound):
             return False
     return True
+
+
+def _compare(op: str, v: Any, bound: Any) -> bool:
+    if op == "gt":
+        return bool(v > bound)
+    if op == "gte":
+        return bool(v >= bound)
+    if op == "lt":
+        return bool(v < bound)
+    return bool(v <= bound)
 
 
 @dataclass(frozen=True)

@@ -692,7 +692,9 @@ class Manifest:
         now = time.time()
         me = owner_id()
         with self.transaction() as db:
-            row = db.execute("SELECT owner, expires_at FROM leases WHERE name=?", (name,)).fetchone()
+            row = db.execute(
+                "SELECT owner, expires_at FROM leases WHERE name=?", (name,)
+            ).fetchone()
             if row is not None and row[0] != me and row[1] > now and owner_alive(row[0]):
                 return str(row[0])
             db.execute("INSERT OR REPLACE INTO leases VALUES (?,?,?)", (name, me, now + ttl))

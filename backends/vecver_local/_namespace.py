@@ -95,9 +95,7 @@ _UPSERT_BLOBS = "INSERT OR REPLACE INTO blobs (label, vector, text) VALUES (?, ?
 _IDS_IN = "(SELECT value FROM json_each(?))"
 _RECORD_COLS = "r.id, r.fingerprint, r.source_hash, r.written_at, r.metadata, b.text"
 
-_json_encode = json.JSONEncoder(
-    ensure_ascii=False, allow_nan=False, separators=(",", ":"), check_circular=False
-).encode
+_json_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 
 IntArray = npt.NDArray[np.int64]
 
@@ -235,6 +233,14 @@ def _encodable(s: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def _metadata_json(md: Any) -> str:
+    if not md:
+        return "{}"
+    if not isinstance(md, dict):
+        md = dict(md)
+    return _json_encode(md)
 
 
 def _loads(md: str | None) -> dict[str, Any]:
@@ -379,9 +385,12 @@ class Namespace:
             return False
         ids = np.asarray(index.get_ids_list(), dtype=np.int64)
         live = np.fromiter(
-            (r[0] for r in self.conn.execute(
-                "SELECT label FROM rows WHERE seq <= ? AND deleted = 0", (seq,)
-            )),
+            (
+                r[0]
+                for r in self.conn.execute(
+                    "SELECT label FROM rows WHERE seq <= ? AND deleted = 0", (seq,)
+                )
+            ),
             dtype=np.int64,
         )
         if ids.size and ids.min() < 0:
@@ -416,9 +425,7 @@ class Namespace:
                     base = seq
                     break
             if self.index is None:
-                n = self.conn.execute(
-                    "SELECT count(*) FROM rows WHERE deleted = 0"
-                ).fetchone()[0]
+                n = self.conn.execute("SELECT count(*) FROM rows WHERE deleted = 0").fetchone()[0]
                 self.index = self._new_index(int(n * 1.25) + 16)
                 self.present = np.zeros(0, dtype=bool)
                 self.alive = np.zeros(0, dtype=bool)
@@ -453,9 +460,12 @@ class Namespace:
             labels = np.fromiter((c[0] for c in chunk), dtype=np.int64, count=len(chunk))
             self._add(labels, _stack([c[1] for c in chunk], dim))
         dead = np.fromiter(
-            (r[0] for r in self.conn.execute(
-                "SELECT label FROM rows WHERE seq > ? AND deleted = 1", (since,)
-            )),
+            (
+                r[0]
+                for r in self.conn.execute(
+                    "SELECT label FROM rows WHERE seq > ? AND deleted = 1", (since,)
+                )
+            ),
             dtype=np.int64,
         )
         self._mark_deleted(dead)
@@ -574,11 +584,11 @@ class Namespace:
                     r.stamp.fingerprint,
                     r.stamp.source_hash,
                     float(r.stamp.written_at),
-                    _json_encode(r.metadata) if r.metadata else "{}",
+                    _metadata_json(r.metadata),
                 )
                 for r in records
             ]
-        except (TypeError, ValueError) as e:
+        except (TypeError, ValueError, RecursionError) as e:
             raise InvalidInput(f"metadata is not JSON-serializable: {e}") from e
         conn = self.conn
         try:
@@ -588,13 +598,15 @@ class Namespace:
                 ).fetchone()[0]
                 conn.executemany(_UPSERT_ROWS, rows)
                 by_id = dict(conn.execute("SELECT id, label FROM rows WHERE seq = ?", (seq,)))
-                labels = np.fromiter(
-                    (by_id[r.id] for r in records), dtype=np.int64, count=n
-                )
+                labels = np.fromiter((by_id[r.id] for r in records), dtype=np.int64, count=n)
                 conn.executemany(
                     _UPSERT_BLOBS,
-                    zip(labels.tolist(), [v.tobytes() for v in vectors],
-                        [r.text for r in records]),
+                    zip(
+                        labels.tolist(),
+                        [v.tobytes() for v in vectors],
+                        [r.text for r in records],
+                        strict=True,
+                    ),
                 )
         except UnicodeEncodeError as e:
             bad = next((r.id for r in records if not _encodable(r.id)), None)
@@ -706,9 +718,7 @@ class Namespace:
             labels = np.fromiter((r[0] for r in cur), dtype=np.int64)
         else:
             cur = self.conn.execute("SELECT label, metadata FROM rows WHERE deleted = 0")
-            labels = np.fromiter(
-                (r[0] for r in cur if flt.matches(_loads(r[1]))), dtype=np.int64
-            )
+            labels = np.fromiter((r[0] for r in cur if flt.matches(_loads(r[1]))), dtype=np.int64)
         # rows committed by others after our last sync are not in the index yet
         labels = labels[labels < self.alive.shape[0]]
         return labels[self.alive[labels]]
@@ -750,9 +760,7 @@ class Namespace:
         except RuntimeError:
             return None
         metric = self.spec.metric
-        scores = [
-            np.array([score_from_distance(metric, float(d)) for d in row]) for row in dist
-        ]
+        scores = [np.array([score_from_distance(metric, float(d)) for d in row]) for row in dist]
         return [np.asarray(row, dtype=np.int64) for row in labels], scores
 
     def _brute(self, queries: Matrix, labels: IntArray, k: int) -> list[list[Hit]]:
@@ -795,9 +803,9 @@ class Namespace:
             ):
                 info[row[0]] = row[1:]
         out: list[list[Hit]] = []
-        for lab_row, sc_row in zip(labels, scores):
+        for lab_row, sc_row in zip(labels, scores, strict=True):
             hits: list[Hit] = []
-            for label, score in zip(lab_row.tolist(), sc_row.tolist()):
+            for label, score in zip(lab_row.tolist(), sc_row.tolist(), strict=True):
                 r = info.get(label)
                 if r is None:
                     continue  # deleted by another process since our last sync

@@ -96,8 +96,11 @@ def _condition(cond: Eq | In | Range, params: list[Any]) -> str:
         return "0"
     kind = kinds.pop()
     params.append(path)
-    sql = [f"json_type(metadata, ?) IN {_NUMERIC}" if kind == "num" else
-           "json_type(metadata, ?) = 'text'"]
+    sql = [
+        f"json_type(metadata, ?) IN {_NUMERIC}"
+        if kind == "num"
+        else "json_type(metadata, ?) = 'text'"
+    ]
     for op, b in bounds:
         params.extend((path, _bindable(b)))
         sql.append(f"json_extract(metadata, ?) {op} ?")

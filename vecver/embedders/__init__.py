@@ -23,7 +23,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..errors import ConfigError, DimensionMismatch, EmbedderError, MissingText, NonFiniteVector
+from ..errors import (
+    ConfigError,
+    DimensionMismatch,
+    EmbedderError,
+    MissingText,
+    NonFiniteVector,
+    VecverError,
+)
 from ..space import Space, SpaceSpec
 from ..types import Matrix
 
@@ -73,9 +80,9 @@ KINDS: dict[str, str] = {
 def load_embedder(spec: SpaceSpec) -> Embedder:
     """Instantiate the embedder a space declares (the model itself loads lazily)."""
     if spec.embedder.startswith("python:"):
-        from .callable import CallableEmbedder
+        from .callable import CallableEmbedder as _CallableEmbedder
 
-        return CallableEmbedder(spec)
+        return _CallableEmbedder(spec)
     target = KINDS.get(spec.embedder)
     if target is None:
         raise ConfigError(
@@ -121,7 +128,7 @@ class SpaceEmbedder:
                 raise MissingText(ids[n] if ids is not None else f"#{n}")
         try:
             out = self.embedder.embed([prefix + t for t in texts] if prefix else list(texts))
-        except (MissingText, DimensionMismatch, NonFiniteVector):
+        except VecverError:
             raise
         except Exception as e:  # noqa: BLE001 - model errors become typed errors
             raise EmbedderError(f"embedder of space {self.space.label!r} failed: {e}") from e

@@ -50,7 +50,7 @@ class HashEmbedder(Embedder):
                 toks = toks[:max_len]
             feats = [t.encode() for t in toks]
             if bigrams:
-                feats += [a + b" " + b for a, b in zip(feats, feats[1:])]
+                feats += [a + b" " + b for a, b in zip(feats, feats[1:], strict=False)]
             if not feats:
                 feats = [b"\x00empty"]
             vec = out[row]

@@ -35,6 +35,8 @@ def set_offline_env() -> None:
     """Default the Hugging Face libraries to offline mode, keeping explicit user values."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 class SentenceTransformerEmbedder(Embedder):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -26,7 +25,7 @@ from ..backend import Backend
 from ..filters import F
 from ..types import METRICS, Metric, NamespaceSpec, Record, Stamp
 from .checks import assert_hits_match_reference, assert_record_equal, scan_all
-from .data import BAD_RECORDS, bad_record, make_records, make_spec, make_vectors
+from .data import BAD_RECORDS, bad_record, make_spec, make_vectors
 
 __all__ = ["run_model_test", "POOL"]
 
@@ -127,7 +126,12 @@ def run_model_test(
             q = make_vectors(1, dimension, seed + 70_000)
             got = backend.search(self.ns.name, q, len(POOL), filter=flt)
             assert_hits_match_reference(
-                got, self.ns.metric, q, list(self.model.values()), len(POOL), flt,
+                got,
+                self.ns.metric,
+                q,
+                list(self.model.values()),
+                len(POOL),
+                flt,
                 where="model filtered search",
             )
 
@@ -156,11 +160,3 @@ def run_model_test(
             suppress_health_check=list(HealthCheck),
         ),
     )
-
-
-def _unused() -> None:  # pragma: no cover - keeps numpy imported for type checkers
-    np.zeros(1)
-
-
-__all__ += []
-_ = make_records

@@ -105,8 +105,7 @@ def assert_stamp_equal(got: Stamp | None, expected: Stamp, where: str) -> None:
     assert isinstance(got, Stamp), f"{where}: stamp is {got!r}, expected a Stamp"
     for name in ("fingerprint", "doc_id", "source_hash"):
         assert getattr(got, name) == getattr(expected, name), (
-            f"{where}: stamp.{name} is {getattr(got, name)!r}, "
-            f"expected {getattr(expected, name)!r}"
+            f"{where}: stamp.{name} is {getattr(got, name)!r}, expected {getattr(expected, name)!r}"
         )
     assert abs(float(got.written_at) - expected.written_at) <= STAMP_TIME_TOL, (
         f"{where}: stamp.written_at is {got.written_at!r}, expected {expected.written_at!r}"
@@ -178,7 +177,7 @@ def assert_hits_match_reference(
         else np.zeros((q.shape[0], 0), np.float32)
     )
     expected = reference_search(metric, q, records, k, filter)
-    for qi, (hits, exp) in enumerate(zip(got, expected)):
+    for qi, (hits, exp) in enumerate(zip(got, expected, strict=True)):
         w = f"{where}, query {qi}"
         pairs = [(h.id, float(h.score)) for h in hits]
         assert all(isinstance(h, Hit) for h in hits), f"{w}: results are not Hit objects"
@@ -191,7 +190,7 @@ def assert_hits_match_reference(
             f"{w}: returned {strangers}, which are deleted, never written, or do not match "
             f"the filter. {msg}"
         )
-        for pos, ((gid, _gs), (eid, _es)) in enumerate(zip(pairs, exp)):
+        for pos, ((gid, _gs), (eid, _es)) in enumerate(zip(pairs, exp, strict=True)):
             if gid == eid:
                 continue
             g_exact = float(all_scores[qi, by_id[gid]])
@@ -206,7 +205,7 @@ def assert_hits_match_reference(
                 f"{w}: score of {gid!r} is {gs!r}, exact score is {e:.6f} "
                 f"(tolerance {SCORE_TOL}; metric {metric}). {msg}"
             )
-        for a, b in zip(pairs, pairs[1:]):
+        for a, b in zip(pairs, pairs[1:], strict=False):
             assert a[1] >= b[1], f"{w}: scores are not sorted descending. {msg}"
 
 

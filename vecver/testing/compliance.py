@@ -60,23 +60,19 @@ from ..backend import Backend, Capabilities
 from ..errors import (
     BackendClosed,
     DimensionMismatch,
-    DuplicateIds,
-    InvalidId,
     InvalidInput,
     NamespaceExists,
     NamespaceNotFound,
     NonFiniteVector,
-    StampMismatch,
 )
 from ..filters import F, Filter
-from ..types import METRICS, Hit, Matrix, Metric, NamespaceSpec, Record, Stamp
+from ..types import METRICS, Matrix, Metric, NamespaceSpec, Record, Stamp
 from .checks import (
     assert_hits_carry_payload,
     assert_hits_match_reference,
     assert_metadata_equal,
     assert_record_equal,
     assert_vector_equal,
-    reference_search,
     scan_all,
 )
 from .data import (
@@ -148,11 +144,18 @@ FILTER_CASES: list[FilterCase] = [
         F.range("year", gte=2010) & F.range("year", gte=2000) & F.range("year", lt=2015),
         "range",
     ),
-    _case("and-in-in-one-field", F.isin("topic", ["sport", "tech"]) & F.isin(
-        "topic", ["tech", "art"]), "in"),
-    _case("parsed-mapping", Filter.parse(
-        {"topic": {"in": ["sport", "art", "tech"]}, "year": {"gte": 2005, "lt": 2020}}
-    ), "in range"),
+    _case(
+        "and-in-in-one-field",
+        F.isin("topic", ["sport", "tech"]) & F.isin("topic", ["tech", "art"]),
+        "in",
+    ),
+    _case(
+        "parsed-mapping",
+        Filter.parse(
+            {"topic": {"in": ["sport", "art", "tech"]}, "year": {"gte": 2005, "lt": 2020}}
+        ),
+        "in range",
+    ),
     # bool, numbers and strings are never equal to each other (True is not 1)
     _case("mixed-eq-true", F.eq("v", True), "eq", "mixed"),
     _case("mixed-eq-false", F.eq("v", False), "eq", "mixed"),
@@ -355,8 +358,9 @@ class BackendComplianceSuite:
         """
         spec, records = self.filled(backend, n=10)
         backend.create_namespace(spec)
-        backend.create_namespace(make_spec(spec.name, spec.dimension, spec.metric,
-                                           spec.fingerprint))
+        backend.create_namespace(
+            make_spec(spec.name, spec.dimension, spec.metric, spec.fingerprint)
+        )
         assert backend.count(spec.name) == 10
         assert set(backend.fetch(spec.name, [r.id for r in records])) == {r.id for r in records}
         assert backend.describe_namespace(spec.name) == spec
@@ -373,8 +377,9 @@ class BackendComplianceSuite:
         other = {
             "dimension": make_spec(spec.name, spec.dimension + 1, spec.metric),
             "metric": make_spec(spec.name, spec.dimension, "l2", spec.fingerprint),
-            "fingerprint": make_spec(spec.name, spec.dimension, spec.metric,
-                                     fingerprint_for("other")),
+            "fingerprint": make_spec(
+                spec.name, spec.dimension, spec.metric, fingerprint_for("other")
+            ),
         }[change]
         with pytest.raises(NamespaceExists):
             backend.create_namespace(other)
@@ -564,7 +569,7 @@ class BackendComplianceSuite:
             {},
         ]
         base = make_records(spec, len(values), seed=3)
-        records = [restamp(r, metadata=md) for r, md in zip(base, values)]
+        records = [restamp(r, metadata=md) for r, md in zip(base, values, strict=True)]
         backend.upsert(spec.name, records)
         got = backend.fetch(spec.name, [r.id for r in records])
         for r in records:
@@ -634,8 +639,12 @@ class BackendComplianceSuite:
         spec, old = self.filled(backend, n=20, metric="dot")
         new_vecs = make_vectors(10, spec.dimension, 77)
         new = [
-            restamp(r, text="NEW " + (r.text or ""), vector=new_vecs[i],
-                    metadata={"topic": "updated", "version": 2})
+            restamp(
+                r,
+                text="NEW " + (r.text or ""),
+                vector=new_vecs[i],
+                metadata={"topic": "updated", "version": 2},
+            )
             for i, r in enumerate(old[:10])
         ]
         backend.upsert(spec.name, new)
@@ -696,9 +705,7 @@ class BackendComplianceSuite:
 
     # == all-or-nothing ===============================================================
 
-    @pytest.mark.parametrize(
-        ("kind", "error"), list(BAD_RECORDS.items()), ids=list(BAD_RECORDS)
-    )
+    @pytest.mark.parametrize(("kind", "error"), list(BAD_RECORDS.items()), ids=list(BAD_RECORDS))
     def test_bad_batch_raises_and_writes_nothing(
         self, backend: Backend, kind: str, error: type[Exception]
     ) -> None:
@@ -775,8 +782,10 @@ class BackendComplianceSuite:
         """
         spec, records = self.filled(backend, n=30, metric="l2")
         backend.delete(spec.name, [r.id for r in records[:5]])
-        back = [restamp(r, text="back", vector=make_vectors(5, spec.dimension, 9)[i])
-                for i, r in enumerate(records[:5])]
+        back = [
+            restamp(r, text="back", vector=make_vectors(5, spec.dimension, 9)[i])
+            for i, r in enumerate(records[:5])
+        ]
         backend.upsert(spec.name, back)
         current = back + records[5:]
         assert backend.count(spec.name) == 30
@@ -784,7 +793,8 @@ class BackendComplianceSuite:
         for r in back:
             assert_record_equal(spec.metric, got[r.id], r, with_vector=True)
         assert sorted(r.id for r in scan_all(backend, spec.name, 4)) == sorted(
-            r.id for r in current)
+            r.id for r in current
+        )
         q = make_vectors(5, spec.dimension, 9)
         assert_hits_match_reference(backend.search(spec.name, q, 8), spec.metric, q, current, 8)
 
@@ -942,8 +952,8 @@ class BackendComplianceSuite:
         ``ef``/``num_candidates`` so that small collections are searched exactly.
         """
         spec, records = self.filled(backend, f"s_{metric}", n=300, metric=metric, seed=7)
-        q = np.concatenate([self.queries(5, spec.dimension), records[42].vector[None, :]])
-        q = np.ascontiguousarray(q, dtype=np.float32)
+        stored = np.asarray(records[42].vector, dtype=np.float32)[None, :]
+        q = np.ascontiguousarray(np.concatenate([self.queries(5, spec.dimension), stored]))
         for k in (1, 10, 50):
             got = backend.search(spec.name, q, k)
             assert_hits_match_reference(got, metric, q, records, k, where=f"search k={k}")
@@ -1056,8 +1066,9 @@ class BackendComplianceSuite:
         q = self.queries(3, spec.dimension, seed=17)
         for k in (10, 300):
             got = backend.search(spec.name, q, k, filter=flt)
-            assert_hits_match_reference(got, spec.metric, q, records, k, flt,
-                                        where=f"filter {name} {flt.to_dict()} k={k}")
+            assert_hits_match_reference(
+                got, spec.metric, q, records, k, flt, where=f"filter {name} {flt.to_dict()} k={k}"
+            )
         hits = backend.search(spec.name, q[:1], 300, filter=flt)[0]
         for h in hits:
             assert flt.matches(h.metadata), f"hit {h.id} has metadata {h.metadata}"
@@ -1277,4 +1288,3 @@ class BackendComplianceSuite:
         from ._model import run_model_test
 
         run_model_test(backend, dimension=8, namespace_prefix=self.ns("model_"))
-

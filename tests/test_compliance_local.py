@@ -1,0 +1,29 @@
+"""The shared compliance suite against the local (hnswlib + SQLite) backend."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from vecver.backend import Backend
+from vecver.testing import BackendComplianceSuite
+
+pytest.importorskip("hnswlib", reason="the local backend needs hnswlib (vecver[local])")
+vecver_local = pytest.importorskip("vecver_local")
+LocalBackend = vecver_local.LocalBackend
+
+
+class TestLocalBackend(BackendComplianceSuite):
+    @pytest.fixture
+    def backend(self, tmp_path: Path) -> Iterator[Backend]:
+        self.path = str(tmp_path / "db")
+        b: Backend = LocalBackend(self.path)
+        yield b
+        b.close()
+
+    def reopen(self, backend: Backend) -> Backend:
+        backend.close()
+        reopened: Backend = LocalBackend(self.path)
+        return reopened

@@ -1,0 +1,478 @@
+"""Tests specific to the local backend (hnswlib over SQLite): persistence, crash safety,
+snapshots + replay, sharing a directory, label reuse, index growth, filter exactness.
+
+Generic CRUD behaviour is covered by the shared compliance suite (test_compliance_local.py).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from vecver.errors import BackendClosed, BackendNotInstalled, NamespaceNotFound
+from vecver.filters import F, Filter, In, Range
+from vecver.types import NamespaceSpec, Record, Stamp
+
+pytest.importorskip("hnswlib", reason="the local backend needs hnswlib (vecver[local])")
+from vecver_local import LocalBackend  # noqa: E402
+
+NS = "docs"
+DIM = 16
+FP = "fp-local-test"
+
+
+def vec(i: int, dim: int = DIM) -> np.ndarray:
+    """A deterministic vector per document number (the crash test's child uses the same)."""
+    return np.random.default_rng(i).standard_normal(dim).astype(np.float32)
+
+
+def rec(i: int, *, v: np.ndarray | None = None, meta: dict[str, Any] | None = None) -> Record:
+    doc = f"doc-{i:05d}"
+    return Record(
+        doc,
+        vec(i) if v is None else v,
+        f"text {i}",
+        {"n": i} if meta is None else meta,
+        Stamp(FP, doc, f"hash-{i}", 1000.0 + i),
+    )
+
+
+def spec(metric: str = "cosine", dim: int = DIM, name: str = NS) -> NamespaceSpec:
+    return NamespaceSpec(name, dim, metric, FP)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> str:
+    return str(tmp_path / "db")
+
+
+@pytest.fixture
+def backend(root: str) -> Iterator[LocalBackend]:
+    b = LocalBackend(root)
+    b.create_namespace(spec())
+    yield b
+    b.close()
+
+
+def top1(b: LocalBackend, i: int, *, v: np.ndarray | None = None) -> str | None:
+    hits = b.search(NS, vec(i) if v is None else v, 1)[0]
+    return hits[0].id if hits else None
+
+
+def exact_top(vectors: dict[str, np.ndarray], q: np.ndarray, k: int) -> list[str]:
+    ids = sorted(vectors)
+    mat = np.stack([vectors[i] for i in ids])
+    mat = mat / np.linalg.norm(mat, axis=1, keepdims=True)
+    s = mat @ (q / np.linalg.norm(q))
+    order = sorted(range(len(ids)), key=lambda j: (-float(s[j]), ids[j]))
+    return [ids[j] for j in order[:k]]
+
+
+# -- persistence ----------------------------------------------------------------------
+
+
+def test_data_survives_close_and_reopen(root: str) -> None:
+    b = LocalBackend(root)
+    b.create_namespace(spec())
+    b.upsert(NS, [rec(i) for i in range(300)])
+    b.delete(NS, [f"doc-{i:05d}" for i in range(0, 300, 3)])
+    b.close()
+    assert any(n.startswith("hnsw-") for d in os.listdir(root) for n in os.listdir(f"{root}/{d}"))
+
+    b = LocalBackend(root)
+    try:
+        assert b.list_namespaces() == [NS]
+        assert b.describe_namespace(NS) == spec()
+        assert b.count(NS) == 200
+        got = b.fetch(NS, [f"doc-{i:05d}" for i in range(300)], with_vectors=True)
+        assert sorted(got) == [f"doc-{i:05d}" for i in range(300) if i % 3]
+        r = got["doc-00001"]
+        assert r.vector is not None and np.array_equal(r.vector, vec(1))
+        assert (r.text, r.metadata, r.stamp) == ("text 1", {"n": 1}, rec(1).stamp)
+        for i in (1, 2, 4, 299):
+            assert top1(b, i) == f"doc-{i:05d}"
+        assert top1(b, 3) != "doc-00003"
+        page = b.scan(NS, limit=1000)
+        assert len(page.records) == 200 and page.next_cursor is None
+    finally:
+        b.close()
+
+
+_CHILD = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    from vecver_local import LocalBackend
+    from vecver.types import NamespaceSpec, Record, Stamp
+
+    root, dim, fp = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    b = LocalBackend(root, snapshot_every=150)
+    b.create_namespace(NamespaceSpec("docs", dim, "cosine", fp))
+    batch = 0
+    while True:
+        recs = []
+        for i in range(batch * 50, batch * 50 + 50):
+            doc = f"doc-{i:05d}"
+            v = np.random.default_rng(i).standard_normal(dim).astype(np.float32)
+            recs.append(Record(doc, v, f"text {i}", {"n": i}, Stamp(fp, doc, "h", 1.0)))
+        b.upsert("docs", recs)
+        if batch % 4 == 3:
+            b.delete("docs", [f"doc-{batch * 50:05d}"])
+        print(f"acked {batch}", flush=True)
+        batch += 1
+    """
+)
+
+
+def test_acknowledged_writes_survive_kill_9(root: str) -> None:
+    child = subprocess.Popen(
+        [sys.executable, "-c", _CHILD, root, str(DIM), FP],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    acked = -1
+    try:
+        assert child.stdout is not None
+        while acked < 11:  # past a few snapshots (every 150 rows), then kill mid-stream
+            line = child.stdout.readline()
+            if not line:
+                raise AssertionError(f"child died: {child.stderr.read() if child.stderr else ''}")
+            acked = int(line.split()[1])
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+    assert child.returncode == -signal.SIGKILL
+
+    b = LocalBackend(root)
+    try:
+        acked_ids = [f"doc-{i:05d}" for i in range((acked + 1) * 50)]
+        deleted = {f"doc-{b_ * 50:05d}" for b_ in range(acked + 1) if b_ % 4 == 3}
+        got = b.fetch(NS, acked_ids, with_vectors=True)
+        assert set(got) == set(acked_ids) - deleted
+        for doc, r in got.items():
+            assert r.vector is not None and np.array_equal(r.vector, vec(int(doc[4:])))
+        # batches the child wrote after the last line we read (pipes buffer), and the one
+        # in flight at the kill, are each all there or not at all
+        later = 0
+        batch = acked + 1
+        while True:
+            ids = [f"doc-{i:05d}" for i in range(batch * 50, batch * 50 + 50)]
+            n = len(b.fetch(NS, ids))
+            assert n in (0, 49, 50)
+            if n == 0:
+                break
+            later += n
+            batch += 1
+        for i in range(0, (acked + 1) * 50, 7):
+            doc = f"doc-{i:05d}"
+            if doc not in deleted:
+                assert top1(b, i) == doc
+        assert b.count(NS) == len(got) + later
+    finally:
+        b.close()
+
+
+def test_snapshot_plus_replayed_tail_equals_fresh_rebuild(root: str, tmp_path: Path) -> None:
+    nsdir = lambda r: os.path.join(r, os.listdir(r)[0])  # noqa: E731
+    b = LocalBackend(root, ef_search=500, snapshot_every=10**9)
+    b.create_namespace(spec())
+    b.upsert(NS, [rec(i) for i in range(300)])
+    b.close()  # writes the snapshot the tail is replayed onto
+    (snap,) = [n for n in os.listdir(nsdir(root)) if n.startswith("hnsw-")]
+    saved = tmp_path / "saved.bin"
+    shutil.copy(os.path.join(nsdir(root), snap), saved)
+
+    b = LocalBackend(root, ef_search=500, snapshot_every=10**9)
+    b.upsert(NS, [rec(i) for i in range(300, 420)])  # new rows
+    b.upsert(NS, [rec(i, v=vec(10_000 + i)) for i in range(0, 40)])  # updated rows
+    b.delete(NS, [f"doc-{i:05d}" for i in range(40, 80)])
+    b.upsert(NS, [rec(i, v=vec(20_000 + i)) for i in range(40, 50)])  # re-inserted
+    b.close()
+    # put the old snapshot back: the store now runs ahead of it by the whole tail
+    for n in os.listdir(nsdir(root)):
+        if n.startswith("hnsw-"):
+            os.unlink(os.path.join(nsdir(root), n))
+    shutil.copy(saved, os.path.join(nsdir(root), snap))
+
+    fresh_root = str(tmp_path / "fresh")
+    shutil.copytree(root, fresh_root)
+    for n in os.listdir(nsdir(fresh_root)):
+        if n.startswith("hnsw-"):
+            os.unlink(os.path.join(nsdir(fresh_root), n))
+
+    replayed = LocalBackend(root, ef_search=500)
+    fresh = LocalBackend(fresh_root, ef_search=500)
+    try:
+        assert replayed.count(NS) == fresh.count(NS) == 420 - 30  # from the stores
+        replayed.search(NS, vec(0), 1)  # loads the index caches
+        fresh.search(NS, vec(0), 1)
+        assert replayed.count(NS) == fresh.count(NS) == 420 - 30  # from the indexes
+        assert replayed._ns[NS].snapshot_seq == int(snap[5:-4]) > 0
+        assert fresh._ns[NS].snapshot_seq == 0
+        vectors = {
+            doc: r.vector
+            for doc, r in replayed.fetch(
+                NS, [f"doc-{i:05d}" for i in range(420)], with_vectors=True
+            ).items()
+            if r.vector is not None
+        }
+        assert len(vectors) == 390
+        queries = np.stack([vec(50_000 + j) for j in range(20)] + [vec(10_005), vec(20_045)])
+        a = replayed.search(NS, queries, 10)
+        c = fresh.search(NS, queries, 10)
+        for q, ha, hc in zip(queries, a, c, strict=True):
+            assert [h.id for h in ha] == [h.id for h in hc] == exact_top(vectors, q, 10)
+            assert np.allclose([h.score for h in ha], [h.score for h in hc], atol=1e-5)
+    finally:
+        replayed.close()
+        fresh.close()
+
+
+# -- sharing a directory ----------------------------------------------------------------
+
+
+def test_two_instances_see_each_others_writes(root: str) -> None:
+    a = LocalBackend(root)
+    b = LocalBackend(root)
+    try:
+        a.create_namespace(spec())
+        assert b.list_namespaces() == [NS]
+        b.create_namespace(spec())  # idempotent across instances
+        a.upsert(NS, [rec(i) for i in range(100)])
+        assert b.count(NS) == 100
+        assert top1(b, 7) == "doc-00007"
+        assert sorted(b.fetch(NS, ["doc-00007", "doc-00008"])) == ["doc-00007", "doc-00008"]
+
+        b.delete(NS, ["doc-00007"])
+        assert a.count(NS) == 99
+        assert "doc-00007" not in a.fetch(NS, ["doc-00007"])
+        assert top1(a, 7) != "doc-00007"
+
+        b.upsert(NS, [rec(7, v=vec(777))])  # re-inserted by the other instance
+        assert top1(a, 0, v=vec(777)) == "doc-00007"
+        got = a.fetch(NS, ["doc-00007"], with_vectors=True)["doc-00007"]
+        assert got.vector is not None and np.array_equal(got.vector, vec(777))
+
+        # interleaved writers keep both indexes complete
+        for j in range(5):
+            a.upsert(NS, [rec(1000 + 2 * j)])
+            b.upsert(NS, [rec(1001 + 2 * j)])
+        for i in range(1000, 1010):
+            assert top1(a, i) == top1(b, i) == f"doc-{i:05d}"
+
+        a.drop_namespace(NS)
+        with pytest.raises(NamespaceNotFound):
+            b.search(NS, vec(1), 1)
+        assert b.list_namespaces() == []
+        b.create_namespace(spec())
+        assert a.count(NS) == 0
+    finally:
+        a.close()
+        b.close()
+
+
+def test_threads_share_one_backend(backend: LocalBackend) -> None:
+    errors: list[BaseException] = []
+
+    def work(t: int) -> None:
+        try:
+            for j in range(10):
+                base = 10_000 * (t + 1) + 20 * j
+                backend.upsert(NS, [rec(i) for i in range(base, base + 20)])
+                backend.search(NS, np.stack([vec(base), vec(base + 1)]), 5)
+                backend.fetch(NS, [f"doc-{base:05d}"])
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert backend.count(NS) == 4 * 10 * 20
+
+
+# -- labels and capacity --------------------------------------------------------------
+
+
+def test_reinserting_a_deleted_id_reuses_its_label(backend: LocalBackend, root: str) -> None:
+    backend.upsert(NS, [rec(i) for i in range(50)])
+    label = backend._ns[NS].conn.execute("SELECT label FROM rows WHERE id = 'doc-00003'").fetchone()
+    backend.delete(NS, ["doc-00003"])
+    assert backend.count(NS) == 49
+    assert top1(backend, 3) != "doc-00003"
+    assert backend.fetch(NS, ["doc-00003"]) == {}
+
+    backend.upsert(NS, [rec(3, v=vec(333))])
+    assert backend.count(NS) == 50
+    assert top1(backend, 0, v=vec(333)) == "doc-00003"
+    assert backend._ns[NS].conn.execute(
+        "SELECT label FROM rows WHERE id = 'doc-00003'"
+    ).fetchone() == label
+    backend.close()
+    b = LocalBackend(root)
+    try:
+        assert top1(b, 0, v=vec(333)) == "doc-00003"
+        assert b.count(NS) == 50
+    finally:
+        b.close()
+
+
+def test_index_grows_past_its_initial_capacity(backend: LocalBackend, root: str) -> None:
+    n = 2600  # the initial capacity is 1024
+    for start in range(0, n, 500):
+        backend.upsert(NS, [rec(i) for i in range(start, min(n, start + 500))])
+    index = backend._ns[NS].index
+    assert index.element_count == n <= index.get_max_elements()
+    assert backend.count(NS) == n
+    for i in range(0, n, 97):
+        assert top1(backend, i) == f"doc-{i:05d}"
+    backend.close()
+    b = LocalBackend(root)
+    try:
+        b.upsert(NS, [rec(i) for i in range(n, n + 600)])
+        assert b.count(NS) == n + 600
+        assert top1(b, n + 599) == f"doc-{n + 599:05d}"
+    finally:
+        b.close()
+
+
+# -- plugin hygiene and lifecycle -------------------------------------------------------
+
+
+def test_missing_hnswlib_raises_backend_not_installed(
+    root: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "hnswlib", None)
+    with pytest.raises(BackendNotInstalled) as err:
+        LocalBackend(root)
+    assert (err.value.name, err.value.package, err.value.extra) == ("local", "hnswlib", "local")
+
+
+def test_importing_the_module_does_not_import_hnswlib() -> None:
+    code = (
+        "import sys; sys.modules['hnswlib'] = None; import vecver_local; "
+        "print(vecver_local.LocalBackend.name)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "local"
+
+
+def test_closed_backend_raises(backend: LocalBackend) -> None:
+    backend.upsert(NS, [rec(1)])
+    backend.close()
+    backend.close()  # idempotent
+    calls = [
+        lambda: backend.create_namespace(spec(name="other")),
+        lambda: backend.describe_namespace(NS),
+        lambda: backend.list_namespaces(),
+        lambda: backend.drop_namespace(NS),
+        lambda: backend.upsert(NS, [rec(2)]),
+        lambda: backend.delete(NS, ["doc-00001"]),
+        lambda: backend.fetch(NS, ["doc-00001"]),
+        lambda: backend.scan(NS),
+        lambda: backend.search(NS, vec(1), 1),
+        lambda: backend.count(NS),
+    ]
+    for call in calls:
+        with pytest.raises(BackendClosed):
+            call()
+
+
+# -- filters --------------------------------------------------------------------------
+
+_VALUES: list[Any] = [None, True, False, 0, 1, 1.0, 2, 2.5, -3, "1", "a", "b", "é", [1], {"a": 1}]
+
+
+def _filters() -> list[Filter]:
+    return [
+        F.eq("x", True),
+        F.eq("x", False),
+        F.eq("x", 1),
+        F.eq("x", 1.0),
+        F.eq("x", 0),
+        F.eq("x", "1"),
+        F.eq("x", "é"),
+        F.isin("x", [1, "a", False]),
+        F.isin("x", [2.5, "b"]),
+        F.range("x", gte=1),
+        F.range("x", gt=0, lt=2.5),
+        F.range("x", gte="a"),
+        F.range("x", lt="b"),
+        F.range("z", gte=1),
+        F.range("z", lte=8) & F.eq("y", "b"),
+        F.eq("a.b", 1) & F.range("z", gte=2),
+        F.eq('we"ird', 1),  # not quotable in a JSON path: evaluated in Python
+        Filter((Range("x", gt=0, lt="z"),)),  # mixed bound kinds: never true
+        Filter((Range("x"),)),  # no bounds: the field is present
+        Filter((In("x", (None, 1)),)),  # a value of no filterable kind
+        F.eq("absent", 1),
+    ]
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot", "l2"])
+@pytest.mark.parametrize("forced", ["default", "ann"])
+def test_filtered_search_matches_filter_semantics_exactly(
+    root: str, metric: str, forced: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if forced == "ann":  # use hnswlib's filter= path for every allowed set
+        monkeypatch.setattr("vecver_local._namespace._BRUTE_MIN", 0)
+        monkeypatch.setattr("vecver_local._namespace._BRUTE_MAX", 0)
+    rng = np.random.default_rng(7)
+    n = 2500
+    metas: dict[str, dict[str, Any]] = {}
+    records = []
+    for i in range(n):
+        m: dict[str, Any] = {}
+        for key in ("x", "y", "a.b", 'we"ird'):
+            pick = int(rng.integers(len(_VALUES) + 3))
+            if pick < len(_VALUES):
+                m[key] = _VALUES[pick]
+        if rng.random() < 0.9:
+            m["z"] = int(rng.integers(10))
+        metas[f"doc-{i:05d}"] = m
+        records.append(rec(i, v=rng.standard_normal(8).astype(np.float32), meta=m))
+    b = LocalBackend(root, ef_search=64)
+    try:
+        b.create_namespace(spec(metric, dim=8))
+        b.upsert(NS, records)
+        q = rng.standard_normal((2, 8)).astype(np.float32)
+        for flt in _filters():
+            expected = {d for d, m in metas.items() if flt.matches(m)}
+            hits = b.search(NS, q, n, filter=flt)
+            for row in hits:
+                assert {h.id for h in row} == expected, flt
+                scores = [h.score for h in row]
+                assert scores == sorted(scores, reverse=True)
+                assert all(flt.matches(h.metadata) for h in row)
+            small = b.search(NS, q, 5, filter=flt)
+            for row in small:
+                assert len(row) == min(5, len(expected))
+                assert {h.id for h in row} <= expected
+        # the z >= 1 filter allows ~80% of the namespace: hnswlib filter path by default
+        flt = F.range("z", gte=1)
+        vectors = {r.id: r.vector for r in records if flt.matches(r.metadata)}
+        got = b.search(NS, q, 10, filter=flt)
+        ids = sorted(vectors)
+        mat = np.stack([vectors[i] for i in ids])
+        from vecver.backend import exact_scores
+
+        s = exact_scores(metric, q, mat)  # type: ignore[arg-type]
+        for qi, row in enumerate(got):
+            best = {ids[j] for j in np.argsort(-s[qi])[:10]}
+            assert len(best & {h.id for h in row}) >= 9
+    finally:
+        b.close()
