@@ -37,12 +37,12 @@ class ConfigError(VecverError):
 class UnknownBackend(ConfigError):
     """No backend plugin is registered under this name."""
 
-    def __init__(self, name: str, known: Sequence[str]) -> None:
+    def __init__(self, name: str, known: Sequence[str], reason: str | None = None) -> None:
         self.name = name
         self.known = list(known)
         super().__init__(
-            f"unknown backend {name!r}",
-            hint="known backends: " + ", ".join(sorted(self.known)),
+            reason or f"unknown backend {name!r}",
+            hint="available backends: " + ", ".join(sorted(self.known)),
         )
 
 

@@ -37,11 +37,10 @@ class KnownBackend:
 KNOWN: dict[str, KnownBackend] = {
     "memory": KnownBackend("vecver_memory:MemoryBackend", "numpy", "local"),
     "local": KnownBackend("vecver_local:LocalBackend", "hnswlib", "local"),
-    "qdrant": KnownBackend("vecver_qdrant:QdrantBackend", "qdrant_client", "qdrant"),
-    "milvus": KnownBackend("vecver_milvus:MilvusBackend", "pymilvus", "milvus"),
-    "weaviate": KnownBackend("vecver_weaviate:WeaviateBackend", "weaviate", "weaviate"),
-    "pinecone": KnownBackend("vecver_pinecone:PineconeBackend", "pinecone", "pinecone"),
 }
+
+#: Backends on the roadmap whose plugins are not part of this release.
+PLANNED: frozenset[str] = frozenset({"qdrant", "milvus", "weaviate", "pinecone"})
 
 _registered: dict[str, type[Backend]] = {}
 
@@ -89,6 +88,12 @@ def get_backend_class(name: str) -> type[Backend]:
             return _load_target(name, ep.value, known)
     if known is not None:
         return _load_target(name, known.target, known)
+    if name in PLANNED:
+        raise UnknownBackend(
+            name,
+            available(),
+            reason=f"the {name} backend is planned but not part of this vecver release",
+        )
     raise UnknownBackend(name, available())
 
 

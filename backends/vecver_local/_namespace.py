@@ -37,6 +37,7 @@ import time
 import urllib.parse
 import uuid
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -291,6 +292,7 @@ class Namespace:
         self.live = 0
         self.since_snapshot = 0
         self.snapshot_seq = 0
+        self.executor: ThreadPoolExecutor | None = None
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -336,6 +338,9 @@ class Namespace:
         finally:
             self.index = None
             self.conn.close()
+            if self.executor is not None:
+                self.executor.shutdown(wait=True)
+                self.executor = None
 
     # -- the index cache --------------------------------------------------------------
 
@@ -432,7 +437,7 @@ class Namespace:
                 self.live = 0
             self.snapshot_seq = base
             self.since_snapshot = 0
-            self._replay_rows(base)
+            self._replay_rows(base, after_snapshot=base > 0)
             self.applied_seq = current
         self.data_version = dv
         self._maybe_snapshot()
@@ -445,8 +450,12 @@ class Namespace:
         dv: int = self.conn.execute("PRAGMA data_version").fetchone()[0]
         return dv
 
-    def _replay_rows(self, since: int) -> None:
-        """Apply every row written after ``since`` to the index (inside a transaction)."""
+    def _replay_rows(self, since: int, *, after_snapshot: bool = False) -> None:
+        """Apply every row written after ``since`` to the index (inside a transaction).
+
+        ``after_snapshot``: the index was just loaded from the snapshot of write ``since``;
+        ``alive`` then only knows the rows written up to ``since``, and a row deleted after
+        it may be live, marked deleted or absent in the snapshot."""
         dim = self.spec.dimension
         cur = self.conn.execute(
             "SELECT r.label, b.vector FROM rows r JOIN blobs b ON b.label = r.label"
@@ -468,6 +477,13 @@ class Namespace:
             ),
             dtype=np.int64,
         )
+        if after_snapshot and dead.size:
+            unsure = dead[dead < self.present.shape[0]]
+            unsure = unsure[self.present[unsure] & ~self.alive[unsure]]
+            for label in unsure.tolist():
+                with contextlib.suppress(RuntimeError):  # already marked in the snapshot
+                    self.index.mark_deleted(label)
+            self.since_snapshot += int(unsure.size)
         self._mark_deleted(dead)
 
     def _catch_up(self) -> None:
@@ -499,6 +515,12 @@ class Namespace:
     def _add(self, labels: IntArray, vectors: Matrix) -> None:
         if labels.size == 0:
             return
+        self._reserve(labels)
+        self.index.add_items(vectors, labels, num_threads=-1)
+        self._added(labels)
+
+    def _reserve(self, labels: IntArray) -> None:
+        """Grow the label bitmaps and the index so that ``labels`` fit."""
         self._grow(int(labels.max()) + 1)
         new = int((~self.present[labels]).sum())
         index = self.index
@@ -506,11 +528,18 @@ class Namespace:
         cap = int(index.get_max_elements())
         if need > cap:
             index.resize_index(max(need, 2 * cap))
-        index.add_items(vectors, labels, num_threads=-1)
+
+    def _added(self, labels: IntArray) -> None:
+        """Book-keeping once ``labels`` were added to the index."""
         self.present[labels] = True
         self.live += int((~self.alive[labels]).sum())
         self.alive[labels] = True
         self.since_snapshot += int(labels.size)
+
+    def _worker(self) -> ThreadPoolExecutor:
+        if self.executor is None:
+            self.executor = ThreadPoolExecutor(1, thread_name_prefix="vecver-local-index")
+        return self.executor
 
     def _mark_deleted(self, labels: IntArray) -> None:
         if labels.size == 0:
@@ -591,32 +620,54 @@ class Namespace:
         except (TypeError, ValueError, RecursionError) as e:
             raise InvalidInput(f"metadata is not JSON-serializable: {e}") from e
         conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        committed = False
+        added: Future[None] | None = None
         try:
-            with transaction(conn):
-                seq: int = conn.execute(
-                    "UPDATE counter SET seq = seq + 1 WHERE k = 0 RETURNING seq"
-                ).fetchone()[0]
-                conn.executemany(_UPSERT_ROWS, rows)
-                by_id = dict(conn.execute("SELECT id, label FROM rows WHERE seq = ?", (seq,)))
-                labels = np.fromiter((by_id[r.id] for r in records), dtype=np.int64, count=n)
-                conn.executemany(
-                    _UPSERT_BLOBS,
-                    zip(
-                        labels.tolist(),
-                        [v.tobytes() for v in vectors],
-                        [r.text for r in records],
-                        strict=True,
-                    ),
-                )
-        except UnicodeEncodeError as e:
-            bad = next((r.id for r in records if not _encodable(r.id)), None)
-            if bad is not None:
-                raise InvalidId(bad) from e
-            raise InvalidInput(f"text or metadata is not valid Unicode: {e}") from e
+            seq: int = conn.execute(
+                "UPDATE counter SET seq = seq + 1 WHERE k = 0 RETURNING seq"
+            ).fetchone()[0]
+            conn.executemany(_UPSERT_ROWS, rows)
+            by_id = dict(conn.execute("SELECT id, label FROM rows WHERE seq = ?", (seq,)))
+            labels = np.fromiter((by_id[r.id] for r in records), dtype=np.int64, count=n)
+            conn.executemany(
+                _UPSERT_BLOBS,
+                zip(
+                    labels.tolist(),
+                    [v.tobytes() for v in vectors],
+                    [r.text for r in records],
+                    strict=True,
+                ),
+            )
+            fast = self.index is not None and self.applied_seq == seq - 1
+            if fast:
+                # the index add (GIL released, all cores) overlaps the commit (I/O bound)
+                self._reserve(labels)
+                added = self._worker().submit(self.index.add_items, vectors, labels, -1)
+            conn.execute("COMMIT")
+            committed = True
+            if added is not None:
+                added.result()
+        except BaseException as e:
+            if added is not None:
+                # the index may hold rows the store does not (or lack rows it does): rebuild
+                # it from the store on the next operation
+                with contextlib.suppress(BaseException):
+                    added.result()
+                self.index = None
+            if not committed and conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            if isinstance(e, UnicodeEncodeError):
+                bad = next((r.id for r in records if not _encodable(r.id)), None)
+                if bad is not None:
+                    raise InvalidId(bad) from e
+                raise InvalidInput(f"text or metadata is not valid Unicode: {e}") from e
+            raise
         if self.index is None:
             return  # loaded (with this write) by the next sync
-        if self.applied_seq == seq - 1:
-            self._invalidating(lambda: self._add(labels, vectors))
+        if added is not None:
+            self._added(labels)
             self.applied_seq = seq
         else:
             self._invalidating(self._catch_up)

@@ -1,0 +1,73 @@
+"""Shared fixtures of the test suite (append new ones; several test modules use them)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+# --------------------------------------------------------------- CLI end-to-end workspaces
+
+
+@pytest.fixture
+def cli_ws(tmp_path: Path):  # -> vvcli.CliWorkspace
+    """A directory with a hash-embedder, local-backend ``vecver.toml`` (spaces v1, v2, v3;
+    collection ``docs`` in v1) and helpers that run the real CLI in subprocesses."""
+    from vvcli import CliWorkspace, hash_config
+
+    ws = CliWorkspace(tmp_path / "ws")
+    ws.root.mkdir()
+    ws.write_config(hash_config())
+    return ws
+
+
+# --------------------------------------------------------------- core behaviour workspaces
+
+
+@pytest.fixture(params=["memory", "local"])
+def backend_name(request: pytest.FixtureRequest) -> str:
+    """``memory`` and ``local`` (the latter skipped while it is not usable)."""
+    from vvcore import local_backend_works
+
+    if request.param == "local":
+        why = local_backend_works()
+        if why is not None:
+            pytest.skip(why)
+    return str(request.param)
+
+
+@pytest.fixture
+def make_ws(tmp_path: Path):  # -> Callable[..., vecver.Workspace]
+    """Open a workspace on a hash-embedder config rooted in a fresh directory under
+    ``tmp_path`` (``backend`` = memory or local; other keywords go to ``vvcore.config``).
+    Every workspace opened is closed at teardown."""
+    import vecver
+    from vvcore import config
+
+    opened: list[vecver.Workspace] = []
+    count = [0]
+
+    def make(backend: str = "memory", *, root: Path | None = None, **kw: object):
+        if root is None:
+            count[0] += 1
+            root = tmp_path / f"ws{count[0]}"
+            root.mkdir()
+        ws = vecver.open(config(root, backend, **kw), progress=False)  # type: ignore[arg-type]
+        opened.append(ws)
+        return ws
+
+    yield make
+    for ws in reversed(opened):
+        try:
+            ws.close()
+        except Exception:  # noqa: BLE001 - teardown of a workspace a test already closed
+            pass
+
+
+@pytest.fixture
+def ws(make_ws):  # -> vecver.Workspace
+    """A memory-backend workspace whose collection ``c`` (space v1) is created."""
+    w = make_ws("memory")
+    w.collection("c")
+    return w
