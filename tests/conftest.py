@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 
 import pytest
-
 
 # --------------------------------------------------------------- CLI end-to-end workspaces
 
@@ -38,12 +39,29 @@ def backend_name(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def make_ws(tmp_path: Path):  # -> Callable[..., vecver.Workspace]
-    """Open a workspace on a hash-embedder config rooted in a fresh directory under
-    ``tmp_path`` (``backend`` = memory or local; other keywords go to ``vvcore.config``).
-    Every workspace opened is closed at teardown."""
-    import vecver
+def fast_dir(tmp_path: Path):  # -> Iterator[Path]
+    """A fresh directory on a RAM file system when there is one (the manifest fsyncs every
+    transaction; on a slow disk that dominates the suite's time), else under tmp_path."""
+    import shutil
+    import tempfile
+
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK):
+        d = Path(tempfile.mkdtemp(prefix="vvtest-", dir=shm))
+        yield d
+        shutil.rmtree(d, ignore_errors=True)
+    else:
+        yield tmp_path / "fast"
+
+
+@pytest.fixture
+def make_ws(fast_dir: Path):  # -> Callable[..., vecver.Workspace]
+    """Open a workspace on a hash-embedder config rooted in a fresh directory (under
+    ``fast_dir``, or ``root``). ``backend`` = memory or local; other keywords go to
+    ``vvcore.config``. Every workspace opened is closed at teardown."""
     from vvcore import config
+
+    import vecver
 
     opened: list[vecver.Workspace] = []
     count = [0]
@@ -51,18 +69,16 @@ def make_ws(tmp_path: Path):  # -> Callable[..., vecver.Workspace]
     def make(backend: str = "memory", *, root: Path | None = None, **kw: object):
         if root is None:
             count[0] += 1
-            root = tmp_path / f"ws{count[0]}"
-            root.mkdir()
+            root = fast_dir / f"ws{count[0]}"
+            root.mkdir(parents=True)
         ws = vecver.open(config(root, backend, **kw), progress=False)  # type: ignore[arg-type]
         opened.append(ws)
         return ws
 
     yield make
     for ws in reversed(opened):
-        try:
+        with contextlib.suppress(Exception):  # a workspace a test already closed
             ws.close()
-        except Exception:  # noqa: BLE001 - teardown of a workspace a test already closed
-            pass
 
 
 @pytest.fixture

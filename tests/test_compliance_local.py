@@ -27,3 +27,7 @@ class TestLocalBackend(BackendComplianceSuite):
         backend.close()
         reopened: Backend = LocalBackend(self.path)
         return reopened
+
+    def open_second(self, backend: Backend) -> Backend:
+        second: Backend = LocalBackend(self.path)
+        return second

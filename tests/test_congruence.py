@@ -41,7 +41,7 @@ T = TypeVar("T")
 
 POOL_SIZE = 400  # ids per namespace: at most this many vectors, where HNSW is exact
 DIMENSIONS: dict[Metric, int] = {"cosine": 12, "dot": 8, "l2": 16}
-SEEDS = [0, 1, 2, 3, 4]
+SEEDS = list(range(8))
 STEPS = 70
 
 FILTERS: list[tuple[Filter, frozenset[str]]] = [
@@ -199,7 +199,7 @@ def test_same_operations_same_results(pair: Pair, seed: int) -> None:
         op = rng.choice(
             ["upsert", "upsert", "upsert", "bad", "delete", "fetch", "search", "search",
              "filtered", "filtered", "state", "reopen", "drop"],
-            p=[0.16, 0.16, 0.16, 0.05, 0.1, 0.07, 0.07, 0.06, 0.07, 0.06, 0.02, 0.015, 0.005],
+            p=[0.15, 0.15, 0.15, 0.05, 0.11, 0.07, 0.07, 0.06, 0.07, 0.06, 0.02, 0.02, 0.02],
         )  # fmt: skip
         if step == STEPS - 1:
             op = "reopen"
@@ -254,8 +254,12 @@ def test_same_operations_same_results(pair: Pair, seed: int) -> None:
             pair.call("drop_namespace", name)
             pair.call("count", name)
             pair.call("create_namespace", spec)
-    for m in specs:
+    for m, s in specs.items():
         check_state(m)
+        q = rng.standard_normal((10, s.dimension)).astype(np.float32)
+        for k in (10, 50):
+            rh, lh = pair.call("search", s.name, q, k)
+            _compare_hits(f"final search {s.name} k={k}", rh, lh, pair.history())
 
 
 @pytest.mark.parametrize("seed", SEEDS[:3])
@@ -282,17 +286,17 @@ def test_failure_paths_are_congruent(pair: Pair, seed: int) -> None:
         ("search wrong dimension", lambda b: b.search(name, good_q[:, :9], 3)),
         ("search nan", lambda b: b.search(name, nan_q, 3)),
     ]
-    for kind in sorted(BAD_RECORDS):
-        bad = [*batch[:3], bad_record(kind, spec, batch[:3])]
-        calls.append((f"bad batch {kind}", lambda b, bad=bad: b.upsert(name, bad)))
     for what, call in calls:
         pair.both(what, call)
+    for kind in sorted(BAD_RECORDS):
+        pair.log.append(f"(bad record: {kind})")
+        pair.call("upsert", name, [*batch[:3], bad_record(kind, spec, batch[:3])])
     rf, lf = pair.both(
         "fetch all", lambda b: b.fetch(name, [r.id for r in batch], with_vectors=True)
     )
     assert rf is not None and lf is not None
     _compare_records(spec.metric, "fetch all", rf, lf, True)
     pair.both("drop", lambda b: b.drop_namespace(name))
-    for what, call in calls[:3]:
+    for what, call in calls:
         pair.both(what + " (dropped)", call)
     pair.both("count dropped", lambda b: b.count(name))

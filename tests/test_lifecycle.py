@@ -3,6 +3,7 @@ rollback; states, alias history, event log; fingerprints; resume; sources; lease
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -240,10 +241,10 @@ def test_fingerprint_ignores_unknown_embedder_options() -> None:
     assert _fp("v1", options={"batch": 32}) == _fp("v1")
 
 
-def test_changed_geometry_under_a_registered_label_is_a_conflict(tmp_path: Path) -> None:
+def test_changed_geometry_under_a_registered_label_is_a_conflict(fast_dir: Path) -> None:
     from vvcore import config
 
-    with vecver.open(config(tmp_path)) as ws:
+    with vecver.open(config(fast_dir)) as ws:
         c = ws.collection("c")
         c.upsert(make_docs(5))
         start = vecver.start_migration(ws, "c", "v2")
@@ -251,7 +252,7 @@ def test_changed_geometry_under_a_registered_label_is_a_conflict(tmp_path: Path)
     for label, change in (("v2", {"options": {"seed": 9}}), ("v1", {"query_prefix": "q: "})):
         spaces = {k: dict(v) for k, v in SPACES.items()}
         spaces[label].update(change)
-        with vecver.open(config(tmp_path, spaces=spaces)) as ws:
+        with vecver.open(config(fast_dir, spaces=spaces)) as ws:
             with pytest.raises(SpaceConflict) as err:
                 ws.space(label)
             assert err.value.label == label
@@ -265,7 +266,7 @@ def test_changed_geometry_under_a_registered_label_is_a_conflict(tmp_path: Path)
                 with pytest.raises(SpaceConflict):
                     ws.collection("c").upsert(make_docs(1, start=50))
     # the registered fingerprints are untouched
-    with vecver.open(config(tmp_path)) as ws:
+    with vecver.open(config(fast_dir)) as ws:
         assert ws.manifest.space("v2").fingerprint == ws.space("v2").fingerprint  # type: ignore[union-attr]
 
 
@@ -350,12 +351,12 @@ _CRASHER = textwrap.dedent(
 )
 
 
-def test_killed_backfill_process_is_resumed(make_ws, tmp_path: Path) -> None:
+def test_killed_backfill_process_is_resumed(make_ws, fast_dir: Path) -> None:
     from vvcore import local_backend_works
 
     if local_backend_works() is not None:
         pytest.skip(str(local_backend_works()))
-    root = tmp_path / "crash"
+    root = fast_dir / "crash"
     root.mkdir()
     ws = make_ws("local", root=root)
     c = ws.collection("c")
@@ -633,3 +634,185 @@ def test_status_counts_spaces(make_ws, backend_name: str) -> None:
     assert by["v2"]["state"] == "building" and by["v2"]["backfill"]["done"] == 4
     assert not by["v2"]["backfill"]["finished"]
     assert by["v2"]["fingerprint"] == ws.space("v2").fingerprint
+
+
+def test_nested_backfill_of_the_same_space_is_refused(ws) -> None:
+    """The lease is per run, not per process: a second backfill of the same space from
+    the same process (another thread, or a callback) is refused too."""
+    c = ws.collection("c")
+    c.upsert(make_docs(30))
+    inner: list[BaseException] = []
+
+    def hook(rep: vecver.migration.BackfillReport) -> None:
+        if not inner:
+            try:
+                vecver.backfill(ws, "c", batch_size=5, progress=False)
+            except LeaseHeld as e:
+                inner.append(e)
+            else:
+                inner.append(AssertionError("a second backfill ran"))
+
+    rep = vecver.migrate(ws, "c", "v2", batch_size=5, progress=False, on_batch=hook)
+    assert len(inner) == 1 and isinstance(inner[0], LeaseHeld), inner
+    assert rep.state == "ready"
+    # released at the end: the next run is not refused
+    assert vecver.backfill(ws, "c", space="v2", progress=False).state == "ready"
+    assert ws.manifest._query("SELECT count(*) FROM leases") == [(0,)]
+
+
+def test_concurrent_backfill_threads_one_runs(ws) -> None:
+    import threading
+
+    c = ws.collection("c")
+    c.upsert(make_docs(40))
+    vecver.start_migration(ws, "c", "v2")
+    barrier = threading.Barrier(2)
+    results: list[object] = []
+
+    def run() -> None:
+        try:
+            barrier.wait(10)
+            results.append(vecver.backfill(ws, "c", batch_size=4, progress=False,
+                                           on_batch=lambda r: time.sleep(0.005)))
+        except LeaseHeld as e:
+            results.append(e)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    kinds = sorted(type(r).__name__ for r in results)
+    assert kinds == ["BackfillReport", "LeaseHeld"], results
+    assert_all_live_match(ws, "c", model_of(make_docs(40)))
+
+
+def test_backfill_event_records_its_duration(ws) -> None:
+    ws.collection("c").upsert(make_docs(20))
+    rep = vecver.migrate(ws, "c", "v2", batch_size=5, progress=False,
+                         on_batch=lambda r: time.sleep(0.01))
+    (ev,) = [e for e in ws.manifest.events("c") if e["kind"] == "backfill.finished"]
+    assert ev["detail"]["scanned"] == 20 and ev["detail"]["written"] == 20
+    assert ev["detail"]["seconds"] > 0 and rep.seconds >= ev["detail"]["seconds"]
+
+
+def test_relevance_gate_needs_a_baseline(make_ws) -> None:
+    """Judgments evaluated on the candidate alone cannot pass the relevance gate: there
+    is nothing to compare with."""
+    spaces = dict(SPACES, tiny={"embedder": "hash", "dimension": 4, "options": {"seed": 1}})
+    ws = make_ws(spaces=spaces, gate={"min_ann_recall": 0.0})
+    c = ws.collection("c")
+    c.upsert(make_docs(60))
+    vecver.migrate(ws, "c", "tiny", progress=False)
+    vecver.evaluate(ws, "c", queries=_judgments(30), spaces=["tiny"])
+    with pytest.raises(GateFailed) as err:
+        vecver.cutover(ws, "c")
+    assert any("active" in r and "mrr" in r for r in err.value.reasons), err.value.reasons
+    # evaluated together, the comparison is made (and this space is worse)
+    vecver.evaluate(ws, "c", queries=_judgments(30))
+    with pytest.raises(GateFailed, match="below the active"):
+        vecver.cutover(ws, "c")
+
+
+def test_first_use_of_a_declared_collection_from_many_threads(make_ws) -> None:
+    import threading
+
+    ws = make_ws()
+    barrier = threading.Barrier(6)
+    errors: list[BaseException] = []
+
+    def use() -> None:
+        try:
+            barrier.wait(10)
+            ws.collection("c").upsert(make_docs(2))
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    orig = ws.manifest.has_collection
+    seen = threading.Barrier(6)
+
+    def slow_has_collection(name: str) -> bool:  # widen the check-then-create window
+        got = orig(name)
+        if not got:
+            with contextlib.suppress(threading.BrokenBarrierError):
+                seen.wait(2)
+        return got
+
+    ws.manifest.has_collection = slow_has_collection  # type: ignore[method-assign]
+    threads = [threading.Thread(target=use) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    assert states(ws) == {"v1": "active"}
+    assert [h["reason"] for h in ws.manifest.alias_history("c")] == ["create"]
+
+
+def _export(path: Path, docs: list) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for d in docs:
+            f.write(json.dumps({"id": d.id, "text": d.text, "metadata": dict(d.metadata)}) + "\n")
+
+
+def test_backfill_from_an_outdated_export_ends_equal_to_the_active_space(ws,
+                                                                          tmp_path: Path) -> None:
+    """The file was exported before some updates: the active space is the truth, the
+    space ends with the newest text (not the file's), and verify agrees it is clean."""
+    c = ws.collection("c")
+    docs = make_docs(30)
+    c.upsert(docs)
+    path = tmp_path / "export.jsonl"
+    _export(path, docs)
+    newer = make_docs(3, start=10, version=1)
+    c.upsert(newer)
+    model = model_of(docs)
+    model.update(model_of(newer))
+    rep = vecver.migrate(ws, "c", "v2", source=vecver.JsonlSource(path), batch_size=8,
+                         progress=False)
+    assert rep.state == "ready"
+    assert_all_live_match(ws, "c", model)
+    assert_verify_clean(ws)
+
+
+def test_updates_during_a_backfill_from_an_external_source_win(ws, tmp_path: Path) -> None:
+    c = ws.collection("c")
+    docs = make_docs(40)
+    c.upsert(docs)
+    path = tmp_path / "export.jsonl"
+    _export(path, docs)
+    model = model_of(docs)
+    calls = [0]
+
+    def hook(rep: vecver.migration.BackfillReport) -> None:
+        calls[0] += 1
+        if calls[0] == 1:  # documents the file will deliver later, with their old text
+            upd = make_docs(3, start=30, version=4)
+            c.upsert(upd)
+            model.update(model_of(upd))
+            c.delete(["d0035"])
+            model.pop("d0035")
+
+    rep = vecver.migrate(ws, "c", "v2", source=vecver.JsonlSource(path), batch_size=8,
+                         progress=False, on_batch=hook)
+    assert rep.state == "ready"
+    assert_all_live_match(ws, "c", model)
+    assert_verify_clean(ws)
+
+
+def test_interrupted_backfill_resumes_after_the_active_space_changed(ws) -> None:
+    c = ws.collection("c")
+    docs = make_docs(30)
+    c.upsert(docs)
+    vecver.migrate(ws, "c", "v2", progress=False)
+    with pytest.raises(Boom):
+        vecver.migrate(ws, "c", "v3", batch_size=5, progress=False,
+                       on_batch=interrupt_after(2))
+    vecver.cutover(ws, "c", to="v2", force=True)  # the default source is now v2
+    c.delete(["d0001"])
+    rep = vecver.backfill(ws, "c", progress=False)
+    assert rep.state == "ready" and rep.space == "v3"
+    assert rep.skipped >= 9  # what the first run wrote (less d0001) is not embedded again
+    model = model_of(docs)
+    del model["d0001"]
+    assert_all_live_match(ws, "c", model)

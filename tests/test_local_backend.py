@@ -184,7 +184,10 @@ def test_acknowledged_writes_survive_kill_9(root: str) -> None:
         b.close()
 
 
-def test_snapshot_plus_replayed_tail_equals_fresh_rebuild(root: str, tmp_path: Path) -> None:
+def test_snapshot_plus_replayed_tail_equals_fresh_rebuild(
+    root: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("vecver_local._namespace._EXHAUSTIVE_MAX", 0)  # search the HNSW graph
     nsdir = lambda r: os.path.join(r, os.listdir(r)[0])  # noqa: E731
     b = LocalBackend(root, ef_search=500, snapshot_every=10**9)
     b.create_namespace(spec())
@@ -221,6 +224,12 @@ def test_snapshot_plus_replayed_tail_equals_fresh_rebuild(root: str, tmp_path: P
         assert replayed.count(NS) == fresh.count(NS) == 420 - 30  # from the indexes
         assert replayed._ns[NS].snapshot_seq == int(snap[5:-4]) > 0
         assert fresh._ns[NS].snapshot_seq == 0
+        for b in (replayed, fresh):  # the graphs hold exactly the live rows, none marked
+            ns = b._ns[NS]
+            labels, _ = ns.index.knn_query(vec(1), k=390)
+            want = {r[0] for r in ns.conn.execute("SELECT label FROM rows WHERE deleted = 0")}
+            assert set(labels[0].tolist()) == want
+            assert set(np.flatnonzero(ns.alive).tolist()) == want
         vectors = {
             doc: r.vector
             for doc, r in replayed.fetch(

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from vecver_memory import MemoryBackend
 
 import vecver
 from vecver.errors import BackendError, TransientBackendError, WriteFailed
@@ -14,7 +15,6 @@ from vecver.progress import Progress
 from vecver.registry import register
 from vecver.retry import with_retry
 from vecver.types import Record
-from vecver_memory import MemoryBackend
 
 
 class _Tty(io.StringIO):

@@ -117,7 +117,8 @@ class Result:
         return json.loads(self.out)
 
     def __str__(self) -> str:
-        return f"vecver {' '.join(self.args)} -> {self.rc}\n--- stdout\n{self.out}\n--- stderr\n{self.err}"
+        return (f"vecver {' '.join(self.args)} -> {self.rc}\n--- stdout\n{self.out}\n"
+                f"--- stderr\n{self.err}")
 
 
 def _env() -> dict[str, str]:
@@ -145,7 +146,9 @@ class CliWorkspace:
     def jsonl(self, name: str, docs: Iterable[Mapping[str, Any]]) -> Path:
         return write_jsonl(self.root / name, docs)
 
-    def argv(self, args: Sequence[str], config: str | os.PathLike[str] | None = "default") -> list[str]:
+    def argv(
+        self, args: Sequence[Any], config: str | os.PathLike[str] | None = "default"
+    ) -> list[str]:
         pre: list[str] = []
         if config == "default":
             pre = ["--config", str(self.config)]

@@ -139,7 +139,8 @@ class Backend(ABC):
         """One page of all records in a stable order. ``cursor`` is the previous page's
         ``next_cursor`` (an opaque string that stays valid across processes and restarts);
         records written behind the cursor after it was issued may be missed, records
-        present for the whole scan are returned exactly once."""
+        present for the whole scan are returned exactly once. Raises ``InvalidInput``
+        when ``limit < 1``."""
 
     @abstractmethod
     def search(

@@ -8,8 +8,10 @@ problem; 1 any other error. Every refusal or error prints one line on stderr.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -317,7 +319,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="vecver: %(levelname)s: %(message)s",
     )
     try:
-        return int(args.handler(args))
+        rc = int(args.handler(args))
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return rc
+    except BrokenPipeError:
+        # the reader went away (`vecver history docs --json | head`): stop quietly
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a writer killed by it
     except InvalidInput as e:
         print(f"vecver: error: {e}", file=sys.stderr)
         return 2

@@ -15,7 +15,7 @@ from typing import Any
 from . import evaluate as _evaluate
 from . import migration as _migration
 from .config import DEFAULT_NAME, Config
-from .errors import ConfigError, SourceError
+from .errors import ConfigError, InvalidInput, SourceError
 from .sources import JsonlSource, Source
 from .workspace import Workspace
 
@@ -54,6 +54,12 @@ def _ws(config: Config, progress: bool | None = None) -> Workspace:
     return Workspace(config, progress=progress)
 
 
+def _positive(what: str, value: int | None) -> None:
+    """Refuse a count that would silently mean "the default" (0) or "nothing" (< 0)."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise InvalidInput(f"{what} must be a positive integer, got {value!r}")
+
+
 def init(config_path: str | os.PathLike[str], *, force: bool = False) -> dict[str, Any]:
     """Create the manifest, and the collections declared in the config (each active in its
     initial space). Writes a starter vecver.toml first when the file does not exist."""
@@ -89,6 +95,7 @@ def ingest(
     into every live space of the collection. The whole file is checked before anything
     is written. A collection that does not exist yet is created in ``space`` (or in the
     space the config gives it)."""
+    _positive("batch size", batch_size)
     src = JsonlSource(path)
     total = src.validate()
     from .progress import Progress
@@ -179,6 +186,7 @@ def migrate(
 ) -> _migration.BackfillReport:
     """Migrate a collection to a new space: create its namespace, turn dual-write on,
     backfill it (resumable), verify it. The space ends ``ready`` for cutover."""
+    _positive("batch size", batch_size)
     with _ws(config, progress) as ws:
         return _migration.migrate(ws, collection, to, source=_source(source),
                                   batch_size=batch_size, progress=progress, on_batch=on_batch)
@@ -195,6 +203,7 @@ def backfill(
     progress: bool | None = None,
 ) -> _migration.BackfillReport:
     """Resume an interrupted backfill from its checkpoint (after a crash or kill -9)."""
+    _positive("batch size", batch_size)
     with _ws(config, progress) as ws:
         return _migration.backfill(ws, collection, space=space, source=_source(source),
                                    batch_size=batch_size, progress=progress, restart=restart)
@@ -220,6 +229,8 @@ def evaluate(
     """Evaluate the active and candidate spaces: ANN recall@k against exact search and,
     with a JSONL of queries and relevant ids, recall@k, MRR and nDCG per space; results
     are recorded for the cutover gate."""
+    _positive("k", k)
+    _positive("sample", sample)
     with _ws(config) as ws:
         return _evaluate.evaluate(ws, collection, queries=queries, k=k, sample=sample)
 

@@ -66,12 +66,29 @@ class Gate:
         metric = str(data.get("metric", "mrr"))
         if metric not in ("recall", "mrr", "ndcg"):
             raise ConfigError(f"[gate] metric must be recall, mrr or ndcg, got {metric!r}")
+        k = data.get("k", 10)
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ConfigError(f"[gate] k must be a positive integer, got {k!r}")
         return Gate(
-            min_ann_recall=float(data.get("min_ann_recall", 0.90)),
+            min_ann_recall=_number("[gate] min_ann_recall", data.get("min_ann_recall", 0.90)),
             metric=metric,
-            max_regression=float(data.get("max_regression", 0.02)),
-            k=int(data.get("k", 10)),
+            max_regression=_number("[gate] max_regression", data.get("max_regression", 0.02)),
+            k=k,
         )
+
+
+def _number(what: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        raise ConfigError(f"{what} must be a number, got {value!r}")
+    return float(value)
+
+
+def _table(data: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """A section of the config, which must be a table when present."""
+    value = data.get(name, {})
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"[{name}] must be a table, got {type(value).__name__}")
+    return dict(value)
 
 
 @dataclass(frozen=True)
@@ -128,9 +145,9 @@ class Config:
             q = Path(os.path.expanduser(v))
             return str(q if q.is_absolute() else (base / q))
 
-        manifest = dict(data.get("manifest", {}))
+        manifest = _table(data, "manifest")
         manifest_path = absolute(str(manifest.get("path", "vecver.db")))
-        backend = dict(data.get("backend", {}))
+        backend = _table(data, "backend")
         name = str(backend.pop("name", "local"))
         opts: dict[str, Any] = {}
         for k, v in backend.items():
@@ -151,24 +168,24 @@ class Config:
                 spec["model"] = absolute(spec["model"])
             spaces[label] = SpaceSpec.from_mapping(label, spec)
         collections: dict[str, str] = {}
-        for cname, table in dict(data.get("collections", {})).items():
+        for cname, table in _table(data, "collections").items():
             check_label(cname, "collection name")
             if not isinstance(table, Mapping) or "space" not in table:
                 raise ConfigError(f"[collections.{cname}] needs 'space' (its initial space)")
             if table["space"] not in spaces:
                 raise UnknownSpace(str(table["space"]), list(spaces))
             collections[cname] = str(table["space"])
-        backfill = dict(data.get("backfill", {}))
-        batch = int(backfill.get("batch_size", 256))
-        if batch < 1:
-            raise ConfigError("[backfill] batch_size must be positive")
+        backfill = _table(data, "backfill")
+        batch = backfill.get("batch_size", 256)
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+            raise ConfigError(f"[backfill] batch_size must be a positive integer, got {batch!r}")
         return Config(
             manifest_path=manifest_path,
             backend=name,
             backend_options=opts,
             spaces=spaces,
             collections=collections,
-            gate=Gate.from_mapping(dict(data.get("gate", {}))),
+            gate=Gate.from_mapping(_table(data, "gate")),
             batch_size=batch,
             source_path=source,
         )

@@ -156,6 +156,12 @@ BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
 """
 
 
+#: leases this process holds, by (manifest file, lease name); the manifest records the
+#: holder as ``host:pid``, which cannot tell two threads (or a nested call) apart
+_HELD: set[tuple[str, str]] = set()
+_HELD_LOCK = threading.Lock()
+
+
 def owner_id() -> str:
     """``host:pid`` of this process — the owner of leases, intents and tombstones."""
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -291,26 +297,39 @@ class Manifest:
             self._db.close()
 
     @contextlib.contextmanager
+    def _corruption(self) -> Iterator[None]:
+        """A damaged file found after opening it (SQLite raises a bare ``DatabaseError``
+        for SQLITE_CORRUPT and SQLITE_NOTADB) as ``ManifestCorrupt``."""
+        try:
+            yield
+        except sqlite3.DatabaseError as e:
+            if type(e) is not sqlite3.DatabaseError:  # busy, integrity, ...: subclasses
+                raise
+            raise ManifestCorrupt(self.path, str(e)) from e
+
+    @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction; nested uses join the outer one."""
         with self._lock:
             if self._in_tx:
                 yield self._db
                 return
-            self._db.execute("BEGIN IMMEDIATE")
-            self._in_tx = True
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            else:
-                self._db.execute("COMMIT")
-            finally:
-                self._in_tx = False
+            with self._corruption():
+                self._db.execute("BEGIN IMMEDIATE")
+                self._in_tx = True
+                try:
+                    yield self._db
+                except BaseException:
+                    if self._db.in_transaction:  # SQLite may have rolled back already
+                        self._db.execute("ROLLBACK")
+                    raise
+                else:
+                    self._db.execute("COMMIT")
+                finally:
+                    self._in_tx = False
 
     def _query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
+        with self._lock, self._corruption():
             return list(self._db.execute(sql, args).fetchall())
 
     def log(self, kind: str, collection: str | None = None, **detail: Any) -> None:
@@ -688,21 +707,31 @@ class Manifest:
             db.execute("DELETE FROM checkpoints WHERE namespace=?", (ns,))
 
     def acquire_lease(self, name: str, ttl: float = 120.0) -> str | None:
-        """Take the lease ``name``. Returns None on success, else the live holder."""
+        """Take the lease ``name``. Returns None on success, else the live holder (this
+        process's own id when another thread or call of this process holds it: a lease
+        is exclusive per holder, not merely per process)."""
         now = time.time()
         me = owner_id()
-        with self.transaction() as db:
-            row = db.execute(
-                "SELECT owner, expires_at FROM leases WHERE name=?", (name,)
-            ).fetchone()
-            if row is not None and row[0] != me and row[1] > now and owner_alive(row[0]):
-                return str(row[0])
-            db.execute("INSERT OR REPLACE INTO leases VALUES (?,?,?)", (name, me, now + ttl))
+        key = (os.path.realpath(self.path), name)
+        with _HELD_LOCK:
+            if key in _HELD:
+                return me
+            with self.transaction() as db:
+                row = db.execute(
+                    "SELECT owner, expires_at FROM leases WHERE name=?", (name,)
+                ).fetchone()
+                if row is not None and row[0] != me and row[1] > now and owner_alive(row[0]):
+                    return str(row[0])
+                db.execute(
+                    "INSERT OR REPLACE INTO leases VALUES (?,?,?)", (name, me, now + ttl)
+                )
+            _HELD.add(key)
             return None
 
     def release_lease(self, name: str) -> None:
-        with self.transaction() as db:
+        with _HELD_LOCK, self.transaction() as db:
             db.execute("DELETE FROM leases WHERE name=? AND owner=?", (name, owner_id()))
+            _HELD.discard((os.path.realpath(self.path), name))
 
     # -- evaluations --------------------------------------------------------------------
 

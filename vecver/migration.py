@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -112,7 +113,8 @@ class VerifyReport:
     """Consistency of one space against the collection's active space.
 
     ``expected`` documents of the active space that should be in this space; ``present``
-    of them found; ``missing`` not found; ``stale`` found with another source hash;
+    of them found; ``missing`` not found; ``stale`` found with another source hash (or
+    other metadata);
     ``extra`` tombstoned but present; ``wrongly_stamped`` carrying another space's
     fingerprint or another document's id; ``unexpected`` present here but not in the
     active space (not tombstoned). ``repaired`` counts fixes made when repairing."""
@@ -205,7 +207,8 @@ def verify_namespace(
                     fix.append(Document(r.id, r.text or "", r.metadata))
                 else:
                     drop.append(r.id)
-            elif not is_active and h.stamp.source_hash != r.stamp.source_hash:
+            elif not is_active and (h.stamp.source_hash != r.stamp.source_hash
+                                    or h.metadata != r.metadata):
                 if r.id in in_flight:
                     continue
                 if newer_only and h.stamp.written_at >= r.stamp.written_at:
@@ -216,10 +219,11 @@ def verify_namespace(
         if repair and (fix or drop):
             if drop:
                 be.delete(ns.name, drop)
-            fix = [d for d in fix if d.text]
+                rep.repaired += len(drop)
             if fix:
-                coll._write(ns, coll._records(ns, fix))
-            rep.repaired += len(fix) + len(drop)
+                # re-read and re-checked after the write: a concurrent update or delete of
+                # these documents must win over the copy of the active page read above
+                rep.repaired += coll.sync(ns, [d.id for d in fix if d.text])
         if page.next_cursor is None:
             break
         cursor = page.next_cursor
@@ -235,8 +239,11 @@ def verify_namespace(
         for i in present:
             rep._note("extra", i)
         if repair and present:
-            be.delete(ns.name, present)
-            rep.repaired += len(present)
+            if is_active:
+                be.delete(ns.name, present)
+                rep.repaired += len(present)
+            else:
+                rep.repaired += coll.sync(ns, present)
     # pass 3: nothing here that the active space does not have
     cursor = None
     while True:
@@ -251,8 +258,8 @@ def verify_namespace(
             for i in odd:
                 rep._note("unexpected", i)
             if repair and odd:
-                be.delete(ns.name, odd)
-                rep.repaired += len(odd)
+                # checked again after the delete: one may have been written meanwhile
+                rep.repaired += coll.sync(ns, odd)
         if page.next_cursor is None:
             break
         cursor = page.next_cursor
@@ -399,6 +406,11 @@ def _run_backfill(
     src: Source = source or NamespaceSource(be, active.name)
     from_active = isinstance(src, NamespaceSource) and src.namespace == active.name
     rep.source = src.name
+    validate_source = getattr(src, "validate", None)
+    if callable(validate_source):
+        # a malformed file fails before anything from it is written (and before a
+        # checkpoint points into it)
+        validate_source()
     emb = ws.embedder(target.space_label)
     if emb.space.fingerprint != target.fingerprint:
         raise StateError(
@@ -410,14 +422,22 @@ def _run_backfill(
     cursor: str | None = None
     done = 0
     if ckpt is not None and not restart:
-        if ckpt.source != src.name:
+        if ckpt.source == src.name:
+            cursor, done = ckpt.cursor, ckpt.done
+            rep.resumed = True
+        elif source is None and ckpt.source.startswith("namespace:"):
+            # started from the then active space; a cutover or rollback since changed the
+            # default source, whose scan order the old cursor does not belong to: start
+            # over from the new one (documents already present are skipped, not re-embedded)
+            log.info("the active space of %s changed since the backfill of %s started from "
+                     "%s; starting over from %s", collection, target.space_label,
+                     ckpt.source, src.name)
+        else:
             raise StateError(
                 f"the backfill of {target.space_label!r} was started from {ckpt.source}, "
                 f"not {src.name}",
                 hint="resume with the same source, or restart it (--restart)",
             )
-        cursor, done = ckpt.cursor, ckpt.done
-        rep.resumed = True
     rep.done = done
     total = src.estimate()
     bar = Progress(
@@ -501,14 +521,18 @@ def _run_backfill(
             except queue.Empty:
                 worker.join(0.05)
         bar.close()
-    # reconcile: what dual-writes, crashes or races left behind is fixed from the truth
-    fix = verify_namespace(ws, collection, target, repair=True, newer_only=not from_active)
+    # reconcile: what dual-writes, crashes or races left behind is fixed from the truth.
+    # The active space is the truth for an external source too: a copy from the source
+    # that differs from it (an outdated export, or one overwriting a concurrent update)
+    # is stale, however recently it was written; the space is ready only when `verify`
+    # agrees.
+    fix = verify_namespace(ws, collection, target, repair=True)
     rep.reconciled = fix.repaired
     check = fix
     for _ in range(3):
         if check.clean and fix.repaired == 0:
             break
-        check = verify_namespace(ws, collection, target, newer_only=not from_active)
+        check = verify_namespace(ws, collection, target)
         if check.clean:
             break
         time.sleep(0.2)
@@ -517,12 +541,12 @@ def _run_backfill(
         target.name, src.name, "\x00end", done,
         {"written": rep.written, "skipped": rep.skipped}, finished=check.clean, lease=lease,
     )
+    rep.seconds = time.perf_counter() - t0
     if check.clean:
         ws.manifest.set_state(target.name, "ready", expect=["building"])
         rep.state = "ready"
         ws.manifest.log("backfill.finished", collection, space=target.space_label,
                         scanned=rep.scanned, written=rep.written, seconds=rep.seconds)
-    rep.seconds = time.perf_counter() - t0
     return rep
 
 
@@ -598,7 +622,14 @@ def start_migration(ws: Workspace, collection: str, to: str) -> NamespaceRow:
     ws.backend.create_namespace(
         NamespaceSpec(ns, space.spec.dimension, space.spec.metric, space.fingerprint)
     )
-    ws.manifest.add_namespace(collection, to, space.fingerprint, ns, "building")
+    try:
+        ws.manifest.add_namespace(collection, to, space.fingerprint, ns, "building")
+    except sqlite3.IntegrityError:
+        # another thread or process started the same migration since we looked
+        row = ws.manifest.namespace_for(collection, to)
+        if row is None or row.state not in ("building", "ready"):
+            raise
+        return row
     ws.manifest.log("migration.started", collection, space=to, namespace=ns,
                     from_space=active.space_label)
     row = ws.manifest.namespace_for(collection, to)
@@ -674,6 +705,12 @@ def gate_check(ws: Workspace, collection: str, target: NamespaceRow) -> list[str
                 )
             else:
                 passed.append(f"{gate.metric} {mine:.4f} vs active {theirs:.4f}")
+        else:
+            # judged alone, the candidate cannot show it is no worse than the active space
+            reasons.append(
+                f"{gate.metric} of {target.space_label!r} has no baseline: the active space"
+                f" was not evaluated on the same queries in run {last['run']}"
+            )
     if reasons:
         return reasons
     return ["PASS " + p for p in passed]

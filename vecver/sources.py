@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
 from .backend import Backend, json_safe_metadata
-from .errors import SourceError
+from .errors import InvalidInput, SourceError
 from .types import Document
 
 Page = tuple[list[Document], str | None]
@@ -61,7 +61,10 @@ def to_document(obj: Document | Mapping[str, Any], where: str = "input") -> Docu
         raise SourceError(where, f"invalid id {doc.id!r}: ids are non-empty strings")
     if not isinstance(doc.text, str) or not doc.text.strip():
         raise SourceError(where, f"document {doc.id!r} has empty text")
-    meta = json_safe_metadata(doc.metadata, doc.id)
+    try:
+        meta = json_safe_metadata(doc.metadata, doc.id)
+    except InvalidInput as e:  # say where: the line of a file, the item of a source
+        raise SourceError(where, e.message) from e
     return Document(doc.id, doc.text, meta)
 
 
@@ -106,6 +109,15 @@ def is_end(cursor: str | None) -> bool:
     return cursor == _END
 
 
+def _parse_line(line: bytes, where: str) -> Document:
+    """One line of a JSONL source as a checked document."""
+    try:
+        obj = json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise SourceError(where, f"not valid JSON ({e})") from e
+    return to_document(obj, where)
+
+
 class JsonlSource:
     """A JSONL file; the cursor is a byte offset, so resuming does not re-read the start."""
 
@@ -136,11 +148,7 @@ class JsonlSource:
                 where = f"{self.path}:{lineno}" if lineno is not None else f"{self.path}@{offset}"
                 if not line.strip():
                     continue
-                try:
-                    obj = json.loads(line)
-                except (json.JSONDecodeError, UnicodeDecodeError) as e:
-                    raise SourceError(where, f"not valid JSON ({e})") from e
-                docs.append(to_document(obj, where))
+                docs.append(_parse_line(line, where))
                 if len(docs) >= size:
                     yield docs, str(offset)
                     docs = []
@@ -156,15 +164,19 @@ class JsonlSource:
         Raises ``SourceError`` for the first bad line (bad JSON, missing id or text,
         duplicate id), before anything is written.
         """
-        seen: set[str] = set()
-        n = 0
-        for docs, _ in self.pages(None, 1024):
-            for d in docs:
+        seen: dict[str, int] = {}
+        with open(self.path, "rb") as f:
+            for lineno, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                where = f"{self.path}:{lineno}"
+                d = _parse_line(line, where)
                 if d.id in seen:
-                    raise SourceError(self.path, f"duplicate id {d.id!r}")
-                seen.add(d.id)
-                n += 1
-        return n
+                    raise SourceError(
+                        where, f"duplicate id {d.id!r} (first on line {seen[d.id]})"
+                    )
+                seen[d.id] = lineno
+        return len(seen)
 
 
 class IterableSource:

@@ -26,7 +26,9 @@ from .backend import Backend, validate_ids
 from .config import Config
 from .embedders import SpaceEmbedder
 from .errors import (
+    InvalidId,
     InvalidInput,
+    MissingText,
     StateError,
     UnknownSpace,
     VecverError,
@@ -149,7 +151,12 @@ class Workspace:
         """A handle on an existing collection (``UnknownCollection`` otherwise), or one
         declared in the config, which is created on first use."""
         if not self.manifest.has_collection(name) and name in self.config.collections:
-            return self.create_collection(name, self.config.collections[name])
+            try:
+                return self.create_collection(name, self.config.collections[name])
+            except StateError:
+                if not self.manifest.has_collection(name):
+                    raise
+                # another thread or process created it first: use theirs
         self.manifest.require_collection(name)
         return Collection(self, name)
 
@@ -215,6 +222,21 @@ class Workspace:
         return rep
 
 
+def _as_document(obj: Document | Mapping[str, Any], n: int) -> Document:
+    """A document given to ``upsert``: a bad id is ``InvalidId``, a missing or empty text
+    ``MissingText`` (as documented), the rest is checked by :func:`to_document`."""
+    if isinstance(obj, (Document, Mapping)):
+        doc_id = obj.id if isinstance(obj, Document) else obj.get("id")
+        if isinstance(obj, Mapping) and isinstance(doc_id, int) and not isinstance(doc_id, bool):
+            doc_id = str(doc_id)
+        if not isinstance(doc_id, str) or not doc_id:
+            raise InvalidId(doc_id)
+        text = obj.text if isinstance(obj, Document) else obj.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise MissingText(doc_id)
+    return to_document(obj, f"document #{n}")
+
+
 @dataclass
 class WriteResult:
     """What one upsert or delete call did."""
@@ -255,9 +277,11 @@ class Collection:
         ``WriteFailed`` naming the space; the manifest keeps the intent, and the next
         :meth:`Workspace.recover` converges the spaces.
         """
-        items = [to_document(d, f"document #{n}") for n, d in enumerate(docs)]
+        items = [_as_document(d, n) for n, d in enumerate(docs)]
         validate_ids([d.id for d in items])
         size = batch_size or self.ws.config.batch_size
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise InvalidInput(f"batch_size must be a positive integer, got {batch_size!r}")
         spaces: list[str] = []
         for i in range(0, len(items), size):
             spaces = self._upsert_batch(items[i : i + size])
@@ -290,13 +314,14 @@ class Collection:
             for ns in live:
                 if ns.name in done:
                     continue
-                recs = prepared.get(ns.name) or self._records(ns, docs)
                 try:
+                    recs = prepared.get(ns.name) or self._records(ns, docs)
                     self._write(ns, recs)
                 except VecverError as e:
-                    if isinstance(e, InvalidInput):
-                        raise
+                    # the intent is kept (failed) either way, so recover() converges
                     self.manifest.fail_write(intent)
+                    if isinstance(e, InvalidInput) and not written:
+                        raise  # refused before any space took the batch
                     raise WriteFailed(ns.space_label, written, e) from e
                 except Exception as e:
                     self.manifest.fail_write(intent)
@@ -360,20 +385,54 @@ class Collection:
         for ns in live:
             if ns.name == active.name:
                 continue
+            fixed += self.sync(ns, ids)
+        return fixed
+
+    def sync(self, ns: NamespaceRow, ids: Sequence[str], *, rounds: int = 8) -> int:
+        """Make the live, non-active space ``ns`` agree with the active space for ``ids``:
+        re-embed what is missing, stale (text or metadata) or wrongly stamped, delete what
+        the active space does not have or what is tombstoned. Safe against concurrent
+        writers: a writer may change a document between our read of the truth and our
+        write, so each fix is checked again by a read *after* it (writers write the active
+        space first and
+        record tombstones before deleting, so that read sees any change our write could
+        have undone), until a round finds nothing to do. Returns how many documents
+        were fixed."""
+        ids = list(dict.fromkeys(ids))
+        touched: set[str] = set()
+        for _ in range(rounds):
+            if not ids:
+                break
+            active_name = self.manifest.active_namespace(self.name)
+            if ns.name == active_name:
+                break
+            dead = self.manifest.tombstoned(self.name, ids)
+            truth = {
+                k: v for k, v in self.backend.fetch(active_name, ids).items() if k not in dead
+            }
             have = self.backend.fetch(ns.name, ids)
             stale = [
                 truth[i] for i in ids
-                if i in truth and (i not in have or have[i].stamp.source_hash
-                                   != truth[i].stamp.source_hash)
+                if i in truth and truth[i].text and (
+                    i not in have
+                    or have[i].stamp.source_hash != truth[i].stamp.source_hash
+                    or have[i].metadata != truth[i].metadata
+                    or have[i].stamp.fingerprint != ns.fingerprint
+                    or have[i].stamp.doc_id != i
+                )
             ]
-            extra = [i for i in have if i not in truth]
+            extra = [i for i in ids if i in have and i not in truth]
+            if not stale and not extra:
+                break
             if stale:
                 docs = [Document(r.id, r.text or "", r.metadata) for r in stale]
                 self._write(ns, self._records(ns, docs))
             if extra:
-                self.backend.delete(ns.name, extra)
-            fixed += len(stale) + len(extra)
-        return fixed
+                with_retry(lambda e=extra: self.backend.delete(ns.name, e),  # type: ignore[misc]
+                           what=f"delete from {ns.name}")
+            ids = [r.id for r in stale] + extra
+            touched.update(ids)
+        return len(touched)
 
     # -- read path ----------------------------------------------------------------------
 

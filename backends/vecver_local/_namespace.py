@@ -62,6 +62,9 @@ _TMP_PREFIX = ".hnsw-tmp-"
 _HNSW_SPACE = {"cosine": "cosine", "dot": "ip", "l2": "l2"}
 _INITIAL_CAPACITY = 1024
 _REPLAY_CHUNK = 8192
+#: namespaces with at most this many live documents are searched exhaustively (exact):
+#: cheap at that size, and an HNSW graph updated in place loses recall (``dot`` most)
+_EXHAUSTIVE_MAX = 2000
 #: filtered searches over at most this many allowed documents are exact brute force
 _BRUTE_MIN = 2000
 #: ... and so are those over less than 5% of the namespace, up to this many documents
@@ -272,6 +275,7 @@ class Namespace:
         directory: str,
         conn: sqlite3.Connection,
         params: Params,
+        identity: tuple[int, int],
     ) -> None:
         self.hnswlib = hnswlib
         self.spec = spec
@@ -279,7 +283,7 @@ class Namespace:
         self.db_path = os.path.join(directory, STORE_FILE)
         self.conn = conn
         self.params = params
-        self.identity = file_identity(self.db_path)
+        self.identity = identity
         self.lock = threading.RLock()
         self.closed = False
         self.space = _HNSW_SPACE[spec.metric]
@@ -300,17 +304,18 @@ class Namespace:
     def open(hnswlib: Any, name: str, directory: str, params: Params) -> Namespace:
         """Open an existing namespace; ``NamespaceNotFound`` when there is none."""
         db_path = os.path.join(directory, STORE_FILE)
-        if not os.path.exists(db_path):
-            raise NamespaceNotFound(name)
         try:
+            # taken before connecting: if the file is replaced in between, the first
+            # staleness check reopens (the safe direction)
+            identity = file_identity(db_path)
             conn = connect(db_path, create=False)
-        except sqlite3.OperationalError:
+        except (OSError, sqlite3.OperationalError):
             raise NamespaceNotFound(name) from None
         try:
             spec = read_spec(conn)
             if spec is None or spec.name != name:
                 raise NamespaceNotFound(name)
-            return Namespace(hnswlib, spec, directory, conn, params)
+            return Namespace(hnswlib, spec, directory, conn, params, identity)
         except BaseException:
             conn.close()
             raise
@@ -556,7 +561,7 @@ class Namespace:
         if self.index is not None and self.since_snapshot > self.params.snapshot_every:
             try:
                 self.write_snapshot()
-            except OSError as e:
+            except Exception as e:  # noqa: BLE001 - the store is durable; retried later
                 log.warning("could not snapshot namespace %r: %s", self.spec.name, e)
 
     def write_snapshot(self) -> None:
@@ -776,7 +781,7 @@ class Namespace:
 
     def search(self, queries: Matrix, k: int, flt: Filter | None) -> list[list[Hit]]:
         nq = int(queries.shape[0])
-        if self.live == 0:
+        if self.live == 0 or nq == 0:
             return [[] for _ in range(nq)]
         if flt:
             allowed = self._allowed(flt)
@@ -790,7 +795,9 @@ class Namespace:
             if found is None:
                 return self._brute(queries, allowed, k)
             return self._hits(*found, k)
-        found = self._knn(queries, min(k, self.live), None)
+        found = None
+        if self.live > _EXHAUSTIVE_MAX:
+            found = self._knn(queries, min(k, self.live), None)
         if found is None:
             return self._brute(queries, np.flatnonzero(self.alive).astype(np.int64), k)
         return self._hits(*found, k)

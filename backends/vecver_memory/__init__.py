@@ -20,7 +20,7 @@ from vecver.backend import (
     validate_queries,
     validate_records,
 )
-from vecver.errors import NamespaceExists, NamespaceNotFound
+from vecver.errors import InvalidInput, NamespaceExists, NamespaceNotFound
 from vecver.filters import Filter
 from vecver.types import Hit, Matrix, NamespaceSpec, Record, ScanPage
 
@@ -117,6 +117,8 @@ class MemoryBackend(Backend):
     ) -> ScanPage:
         with self._lock:
             ns = self._get(namespace)
+            if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+                raise InvalidInput(f"scan limit must be a positive integer, got {limit!r}")
             keys = sorted(k for k in ns.records if cursor is None or k > cursor)
             page = keys[:limit]
             recs = [_copy(ns.records[k], with_vectors) for k in page]

@@ -39,8 +39,8 @@ def run_model_test(
     *,
     dimension: int = 8,
     namespace_prefix: str = "model_",
-    max_examples: int = 30,
-    steps: int = 12,
+    max_examples: int = 25,
+    steps: int = 10,
 ) -> None:
     """Run the state machine against ``backend``; each example uses a fresh namespace
     (``namespace_prefix`` + a counter) and drops it at the end."""

@@ -82,9 +82,21 @@ def _kind(v: object) -> str:
     return type(v).__name__
 
 
+def _strict_equal(a: object, b: object) -> bool:
+    """JSON equality that tells bool, int, float and str apart, also inside lists and
+    objects."""
+    if _kind(a) != _kind(b):
+        return False
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_strict_equal(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_strict_equal(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
 def assert_metadata_equal(got: Mapping[str, Any], expected: Mapping[str, Any], where: str) -> None:
     """Same keys, equal values of the same JSON type (``True`` is not ``1``, ``2`` is not
-    ``2.0``, ``"1"`` is not ``1``)."""
+    ``2.0``, ``"1"`` is not ``1``), also inside lists and objects."""
     assert isinstance(got, Mapping), f"{where}: metadata is a {type(got).__name__}, not a dict"
     missing = sorted(set(expected) - set(got))
     extra = sorted(set(got) - set(expected))
@@ -94,7 +106,7 @@ def assert_metadata_equal(got: Mapping[str, Any], expected: Mapping[str, Any], w
     )
     for key, ev in expected.items():
         gv = got[key]
-        assert _kind(gv) == _kind(ev) and gv == ev, (
+        assert _strict_equal(gv, ev), (
             f"{where}: metadata[{key!r}] is {gv!r} ({_kind(gv)}), expected {ev!r} ({_kind(ev)})"
         )
 

@@ -1,11 +1,12 @@
 """The backend compliance suite: one test class every backend subclasses.
 
 A backend author checks a backend against the contract of :class:`vecver.backend.Backend`
-by subclassing :class:`BackendComplianceSuite` in their own test file and giving it one
+with one import: subclass :class:`BackendComplianceSuite` in a test file and give it one
 fixture, ``backend``, that yields a fresh, open backend::
 
     # tests/test_compliance_mydb.py
     from collections.abc import Iterator
+    from pathlib import Path
 
     import pytest
 
@@ -16,7 +17,7 @@ fixture, ``backend``, that yields a fresh, open backend::
 
     class TestMyDBBackend(BackendComplianceSuite):
         @pytest.fixture
-        def backend(self, tmp_path) -> Iterator[Backend]:
+        def backend(self, tmp_path: Path) -> Iterator[Backend]:
             self.path = str(tmp_path / "db")
             b = MyDBBackend(self.path)
             yield b
@@ -27,25 +28,37 @@ fixture, ``backend``, that yields a fresh, open backend::
             backend.close()
             return MyDBBackend(self.path)
 
+        # optional, for backends shared between processes: a second live instance
+        def open_second(self, backend: Backend) -> Backend:
+            return MyDBBackend(self.path)
+
 Then ``pytest tests/test_compliance_mydb.py``. pytest binds a class's fixtures and tests
 to the same instance, so the fixture may leave state (a path, a server address) on
-``self`` for :meth:`BackendComplianceSuite.reopen`.
+``self`` for :meth:`~BackendComplianceSuite.reopen` and
+:meth:`~BackendComplianceSuite.open_second`. The fixture closes the backend at teardown
+(``close`` is idempotent, tests may have closed it already).
 
 What the suite checks is driven by the backend's declared
 :class:`~vecver.backend.Capabilities` (never by probing): alias tests run only with
 ``native_alias``, each filter test only when its operators are in ``filter_ops``,
-persistence tests only with ``persistent`` and an overridden ``reopen``; batches are cut
+persistence tests only with ``persistent`` and an overridden ``reopen``, sharing tests
+only with ``shared_between_processes`` and an overridden ``open_second``; batches are cut
 to ``max_batch``. Every test's docstring says what it checks and how to troubleshoot a
-failure. Class attributes tune the data: :attr:`~BackendComplianceSuite.dimension` and
+failure. Class attributes tune the data: :attr:`~BackendComplianceSuite.dimension`,
+:attr:`~BackendComplianceSuite.low_dimension` and
 :attr:`~BackendComplianceSuite.namespace_prefix` (prepended to every namespace name the
-suite creates, for backends whose fixture shares a server between tests).
+suite creates, for a fixture that shares a server between tests; the rest of a name is
+lowercase letters, digits and ``_``).
 
-Search checks compare with exact (brute-force) search on at most a few hundred vectors,
-where an approximate index must be exact; scores within 1e-4, vectors within 1e-5 (for
-``cosine``, directions are compared: a backend may store normalized vectors).
+Search checks compare with exact (brute-force) search on at most 300 vectors, where an
+approximate index must be exact: same ids in the same order (exact ties in either order),
+scores within 1e-4 of :func:`vecver.backend.exact_scores`; stored vectors within 1e-5 (for
+``cosine``, directions are compared: a backend may store normalized vectors). Filters are
+compared with :meth:`vecver.filters.Filter.matches`, the reference semantics.
 
 This module imports only pytest and numpy besides vecver; hypothesis (for the model-based
 test) is imported when that test runs, and the test is skipped when it is not installed.
+Everything is deterministic: data come from fixed seeds, hypothesis runs derandomized.
 """
 
 from __future__ import annotations
@@ -56,7 +69,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 
-from ..backend import Backend, Capabilities
+from ..backend import Backend, Capabilities, exact_scores
 from ..errors import (
     BackendClosed,
     DimensionMismatch,
@@ -73,7 +86,9 @@ from .checks import (
     assert_metadata_equal,
     assert_record_equal,
     assert_vector_equal,
+    reference_search,
     scan_all,
+    score_close,
 )
 from .data import (
     BAD_RECORDS,
@@ -172,6 +187,12 @@ FILTER_CASES: list[FilterCase] = [
     _case("mixed-range-num-lt", F.range("v", lt=1), "range", "mixed"),
     _case("mixed-range-str", F.range("v", gte="0"), "range", "mixed"),
     _case("mixed-range-str-from-empty", F.range("v", gte=""), "range", "mixed"),
+    # a list or object value never matches (no "array contains" semantics): only the
+    # records whose ``tags`` is the string "a" match these
+    _case("mixed-in-str-values-of-a-list", F.isin("v", ["true", "True"]), "in", "mixed"),
+    _case("list-eq-element", F.eq("tags", "a"), "eq", "mixed"),
+    _case("list-in-element", F.isin("tags", ["a", "b"]), "in", "mixed"),
+    _case("list-range", F.range("tags", gte=""), "range", "mixed"),
 ]
 
 #: The cases that must match nothing.
@@ -183,7 +204,7 @@ _EMPTY_CASES = frozenset({
 
 _DATASETS: dict[str, tuple[int, MetadataFn]] = {
     "standard": (200, standard_metadata),
-    "mixed": (104, mixed_metadata),
+    "mixed": (112, mixed_metadata),
 }
 
 
@@ -227,14 +248,20 @@ class BackendComplianceSuite:
     """The contract of :class:`~vecver.backend.Backend`, as tests.
 
     Subclass it (the subclass's name must start with ``Test``) and provide the ``backend``
-    fixture; optionally override :meth:`reopen`, :attr:`dimension` and
-    :attr:`namespace_prefix`. See the module docstring for an example.
+    fixture; optionally override :meth:`reopen`, :meth:`open_second`, :attr:`dimension`,
+    :attr:`low_dimension` and :attr:`namespace_prefix`. See the module docstring for an
+    example.
     """
 
     #: Dimension of the vectors the suite writes.
     dimension: ClassVar[int] = 16
     #: A second, low dimension some search tests also run at.
     low_dimension: ClassVar[int] = 8
+    #: Number of vectors of :meth:`test_search_at_scale`; raise it above the size under
+    #: which your backend searches exhaustively, so that its ANN index is tested.
+    scale_count: ClassVar[int] = 2400
+    #: Smallest mean recall@10 :meth:`test_search_at_scale` accepts.
+    min_recall: ClassVar[float] = 0.9
     #: Prepended to every namespace name the suite uses (lowercase letters, digits and
     #: ``_`` follow it, at most 24 characters).
     namespace_prefix: ClassVar[str] = "vv_"
@@ -255,6 +282,14 @@ class BackendComplianceSuite:
         The default skips the persistence tests; a persistent backend overrides it.
         """
         pytest.skip(f"{type(self).__name__} does not override reopen(): persistence untested")
+
+    def open_second(self, backend: Backend) -> Backend:
+        """Another instance over the same storage as ``backend``, which stays open (for
+        backends declaring ``shared_between_processes``; it stands in for another process).
+
+        The default skips the sharing tests; such a backend overrides it.
+        """
+        pytest.skip(f"{type(self).__name__} does not override open_second(): sharing untested")
 
     # -- helpers ----------------------------------------------------------------------
 
@@ -556,7 +591,9 @@ class BackendComplianceSuite:
     def test_metadata_value_types_round_trip(self, backend: Backend) -> None:
         """Awkward metadata values come back with their type and value: ``True``/``False``
         (not 1/0), ``0``, ``1``, large and negative ints (not floats), floats, empty and
-        numeric-looking strings, non-ASCII strings; and empty metadata stays empty.
+        numeric-looking strings, non-ASCII strings, JSON null, lists and nested objects
+        (any JSON: the core passes documents' metadata through as JSON); and empty metadata
+        stays empty.
 
         Troubleshooting: store metadata as JSON; a database that keeps numbers as doubles
         must record the original type to give ints back as ints.
@@ -567,7 +604,9 @@ class BackendComplianceSuite:
             {"t": True, "f": False, "zero": 0, "one": 1},
             {"big": 2**40 + 1, "neg": -7, "half": 0.5, "tiny": 1e-7, "neg_float": -2.25},
             {"empty": "", "digits": "1", "word": "true", "uni": "Zoë — 東京 🚀"},
-            {"float_int": 3.0, "zero_float": 0.0},
+            {"float_int": 3.0, "zero_float": 0.0, "null": None},
+            {"tags": ["a", "b", 1, True, None], "obj": {"k": [1.5, {"deep": False}], "e": {}}},
+            {"empty_list": [], "list_of_one": ["x"]},
             {},
         ]
         base = make_records(spec, len(values), seed=3)
@@ -893,6 +932,22 @@ class BackendComplianceSuite:
         got = scan_all(backend, spec.name, 5)
         assert sorted(r.id for r in got) == sorted(r.id for r in records)
 
+    @pytest.mark.parametrize("limit", [0, -5])
+    def test_scan_rejects_limit_below_one(self, backend: Backend, limit: int) -> None:
+        """``scan`` with ``limit < 1`` raises ``InvalidInput`` (a typed error, like
+        ``search`` with ``k < 1``), on an empty and on a non-empty namespace.
+
+        Troubleshooting: check ``limit`` before touching the database; an unchecked limit
+        of 0 tends to give an ``IndexError`` or an endless loop of empty pages.
+        """
+        spec = self.spec("empty_scan")
+        backend.create_namespace(spec)
+        with pytest.raises(InvalidInput):
+            backend.scan(spec.name, limit=limit)
+        full, _ = self.filled(backend, n=5)
+        with pytest.raises(InvalidInput):
+            backend.scan(full.name, limit=limit)
+
     def test_scan_during_writes(self, backend: Backend) -> None:
         """Records present for the whole scan are returned exactly once even when records are
         written, replaced and deleted between pages; a record deleted before its page is
@@ -970,18 +1025,24 @@ class BackendComplianceSuite:
         if metric != "dot":  # under inner product a longer vector may beat the vector itself
             assert backend.search(spec.name, q, 1)[5][0].id == records[42].id
 
+    @pytest.mark.parametrize("dims", ["default", "low"])
     @pytest.mark.parametrize("metric", METRICS)
-    def test_search_exact_after_incremental_writes(self, backend: Backend, metric: Metric) -> None:
+    def test_search_exact_after_incremental_writes(
+        self, backend: Backend, metric: Metric, dims: str
+    ) -> None:
         """Like :meth:`test_search_matches_exact_search`, but the namespace (at most 300
         records at any time) is built the way the core writes: many small batches, with
         replacements of existing ids and deletions in between. Search must still return
-        the exact top-k (k = 10 and 50) for 20 queries.
+        the exact top-k (k = 10 and 50) for 20 queries. At the suite's dimension and at
+        :attr:`low_dimension`.
 
         Troubleshooting: an ANN index updated in place (hnswlib re-adding a label, marking
         deletions) loses recall, inner product (``dot``) worst of all, since it is not a
         metric; search small namespaces exhaustively, or raise ``ef`` with the count.
         """
-        spec = self.spec(f"inc_{metric}", metric)
+        spec = self.spec(f"inc_{metric}_{dims}", metric)
+        if dims == "low":
+            spec = make_spec(spec.name, self.low_dimension, metric)
         backend.create_namespace(spec)
         rng = np.random.default_rng(2024)
         current: dict[str, Record] = {}
@@ -1007,6 +1068,73 @@ class BackendComplianceSuite:
         for k in (10, 50):
             got = backend.search(spec.name, q, k)
             assert_hits_match_reference(got, metric, q, records, k, where=f"search k={k}")
+
+    @pytest.mark.parametrize("metric", METRICS)
+    def test_search_at_scale(self, backend: Backend, metric: Metric) -> None:
+        """On :attr:`scale_count` (2400) vectors — past the size below which backends often
+        search exhaustively, so that an ANN index answers — with 5% of the records
+        replaced and 10% deleted: every hit is a live record, returned once, with the
+        exact score of its current vector (within 1e-4), hits are sorted descending, k hits
+        come back, and the mean recall@10 over 20 queries (against exact search) is at
+        least :attr:`min_recall` (0.9).
+
+        Troubleshooting: a deleted id returned means deletions do not reach the index (or a
+        replaced vector left its old entry behind); wrong scores mean a distance was not
+        mapped to vecver's convention; low recall means ``ef``/``num_candidates`` is too
+        small for this size.
+        """
+        n = self.scale_count
+        spec = self.spec(f"scale_{metric}", metric)
+        backend.create_namespace(spec)
+        records = make_records(spec, n, seed=3, metadata=None)
+        self.write(backend, spec.name, records)
+        rng = np.random.default_rng(5)
+        order = rng.permutation(n)
+        replaced_at, deleted_at = order[: n // 20], order[n // 20 : n // 20 + n // 10]
+        vecs = make_vectors(len(replaced_at), spec.dimension, 6)
+        current = list(records)
+        for j, i in enumerate(replaced_at.tolist()):
+            current[i] = restamp(records[i], vector=vecs[j], text="replaced")
+        self.write(backend, spec.name, [current[i] for i in replaced_at.tolist()])
+        backend.delete(spec.name, [records[i].id for i in deleted_at.tolist()])
+        dead = {records[i].id for i in deleted_at.tolist()}
+        live = [r for r in current if r.id not in dead]
+        assert backend.count(spec.name) == len(live)
+        by_id = {r.id: r for r in live}
+        # queries near replaced vectors' old and new positions, and random ones
+        q = np.concatenate(
+            [
+                np.stack([np.asarray(records[i].vector) for i in replaced_at[:5].tolist()]),
+                vecs[:5],
+                np.stack([np.asarray(records[i].vector) for i in deleted_at[:5].tolist()]),
+                self.queries(5, spec.dimension, seed=8),
+            ]
+        ).astype(np.float32)
+        k = 10
+        got = backend.search(spec.name, q, k)
+        exact = reference_search(metric, q, live, k)
+        assert len(got) == len(q)
+        recalls = []
+        for qi, (hits, exp) in enumerate(zip(got, exact, strict=True)):
+            ids = [h.id for h in hits]
+            assert len(ids) == k, f"query {qi}: {len(ids)} hits for k={k}"
+            assert len(set(ids)) == k, f"query {qi}: an id returned twice: {ids}"
+            stale = [i for i in ids if i not in by_id]
+            assert not stale, f"query {qi}: deleted records returned: {stale}"
+            scores = exact_scores(
+                metric, q[qi : qi + 1], np.stack([np.asarray(by_id[i].vector) for i in ids])
+            )[0]
+            for h, s in zip(hits, scores, strict=True):
+                assert score_close(h.score, float(s)), (
+                    f"query {qi}: score of {h.id} is {h.score}, exact score of its current "
+                    f"vector is {float(s):.6f}"
+                )
+            assert all(a.score >= b.score for a, b in zip(hits, hits[1:], strict=False))
+            recalls.append(len(set(ids) & {i for i, _ in exp}) / k)
+        recall = float(np.mean(recalls))
+        assert recall >= self.min_recall, (
+            f"mean recall@{k} is {recall:.3f} < {self.min_recall} (per query: {recalls})"
+        )
 
     def test_search_hits_carry_the_document(self, backend: Backend) -> None:
         """Each hit carries the stored record's text, metadata and stamp, and a Python float
@@ -1268,6 +1396,50 @@ class BackendComplianceSuite:
         finally:
             b2.close()
 
+    # == sharing ======================================================================
+
+    def test_second_instance_sees_writes(self, backend: Backend) -> None:
+        """Two instances over the same storage see each other's namespaces, writes,
+        replacements, deletes and drops at once: count, fetch, scan and search agree.
+        (Runs with ``capabilities.shared_between_processes`` and an overridden
+        ``open_second``.)
+
+        Troubleshooting: do not serve reads from a per-instance cache without checking
+        that the storage has not changed since (a version counter, a file's mtime);
+        forget a namespace another instance dropped.
+        """
+        if not backend.capabilities.shared_between_processes:
+            pytest.skip("backend declares it is not shared between processes")
+        other = self.open_second(backend)
+        try:
+            spec, records = self.filled(backend, "shared", n=40, metric="l2")
+            assert other.describe_namespace(spec.name) == spec
+            assert spec.name in other.list_namespaces()
+            assert other.count(spec.name) == 40
+            q = self.queries(3, spec.dimension)
+            assert_hits_match_reference(other.search(spec.name, q, 10), "l2", q, records, 10)
+            changed = [restamp(r, text="changed", vector=make_vectors(1, spec.dimension, i)[0])
+                       for i, r in enumerate(records[:5])]  # fmt: skip
+            other.upsert(spec.name, changed)
+            other.delete(spec.name, [r.id for r in records[5:10]])
+            current = changed + records[10:]
+            assert backend.count(spec.name) == 35
+            got = backend.fetch(spec.name, [r.id for r in records], with_vectors=True)
+            assert sorted(got) == sorted(r.id for r in current)
+            for r in current:
+                assert_record_equal(spec.metric, got[r.id], r, with_vector=True)
+            assert sorted(r.id for r in scan_all(backend, spec.name, 9)) == sorted(got)
+            assert_hits_match_reference(backend.search(spec.name, q, 10), "l2", q, current, 10)
+            other.drop_namespace(spec.name)
+            with pytest.raises(NamespaceNotFound):
+                backend.count(spec.name)
+            new = make_spec(spec.name, self.dimension + 1, "dot")
+            backend.create_namespace(new)
+            assert other.describe_namespace(spec.name) == new
+            assert other.count(spec.name) == 0
+        finally:
+            other.close()
+
     # == aliases ======================================================================
 
     def test_alias_set_get_repoint_drop(self, backend: Backend) -> None:
@@ -1327,7 +1499,7 @@ class BackendComplianceSuite:
         """Random sequences of upserts (new and replacing), deletes (present and absent
         ids), failing batches, scans and searches, generated by hypothesis, keep count,
         fetch, scan and exhaustive search equal to a plain dict model of the namespace.
-        Deterministic (derandomized), about 30 sequences of up to 12 steps.
+        Deterministic (derandomized), 25 sequences of up to 10 steps.
 
         Troubleshooting: hypothesis prints the failing sequence of steps; replay it by hand
         on your backend. Typical causes: a replaced vector left in the index, a deleted id

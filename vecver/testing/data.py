@@ -20,10 +20,11 @@ filters keep ``bool``, numbers and strings apart (``True`` never equals ``1``).
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 
@@ -42,6 +43,7 @@ __all__ = [
     "LANGS",
     "WORDS",
     "MIXED_VALUES",
+    "ABSENT",
     "fingerprint_for",
     "make_spec",
     "make_vectors",
@@ -63,10 +65,15 @@ WORDS: tuple[str, ...] = (
     "saffron", "tulip", "umber", "violet", "walnut", "xenon", "yarrow", "zephyr",
 )  # fmt: skip
 
-#: Values of the ``v`` field in :func:`mixed_metadata`, cycled by record position; ``None``
-#: means the field is absent.
+#: Marks the position in :data:`MIXED_VALUES` where the ``v`` field is absent.
+ABSENT: Final = "<absent>"
+
+#: Values of the ``v`` field in :func:`mixed_metadata`, cycled by record position: bools,
+#: numbers and strings that look alike, JSON null, a list and an object holding values the
+#: filters test for (a filter never matches inside them), and :data:`ABSENT`.
 MIXED_VALUES: tuple[object, ...] = (
     True, False, 1, 0, 1.0, 0.0, "1", "true", "True", 2.5, -3, "", None,
+    ["1", "true", 1, True], {"v": 1, "w": "true"}, ABSENT,
 )  # fmt: skip
 
 
@@ -106,12 +113,18 @@ def standard_metadata(position: int, rng: np.random.Generator) -> dict[str, Any]
 
 def mixed_metadata(position: int, rng: np.random.Generator) -> dict[str, Any]:
     """Adversarial metadata: field ``v`` takes bools, ints, floats and strings that look
-    alike (``True``, ``1``, ``1.0``, ``"1"``, ``"true"``…), and is absent on some records."""
+    alike (``True``, ``1``, ``1.0``, ``"1"``, ``"true"``…), null, a list, an object, and is
+    absent on some records (see :data:`MIXED_VALUES`); field ``tags`` is the list
+    ``["a", "b"]``, the string ``"a"`` or absent."""
     del rng
     md: dict[str, Any] = {"rank": position}
     v = MIXED_VALUES[position % len(MIXED_VALUES)]
-    if v is not None:
-        md["v"] = v
+    if v != ABSENT:
+        md["v"] = copy.deepcopy(v)
+    if position % 3 == 0:
+        md["tags"] = ["a", "b"]
+    elif position % 3 == 1:
+        md["tags"] = "a"
     return md
 
 
