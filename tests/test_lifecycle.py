@@ -816,3 +816,32 @@ def test_interrupted_backfill_resumes_after_the_active_space_changed(ws) -> None
     model = model_of(docs)
     del model["d0001"]
     assert_all_live_match(ws, "c", model)
+
+
+def test_every_read_path_names_the_space_that_served_it(ws) -> None:
+    c = ws.collection("c")
+    docs = make_docs(20)
+    c.upsert(docs)
+    vecver.migrate(ws, "c", "v2", progress=False)
+    for label in ("v1", "v2"):
+        ns = ns_of(ws, "c", label)
+        q = ws.embedder(label).embed_queries([docs[3].text])
+        (hits,) = c.search_vectors(q, 3, space=label)
+        assert hits[0].id == docs[3].id
+        assert {(h.space, h.namespace) for h in hits} == {(label, ns)}
+        (hits,) = c.search_many([docs[3].text], 3, route=f"space:{label}")
+        assert {(h.space, h.namespace) for h in hits} == {(label, ns)}
+    hits = c.search(docs[3].text, 3, route="candidate")
+    assert {h.space for h in hits} == {"v2"}
+
+
+def test_lifecycle_of_an_empty_collection(ws) -> None:
+    rep = vecver.migrate(ws, "c", "v2", progress=False)
+    assert rep.state == "ready" and rep.scanned == 0
+    ev = vecver.evaluate(ws, "c")
+    assert all(s.documents == 0 for s in ev.spaces)
+    cut = vecver.cutover(ws, "c")  # nothing to measure, nothing to lose
+    assert cut.to_space == "v2" and all(g.startswith("PASS") for g in cut.gate), cut.gate
+    assert vecver.rollback(ws, "c").to_space == "v1"
+    ws.collection("c").upsert(make_docs(3))
+    assert_all_live_match(ws, "c", model_of(make_docs(3)))

@@ -552,3 +552,17 @@ def test_failed_metadata_only_update_is_recovered(flaky) -> None:
     assert_verify_clean(ws)
     hits = c.search("alpha1", k=3, route="space:v2", filter={"tag": "new"})
     assert [h.id for h in hits] == ["d0001"]
+
+
+def test_failed_delete_on_the_active_space_is_completed_by_recovery(flaky) -> None:
+    """The tombstone is recorded before any delete, so a delete that failed everywhere is
+    still a delete: recovery finishes it rather than losing it."""
+    ws, be, model = flaky
+    be.fail_on, be.times = "__v1_", 1
+    with pytest.raises(WriteFailed) as err:
+        ws.collection("c").delete(["d0007"])
+    assert err.value.failed == "v1" and err.value.written == []
+    ws.recover("c")
+    del model["d0007"]
+    assert_all_live_match(ws, "c", model)
+    assert_verify_clean(ws)

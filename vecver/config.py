@@ -164,6 +164,16 @@ class Config:
             if not isinstance(table, Mapping):
                 raise ConfigError(f"[spaces.{label}] must be a table")
             spec = dict(table)
+            # typed here, since SpaceSpec coerces: bool("false") would be True
+            if "normalize" in spec and not isinstance(spec["normalize"], bool):
+                raise ConfigError(f"[spaces.{label}] normalize must be true or false, got "
+                                  f"{spec['normalize']!r}")
+            if "options" in spec and not isinstance(spec["options"], Mapping):
+                raise ConfigError(f"[spaces.{label}] options must be a table")
+            for key in ("query_prefix", "document_prefix", "embedder", "model", "revision"):
+                if spec.get(key) is not None and not isinstance(spec[key], str):
+                    raise ConfigError(f"[spaces.{label}] {key} must be a string, got "
+                                      f"{spec[key]!r}")
             if isinstance(spec.get("model"), str) and spec["model"].startswith(("./", "../", "~")):
                 spec["model"] = absolute(spec["model"])
             spaces[label] = SpaceSpec.from_mapping(label, spec)

@@ -328,6 +328,7 @@ class Collection:
                     raise WriteFailed(ns.space_label, written, e) from e
                 done.add(ns.name)
                 written.append(ns.space_label)
+            self._settle(ids, {d.id: d.source_hash for d in docs})
             if self.manifest.end_write(intent, self.name, gen):
                 return written
             # a space became live while we wrote: write it too
@@ -354,9 +355,35 @@ class Collection:
                     raise WriteFailed(ns.space_label, written, e) from e
                 done.add(ns.name)
                 written.append(ns.space_label)
+            self._settle(idl, None)
             if self.manifest.end_write(intent, self.name, gen):
                 return WriteResult(len(idl), written)
             gen, live = self.manifest.live_namespaces(self.name)
+
+    def _settle(self, ids: Sequence[str], wrote: Mapping[str, str] | None) -> None:
+        """After writing ``ids`` to every live space (``wrote``: id -> source hash, None
+        for a delete), make the other spaces follow the active one where another writer
+        changed these documents meanwhile.
+
+        Writers write the active space first, but two writers of one document can still
+        interleave (A writes the active space, B writes every space, A writes the rest),
+        which would leave the spaces disagreeing for good. If the active space, re-read
+        *after* our writes, no longer holds what we wrote, such a writer came after us
+        there and maybe before us elsewhere: :meth:`sync` settles those documents."""
+        _, live = self.manifest.live_namespaces(self.name)
+        others = [ns for ns in live if ns.state != "active"]
+        if not others or not ids:
+            return
+        truth = self.backend.fetch(self.manifest.active_namespace(self.name), list(ids))
+        if wrote is None:
+            changed = [i for i in ids if i in truth]
+        else:
+            changed = [
+                i for i in ids if i not in truth or truth[i].stamp.source_hash != wrote[i]
+            ]
+        if changed:
+            for ns in others:
+                self.sync(ns, changed)
 
     def _apply_tombstones(self, ids: Sequence[str]) -> None:
         _, live = self.manifest.live_namespaces(self.name)
@@ -514,7 +541,12 @@ class Collection:
         """Search with precomputed query vectors of ``space`` (they must come from that
         space's embedder; the dimension is checked, the geometry cannot be)."""
         ns = self.route(f"space:{space}")
-        return self.backend.search(ns.name, vectors, k, filter=filter)
+        results = self.backend.search(ns.name, vectors, k, filter=filter)
+        for hits in results:
+            for h in hits:  # like search(): each hit names the space that served it
+                h.space = ns.space_label
+                h.namespace = ns.name
+        return results
 
     def get(self, ids: Sequence[str], *, route: str = "active") -> dict[str, Record]:
         return self.backend.fetch(self.route(route).name, list(ids))

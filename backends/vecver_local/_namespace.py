@@ -385,6 +385,8 @@ class Namespace:
     def _try_snapshot(self, path: str, seq: int) -> bool:
         """Load the snapshot at ``path`` (complete up to ``seq``) if it is consistent with
         the store. Must run inside the read transaction of :meth:`_load`."""
+        if not os.path.exists(path):
+            return False  # removed by a newer snapshot's writer since we listed it
         index = self.hnswlib.Index(space=self.space, dim=self.spec.dimension)
         try:
             index.load_index(path)
