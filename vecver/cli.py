@@ -19,7 +19,15 @@ from typing import Any
 
 from . import command
 from .config import DEFAULT_NAME, Config
-from .errors import ConfigError, InvalidInput, ManifestError, StateError, VecverError
+from .errors import (
+    ConfigError,
+    InvalidInput,
+    ManifestError,
+    StateError,
+    UnknownCollection,
+    UnknownSpace,
+    VecverError,
+)
 
 
 def _doc(fn: Any) -> str:
@@ -126,6 +134,15 @@ def _print_backfill(rep: Any) -> None:
               f"wrongly stamped {v.wrongly_stamped}, unexpected {v.unexpected}")
 
 
+def _backfill_exit(rep: Any) -> int:
+    if rep.state == "ready":
+        return 0
+    print(f"vecver: the backfill of {rep.space!r} did not verify clean, so it stays "
+          f"{rep.state}; run `vecver backfill {rep.collection}` again or "
+          f"`vecver verify {rep.collection}`", file=sys.stderr)
+    return 1
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     rep = command.migrate(_load(args), args.collection, args.to, source=args.source,
                           batch_size=args.batch_size, progress=_progress(args))
@@ -133,7 +150,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         _print_json(rep.to_dict())
     else:
         _print_backfill(rep)
-    return 0 if rep.state == "ready" else 1
+    return _backfill_exit(rep)
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
@@ -144,7 +161,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         _print_json(rep.to_dict())
     else:
         _print_backfill(rep)
-    return 0 if rep.state == "ready" else 1
+    return _backfill_exit(rep)
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -160,7 +177,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
         ]
         print(_table(rows, ["space", "state", "expected", "present", "missing", "stale",
                             "extra", "wrong stamp", "unexpected", "repaired", "clean"]))
-    return 0 if res["clean"] or args.repair else 1
+    if res["clean"] or args.repair:
+        return 0
+    print(f"vecver: verify: {args.collection} is not consistent; see the report above, then "
+          f"`vecver verify {args.collection} --repair`", file=sys.stderr)
+    return 1
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -328,7 +349,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
         return 141  # 128 + SIGPIPE, what a shell reports for a writer killed by it
-    except InvalidInput as e:
+    except (InvalidInput, UnknownCollection, UnknownSpace) as e:
         print(f"vecver: error: {e}", file=sys.stderr)
         return 2
     except StateError as e:

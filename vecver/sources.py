@@ -54,7 +54,14 @@ def to_document(obj: Document | Mapping[str, Any], where: str = "input") -> Docu
         doc_id = obj["id"]
         if isinstance(doc_id, int) and not isinstance(doc_id, bool):
             doc_id = str(doc_id)
-        doc = Document(doc_id, obj["text"], obj.get("metadata") or {})
+        meta = obj.get("metadata")
+        if meta is None:
+            meta = {}
+        elif not isinstance(meta, Mapping):
+            raise SourceError(
+                where, f"metadata of document {doc_id!r} must be an object, got {meta!r}"
+            )
+        doc = Document(doc_id, obj["text"], meta)
     else:
         raise SourceError(where, f"expected an object with id and text, got {type(obj).__name__}")
     if not isinstance(doc.id, str) or not doc.id:
