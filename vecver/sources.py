@@ -188,7 +188,9 @@ class JsonlSource:
 
 class IterableSource:
     """Documents from any re-iterable of ``Document`` or mappings; the cursor counts
-    documents consumed, so the iterable must yield the same order every time."""
+    documents consumed, so the iterable must yield the same order every time. A backfill
+    iterates it in a background thread (embedding overlaps writing): a database
+    connection behind it must allow use from another thread."""
 
     def __init__(self, docs: Iterable[Document | Mapping[str, Any]], name: str = "iterable"):
         self.docs = docs
