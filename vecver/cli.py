@@ -31,7 +31,9 @@ from .errors import (
 
 
 def _doc(fn: Any) -> str:
-    return (fn.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
+    """The first sentence of a verb's docstring, for the verb list."""
+    text = " ".join((fn.__doc__ or "").strip().split("\n\n")[0].split())
+    return text.split(". ")[0].rstrip(".").replace("``", "")
 
 
 def _load(args: argparse.Namespace) -> Config:
@@ -268,7 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     def verb(name: str, fn: Any, handler: Any) -> argparse.ArgumentParser:
-        sp = sub.add_parser(name, help=_doc(fn), description=(fn.__doc__ or "").strip())
+        sp = sub.add_parser(name, help=_doc(fn),
+                            description=(fn.__doc__ or "").strip().replace("``", ""))
         sp.set_defaults(handler=handler)
         return sp
 
