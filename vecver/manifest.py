@@ -638,6 +638,19 @@ class Manifest:
         with self.transaction() as db:
             db.execute("UPDATE intents SET failed=1 WHERE id=?", (intent,))
 
+    def write_epoch(self, collection: str) -> tuple[int, int]:
+        """(the highest write-intent id ever issued, the intents of ``collection`` open
+        now). Every upsert and delete opens an intent before its first backend write, so
+        an unchanged id with nothing open means no write happened in between."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT seq FROM sqlite_sequence WHERE name='intents'"
+            ).fetchone()
+            n = self._db.execute(
+                "SELECT count(*) FROM intents WHERE collection=?", (collection,)
+            ).fetchone()
+        return (int(row[0]) if row else 0, int(n[0]))
+
     def intents(self, collection: str) -> list[Intent]:
         rows = self._query(
             "SELECT id, collection, op, doc_ids, owner, failed, at FROM intents"
