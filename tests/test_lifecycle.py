@@ -845,3 +845,36 @@ def test_lifecycle_of_an_empty_collection(ws) -> None:
     assert vecver.rollback(ws, "c").to_space == "v1"
     ws.collection("c").upsert(make_docs(3))
     assert_all_live_match(ws, "c", model_of(make_docs(3)))
+
+
+def test_a_migration_is_planned_before_its_namespace_exists(tmp_path: Path) -> None:
+    """A crash between recording the migration and creating the backend namespace leaves
+    it `planned`; the next migrate picks it up (planned -> building -> ready)."""
+    import vecver as _v
+
+    cfg = _v.Config.from_mapping(
+        {
+            "manifest": {"path": "m.db"},
+            "backend": {"name": "local", "path": "vec"},
+            "spaces": {
+                "v1": {"embedder": "hash", "dimension": 16},
+                "v2": {"embedder": "hash", "dimension": 16, "options": {"seed": 9}},
+            },
+            "collections": {"c": {"space": "v1"}},
+        },
+        base=tmp_path,
+    )
+    with _v.open(cfg) as ws:
+        ws.collection("c").upsert([{"id": f"d{i}", "text": f"t {i}"} for i in range(30)])
+        space = ws.space("v2")
+        from vecver.workspace import namespace_name
+
+        ns = namespace_name("c", space)
+        ws.manifest.add_namespace("c", "v2", space.fingerprint, ns, "planned")  # "crash"
+        assert ns not in ws.backend.list_namespaces()
+        assert ws.manifest.namespace(ns).state == "planned"  # type: ignore[union-attr]
+        rep = _v.migrate(ws, "c", "v2", progress=False)
+        assert rep.state == "ready" and rep.written == 30
+        kinds = [e["detail"].get("to_state") for e in ws.manifest.events("c")
+                 if e["kind"] == "namespace.state"]
+        assert kinds[:2] == ["building", "ready"]

@@ -4,6 +4,7 @@ verify, cutover and rollback. Backend-agnostic: they use only the backend protoc
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import sqlite3
@@ -26,6 +27,7 @@ from .manifest import NamespaceRow, owner_alive
 from .progress import Progress
 from .retry import with_retry
 from .sources import NamespaceSource, Source, is_end
+from .space import Space
 from .types import Document, NamespaceSpec, Record, Stamp, source_hash
 from .workspace import Collection, Workspace, namespace_name
 
@@ -620,6 +622,8 @@ def start_migration(ws: Workspace, collection: str, to: str) -> NamespaceRow:
     if row is not None:
         if row.state in ("building", "ready"):
             return row
+        if row.state == "planned":
+            return _build(ws, collection, row, space, active.space_label)
         if row.state == "active":
             raise StateError(f"space {to!r} is already the active space of {collection!r}")
         if row.state == "retired":
@@ -634,22 +638,38 @@ def start_migration(ws: Workspace, collection: str, to: str) -> NamespaceRow:
             f"{active.space_label!r}: the geometry is identical, nothing to migrate",
         )
     ns = namespace_name(collection, space)
-    ws.backend.create_namespace(
-        NamespaceSpec(ns, space.spec.dimension, space.spec.metric, space.fingerprint)
-    )
-    try:
-        ws.manifest.add_namespace(collection, to, space.fingerprint, ns, "building")
-    except sqlite3.IntegrityError:
-        # another thread or process started the same migration since we looked
-        row = ws.manifest.namespace_for(collection, to)
-        if row is None or row.state not in ("building", "ready"):
-            raise
-        return row
-    ws.manifest.log("migration.started", collection, space=to, namespace=ns,
-                    from_space=active.space_label)
+    # recorded (planned) before the backend namespace exists, so that a crash never
+    # leaves a namespace the manifest does not know; the next call picks it up
+    # (an IntegrityError: another thread or process started it since we looked)
+    with contextlib.suppress(sqlite3.IntegrityError):
+        ws.manifest.add_namespace(collection, to, space.fingerprint, ns, "planned")
     row = ws.manifest.namespace_for(collection, to)
     assert row is not None
-    return row
+    if row.state != "planned":
+        return row
+    return _build(ws, collection, row, space, active.space_label)
+
+
+def _build(
+    ws: Workspace, collection: str, row: NamespaceRow, space: Space, from_label: str
+) -> NamespaceRow:
+    """planned -> building: create the backend namespace (idempotent), turn dual-write on."""
+    ws.backend.create_namespace(
+        NamespaceSpec(row.name, space.spec.dimension, space.spec.metric, space.fingerprint)
+    )
+    try:
+        ws.manifest.set_state(row.name, "building", expect=["planned"])
+    except StateError:
+        # a concurrent caller moved it first
+        now = ws.manifest.namespace(row.name)
+        if now is None or now.state not in ("building", "ready"):
+            raise
+        return now
+    ws.manifest.log("migration.started", collection, space=row.space_label,
+                    namespace=row.name, from_space=from_label)
+    built = ws.manifest.namespace(row.name)
+    assert built is not None
+    return built
 
 
 def migrate(
