@@ -181,8 +181,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
                             "extra", "wrong stamp", "unexpected", "repaired", "clean"]))
     if res["clean"] or args.repair:
         return 0
-    print(f"vecver: verify: {args.collection} is not consistent; see the report above, then "
-          f"`vecver verify {args.collection} --repair`", file=sys.stderr)
+    pending = res.get("pending_writes", 0)
+    why = f" ({pending} unfinished writes, e.g. of a crashed process)" if pending else ""
+    print(f"vecver: verify: {args.collection} is not consistent{why}; see the report above, "
+          f"then `vecver verify {args.collection} --repair`", file=sys.stderr)
     return 1
 
 

@@ -215,6 +215,7 @@ def verify(config: Config, collection: str, *, repair: bool = False) -> dict[str
     with _ws(config) as ws:
         reps = _migration.verify(ws, collection, repair=repair)
         return {"collection": collection, "clean": all(r.clean for r in reps),
+                "pending_writes": len(ws.manifest.intents(collection)),
                 "spaces": [r.to_dict() for r in reps]}
 
 
