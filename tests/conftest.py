@@ -28,13 +28,7 @@ def cli_ws(tmp_path: Path):  # -> vvcli.CliWorkspace
 
 @pytest.fixture(params=["memory", "local"])
 def backend_name(request: pytest.FixtureRequest) -> str:
-    """``memory`` and ``local`` (the latter skipped while it is not usable)."""
-    from vvcore import local_backend_works
-
-    if request.param == "local":
-        why = local_backend_works()
-        if why is not None:
-            pytest.skip(why)
+    """``memory`` (the exact reference) and ``local`` (hnswlib + SQLite)."""
     return str(request.param)
 
 

@@ -6,12 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import vecver_local
 
 from vecver.backend import Backend
 from vecver.testing import BackendComplianceSuite
 
-pytest.importorskip("hnswlib", reason="the local backend needs hnswlib (vecver[local])")
-vecver_local = pytest.importorskip("vecver_local")
 LocalBackend = vecver_local.LocalBackend
 
 

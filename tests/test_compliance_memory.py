@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from vecver_memory import MemoryBackend
+from vecver_memory import AliasedMemoryBackend, MemoryBackend
 
 from vecver.backend import Backend
 from vecver.testing import BackendComplianceSuite
@@ -15,5 +15,15 @@ class TestMemoryBackend(BackendComplianceSuite):
     @pytest.fixture
     def backend(self) -> Iterator[Backend]:
         b = MemoryBackend()
+        yield b
+        b.close()
+
+
+class TestAliasedMemoryBackend(BackendComplianceSuite):
+    """The reference for databases with native aliases: the alias tests run here."""
+
+    @pytest.fixture
+    def backend(self) -> Iterator[Backend]:
+        b = AliasedMemoryBackend()
         yield b
         b.close()

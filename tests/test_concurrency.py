@@ -21,7 +21,6 @@ from vvcore import (
     assert_verify_clean,
     config,
     contents,
-    local_backend_works,
     make_docs,
     model_of,
     ns_of,
@@ -327,9 +326,6 @@ _OTHER_WRITER = textwrap.dedent(
 
 
 def test_second_process_writes_during_backfill(make_ws, fast_dir: Path) -> None:
-    why = local_backend_works()
-    if why is not None:
-        pytest.skip(why)
     root = fast_dir / "shared"
     root.mkdir()
     ws = make_ws("local", root=root)

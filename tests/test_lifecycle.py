@@ -352,10 +352,6 @@ _CRASHER = textwrap.dedent(
 
 
 def test_killed_backfill_process_is_resumed(make_ws, fast_dir: Path) -> None:
-    from vvcore import local_backend_works
-
-    if local_backend_works() is not None:
-        pytest.skip(str(local_backend_works()))
     root = fast_dir / "crash"
     root.mkdir()
     ws = make_ws("local", root=root)
@@ -619,10 +615,9 @@ def test_three_spaces_cutover_chain_and_rollback(ws) -> None:
         vecver.migrate(ws, "c", "v1", progress=False)
 
 
-def test_status_counts_spaces(make_ws, backend_name: str) -> None:
-    if backend_name != "local":
-        pytest.skip("status opens its own workspace; the memory backend is per process")
-    ws = make_ws(backend_name)
+def test_status_counts_spaces(make_ws) -> None:
+    # local only: status opens a workspace of its own, and memory is per process
+    ws = make_ws("local")
     c = ws.collection("c")
     c.upsert(make_docs(12))
     with pytest.raises(Boom):

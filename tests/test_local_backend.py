@@ -19,13 +19,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from vecver_local import LocalBackend  # noqa: E402
 
 from vecver.errors import BackendClosed, BackendNotInstalled, NamespaceNotFound
 from vecver.filters import F, Filter, In, Range
 from vecver.types import NamespaceSpec, Record, Stamp
-
-pytest.importorskip("hnswlib", reason="the local backend needs hnswlib (vecver[local])")
-from vecver_local import LocalBackend  # noqa: E402
 
 NS = "docs"
 DIM = 16

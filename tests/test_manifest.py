@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from vecver_memory import MemoryBackend
+from vecver_memory import AliasedMemoryBackend, MemoryBackend
 from vvcore import (
     assert_all_live_match,
     assert_verify_clean,
@@ -21,7 +21,6 @@ from vvcore import (
     contents,
     dead_owner,
     foreign_owner,
-    local_backend_works,
     make_docs,
     model_of,
     ns_of,
@@ -29,7 +28,6 @@ from vvcore import (
 )
 
 import vecver
-from vecver.backend import Capabilities
 from vecver.errors import BackendError, InvalidInput, StateError, WriteFailed
 from vecver.manifest import Manifest, owner_alive, owner_id
 from vecver.types import Document, Record
@@ -411,9 +409,6 @@ _DYING_WRITER = textwrap.dedent(
 
 
 def test_a_writer_killed_mid_write_is_converged(make_ws, fast_dir: Path) -> None:
-    why = local_backend_works()
-    if why is not None:
-        pytest.skip(why)
     root = fast_dir / "dying"
     root.mkdir()
     ws = make_ws("local", root=root)
@@ -437,26 +432,19 @@ def test_a_writer_killed_mid_write_is_converged(make_ws, fast_dir: Path) -> None
 # ------------------------------------------------------------------------ interrupted cutovers
 
 
-class AliasBackend(MemoryBackend):
-    """A memory backend with native aliases (like Qdrant or Milvus)."""
+class AliasBackend(AliasedMemoryBackend):
+    """The aliased reference backend, with an alias switch that can be made to fail."""
 
-    capabilities = Capabilities(native_alias=True, max_batch=100_000, persistent=False)
+    fail_alias = False
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.aliases: dict[str, str] = {}
-        self.fail_alias = False
+    @property
+    def aliases(self) -> dict[str, str]:
+        return self._aliases
 
     def set_alias(self, alias: str, namespace: str) -> None:
         if self.fail_alias:
             raise BackendError("alias switch failed")
-        self.aliases[alias] = namespace
-
-    def get_alias(self, alias: str) -> str | None:
-        return self.aliases.get(alias)
-
-    def drop_alias(self, alias: str) -> None:
-        self.aliases.pop(alias, None)
+        super().set_alias(alias, namespace)
 
 
 @pytest.fixture

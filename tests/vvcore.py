@@ -8,10 +8,8 @@ Every workspace uses the ``hash`` embedder (fast, deterministic, no model files)
 
 from __future__ import annotations
 
-import functools
 import os
 import socket
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,31 +26,6 @@ SPACES: dict[str, dict[str, Any]] = {
     "v2": {"embedder": "hash", "dimension": DIM, "options": {"seed": 1}},
     "v3": {"embedder": "hash", "dimension": DIM, "options": {"seed": 2}},
 }
-
-
-@functools.lru_cache(maxsize=1)
-def local_backend_works() -> str | None:
-    """None when ``vecver_local.LocalBackend`` imports and passes a smoke test, else why not."""
-    try:
-        import numpy as np
-        import vecver_local
-
-        from vecver.types import NamespaceSpec, Stamp
-
-        with tempfile.TemporaryDirectory() as d:
-            b = vecver_local.LocalBackend(d)
-            try:
-                b.create_namespace(NamespaceSpec("ns", 4, "cosine", "f" * 64))
-                v = np.array([1, 0, 0, 0], dtype=np.float32)
-                b.upsert("ns", [Record("a", v, "t", {}, Stamp.now("f" * 64, "a", "t"))])
-                hits = b.search("ns", v[None, :], 1)
-                if [h.id for h in hits[0]] != ["a"] or b.count("ns") != 1:
-                    return "the local backend fails its smoke test"
-            finally:
-                b.close()
-    except Exception as e:  # noqa: BLE001 - any failure means "not usable yet"
-        return f"the local backend is not usable: {type(e).__name__}: {e}"
-    return None
 
 
 def config(

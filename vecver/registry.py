@@ -36,6 +36,7 @@ class KnownBackend:
 #: Backends shipped with vecver. Entry points override and extend this table.
 KNOWN: dict[str, KnownBackend] = {
     "memory": KnownBackend("vecver_memory:MemoryBackend", "numpy", "local"),
+    "memory-aliased": KnownBackend("vecver_memory:AliasedMemoryBackend", "numpy", "local"),
     "local": KnownBackend("vecver_local:LocalBackend", "hnswlib", "local"),
 }
 

@@ -24,7 +24,7 @@ from vecver.errors import InvalidInput, NamespaceExists, NamespaceNotFound
 from vecver.filters import Filter
 from vecver.types import Hit, Matrix, NamespaceSpec, Record, ScanPage
 
-__all__ = ["MemoryBackend"]
+__all__ = ["AliasedMemoryBackend", "MemoryBackend"]
 
 
 class _Namespace:
@@ -80,6 +80,10 @@ class MemoryBackend(Backend):
         with self._lock:
             self._check_open()
             self._ns.pop(name, None)
+            self._forget_aliases_of(name)
+
+    def _forget_aliases_of(self, name: str) -> None:
+        """Hook: aliases that pointed at a dropped namespace (none without aliases)."""
 
     def upsert(self, namespace: str, records: Sequence[Record]) -> None:
         with self._lock:
@@ -159,3 +163,41 @@ class MemoryBackend(Backend):
 def _copy(r: Record, with_vectors: bool) -> Record:
     v = r.vector.copy() if (with_vectors and r.vector is not None) else None
     return replace(r, vector=v, metadata=dict(r.metadata))
+
+
+class AliasedMemoryBackend(MemoryBackend):
+    """The reference backend with native aliases: the behaviour Qdrant, Milvus and
+    Weaviate aliases are compared with. Re-pointing an alias is atomic (one assignment
+    under the lock); dropping a namespace drops the aliases that pointed at it."""
+
+    name = "memory-aliased"
+    capabilities = Capabilities(
+        native_alias=True,
+        namespace_kind="in-memory table",
+        max_batch=100_000,
+        persistent=False,
+        shared_between_processes=False,
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._aliases: dict[str, str] = {}
+
+    def set_alias(self, alias: str, namespace: str) -> None:
+        with self._lock:
+            self._get(namespace)
+            self._aliases[alias] = namespace
+
+    def get_alias(self, alias: str) -> str | None:
+        with self._lock:
+            self._check_open()
+            return self._aliases.get(alias)
+
+    def drop_alias(self, alias: str) -> None:
+        with self._lock:
+            self._check_open()
+            self._aliases.pop(alias, None)
+
+    def _forget_aliases_of(self, name: str) -> None:
+        for alias in [a for a, ns in self._aliases.items() if ns == name]:
+            del self._aliases[alias]
