@@ -211,6 +211,12 @@ def validate_records(spec: NamespaceSpec, records: Sequence[Record]) -> Matrix:
     return mat
 
 
+def validate_limit(limit: int) -> None:
+    """Raise ``InvalidInput`` unless ``limit`` (a scan page size) is a positive integer."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise InvalidInput(f"limit must be a positive integer, got {limit!r}")
+
+
 def validate_queries(spec: NamespaceSpec, queries: Matrix, k: int) -> Matrix:
     """Check a query matrix; returns it as contiguous float32 of shape (q, d)."""
     q = np.asarray(queries, dtype=np.float32)

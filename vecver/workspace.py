@@ -16,7 +16,7 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +31,6 @@ from .errors import (
     MissingText,
     StateError,
     UnknownSpace,
-    VecverError,
     WriteFailed,
 )
 from .filters import Filter
@@ -304,35 +303,17 @@ class Collection:
                        what=f"upsert into {ns.name}")
 
     def _upsert_batch(self, docs: Sequence[Document]) -> list[str]:
-        ids = [d.id for d in docs]
         gen, live = self.manifest.live_namespaces(self.name)
+        # embedded for every live space before the intent and before any write
         prepared = {ns.name: self._records(ns, docs) for ns in live}
-        intent = self.manifest.begin_write(self.name, "upsert", ids)
-        written: list[str] = []
-        done: set[str] = set()
-        while True:
-            for ns in live:
-                if ns.name in done:
-                    continue
-                try:
-                    recs = prepared.get(ns.name) or self._records(ns, docs)
-                    self._write(ns, recs)
-                except VecverError as e:
-                    # the intent is kept (failed) either way, so recover() converges
-                    self.manifest.fail_write(intent)
-                    if isinstance(e, InvalidInput) and not written:
-                        raise  # refused before any space took the batch
-                    raise WriteFailed(ns.space_label, written, e) from e
-                except Exception as e:
-                    self.manifest.fail_write(intent)
-                    raise WriteFailed(ns.space_label, written, e) from e
-                done.add(ns.name)
-                written.append(ns.space_label)
-            self._settle(ids, {d.id: d.source_hash for d in docs})
-            if self.manifest.end_write(intent, self.name, gen):
-                return written
-            # a space became live while we wrote: write it too
-            gen, live = self.manifest.live_namespaces(self.name)
+
+        def write(ns: NamespaceRow) -> None:
+            self._write(ns, prepared.get(ns.name) or self._records(ns, docs))
+
+        return self._write_live(
+            "upsert", [d.id for d in docs], gen, live, write,
+            {d.id: d.source_hash for d in docs},
+        )
 
     def delete(self, ids: Iterable[str]) -> WriteResult:
         """Delete documents from every live space; tombstones are recorded first, so
@@ -340,7 +321,29 @@ class Collection:
         idl = list(ids)
         validate_ids(idl)
         gen, live = self.manifest.live_namespaces(self.name)
-        intent = self.manifest.begin_write(self.name, "delete", idl)
+
+        def write(ns: NamespaceRow) -> None:
+            with_retry(lambda: self.backend.delete(ns.name, idl), what=f"delete from {ns.name}")
+
+        return WriteResult(len(idl), self._write_live("delete", idl, gen, live, write, None))
+
+    def _write_live(
+        self,
+        op: str,
+        ids: list[str],
+        gen: int,
+        live: list[NamespaceRow],
+        write: Callable[[NamespaceRow], None],
+        wrote: Mapping[str, str] | None,
+    ) -> list[str]:
+        """Apply ``write`` to every live space under one write intent (active first).
+
+        If the set of live spaces changed meanwhile (a migration started), the new ones
+        are written too before the intent closes. A failing space keeps the intent
+        (marked failed, for :meth:`Workspace.recover`) and raises ``WriteFailed`` naming
+        it — or the original ``InvalidInput`` when no space took the batch. Returns the
+        labels of the spaces written."""
+        intent = self.manifest.begin_write(self.name, op, ids)
         written: list[str] = []
         done: set[str] = set()
         while True:
@@ -348,16 +351,18 @@ class Collection:
                 if ns.name in done:
                     continue
                 try:
-                    with_retry(lambda n=ns: self.backend.delete(n.name, idl),  # type: ignore[misc]
-                               what=f"delete from {ns.name}")
+                    write(ns)
                 except Exception as e:
                     self.manifest.fail_write(intent)
+                    if isinstance(e, InvalidInput) and not written:
+                        raise  # refused before any space took the batch
                     raise WriteFailed(ns.space_label, written, e) from e
                 done.add(ns.name)
                 written.append(ns.space_label)
-            self._settle(idl, None)
+            self._settle(ids, wrote)
             if self.manifest.end_write(intent, self.name, gen):
-                return WriteResult(len(idl), written)
+                return written
+            # a space became live while we wrote: write it too
             gen, live = self.manifest.live_namespaces(self.name)
 
     def _settle(self, ids: Sequence[str], wrote: Mapping[str, str] | None) -> None:
@@ -385,35 +390,20 @@ class Collection:
             for ns in others:
                 self.sync(ns, changed)
 
-    def _apply_tombstones(self, ids: Sequence[str]) -> None:
-        _, live = self.manifest.live_namespaces(self.name)
-        for ns in live:
-            present = self.backend.fetch(ns.name, ids)
-            if present:
-                with_retry(lambda n=ns, p=list(present): self.backend.delete(n.name, p),  # type: ignore[misc]
-                           what=f"delete from {ns.name}")
-
     def converge(self, ids: Sequence[str]) -> int:
-        """Make every live space agree with the active space for ``ids``: copy (re-embed)
-        what is missing or stale, delete what the active space does not have or what is
-        tombstoned. Returns how many (space, document) pairs were fixed."""
+        """Make every live space agree with the active space for ``ids``: tombstoned
+        documents are deleted from the active space, then every other live space is
+        synced to it (:meth:`sync`). Returns how many (space, document) pairs were fixed."""
         if not ids:
             return 0
         ids = list(dict.fromkeys(ids))
         _, live = self.manifest.live_namespaces(self.name)
-        active = next(n for n in live if n.state == "active")
-        dead = self.manifest.tombstoned(self.name, ids)
-        truth = self.backend.fetch(active.name, ids)
-        fixed = 0
-        if dead & set(truth):
-            self.backend.delete(active.name, sorted(dead & set(truth)))
-            fixed += len(dead & set(truth))
-            truth = {k: v for k, v in truth.items() if k not in dead}
-        for ns in live:
-            if ns.name == active.name:
-                continue
-            fixed += self.sync(ns, ids)
-        return fixed
+        active = live[0]  # live_namespaces puts the active space first
+        dead = sorted(self.manifest.tombstoned(self.name, ids) & set(
+            self.backend.fetch(active.name, ids)))
+        if dead:
+            self.backend.delete(active.name, dead)
+        return len(dead) + sum(self.sync(ns, ids) for ns in live[1:])
 
     def sync(self, ns: NamespaceRow, ids: Sequence[str], *, rounds: int = 8) -> int:
         """Make the live, non-active space ``ns`` agree with the active space for ``ids``:
@@ -421,9 +411,8 @@ class Collection:
         the active space does not have or what is tombstoned. Safe against concurrent
         writers: a writer may change a document between our read of the truth and our
         write, so each fix is checked again by a read *after* it (writers write the active
-        space first and
-        record tombstones before deleting, so that read sees any change our write could
-        have undone), until a round finds nothing to do. Returns how many documents
+        space first and record tombstones before deleting, so that read sees any change
+        our write could have undone), until a round finds nothing to do. Returns how many documents
         were fixed."""
         ids = list(dict.fromkeys(ids))
         touched: set[str] = set()

@@ -17,6 +17,7 @@ from vecver.backend import (
     Backend,
     Capabilities,
     validate_ids,
+    validate_limit,
     validate_queries,
     validate_records,
 )
@@ -328,8 +329,7 @@ class LocalBackend(Backend):
         with_vectors: bool = False,
     ) -> ScanPage:
         """One page in id order; the cursor is the last id of the previous page."""
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise InvalidInput(f"limit must be a positive integer, got {limit!r}")
+        validate_limit(limit)
         if cursor is not None and not isinstance(cursor, str):
             raise InvalidInput(f"cursor must be a string from a previous page, got {cursor!r}")
         with self._use(namespace, index=False) as ns:

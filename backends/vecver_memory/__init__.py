@@ -6,6 +6,7 @@ It is thread-safe, not shared between processes, and loses its data on close.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Sequence
 from dataclasses import replace
@@ -17,10 +18,11 @@ from vecver.backend import (
     Capabilities,
     exact_scores,
     validate_ids,
+    validate_limit,
     validate_queries,
     validate_records,
 )
-from vecver.errors import InvalidInput, NamespaceExists, NamespaceNotFound
+from vecver.errors import NamespaceExists, NamespaceNotFound
 from vecver.filters import Filter
 from vecver.types import Hit, Matrix, NamespaceSpec, Record, ScanPage
 
@@ -121,8 +123,7 @@ class MemoryBackend(Backend):
     ) -> ScanPage:
         with self._lock:
             ns = self._get(namespace)
-            if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
-                raise InvalidInput(f"scan limit must be a positive integer, got {limit!r}")
+            validate_limit(limit)
             keys = sorted(k for k in ns.records if cursor is None or k > cursor)
             page = keys[:limit]
             recs = [_copy(ns.records[k], with_vectors) for k in page]
@@ -171,13 +172,7 @@ class AliasedMemoryBackend(MemoryBackend):
     under the lock); dropping a namespace drops the aliases that pointed at it."""
 
     name = "memory-aliased"
-    capabilities = Capabilities(
-        native_alias=True,
-        namespace_kind="in-memory table",
-        max_batch=100_000,
-        persistent=False,
-        shared_between_processes=False,
-    )
+    capabilities = dataclasses.replace(MemoryBackend.capabilities, native_alias=True)
 
     def __init__(self) -> None:
         super().__init__()
