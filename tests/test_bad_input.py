@@ -15,7 +15,7 @@ import pytest
 from vvcore import SPACES, config, make_docs, ns_of, snapshot, states
 
 import vecver
-from vecver import registry
+from vecver.backends import registry
 from vecver.errors import (
     BackendNotInstalled,
     ConfigError,

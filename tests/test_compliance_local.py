@@ -6,12 +6,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import vecver_local
 
-from vecver.backend import Backend
+import vecver.backends.local
+from vecver.backends.base import Backend
 from vecver.testing import BackendComplianceSuite
 
-LocalBackend = vecver_local.LocalBackend
+LocalBackend = vecver.backends.local.LocalBackend
 
 
 class TestLocalBackend(BackendComplianceSuite):

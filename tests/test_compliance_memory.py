@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from vecver_memory import AliasedMemoryBackend, MemoryBackend
 
-from vecver.backend import Backend
+from vecver.backends.base import Backend
+from vecver.backends.memory import AliasedMemoryBackend, MemoryBackend
 from vecver.testing import BackendComplianceSuite
 
 

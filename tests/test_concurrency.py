@@ -15,7 +15,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
-from vecver_memory import MemoryBackend
 from vvcore import (
     assert_all_live_match,
     assert_verify_clean,
@@ -29,6 +28,7 @@ from vvcore import (
 )
 
 import vecver
+from vecver.backends.memory import MemoryBackend
 from vecver.types import Document, Record, Stamp
 
 # ------------------------------------------------------------------------ writes from on_batch
@@ -42,7 +42,7 @@ def test_writes_from_on_batch_win_over_the_backfill(make_ws, backend_name: str) 
     model = model_of(docs)
     batches = [0]
 
-    def hook(rep: vecver.migration.BackfillReport) -> None:
+    def hook(rep: vecver.ops.migration.BackfillReport) -> None:
         batches[0] += 1
         n = batches[0]
         if n == 2:
@@ -385,7 +385,7 @@ def test_two_threads_start_the_same_migration(make_ws) -> None:
         t.start()
     for t in threads:
         t.join(60)
-    assert all(isinstance(r, vecver.manifest.NamespaceRow) for r in rows), rows
+    assert all(isinstance(r, vecver.store.sqlite.NamespaceRow) for r in rows), rows
     assert states(ws) == {"v1": "active", "v2": "building"}
     started = [e for e in ws.manifest.events("c") if e["kind"] == "migration.started"]
     assert len(started) == 1

@@ -17,10 +17,10 @@ from typing import Any, TypeVar
 
 import numpy as np
 import pytest
-import vecver_local
-from vecver_memory import MemoryBackend
 
-from vecver.backend import Backend
+import vecver.backends.local
+from vecver.backends.base import Backend
+from vecver.backends.memory import MemoryBackend
 from vecver.filters import F, Filter
 from vecver.testing import (
     BAD_RECORDS,
@@ -66,7 +66,7 @@ class Pair:
     def __init__(self, path: Path) -> None:
         self.path = str(path)
         self.ref: Backend = MemoryBackend()
-        self.local: Backend = vecver_local.LocalBackend(self.path)
+        self.local: Backend = vecver.backends.local.LocalBackend(self.path)
         self.log: list[str] = []
 
     def close(self) -> None:
@@ -75,7 +75,7 @@ class Pair:
 
     def reopen_local(self) -> None:
         self.local.close()
-        self.local = vecver_local.LocalBackend(self.path)
+        self.local = vecver.backends.local.LocalBackend(self.path)
 
     def both(self, what: str, op: Callable[[Backend], T]) -> tuple[T | None, T | None]:
         """Run ``op`` on both; the same exception type or both succeed."""

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from vvcli import CliWorkspace, hash_config, make_docs
 
-from vecver.manifest import Manifest
+from vecver.store.sqlite import Manifest
 from vecver.types import source_hash
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs SIGKILL")
@@ -237,7 +237,7 @@ def test_kill_ingest_while_a_space_is_building(template, tmp_path: Path) -> None
             # killed too early or too late: start the migration without backfilling
             shutil.rmtree(ws.root)
             ws = fresh(template, ws.root)
-            from vecver.migration import start_migration
+            from vecver.ops.migration import start_migration
 
             with ws.open() as w:
                 start_migration(w, "docs", "v2")
@@ -288,8 +288,8 @@ def test_kill_ingest_while_a_space_is_building(template, tmp_path: Path) -> None
 
 _DELETER = textwrap.dedent("""
     import json, sys, time
-    import vecver.workspace
-    ws = vecver.workspace.Workspace(sys.argv[1], progress=False)
+    import vecver.runtime.workspace
+    ws = vecver.runtime.workspace.Workspace(sys.argv[1], progress=False)
     c = ws.collection("docs")
     ids = json.loads(open(sys.argv[2]).read())
     for i in range(0, len(ids), 20):
@@ -341,7 +341,7 @@ def test_kill_a_deleting_process(template, tmp_path: Path, v2_state: str) -> Non
 
 _HOLDER = (
     "import sys\n"
-    "from vecver.manifest import Manifest\n"
+    "from vecver.store import Manifest\n"
     "m = Manifest(sys.argv[1])\n"
     "assert m.acquire_lease(sys.argv[2]) is None\n"
     "m.close()\n"
@@ -353,7 +353,7 @@ def test_backfill_lease_of_a_live_process_refuses_of_a_dead_one_is_taken(
 ) -> None:
     rng = rng_for("lease")
     ws = fresh(template, tmp_path / "ws")
-    from vecver.migration import start_migration
+    from vecver.ops.migration import start_migration
 
     with ws.open() as w:
         row = start_migration(w, "docs", "v2")
@@ -504,18 +504,17 @@ class _Hooked:
 def two_writers(tmp_path: Path):
     """Two workspaces (two writers) on one manifest and one backend; ``docs`` has v1
     active and v2 ready, so every write goes to both."""
-    from vecver_memory import MemoryBackend
-
-    from vecver import migration
+    from vecver.ops import migration
+    from vecver.backends.memory import MemoryBackend
     from vecver.config import Config
 
     (tmp_path / "vecver.toml").write_text(hash_config())
     cfg = Config.load(tmp_path / "vecver.toml")
     hooked = _Hooked(MemoryBackend())
-    import vecver.workspace
+    import vecver.runtime.workspace
 
-    a = vecver.workspace.Workspace(cfg, backend=hooked, progress=False)  # type: ignore[arg-type]
-    b = vecver.workspace.Workspace(cfg, backend=hooked, progress=False)  # type: ignore[arg-type]
+    a = vecver.runtime.workspace.Workspace(cfg, backend=hooked, progress=False)  # type: ignore[arg-type]
+    b = vecver.runtime.workspace.Workspace(cfg, backend=hooked, progress=False)  # type: ignore[arg-type]
     a.collection("docs").upsert(make_docs(20))
     migration.migrate(a, "docs", "v2", progress=False)
     yield a, b, hooked
@@ -524,7 +523,7 @@ def two_writers(tmp_path: Path):
 
 
 def _agree(ws: Any, ids: list[str]) -> dict[str, Any]:
-    from vecver import migration
+    from vecver.ops import migration
 
     rows = {n.space_label: n.name for n in ws.manifest.namespaces("docs")}
     v1 = ws.backend.fetch(rows["v1"], ids)

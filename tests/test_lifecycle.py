@@ -39,7 +39,7 @@ from vecver.errors import (
     SpaceConflict,
     StateError,
 )
-from vecver.evaluate import Judgment
+from vecver.ops.evaluate import Judgment
 from vecver.space import SpaceSpec
 
 
@@ -50,7 +50,7 @@ class Boom(Exception):
 def interrupt_after(n: int):
     calls = [0]
 
-    def hook(rep: vecver.migration.BackfillReport) -> None:
+    def hook(rep: vecver.ops.migration.BackfillReport) -> None:
         calls[0] += 1
         if calls[0] >= n:
             raise Boom(f"interrupted after {n} batches")
@@ -470,7 +470,7 @@ def test_lease_of_a_live_process_blocks_then_is_released(ws, tmp_path: Path) -> 
     ready = tmp_path / "ready"
     code = textwrap.dedent(f"""
         import sys, time, pathlib
-        from vecver.manifest import Manifest
+        from vecver.store.sqlite import Manifest
         m = Manifest({ws.config.manifest_path!r})
         assert m.acquire_lease({"backfill:" + row.name!r}) is None
         pathlib.Path({str(ready)!r}).write_text("x")
@@ -638,7 +638,7 @@ def test_nested_backfill_of_the_same_space_is_refused(ws) -> None:
     c.upsert(make_docs(30))
     inner: list[BaseException] = []
 
-    def hook(rep: vecver.migration.BackfillReport) -> None:
+    def hook(rep: vecver.ops.migration.BackfillReport) -> None:
         if not inner:
             try:
                 vecver.backfill(ws, "c", batch_size=5, progress=False)
@@ -779,7 +779,7 @@ def test_updates_during_a_backfill_from_an_external_source_win(ws, tmp_path: Pat
     model = model_of(docs)
     calls = [0]
 
-    def hook(rep: vecver.migration.BackfillReport) -> None:
+    def hook(rep: vecver.ops.migration.BackfillReport) -> None:
         calls[0] += 1
         if calls[0] == 1:  # documents the file will deliver later, with their old text
             upd = make_docs(3, start=30, version=4)
@@ -862,7 +862,7 @@ def test_a_migration_is_planned_before_its_namespace_exists(tmp_path: Path) -> N
     with _v.open(cfg) as ws:
         ws.collection("c").upsert([{"id": f"d{i}", "text": f"t {i}"} for i in range(30)])
         space = ws.space("v2")
-        from vecver.workspace import namespace_name
+        from vecver.runtime.workspace import namespace_name
 
         ns = namespace_name("c", space)
         ws.manifest.add_namespace("c", "v2", space.fingerprint, ns, "planned")  # "crash"

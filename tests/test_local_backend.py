@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from vecver_local import LocalBackend  # noqa: E402
 
+from vecver.backends.local import LocalBackend  # noqa: E402
 from vecver.errors import BackendClosed, BackendNotInstalled, NamespaceNotFound
 from vecver.filters import F, Filter, In, Range
 from vecver.types import NamespaceSpec, Record, Stamp
@@ -111,7 +111,7 @@ _CHILD = textwrap.dedent(
     """
     import sys
     import numpy as np
-    from vecver_local import LocalBackend
+    from vecver.backends.local import LocalBackend
     from vecver.types import NamespaceSpec, Record, Stamp
 
     root, dim, fp = sys.argv[1], int(sys.argv[2]), sys.argv[3]
@@ -185,7 +185,8 @@ def test_acknowledged_writes_survive_kill_9(root: str) -> None:
 def test_snapshot_plus_replayed_tail_equals_fresh_rebuild(
     root: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("vecver_local._namespace._EXHAUSTIVE_MAX", 0)  # search the HNSW graph
+    # search the HNSW graph
+    monkeypatch.setattr("vecver.backends.local._namespace._EXHAUSTIVE_MAX", 0)
     nsdir = lambda r: os.path.join(r, os.listdir(r)[0])  # noqa: E731
     b = LocalBackend(root, ef_search=500, snapshot_every=10**9)
     b.create_namespace(spec())
@@ -372,8 +373,8 @@ def test_missing_hnswlib_raises_backend_not_installed(
 
 def test_importing_the_module_does_not_import_hnswlib() -> None:
     code = (
-        "import sys; sys.modules['hnswlib'] = None; import vecver_local; "
-        "print(vecver_local.LocalBackend.name)"
+        "import sys; sys.modules['hnswlib'] = None; import vecver.backends.local; "
+        "print(vecver.backends.local.LocalBackend.name)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "local"
@@ -437,8 +438,8 @@ def test_filtered_search_matches_filter_semantics_exactly(
     root: str, metric: str, forced: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if forced == "ann":  # use hnswlib's filter= path for every allowed set
-        monkeypatch.setattr("vecver_local._namespace._BRUTE_MIN", 0)
-        monkeypatch.setattr("vecver_local._namespace._BRUTE_MAX", 0)
+        monkeypatch.setattr("vecver.backends.local._namespace._BRUTE_MIN", 0)
+        monkeypatch.setattr("vecver.backends.local._namespace._BRUTE_MAX", 0)
     rng = np.random.default_rng(7)
     n = 2500
     metas: dict[str, dict[str, Any]] = {}
@@ -476,7 +477,7 @@ def test_filtered_search_matches_filter_semantics_exactly(
         got = b.search(NS, q, 10, filter=flt)
         ids = sorted(vectors)
         mat = np.stack([vectors[i] for i in ids])
-        from vecver.backend import exact_scores
+        from vecver.backends.base import exact_scores
 
         s = exact_scores(metric, q, mat)  # type: ignore[arg-type]
         for qi, row in enumerate(got):

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from vecver_memory import AliasedMemoryBackend, MemoryBackend
 from vvcore import (
     assert_all_live_match,
     assert_verify_clean,
@@ -28,8 +27,9 @@ from vvcore import (
 )
 
 import vecver
+from vecver.backends.memory import AliasedMemoryBackend, MemoryBackend
 from vecver.errors import BackendError, InvalidInput, StateError, WriteFailed
-from vecver.manifest import Manifest, owner_alive, owner_id
+from vecver.store.sqlite import Manifest, owner_alive, owner_id
 from vecver.types import Document, Record
 
 # ------------------------------------------------------------------------ event log
@@ -326,7 +326,7 @@ def test_backend_refusing_input_first_writes_nothing(flaky) -> None:
 
 
 def test_transient_errors_are_retried(flaky, monkeypatch: pytest.MonkeyPatch) -> None:
-    from vecver import retry
+    from vecver.runtime import retry
     from vecver.errors import TransientBackendError
 
     ws, be, model = flaky

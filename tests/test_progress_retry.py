@@ -7,13 +7,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from vecver_memory import MemoryBackend
 
 import vecver
+from vecver.backends.memory import MemoryBackend
+from vecver.backends.registry import register
 from vecver.errors import BackendError, TransientBackendError, WriteFailed
-from vecver.progress import Progress
-from vecver.registry import register
-from vecver.retry import with_retry
+from vecver.runtime.progress import Progress
+from vecver.runtime.retry import with_retry
 from vecver.types import Record
 
 
@@ -120,7 +120,7 @@ def _cfg(tmp_path: Path, backend: str) -> vecver.Config:
 def test_backfill_survives_transient_backend_errors(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("vecver.retry.time.sleep", lambda s: None)
+    monkeypatch.setattr("vecver.runtime.retry.time.sleep", lambda s: None)
     register("flaky", FlakyBackend)
     with vecver.open(_cfg(tmp_path, "flaky")) as ws:
         c = ws.collection("c")
@@ -135,7 +135,7 @@ def test_backfill_survives_transient_backend_errors(
 def test_a_space_that_stays_down_fails_the_write_naming_it_then_recovers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("vecver.retry.time.sleep", lambda s: None)
+    monkeypatch.setattr("vecver.runtime.retry.time.sleep", lambda s: None)
     register("broken", BrokenBackend)
     backend = BrokenBackend()
     with vecver.Workspace(_cfg(tmp_path, "broken"), backend=backend) as ws:

@@ -22,7 +22,7 @@ from vvcore import active_label, assert_space_matches, config, contents, text_of
 
 import vecver
 from vecver.errors import NoPreviousSpace, NotReady, StateError, UnknownSpace
-from vecver.manifest import LIVE_STATES
+from vecver.store.sqlite import LIVE_STATES
 from vecver.types import Document
 
 IDS = [f"d{i:04d}" for i in range(14)]
@@ -107,7 +107,7 @@ class MigrationMachine(RuleBasedStateMachine):
         before = self.state(label)
         calls = [0]
 
-        def hook(rep: vecver.migration.BackfillReport) -> None:
+        def hook(rep: vecver.ops.migration.BackfillReport) -> None:
             calls[0] += 1
             if calls[0] == stop_after:
                 raise Interrupted()
@@ -137,7 +137,7 @@ class MigrationMachine(RuleBasedStateMachine):
         rows = [{"id": i, "text": t} for i, t in sorted(getattr(self, "exported", {}).items())]
         calls = [0]
 
-        def hook(rep: vecver.migration.BackfillReport) -> None:
+        def hook(rep: vecver.ops.migration.BackfillReport) -> None:
             calls[0] += 1
             if calls[0] == stop_after:
                 raise Interrupted()
@@ -257,7 +257,7 @@ def test_backfill_interrupted_anywhere_ends_equal(fast_dir: Path, seed: int) -> 
                 c.upsert([Document(i, text_of(i, n)) for i in pick])
                 model.update({i: text_of(i, n) for i in pick})
 
-            def stop(rep: vecver.migration.BackfillReport) -> None:
+            def stop(rep: vecver.ops.migration.BackfillReport) -> None:
                 raise Interrupted()
 
             try:

@@ -205,6 +205,6 @@ class CliWorkspace:
 
     def open(self) -> Any:
         """The Python API's workspace on the same files."""
-        import vecver.workspace
+        import vecver.runtime.workspace
 
-        return vecver.workspace.Workspace(str(self.config), progress=False)
+        return vecver.runtime.workspace.Workspace(str(self.config), progress=False)

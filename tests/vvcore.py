@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import vecver
-from vecver.manifest import LIVE_STATES
+from vecver.store.sqlite import LIVE_STATES
 from vecver.types import Document, Record, source_hash
 
 DIM = 64

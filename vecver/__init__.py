@@ -10,19 +10,19 @@ from __future__ import annotations
 import os
 
 from . import command, errors
-from .backend import Backend, Capabilities
+from .backends.base import Backend, Capabilities
+from .backends.registry import register as register_backend
 from .config import Config, Gate
 from .embedders import Embedder, SpaceEmbedder
 from .errors import VecverError
-from .evaluate import evaluate
 from .filters import F, Filter
-from .manifest import Manifest
-from .migration import backfill, cutover, migrate, plan, rollback, start_migration, verify
-from .registry import register as register_backend
-from .sources import IterableSource, JsonlSource, NamespaceSource, Source
+from .ops.evaluate import evaluate
+from .ops.migration import backfill, cutover, migrate, plan, rollback, start_migration, verify
+from .runtime.sources import IterableSource, JsonlSource, NamespaceSource, Source
+from .runtime.workspace import Collection, Workspace
 from .space import Space, SpaceSpec
+from .store.sqlite import Manifest
 from .types import Document, Hit, NamespaceSpec, Record, Stamp
-from .workspace import Collection, Workspace
 
 __version__ = "0.1.0"
 

@@ -12,12 +12,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import evaluate as _evaluate
-from . import migration as _migration
 from .config import DEFAULT_NAME, Config
 from .errors import ConfigError, InvalidInput, SourceError
-from .sources import JsonlSource, Source
-from .workspace import Workspace
+from .ops import evaluate as _evaluate
+from .ops import migration as _migration
+from .runtime.sources import JsonlSource, Source
+from .runtime.workspace import Workspace
 
 
 def model_config(collection: str, header: str, extra: str = "") -> str:
@@ -107,7 +107,7 @@ def ingest(
     _positive("batch size", batch_size)
     src = JsonlSource(path)
     total = src.validate()
-    from .progress import Progress
+    from .runtime.progress import Progress
 
     with _ws(config, progress) as ws:
         if not ws.manifest.has_collection(collection):

@@ -78,7 +78,7 @@ def run_demo(workdir: str, *, quiet: bool = False, limit: int | None = None) -> 
     cut over, roll back, cut over again, and print a summary. Leaves WORKDIR with its
     vecver.toml, so `vecver --config WORKDIR/vecver.toml status` shows the result."""
     from .cli import evaluation_table
-    from .workspace import Workspace
+    from .runtime.workspace import Workspace
 
     t_start = time.perf_counter()
     wd = Path(workdir)

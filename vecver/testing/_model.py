@@ -21,7 +21,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from ..backend import Backend
+from ..backends.base import Backend
 from ..filters import F
 from ..types import METRICS, Metric, NamespaceSpec, Record, Stamp
 from .checks import assert_hits_match_reference, assert_record_equal, scan_all

@@ -1,7 +1,7 @@
 """Assertions shared by the compliance suite, the model-based test and congruence tests.
 
 Each ``assert_*`` raises ``AssertionError`` with a message that says what differed; they
-compare with the reference semantics of vecver (:func:`vecver.backend.exact_scores`,
+compare with the reference semantics of vecver (:func:`vecver.backends.base.exact_scores`,
 :meth:`vecver.filters.Filter.matches`), never with another backend's quirks.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import Backend, exact_scores
+from ..backends.base import Backend, exact_scores
 from ..filters import Filter
 from ..types import Hit, Matrix, Metric, Record, Stamp
 

@@ -1,6 +1,6 @@
 """The backend compliance suite: one test class every backend subclasses.
 
-A backend author checks a backend against the contract of :class:`vecver.backend.Backend`
+A backend author checks a backend against the contract of :class:`vecver.backends.base.Backend`
 with one import: subclass :class:`BackendComplianceSuite` in a test file and give it one
 fixture, ``backend``, that yields a fresh, open backend::
 
@@ -10,7 +10,7 @@ fixture, ``backend``, that yields a fresh, open backend::
 
     import pytest
 
-    from vecver.backend import Backend
+    from vecver.backends.base import Backend
     from vecver.testing import BackendComplianceSuite
     from mydb_vecver import MyDBBackend
 
@@ -39,7 +39,7 @@ to the same instance, so the fixture may leave state (a path, a server address) 
 (``close`` is idempotent, tests may have closed it already).
 
 What the suite checks is driven by the backend's declared
-:class:`~vecver.backend.Capabilities` (never by probing): alias tests run only with
+:class:`~vecver.backends.base.Capabilities` (never by probing): alias tests run only with
 ``native_alias``, each filter test only when its operators are in ``filter_ops``,
 persistence tests only with ``persistent`` and an overridden ``reopen``, sharing tests
 only with ``shared_between_processes`` and an overridden ``open_second``; batches are cut
@@ -52,7 +52,7 @@ lowercase letters, digits and ``_``).
 
 Search checks compare with exact (brute-force) search on at most 300 vectors, where an
 approximate index must be exact: same ids in the same order (exact ties in either order),
-scores within 1e-4 of :func:`vecver.backend.exact_scores`; stored vectors within 1e-5 (for
+scores within 1e-4 of :func:`vecver.backends.base.exact_scores`; stored vectors within 1e-5 (for
 ``cosine``, directions are compared: a backend may store normalized vectors). Filters are
 compared with :meth:`vecver.filters.Filter.matches`, the reference semantics.
 
@@ -69,7 +69,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 
-from ..backend import Backend, Capabilities, exact_scores
+from ..backends.base import Backend, Capabilities, exact_scores
 from ..errors import (
     BackendClosed,
     DimensionMismatch,
@@ -245,7 +245,7 @@ _ALIAS_OPS = frozenset({"set_alias", "get_alias", "drop_alias"})
 
 
 class BackendComplianceSuite:
-    """The contract of :class:`~vecver.backend.Backend`, as tests.
+    """The contract of :class:`~vecver.backends.base.Backend`, as tests.
 
     Subclass it (the subclass's name must start with ``Test``) and provide the ``backend``
     fixture; optionally override :meth:`reopen`, :meth:`open_second`, :attr:`dimension`,
@@ -756,7 +756,7 @@ class BackendComplianceSuite:
         ``InvalidInput`` — and nothing of the batch is visible afterwards: count, fetch,
         scan and search are as before. The backend stays usable.
 
-        Troubleshooting: call ``vecver.backend.validate_records`` before writing anything;
+        Troubleshooting: call ``vecver.backends.base.validate_records`` before writing anything;
         if the database can fail half-way, write into a staging area or roll back.
         """
         spec, existing = self.filled(backend, n=10, metric="l2")
@@ -1002,7 +1002,7 @@ class BackendComplianceSuite:
     def test_search_matches_exact_search(self, backend: Backend, metric: Metric, dims: str) -> None:
         """On 300 vectors, search for 6 queries at once (one of them a stored vector) returns
         for each query the exact top-k ids (k = 1, 10, 50) in order, scores within 1e-4 of
-        ``vecver.backend.exact_scores`` (cosine similarity, inner product, negative squared
+        ``vecver.backends.base.exact_scores`` (cosine similarity, inner product, negative squared
         euclidean distance), sorted descending. Run at the suite's dimension and at
         :attr:`low_dimension` (where graph indexes over inner product lose recall first).
 
@@ -1164,7 +1164,7 @@ class BackendComplianceSuite:
     def test_search_rejects_k_below_one(self, backend: Backend, k: int) -> None:
         """``k < 1`` raises ``InvalidInput``.
 
-        Troubleshooting: call ``vecver.backend.validate_queries`` first.
+        Troubleshooting: call ``vecver.backends.base.validate_queries`` first.
         """
         spec, _ = self.filled(backend, n=5)
         with pytest.raises(InvalidInput):
@@ -1174,7 +1174,7 @@ class BackendComplianceSuite:
         """A query of another dimension raises ``DimensionMismatch`` (also on an empty
         namespace).
 
-        Troubleshooting: call ``vecver.backend.validate_queries`` before searching.
+        Troubleshooting: call ``vecver.backends.base.validate_queries`` before searching.
         """
         spec, _ = self.filled(backend, n=5)
         for d in (spec.dimension - 1, spec.dimension + 1):
@@ -1189,7 +1189,7 @@ class BackendComplianceSuite:
     def test_search_rejects_non_finite_queries(self, backend: Backend, bad: str) -> None:
         """A query holding NaN or infinity raises ``NonFiniteVector``.
 
-        Troubleshooting: call ``vecver.backend.validate_queries`` before searching.
+        Troubleshooting: call ``vecver.backends.base.validate_queries`` before searching.
         """
         spec, _ = self.filled(backend, n=5)
         q = self.queries(3, spec.dimension)

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from .errors import TransientBackendError
+from ..errors import TransientBackendError
 
 T = TypeVar("T")
 log = logging.getLogger("vecver")

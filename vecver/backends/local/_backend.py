@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from vecver.backend import (
+from vecver.backends.base import (
     Backend,
     Capabilities,
     validate_ids,

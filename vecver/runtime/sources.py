@@ -17,9 +17,9 @@ import os
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
-from .backend import Backend, json_safe_metadata
-from .errors import InvalidInput, SourceError
-from .types import Document
+from ..backends.base import Backend, json_safe_metadata
+from ..errors import InvalidInput, SourceError
+from ..types import Document
 
 Page = tuple[list[Document], str | None]
 

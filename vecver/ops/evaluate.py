@@ -22,11 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from .backend import Backend, exact_scores
-from .errors import SourceError
-from .manifest import NamespaceRow
-from .types import Matrix
-from .workspace import Workspace
+from ..backends.base import Backend, exact_scores
+from ..errors import SourceError
+from ..runtime.workspace import Workspace
+from ..store.sqlite import NamespaceRow
+from ..types import Matrix
 
 
 @dataclass(frozen=True)
@@ -217,7 +217,7 @@ def evaluate(
     """Evaluate the active space and every candidate (building or ready) space.
 
     Records one result per space in the manifest under one run id (unless
-    ``record=False``); :func:`vecver.migration.gate_check` reads them."""
+    ``record=False``); :func:`vecver.ops.migration.gate_check` reads them."""
     ws.manifest.require_collection(collection)
     k = k or ws.config.gate.k
     judged: list[Judgment] | None = None

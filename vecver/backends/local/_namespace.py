@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from vecver.backend import exact_scores
+from vecver.backends.base import exact_scores
 from vecver.errors import InvalidId, InvalidInput, NamespaceNotFound
 from vecver.filters import Filter
 from vecver.types import Hit, Matrix, NamespaceSpec, Record, ScanPage, Stamp, score_from_distance

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import (
+from ..errors import (
     ManifestCorrupt,
     ManifestForeign,
     ManifestVersionError,

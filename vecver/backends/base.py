@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .errors import (
+from ..errors import (
     BackendClosed,
     DimensionMismatch,
     DuplicateIds,
@@ -29,8 +29,8 @@ from .errors import (
     NonFiniteVector,
     StampMismatch,
 )
-from .filters import Filter
-from .types import Hit, Matrix, NamespaceSpec, Record, ScanPage
+from ..filters import Filter
+from ..types import Hit, Matrix, NamespaceSpec, Record, ScanPage
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from vecver.backend import (
+from vecver.backends.base import (
     Backend,
     Capabilities,
     exact_scores,

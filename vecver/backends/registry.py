@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
 
-from .backend import Backend
-from .errors import BackendNotInstalled, UnknownBackend
+from ..errors import BackendNotInstalled, UnknownBackend
+from .base import Backend
 
 ENTRY_POINT_GROUP = "vecver.backends"
 
@@ -35,9 +35,9 @@ class KnownBackend:
 
 #: Backends shipped with vecver. Entry points override and extend this table.
 KNOWN: dict[str, KnownBackend] = {
-    "memory": KnownBackend("vecver_memory:MemoryBackend", "numpy", "local"),
-    "memory-aliased": KnownBackend("vecver_memory:AliasedMemoryBackend", "numpy", "local"),
-    "local": KnownBackend("vecver_local:LocalBackend", "hnswlib", "local"),
+    "memory": KnownBackend("vecver.backends.memory:MemoryBackend", "numpy", "local"),
+    "memory-aliased": KnownBackend("vecver.backends.memory:AliasedMemoryBackend", "numpy", "local"),
+    "local": KnownBackend("vecver.backends.local:LocalBackend", "hnswlib", "local"),
 }
 
 #: Backends on the roadmap whose plugins are not part of this release.

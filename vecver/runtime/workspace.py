@@ -22,10 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from .backend import Backend, validate_ids
-from .config import Config
-from .embedders import SpaceEmbedder
-from .errors import (
+from ..backends.base import Backend, validate_ids
+from ..backends.registry import open_backend
+from ..config import Config
+from ..embedders import SpaceEmbedder
+from ..errors import (
     InvalidId,
     InvalidInput,
     MissingText,
@@ -33,13 +34,12 @@ from .errors import (
     UnknownSpace,
     WriteFailed,
 )
-from .filters import Filter
-from .manifest import LIVE_STATES, Manifest, NamespaceRow, owner_alive
-from .registry import open_backend
+from ..filters import Filter
+from ..space import Space, SpaceSpec, check_label
+from ..store.sqlite import LIVE_STATES, Manifest, NamespaceRow, owner_alive
+from ..types import Document, Hit, Record, Stamp
 from .retry import with_retry
 from .sources import to_document
-from .space import Space, SpaceSpec, check_label
-from .types import Document, Hit, Record, Stamp
 
 log = logging.getLogger("vecver")
 
@@ -166,7 +166,7 @@ class Workspace:
             raise StateError(f"collection {name!r} already exists")
         space = self.space(space_label)
         ns = namespace_name(name, space)
-        from .types import NamespaceSpec
+        from ..types import NamespaceSpec
 
         self.backend.create_namespace(
             NamespaceSpec(ns, space.spec.dimension, space.spec.metric, space.fingerprint)

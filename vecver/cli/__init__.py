@@ -17,9 +17,9 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from . import command
-from .config import DEFAULT_NAME, Config
-from .errors import (
+from .. import command
+from ..config import DEFAULT_NAME, Config
+from ..errors import (
     ConfigError,
     InvalidInput,
     ManifestError,
@@ -252,7 +252,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from ..demo import run_demo
 
     return run_demo(args.workdir, quiet=args.quiet, limit=args.limit)
 
@@ -328,7 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--route", default="active", help="active, candidate or space:LABEL")
     sp.add_argument("--filter", help='JSON, e.g. {"topic": "sport", "year": {"gte": 2020}}')
     sp.add_argument("--json", action="store_true")
-    from .demo import run_demo
+    from ..demo import run_demo
 
     sp = sub.add_parser("demo", help=_doc(run_demo), description=(run_demo.__doc__ or "").strip())
     sp.set_defaults(handler=cmd_demo)

@@ -1,4 +1,4 @@
-"""Migration verbs over a :class:`~vecver.workspace.Workspace`: plan, migrate, backfill,
+"""Migration verbs over a :class:`~vecver.runtime.workspace.Workspace`: plan, migrate, backfill,
 verify, cutover and rollback. Backend-agnostic: they use only the backend protocol.
 """
 
@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .errors import (
+from ..errors import (
     GateFailed,
     LeaseHeld,
     NoPreviousSpace,
@@ -23,13 +23,13 @@ from .errors import (
     StateError,
     UnknownSpace,
 )
-from .manifest import NamespaceRow, owner_alive
-from .progress import Progress
-from .retry import with_retry
-from .sources import NamespaceSource, Source, is_end
-from .space import Space
-from .types import Document, NamespaceSpec, Record, Stamp, source_hash
-from .workspace import Collection, Workspace, namespace_name
+from ..runtime.progress import Progress
+from ..runtime.retry import with_retry
+from ..runtime.sources import NamespaceSource, Source, is_end
+from ..runtime.workspace import Collection, Workspace, namespace_name
+from ..space import Space
+from ..store.sqlite import NamespaceRow, owner_alive
+from ..types import Document, NamespaceSpec, Record, Stamp, source_hash
 
 log = logging.getLogger("vecver")
 

@@ -1,0 +1,5 @@
+"""``python -m vecver.cli``."""
+
+from . import main
+
+raise SystemExit(main())

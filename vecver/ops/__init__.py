@@ -1,0 +1,1 @@
+"""The migration verbs: plan, backfill, verify, evaluate, cutover, rollback."""

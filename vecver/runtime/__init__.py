@@ -1,0 +1,1 @@
+"""Executing against live databases: the workspace, the write path, sources."""
