@@ -264,7 +264,7 @@ def test_backfill_verb_resumes_a_started_migration(
     ingested: tuple[CliWorkspace, list[dict[str, Any]]],
 ) -> None:
     ws, docs = ingested
-    from vecver.ops.migration import start_migration
+    from vecver.ops.backfill import start_migration
 
     with ws.open() as w:
         start_migration(w, "docs", "v2")

@@ -42,7 +42,7 @@ def test_writes_from_on_batch_win_over_the_backfill(make_ws, backend_name: str) 
     model = model_of(docs)
     batches = [0]
 
-    def hook(rep: vecver.ops.migration.BackfillReport) -> None:
+    def hook(rep: vecver.ops.backfill.BackfillReport) -> None:
         batches[0] += 1
         n = batches[0]
         if n == 2:

@@ -237,7 +237,7 @@ def test_kill_ingest_while_a_space_is_building(template, tmp_path: Path) -> None
             # killed too early or too late: start the migration without backfilling
             shutil.rmtree(ws.root)
             ws = fresh(template, ws.root)
-            from vecver.ops.migration import start_migration
+            from vecver.ops.backfill import start_migration
 
             with ws.open() as w:
                 start_migration(w, "docs", "v2")
@@ -353,7 +353,7 @@ def test_backfill_lease_of_a_live_process_refuses_of_a_dead_one_is_taken(
 ) -> None:
     rng = rng_for("lease")
     ws = fresh(template, tmp_path / "ws")
-    from vecver.ops.migration import start_migration
+    from vecver.ops.backfill import start_migration
 
     with ws.open() as w:
         row = start_migration(w, "docs", "v2")
@@ -504,7 +504,7 @@ class _Hooked:
 def two_writers(tmp_path: Path):
     """Two workspaces (two writers) on one manifest and one backend; ``docs`` has v1
     active and v2 ready, so every write goes to both."""
-    from vecver.ops import migration
+    import vecver as migration
     from vecver.backends.memory import MemoryBackend
     from vecver.config import Config
 
@@ -523,7 +523,7 @@ def two_writers(tmp_path: Path):
 
 
 def _agree(ws: Any, ids: list[str]) -> dict[str, Any]:
-    from vecver.ops import migration
+    import vecver as migration
 
     rows = {n.space_label: n.name for n in ws.manifest.namespaces("docs")}
     v1 = ws.backend.fetch(rows["v1"], ids)

@@ -50,7 +50,7 @@ class Boom(Exception):
 def interrupt_after(n: int):
     calls = [0]
 
-    def hook(rep: vecver.ops.migration.BackfillReport) -> None:
+    def hook(rep: vecver.ops.backfill.BackfillReport) -> None:
         calls[0] += 1
         if calls[0] >= n:
             raise Boom(f"interrupted after {n} batches")
@@ -638,7 +638,7 @@ def test_nested_backfill_of_the_same_space_is_refused(ws) -> None:
     c.upsert(make_docs(30))
     inner: list[BaseException] = []
 
-    def hook(rep: vecver.ops.migration.BackfillReport) -> None:
+    def hook(rep: vecver.ops.backfill.BackfillReport) -> None:
         if not inner:
             try:
                 vecver.backfill(ws, "c", batch_size=5, progress=False)
@@ -779,7 +779,7 @@ def test_updates_during_a_backfill_from_an_external_source_win(ws, tmp_path: Pat
     model = model_of(docs)
     calls = [0]
 
-    def hook(rep: vecver.ops.migration.BackfillReport) -> None:
+    def hook(rep: vecver.ops.backfill.BackfillReport) -> None:
         calls[0] += 1
         if calls[0] == 1:  # documents the file will deliver later, with their old text
             upd = make_docs(3, start=30, version=4)

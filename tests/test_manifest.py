@@ -326,8 +326,8 @@ def test_backend_refusing_input_first_writes_nothing(flaky) -> None:
 
 
 def test_transient_errors_are_retried(flaky, monkeypatch: pytest.MonkeyPatch) -> None:
-    from vecver.runtime import retry
     from vecver.errors import TransientBackendError
+    from vecver.runtime import retry
 
     ws, be, model = flaky
     monkeypatch.setitem(retry.with_retry.__kwdefaults__, "sleep", lambda s: None)

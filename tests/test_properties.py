@@ -107,7 +107,7 @@ class MigrationMachine(RuleBasedStateMachine):
         before = self.state(label)
         calls = [0]
 
-        def hook(rep: vecver.ops.migration.BackfillReport) -> None:
+        def hook(rep: vecver.ops.backfill.BackfillReport) -> None:
             calls[0] += 1
             if calls[0] == stop_after:
                 raise Interrupted()
@@ -137,7 +137,7 @@ class MigrationMachine(RuleBasedStateMachine):
         rows = [{"id": i, "text": t} for i, t in sorted(getattr(self, "exported", {}).items())]
         calls = [0]
 
-        def hook(rep: vecver.ops.migration.BackfillReport) -> None:
+        def hook(rep: vecver.ops.backfill.BackfillReport) -> None:
             calls[0] += 1
             if calls[0] == stop_after:
                 raise Interrupted()
@@ -257,7 +257,7 @@ def test_backfill_interrupted_anywhere_ends_equal(fast_dir: Path, seed: int) -> 
                 c.upsert([Document(i, text_of(i, n)) for i in pick])
                 model.update({i: text_of(i, n) for i in pick})
 
-            def stop(rep: vecver.ops.migration.BackfillReport) -> None:
+            def stop(rep: vecver.ops.backfill.BackfillReport) -> None:
                 raise Interrupted()
 
             try:

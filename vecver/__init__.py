@@ -2,7 +2,7 @@
 
 The Python API mirrors the CLI: :func:`open` a workspace, write through a
 :class:`Collection` (dual-write to every live space), and run the migration verbs in
-:mod:`vecver.command` (or :mod:`vecver.migration` over an open workspace).
+:mod:`vecver.command` (or :mod:`vecver.ops` over an open workspace).
 """
 
 from __future__ import annotations
@@ -16,10 +16,14 @@ from .config import Config, Gate
 from .embedders import Embedder, SpaceEmbedder
 from .errors import VecverError
 from .filters import F, Filter
+from .ops.backfill import backfill, migrate, start_migration
+from .ops.cutover import cutover, rollback
 from .ops.evaluate import evaluate
-from .ops.migration import backfill, cutover, migrate, plan, rollback, start_migration, verify
+from .ops.plan import plan
+from .ops.verify import verify
+from .runtime.collection import Collection
 from .runtime.sources import IterableSource, JsonlSource, NamespaceSource, Source
-from .runtime.workspace import Collection, Workspace
+from .runtime.workspace import Workspace
 from .space import Space, SpaceSpec
 from .store.sqlite import Manifest
 from .types import Document, Hit, NamespaceSpec, Record, Stamp

@@ -14,8 +14,11 @@ from typing import Any
 
 from .config import DEFAULT_NAME, Config
 from .errors import ConfigError, InvalidInput, SourceError
+from .ops import backfill as _backfill
+from .ops import cutover as _cutover
 from .ops import evaluate as _evaluate
-from .ops import migration as _migration
+from .ops import plan as _plan
+from .ops import verify as _verify
 from .runtime.sources import JsonlSource, Source
 from .runtime.workspace import Workspace
 
@@ -168,11 +171,11 @@ def status(config: Config) -> dict[str, Any]:
                 "collections": out}
 
 
-def plan(config: Config, collection: str, to: str) -> _migration.PlanReport:
+def plan(config: Config, collection: str, to: str) -> _plan.PlanReport:
     """Estimate a migration before running it: documents to embed, time (measured on a
     sample of the collection with the new model) and storage."""
     with _ws(config) as ws:
-        return _migration.plan(ws, collection, to)
+        return _plan.plan(ws, collection, to)
 
 
 def _source(path: str | None) -> Source | None:
@@ -191,13 +194,13 @@ def migrate(
     source: str | None = None,
     batch_size: int | None = None,
     progress: bool | None = None,
-    on_batch: Callable[[_migration.BackfillReport], None] | None = None,
-) -> _migration.BackfillReport:
+    on_batch: Callable[[_backfill.BackfillReport], None] | None = None,
+) -> _backfill.BackfillReport:
     """Migrate a collection to a new space: create its namespace, turn dual-write on,
     backfill it (resumable), verify it. The space ends ``ready`` for cutover."""
     _positive("batch size", batch_size)
     with _ws(config, progress) as ws:
-        return _migration.migrate(ws, collection, to, source=_source(source),
+        return _backfill.migrate(ws, collection, to, source=_source(source),
                                   batch_size=batch_size, progress=progress, on_batch=on_batch)
 
 
@@ -210,11 +213,11 @@ def backfill(
     batch_size: int | None = None,
     restart: bool = False,
     progress: bool | None = None,
-) -> _migration.BackfillReport:
+) -> _backfill.BackfillReport:
     """Resume an interrupted backfill from its checkpoint (after a crash or kill -9)."""
     _positive("batch size", batch_size)
     with _ws(config, progress) as ws:
-        return _migration.backfill(ws, collection, space=space, source=_source(source),
+        return _backfill.backfill(ws, collection, space=space, source=_source(source),
                                    batch_size=batch_size, progress=progress, restart=restart)
 
 
@@ -222,7 +225,7 @@ def verify(config: Config, collection: str, *, repair: bool = False) -> dict[str
     """Consistency report per space: documents expected, present, missing, stale,
     extra (tombstoned but present), wrongly stamped, unexpected. ``repair`` fixes them."""
     with _ws(config) as ws:
-        reps = _migration.verify(ws, collection, repair=repair)
+        reps = _verify.verify(ws, collection, repair=repair)
         return {"collection": collection, "clean": all(r.clean for r in reps),
                 "pending_writes": len(ws.manifest.intents(collection)),
                 "spaces": [r.to_dict() for r in reps]}
@@ -247,17 +250,17 @@ def evaluate(
 
 def cutover(
     config: Config, collection: str, *, to: str | None = None, force: bool = False
-) -> _migration.CutoverReport:
+) -> _cutover.CutoverReport:
     """Switch the collection atomically to a ready space, if its evaluation passes the
     gate (or with --force). The old space is retired and kept for rollback."""
     with _ws(config) as ws:
-        return _migration.cutover(ws, collection, to=to, force=force)
+        return _cutover.cutover(ws, collection, to=to, force=force)
 
 
-def rollback(config: Config, collection: str) -> _migration.CutoverReport:
+def rollback(config: Config, collection: str) -> _cutover.CutoverReport:
     """Switch the collection back to the previous active space, atomically."""
     with _ws(config) as ws:
-        return _migration.rollback(ws, collection)
+        return _cutover.rollback(ws, collection)
 
 
 def history(config: Config, collection: str) -> dict[str, Any]:

@@ -217,7 +217,7 @@ def evaluate(
     """Evaluate the active space and every candidate (building or ready) space.
 
     Records one result per space in the manifest under one run id (unless
-    ``record=False``); :func:`vecver.ops.migration.gate_check` reads them."""
+    ``record=False``); :func:`vecver.ops.cutover.gate_check` reads them."""
     ws.manifest.require_collection(collection)
     k = k or ws.config.gate.k
     judged: list[Judgment] | None = None
