@@ -34,6 +34,7 @@ from vecver.errors import (
     SourceError,
     StampMismatch,
     UnknownBackend,
+    UnknownBackendOption,
     UnknownCollection,
     UnknownSpace,
     VecverError,
@@ -490,6 +491,91 @@ def test_config_errors_for_missing_files_and_sections(tmp_path: Path) -> None:
     p.write_bytes(b"\xff\xfe\x00garbage")
     with pytest.raises(ConfigError, match="cannot read config"):
         vecver.Config.load(p)
+
+
+# ------------------------------------------------------------- backend instances
+
+
+INSTANCES_TOML = GOOD_TOML + """
+[backends.disk]
+name = "local"
+path = "vectors-disk"
+ef_search = 64
+[backends.other]
+name = "local"
+"""
+
+
+def test_backend_instances_load(tmp_path: Path) -> None:
+    cfg = vecver.Config.load(_write(tmp_path, INSTANCES_TOML))
+    assert set(cfg.backends) == {"default", "disk", "other"}
+    assert cfg.backend == "memory" and cfg.backend_options == {}  # the default instance
+    assert cfg.backends["default"].name == "memory"
+    disk = cfg.backends["disk"]
+    assert (disk.instance, disk.name) == ("disk", "local")
+    assert disk.options == {"path": str(tmp_path / "vectors-disk"), "ef_search": 64}
+    # the local backend's default path, per instance: two instances never share one
+    assert cfg.backends["other"].options == {"path": str(tmp_path / "vecver-data-other")}
+    only = vecver.Config.load(_write(tmp_path, GOOD_TOML.replace("[backend]\nname = \"memory\"",
+                                                                  "")))
+    assert only.backend_options == {"path": str(tmp_path / "vecver-data")}
+
+
+def test_backends_default_table_is_the_default_instance(tmp_path: Path) -> None:
+    text = GOOD_TOML.replace("[backend]", "[backends.default]")
+    cfg = vecver.Config.load(_write(tmp_path, text))
+    assert cfg.backend == "memory" and list(cfg.backends) == ["default"]
+
+
+@pytest.mark.parametrize(
+    "extra, err, msg",
+    [
+        ("[backends.x]\nname = 'nosuch'\n", UnknownBackend,
+         r"\[backends.x\]: unknown backend 'nosuch' \(available backends: .*local"),
+        ("[backends.x]\nname = 'pinecone'\n", UnknownBackend, "planned"),
+        ("[backends.x]\nname = 'local'\nef_serch = 64\n", UnknownBackendOption,
+         r"\[backends.x\] \(local backend\): unknown option 'ef_serch' \(valid options: "
+         r"path, ef_construction, M, ef_search, snapshot_every\)"),
+        ("[backends.x]\nname = 'memory'\npath = 'v'\n", UnknownBackendOption,
+         "valid options: none"),
+        ("[backends.x]\nname = 3\n", ConfigError, "plugin name"),
+        ("[backends]\nx = 'local'\n", ConfigError, r"\[backends.x\] must be a table"),
+        ("[backends.'a b']\nname = 'local'\n", ConfigError, "invalid backend instance name"),
+        ("[backends.default]\nname = 'local'\n", ConfigError,
+         r"both \[backend\] and \[backends.default\]"),
+        ("[backfill]\nbatchsize = 3\n", ConfigError,
+         r"\[backfill\]: unknown key\(s\) batchsize \(valid keys: batch_size\)"),
+    ],
+)
+def test_bad_backend_instances(tmp_path: Path, extra: str, err: type[Exception],
+                               msg: str) -> None:
+    with pytest.raises(err, match=msg):
+        vecver.Config.load(_write(tmp_path, GOOD_TOML + extra))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["vecver.toml"]  # nothing created
+
+
+def test_unknown_option_of_the_default_backend(tmp_path: Path) -> None:
+    text = GOOD_TOML.replace('name = "memory"', 'name = "local"\nef_serch = 64')
+    with pytest.raises(UnknownBackendOption) as e:
+        vecver.Config.load(_write(tmp_path, text))
+    assert e.value.unknown == ["ef_serch"] and "ef_search" in e.value.valid
+    assert str(e.value).startswith("[backend] (local backend): unknown option 'ef_serch'")
+
+
+@pytest.mark.parametrize(
+    "manifest, msg",
+    [
+        ("[manifest]\npath = 3\n", r"\[manifest\] path must be a file name, got 3"),
+        ("[manifest]\npath = ['m.db']\n", r"\[manifest\] path must be a file name"),
+        ("[manifest]\npath = ''\n", r"\[manifest\] path must be a file name"),
+        ("[manifest]\npath = 'm.db'\npth = 'x.db'\n",
+         r"\[manifest\]: unknown key\(s\) pth \(valid keys: path\)"),
+    ],
+)
+def test_bad_manifest_table(tmp_path: Path, manifest: str, msg: str) -> None:
+    text = GOOD_TOML.replace('[manifest]\npath = "m.db"\n', manifest)
+    with pytest.raises(ConfigError, match=msg):
+        vecver.Config.load(_write(tmp_path, text))
 
 
 def test_collection_in_an_undeclared_space(tmp_path: Path) -> None:

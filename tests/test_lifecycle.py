@@ -862,9 +862,7 @@ def test_a_migration_is_planned_before_its_namespace_exists(tmp_path: Path) -> N
     with _v.open(cfg) as ws:
         ws.collection("c").upsert([{"id": f"d{i}", "text": f"t {i}"} for i in range(30)])
         space = ws.space("v2")
-        from vecver.runtime.workspace import namespace_name
-
-        ns = namespace_name("c", space)
+        ns = ws.namespace_name("c", space, ws.backend)
         ws.manifest.add_namespace("c", "v2", space.fingerprint, ns, "planned")  # "crash"
         assert ns not in ws.backend.list_namespaces()
         assert ws.manifest.namespace(ns).state == "planned"  # type: ignore[union-attr]

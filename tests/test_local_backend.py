@@ -316,9 +316,16 @@ def test_threads_share_one_backend(backend: LocalBackend) -> None:
 # -- labels and capacity --------------------------------------------------------------
 
 
-def test_reinserting_a_deleted_id_reuses_its_label(backend: LocalBackend, root: str) -> None:
+def _label(b: LocalBackend, doc: str) -> int:
+    row = b._ns[NS].conn.execute("SELECT label FROM rows WHERE id = ?", (doc,)).fetchone()
+    return int(row[0])
+
+
+def test_rewriting_an_id_moves_it_to_a_new_label(backend: LocalBackend, root: str) -> None:
+    """A re-inserted (or replaced) id gets a fresh label, never one used before; its old
+    label is retired: marked deleted in the index, so search never returns it."""
     backend.upsert(NS, [rec(i) for i in range(50)])
-    label = backend._ns[NS].conn.execute("SELECT label FROM rows WHERE id = 'doc-00003'").fetchone()
+    label = _label(backend, "doc-00003")
     backend.delete(NS, ["doc-00003"])
     assert backend.count(NS) == 49
     assert top1(backend, 3) != "doc-00003"
@@ -327,17 +334,49 @@ def test_reinserting_a_deleted_id_reuses_its_label(backend: LocalBackend, root: 
     backend.upsert(NS, [rec(3, v=vec(333))])
     assert backend.count(NS) == 50
     assert top1(backend, 0, v=vec(333)) == "doc-00003"
-    assert (
-        backend._ns[NS].conn.execute("SELECT label FROM rows WHERE id = 'doc-00003'").fetchone()
-        == label
-    )
+    new = _label(backend, "doc-00003")
+    assert new > max(label, 50)
+    ns = backend._ns[NS]
+    assert ns.alive[new] and not ns.alive[label]
+    backend.upsert(NS, [rec(4, v=vec(444))])  # a live id replaced: same rule
+    assert _label(backend, "doc-00004") > new
+    labels, _ = ns.index.knn_query(vec(4), k=50)
+    assert label not in labels[0].tolist() and _label(backend, "doc-00004") in labels[0].tolist()
     backend.close()
     b = LocalBackend(root)
     try:
         assert top1(b, 0, v=vec(333)) == "doc-00003"
+        assert top1(b, 0, v=vec(444)) == "doc-00004"
         assert b.count(NS) == 50
     finally:
         b.close()
+
+
+def test_updates_compact_the_index(
+    backend: LocalBackend, root: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Retired labels are dropped from the index once they outnumber the live ones; the
+    namespace is unchanged (count, fetch, exact top-1 for every document) before and after
+    reopening, and the index never holds more than about twice the live elements."""
+    monkeypatch.setattr("vecver.backends.local._namespace._COMPACT_MIN", 10)
+    backend.upsert(NS, [rec(i) for i in range(40)])
+    for rnd in range(1, 6):
+        backend.upsert(NS, [rec(i, v=vec(1000 * rnd + i)) for i in range(40)])
+        index = backend._ns[NS].index
+        assert index.element_count <= 2 * 40 + 40
+    assert backend.count(NS) == 40
+    for b in (backend, None):
+        if b is None:
+            backend.close()
+            b = LocalBackend(root)
+        try:
+            for i in range(40):
+                assert top1(b, 0, v=vec(5000 + i)) == f"doc-{i:05d}"
+            got = b.fetch(NS, [f"doc-{i:05d}" for i in range(40)], with_vectors=True)
+            assert all(np.array_equal(got[f"doc-{i:05d}"].vector, vec(5000 + i)) for i in range(40))
+        finally:
+            if b is not backend:
+                b.close()
 
 
 def test_index_grows_past_its_initial_capacity(backend: LocalBackend, root: str) -> None:

@@ -36,8 +36,10 @@ def config(
     gate: Mapping[str, Any] | None = None,
     collections: Mapping[str, str] | None = None,
     batch_size: int | None = None,
+    backends: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> vecver.Config:
-    """A config rooted at ``base`` (manifest ``m.db``; the local backend in ``vectors``)."""
+    """A config rooted at ``base`` (manifest ``m.db``; the local backend in ``vectors``).
+    ``backends`` adds ``[backends.NAME]`` instances (tables as in vecver.toml)."""
     be: dict[str, Any] = {"name": backend}
     if backend == "local":
         be["path"] = "vectors"
@@ -51,6 +53,8 @@ def config(
         data["gate"] = dict(gate)
     if batch_size is not None:
         data["backfill"] = {"batch_size": batch_size}
+    if backends:
+        data["backends"] = {k: dict(v) for k, v in backends.items()}
     return vecver.Config.from_mapping(data, base=base)
 
 

@@ -6,9 +6,13 @@ Example::
     [manifest]
     path = "vecver.db"            # relative paths are relative to this file
 
-    [backend]
+    [backend]                     # the default backend instance, called "default"
     name = "local"                # any registered backend plugin
-    path = "vectors"              # backend options; *path/*_dir values are made absolute
+    path = "vectors"              # backend options; path/*_path/*_dir made absolute
+
+    [backends.archive]            # another backend instance (`migrate --on archive`)
+    name = "local"
+    path = "/mnt/big/vectors"
 
     [spaces.minilm-l3]
     embedder = "onnx-minilm"
@@ -31,6 +35,7 @@ Example::
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 from collections.abc import Mapping
@@ -38,7 +43,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, UnknownSpace
+from .errors import (
+    BackendNotInstalled,
+    ConfigError,
+    UnknownBackend,
+    UnknownBackendInstance,
+    UnknownBackendOption,
+    UnknownSpace,
+)
 from .space import SpaceSpec, check_label
 
 if sys.version_info >= (3, 11):
@@ -48,15 +60,27 @@ else:  # pragma: no cover
 
 DEFAULT_NAME = "vecver.toml"
 
+DEFAULT_INSTANCE = "default"
+"""The backend instance a ``[backend]`` table declares; new collections start on it."""
+
+DEFAULT_BACKEND = "local"
+"""The plugin of the default instance when the config declares none."""
+
 
 @dataclass(frozen=True)
 class Gate:
-    """Evaluation thresholds a cutover must pass unless forced."""
+    """Evaluation thresholds a cutover must pass unless forced.
+
+    ``relevance_required``: the ``[gate]`` table names ``metric`` or ``max_regression``,
+    so the relevance comparison with the active space is a configured check: a gated
+    cutover is refused while no evaluation with judgments (``--queries``) measured it.
+    Without those keys, relevance is compared when it was measured and not required."""
 
     min_ann_recall: float = 0.90
     metric: str = "mrr"
     max_regression: float = 0.02
     k: int = 10
+    relevance_required: bool = False
 
     @staticmethod
     def from_mapping(data: Mapping[str, Any]) -> Gate:
@@ -74,6 +98,7 @@ class Gate:
             metric=metric,
             max_regression=_number("[gate] max_regression", data.get("max_regression", 0.02)),
             k=k,
+            relevance_required="metric" in data or "max_regression" in data,
         )
 
 
@@ -81,6 +106,79 @@ def _number(what: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
         raise ConfigError(f"{what} must be a number, got {value!r}")
     return float(value)
+
+
+def backend_option_names(cls: type[Any]) -> list[str] | None:
+    """The options a backend class takes: the keyword parameters of its constructor, or
+    None when it takes any (``**kwargs``)."""
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    return [p.name for p in params
+            if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
+
+
+def _known_keys(section: str, table: Mapping[str, Any], known: set[str]) -> None:
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise ConfigError(
+            f"[{section}]: unknown key(s) {', '.join(unknown)}",
+            hint="valid keys: " + ", ".join(sorted(known)),
+        )
+
+
+@dataclass(frozen=True)
+class BackendConfig:
+    """One backend instance: its name in the config, its plugin and its options.
+
+    ``options`` are the keyword arguments the plugin's class is built with: relative
+    ``path`` / ``*_path`` / ``*_dir`` values already made absolute, the plugin's
+    :meth:`~vecver.backends.base.Backend.default_options` filled in."""
+
+    instance: str
+    name: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _backend_config(
+    instance: str, table: Mapping[str, Any], where: str, absolute: Any, base: Path
+) -> BackendConfig:
+    """Check one backend table: a known plugin, and only options its class takes.
+
+    Raises ``UnknownBackend`` for a plugin no one registered, ``UnknownBackendOption`` for
+    an option its constructor does not take. A plugin whose client library is missing is
+    not an error here (reading the config must not need every database client): opening
+    the instance raises ``BackendNotInstalled``."""
+    from .backends import registry
+
+    table = dict(table)
+    plugin = table.pop("name", DEFAULT_BACKEND)
+    if not isinstance(plugin, str) or not plugin:
+        raise ConfigError(f"{where} name must be a backend plugin name, got {plugin!r}")
+    if instance != DEFAULT_INSTANCE:
+        check_label(instance, "backend instance name")
+    opts: dict[str, Any] = {}
+    for k, v in table.items():
+        if isinstance(v, str) and (k == "path" or k.endswith("_path") or k.endswith("_dir")):
+            v = absolute(v)
+        opts[k] = v
+    try:
+        cls = registry.get_backend_class(plugin)
+    except BackendNotInstalled:
+        return BackendConfig(instance, plugin, opts)
+    except UnknownBackend as e:
+        if instance == DEFAULT_INSTANCE:
+            raise
+        raise UnknownBackend(
+            plugin, e.known, reason=f"{where}: {e.message}"
+        ) from None
+    valid = backend_option_names(cls)
+    if valid is not None:
+        unknown = sorted(set(opts) - set(valid))
+        if unknown:
+            raise UnknownBackendOption(instance, plugin, unknown, valid)
+    defaults = cls.default_options(base, instance)
+    return BackendConfig(instance, plugin, {**defaults, **opts})
 
 
 def _table(data: Mapping[str, Any], name: str) -> dict[str, Any]:
@@ -96,13 +194,36 @@ class Config:
     """A parsed configuration. Build with :meth:`load`, :meth:`find` or directly."""
 
     manifest_path: str
-    backend: str = "local"
+    backend: str = DEFAULT_BACKEND
     backend_options: Mapping[str, Any] = field(default_factory=dict)
     spaces: Mapping[str, SpaceSpec] = field(default_factory=dict)
     collections: Mapping[str, str] = field(default_factory=dict)  # name -> initial space
     gate: Gate = field(default_factory=Gate)
     batch_size: int = 256
     source_path: str | None = None
+    backends: Mapping[str, BackendConfig] = field(default_factory=dict)
+    """Every backend instance by name; always holds :data:`DEFAULT_INSTANCE`, which is
+    ``backend`` with ``backend_options``."""
+
+    def __post_init__(self) -> None:
+        default = BackendConfig(DEFAULT_INSTANCE, self.backend, dict(self.backend_options))
+        have = self.backends.get(DEFAULT_INSTANCE)
+        if have is not None and (have.name, dict(have.options)) != (
+            default.name, dict(default.options)
+        ):
+            raise ConfigError(
+                "Config: backends['default'] differs from backend/backend_options",
+                hint="give the default instance in one place",
+            )
+        object.__setattr__(self, "backends", {DEFAULT_INSTANCE: default, **self.backends})
+
+    def backend_config(self, instance: str) -> BackendConfig:
+        """The backend instance called ``instance``; ``UnknownBackendInstance`` if the
+        config declares none."""
+        try:
+            return self.backends[instance]
+        except KeyError:
+            raise UnknownBackendInstance(instance, list(self.backends)) from None
 
     def space_spec(self, label: str) -> SpaceSpec:
         try:
@@ -137,7 +258,9 @@ class Config:
         data: Mapping[str, Any], *, base: Path | None = None, source: str | None = None
     ) -> Config:
         base = base or Path.cwd()
-        unknown = set(data) - {"manifest", "backend", "spaces", "collections", "gate", "backfill"}
+        sections = {"manifest", "backend", "backends", "spaces", "collections", "gate",
+                    "backfill"}
+        unknown = set(data) - sections
         if unknown:
             raise ConfigError(f"unknown section(s) {', '.join(sorted(unknown))} in config")
 
@@ -146,16 +269,28 @@ class Config:
             return str(q if q.is_absolute() else (base / q))
 
         manifest = _table(data, "manifest")
-        manifest_path = absolute(str(manifest.get("path", "vecver.db")))
-        backend = _table(data, "backend")
-        name = str(backend.pop("name", "local"))
-        opts: dict[str, Any] = {}
-        for k, v in backend.items():
-            if isinstance(v, str) and (k == "path" or k.endswith("_path") or k.endswith("_dir")):
-                v = absolute(v)
-            opts[k] = v
-        if name == "local" and "path" not in opts:
-            opts["path"] = absolute("vecver-data")
+        _known_keys("manifest", manifest, {"path"})
+        mpath = manifest.get("path", "vecver.db")
+        if not isinstance(mpath, str) or not mpath:
+            raise ConfigError(f"[manifest] path must be a file name, got {mpath!r}")
+        manifest_path = absolute(mpath)
+        instances = _table(data, "backends")
+        if "backend" in data and DEFAULT_INSTANCE in instances:
+            raise ConfigError(
+                "both [backend] and [backends.default] declare the default backend instance",
+                hint="keep one of them",
+            )
+        tables: dict[str, tuple[Mapping[str, Any], str]] = {
+            DEFAULT_INSTANCE: (_table(data, "backend"), "[backend]")
+        }
+        for iname, table in instances.items():
+            if not isinstance(table, Mapping):
+                raise ConfigError(f"[backends.{iname}] must be a table")
+            tables[iname] = (table, f"[backends.{iname}]")
+        backends = {
+            iname: _backend_config(iname, table, where, absolute, base)
+            for iname, (table, where) in tables.items()
+        }
         spaces_raw = data.get("spaces", {})
         if not isinstance(spaces_raw, Mapping):
             raise ConfigError("[spaces] must be a table of tables")
@@ -186,13 +321,15 @@ class Config:
                 raise UnknownSpace(str(table["space"]), list(spaces))
             collections[cname] = str(table["space"])
         backfill = _table(data, "backfill")
+        _known_keys("backfill", backfill, {"batch_size"})
         batch = backfill.get("batch_size", 256)
         if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
             raise ConfigError(f"[backfill] batch_size must be a positive integer, got {batch!r}")
         return Config(
             manifest_path=manifest_path,
-            backend=name,
-            backend_options=opts,
+            backend=backends[DEFAULT_INSTANCE].name,
+            backend_options=dict(backends[DEFAULT_INSTANCE].options),
+            backends=backends,
             spaces=spaces,
             collections=collections,
             gate=Gate.from_mapping(_table(data, "gate")),

@@ -8,6 +8,7 @@ for the CLI's stderr.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 
 class VecverError(Exception):
@@ -56,6 +57,37 @@ class BackendNotInstalled(ConfigError):
         super().__init__(
             f"backend {name!r} needs the package {package!r}, which is not installed",
             hint=f"pip install 'vecver[{extra}]'",
+        )
+
+
+class UnknownBackendInstance(ConfigError):
+    """A backend instance name (``migrate --on NAME``, a manifest row) that the config
+    does not declare."""
+
+    def __init__(self, name: str, known: Sequence[str]) -> None:
+        self.name = name
+        self.known = list(known)
+        super().__init__(
+            f"no backend instance {name!r} in the config",
+            hint="declared instances: " + (", ".join(sorted(self.known)) or "none")
+            + f"; add a [backends.{name}] table",
+        )
+
+
+class UnknownBackendOption(ConfigError):
+    """A backend instance's table holds an option its backend does not take."""
+
+    def __init__(self, instance: str, backend: str, unknown: Sequence[str],
+                 valid: Sequence[str]) -> None:
+        self.instance = instance
+        self.backend = backend
+        self.unknown = list(unknown)
+        self.valid = list(valid)
+        where = "[backend]" if instance == "default" else f"[backends.{instance}]"
+        super().__init__(
+            f"{where} ({backend} backend): unknown option"
+            f"{'s' if len(self.unknown) > 1 else ''} " + ", ".join(map(repr, self.unknown)),
+            hint="valid options: " + (", ".join(self.valid) or "none"),
         )
 
 
@@ -116,6 +148,61 @@ class ManifestVersionError(ManifestError):
         super().__init__(
             f"manifest {path} has schema version {found}; this vecver reads up to {supported}",
             hint="upgrade vecver",
+        )
+
+
+class ManifestReadOnly(ManifestError):
+    """A write to a manifest that can only be read here (read-only file, directory or
+    mount). Read-only verbs (``status``, ``history``, ``search``) still work."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(
+            f"manifest {path} is read-only here ({reason}); this command needs to write it",
+            hint="run it where the manifest file and its directory are writable (check "
+            "permissions and the mount), or use a read-only verb such as `vecver status`",
+        )
+
+
+class ManifestFull(ManifestError):
+    """The manifest could not record a write: its disk (or quota) is full. What was
+    recorded before is intact; the failed step recorded nothing."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(
+            f"no space left to write manifest {path}: {reason}",
+            hint="free disk space (or raise the quota) and run the command again; "
+            "nothing recorded before was lost",
+        )
+
+
+class ManifestEmpty(ManifestError):
+    """The manifest path is an empty (0-byte) file: not a manifest, and not treated as a
+    new one, since a truncated manifest would otherwise silently lose its record."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        super().__init__(
+            f"manifest {path} is an empty file (0 bytes)",
+            hint="if it was created by mistake, delete it and vecver will create a new "
+            "manifest; if it held a record, restore it from a backup",
+        )
+
+
+class ManifestUnavailable(ManifestError):
+    """The manifest cannot be opened or read at all (a directory at its path, a
+    permission denied, an I/O error). ``reason`` is the cause reported by the system."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(
+            f"manifest {path} cannot be opened: {reason}",
+            hint="check that [manifest] path names a file vecver may read, on a mounted, "
+            "healthy file system",
         )
 
 
@@ -188,15 +275,22 @@ class NoPreviousSpace(StateError):
 
 
 class GateFailed(StateError):
-    """The evaluation of the target space is below the configured gate."""
+    """The evaluation of the target space is below the configured gate.
 
-    def __init__(self, collection: str, label: str, reasons: Sequence[str]) -> None:
+    ``reasons``: one line per check that did not pass; ``result``: the whole
+    :class:`vecver.ops.cutover.GateResult` (every check, with its status), when known."""
+
+    def __init__(
+        self, collection: str, label: str, reasons: Sequence[str], *, result: Any = None,
+        hint: str | None = None,
+    ) -> None:
         self.collection = collection
         self.label = label
         self.reasons = list(reasons)
+        self.result = result
         super().__init__(
             f"cutover of {collection!r} to {label!r} refused by the gate: " + "; ".join(reasons),
-            hint="improve the space, relax [gate], or pass --force",
+            hint=hint or "improve the space, relax [gate], or pass --force",
         )
 
 
@@ -212,6 +306,39 @@ class NotEvaluated(StateError):
         )
 
 
+class GateChecksNotRun(GateFailed):
+    """A check the ``[gate]`` configures could not run on the recorded evaluations (the
+    relevance comparison needs an evaluation with judgments, ``--queries``), so the gate
+    cannot say the target is no worse. ``not_run``: the names of those checks."""
+
+    def __init__(
+        self, collection: str, label: str, not_run: Sequence[str], reasons: Sequence[str],
+        *, result: Any = None,
+    ) -> None:
+        self.not_run = list(not_run)
+        super().__init__(
+            collection, label, reasons, result=result,
+            hint=f"run `vecver evaluate {collection} --queries FILE` (judged queries) first, "
+            "or pass --force",
+        )
+
+
+class FingerprintMismatch(StateError):
+    """A read would compare vectors of two geometries: the space's embedder now gives
+    another fingerprint than the namespace it reads holds."""
+
+    def __init__(self, label: str, namespace: str, held: str, current: str) -> None:
+        self.label = label
+        self.namespace = namespace
+        self.held = held
+        self.current = current
+        super().__init__(
+            f"space {label!r} now resolves to fingerprint {current[:12]} but namespace "
+            f"{namespace!r} holds {held[:12]}: its vectors are not comparable with the query",
+            hint="a space whose geometry changed needs a new label; give it one and migrate",
+        )
+
+
 class LeaseHeld(StateError):
     """Another live process holds the lease for this operation."""
 
@@ -224,11 +351,92 @@ class LeaseHeld(StateError):
         )
 
 
+class LeaseLost(StateError):
+    """A lease this process held was taken over by another owner (it expired: this
+    process did not renew it within its TTL). Stop the work it protected."""
+
+    def __init__(self, name: str, holder: str | None) -> None:
+        self.name = name
+        self.holder = holder
+        super().__init__(
+            f"lost the lease {name!r} to {holder or 'nobody'}",
+            hint="the work was taken over or abandoned; run the command again to resume",
+        )
+
+
+class AlreadyRecorded(StateError):
+    """A row the manifest already holds (a collection, a namespace) was to be created
+    again. ``what`` is the kind of row, ``key`` its name."""
+
+    def __init__(self, what: str, key: str, detail: str | None = None) -> None:
+        self.what = what
+        self.key = key
+        super().__init__(
+            f"{what} {key!r} already exists" + (f" ({detail})" if detail else ""),
+        )
+
+
+class QueueFull(StateError):
+    """The work queue of ``kind`` holds ``limit`` items not yet completed."""
+
+    def __init__(self, kind: str, limit: int) -> None:
+        self.kind = kind
+        self.limit = limit
+        super().__init__(
+            f"the work queue {kind!r} is full ({limit} items not yet completed)",
+            hint="let the workers catch up (or start more), or raise the queue limit",
+        )
+
+
+class CandidateFailed(StateError):
+    """The embedder of a space being built (or the source of its backfill) broke.
+
+    The space was marked ``failed``: it no longer receives writes, and the collection's
+    active space keeps taking them. ``space`` is its label, ``reason`` what broke."""
+
+    def __init__(self, collection: str, space: str, reason: str) -> None:
+        self.collection = collection
+        self.space = space
+        self.reason = reason
+        super().__init__(
+            f"space {space!r} of {collection!r} failed and was marked failed: {reason}",
+            hint=f"fix the space and resume with `vecver migrate {collection} --to {space}`, "
+            f"or abandon it with `vecver abort {collection} --space {space}`",
+        )
+
+
+class NotAbortable(StateError):
+    """``abort`` of a space that is not a migration in progress (active, retired, dropped,
+    or none at all)."""
+
+    def __init__(self, collection: str, space: str | None, state: str | None,
+                 hint: str) -> None:
+        self.collection = collection
+        self.space = space
+        self.state = state
+        what = f"space {space!r} of {collection!r}" if space else f"collection {collection!r}"
+        why = f" is {state}" if state else " has no migration in progress"
+        super().__init__(f"cannot abort: {what}{why}", hint=hint)
+
+
 # --- input validation ----------------------------------------------------------------
 
 
 class InvalidInput(VecverError, ValueError):
     """Bad input from the caller. Nothing was written."""
+
+
+class InvalidArgument(InvalidInput):
+    """A call argument of the wrong kind or out of range (``batch_size=0``, a string
+    where a list of ids is expected). ``name`` is the argument, ``value`` what was given."""
+
+    def __init__(self, name: str, value: object, expected: str) -> None:
+        self.name = name
+        self.value = value
+        self.expected = expected
+        super().__init__(
+            f"{name} must be {expected}, got {value!r}", hint="nothing was written"
+        )
 
 
 class DimensionMismatch(InvalidInput):
@@ -286,12 +494,71 @@ class MissingText(InvalidInput):
 
 
 class InvalidId(InvalidInput):
-    """A document id is empty or not a string."""
+    """A document id is empty, not a string, holds a NUL character or does not encode as
+    UTF-8 (a lone surrogate). ``reason`` says which (None: empty or not a string)."""
 
-    def __init__(self, value: object) -> None:
+    def __init__(self, value: object, reason: str | None = None) -> None:
         self.value = value
+        self.reason = reason
+        why = f": {reason}" if reason else ""
         super().__init__(
-            f"invalid document id {value!r}", hint="ids are non-empty strings; nothing was written"
+            f"invalid document id {value!r}{why}",
+            hint="ids are non-empty strings of valid Unicode without NUL characters; "
+            "nothing was written",
+        )
+
+
+class ZeroVector(InvalidInput):
+    """A vector of all zeros in a space whose metric needs a norm (cosine): it has no
+    direction, so every score against it is meaningless."""
+
+    def __init__(self, doc_id: str | None, metric: str) -> None:
+        self.doc_id = doc_id
+        self.metric = metric
+        who = f" for document {doc_id!r}" if doc_id is not None else " (a query)"
+        super().__init__(
+            f"vector{who} is all zeros, which has no direction under the {metric} metric",
+            hint="check the embedder's output (an all-zero vector usually means a broken "
+            "model or empty input); nothing was written",
+        )
+
+
+class LimitExceeded(InvalidInput):
+    """A value is larger than the backend declares it accepts (metadata or text size).
+
+    ``what`` names the value (``"metadata"``, ``"text"``), ``limit`` and ``size`` are in
+    bytes of UTF-8 (JSON for metadata)."""
+
+    def __init__(self, what: str, doc_id: str | None, size: int, limit: int, backend: str) -> None:
+        self.what = what
+        self.doc_id = doc_id
+        self.size = size
+        self.limit = limit
+        self.backend = backend
+        who = f" of document {doc_id!r}" if doc_id is not None else ""
+        super().__init__(
+            f"{what}{who} is {size} bytes; the {backend} backend accepts at most {limit}",
+            hint=f"shorten the {what}; nothing was written",
+        )
+
+
+class UnsupportedMetadata(InvalidInput):
+    """Metadata holds a kind of value the backend cannot store (``kind``: ``"list"``,
+    ``"object"``, ``"null"``, ...)."""
+
+    def __init__(self, doc_id: str | None, key: str, kind: str, allowed: Sequence[str],
+                 backend: str) -> None:
+        self.doc_id = doc_id
+        self.key = key
+        self.kind = kind
+        self.allowed = sorted(allowed)
+        self.backend = backend
+        who = f" of document {doc_id!r}" if doc_id is not None else ""
+        super().__init__(
+            f"metadata field {key!r}{who} holds a {kind}, which the {backend} backend "
+            "cannot store",
+            hint="metadata values there may be: " + ", ".join(self.allowed)
+            + "; nothing was written",
         )
 
 
@@ -312,6 +579,20 @@ class InvalidFilter(InvalidInput):
     """A metadata filter is malformed."""
 
 
+class UnsupportedFilter(InvalidFilter):
+    """A filter uses an operator the backend does not declare in ``capabilities.filter_ops``."""
+
+    def __init__(self, operators: Sequence[str], supported: Sequence[str], backend: str) -> None:
+        self.operators = sorted(operators)
+        self.supported = sorted(supported)
+        self.backend = backend
+        super().__init__(
+            f"the {backend} backend does not support the filter operator(s) "
+            + ", ".join(self.operators),
+            hint="supported operators: " + (", ".join(self.supported) or "none"),
+        )
+
+
 class SourceError(InvalidInput):
     """A source of documents (e.g. a JSONL file) is malformed."""
 
@@ -329,7 +610,67 @@ class BackendError(VecverError):
 
 
 class TransientBackendError(BackendError):
-    """A backend operation failed in a way that may succeed when retried."""
+    """A backend operation failed in a way that may succeed when retried.
+
+    ``retry_after`` is the delay in seconds the database asked for (an HTTP
+    ``Retry-After``), or None."""
+
+    retry_after: float | None = None
+
+    def __init__(
+        self, message: str, *, hint: str | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        if retry_after is not None:
+            self.retry_after = retry_after
+
+
+class WriteNotVisible(TransientBackendError):
+    """A write returned but did not become visible to reads of the same namespace within
+    the backend's declared ``visibility_timeout`` (an eventually consistent database).
+
+    ``op`` is ``"upsert"`` or ``"delete"``, ``pending`` how many of its ids were still not
+    reflected, ``waited`` the seconds waited. The write itself may still land."""
+
+    def __init__(self, namespace: str, op: str, pending: int, waited: float) -> None:
+        self.namespace = namespace
+        self.op = op
+        self.pending = pending
+        self.waited = waited
+        super().__init__(
+            f"{op} to namespace {namespace!r} was not visible to reads after {waited:.1f} s "
+            f"({pending} id(s) not reflected yet)",
+            hint="retry; if it persists, raise the backend's visibility_timeout or check "
+            "the database's replication",
+        )
+
+
+class StorageFull(BackendError):
+    """The backend's storage has no space left (disk full, quota reached). Writes that
+    returned before are durable; the failed write left nothing behind."""
+
+    def __init__(self, where: str, cause: str) -> None:
+        self.where = where
+        self.cause = cause
+        super().__init__(
+            f"no space left for {where}: {cause}",
+            hint="free disk space (or raise the quota) and run the command again; "
+            "nothing acknowledged was lost",
+        )
+
+
+class InvalidNamespaceName(InvalidInput):
+    """A namespace name the backend's naming rule rejects; checked before anything is
+    created. ``reason`` says which rule."""
+
+    def __init__(self, name: object, backend: str, reason: str) -> None:
+        self.name = name
+        self.backend = backend
+        self.reason = reason
+        super().__init__(
+            f"{name!r} is not a valid namespace name on the {backend} backend: {reason}",
+            hint="choose a shorter or simpler collection name or space label",
+        )
 
 
 class BackendClosed(BackendError):

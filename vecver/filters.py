@@ -15,10 +15,21 @@ or from a plain mapping (the CLI and config form)::
 Semantics: a condition on a field that is absent from a document's metadata is false.
 Range bounds compare numbers with numbers and strings with strings; a value of another
 type never matches.
+
+Input rules (each refused with :class:`~vecver.errors.InvalidFilter`):
+
+- "no filter" is ``filter=None`` in Python and leaving ``--filter`` out on the command
+  line; a filter that is given is a mapping (a JSON *object*): the text ``null``, a list,
+  a number or a string are refused by :meth:`Filter.from_json` rather than read as "no
+  filter"; ``{}`` is the empty filter, which matches everything;
+- a value is a string, a number or a bool; ``None`` (JSON ``null``) is refused, and so is
+  a NaN or infinite number, which no stored value can equal or be ordered against.
 """
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Union
@@ -28,8 +39,16 @@ from .errors import InvalidFilter
 Scalar = Union[str, int, float, bool]
 
 
+def _check_finite(field: str, value: object) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidFilter(
+            f"filter value for {field!r} must be a finite number, got {value!r}"
+        )
+
+
 def _check_scalar(field: str, value: object) -> Scalar:
     if isinstance(value, (str, int, float, bool)):
+        _check_finite(field, value)
         return value
     raise InvalidFilter(
         f"filter value for {field!r} must be a string, number or bool, got {type(value).__name__}"
@@ -138,10 +157,29 @@ class Filter:
         return out
 
     @staticmethod
-    def parse(spec: Mapping[str, Any] | Filter | None) -> Filter:
-        """Build a filter from ``{field: value | {"eq"|"in"|"gt"|"gte"|"lt"|"lte": ...}}``.
+    def from_json(text: str) -> Filter:
+        """The filter a JSON text gives (the CLI's ``--filter``). The text must hold a JSON
+        object: ``null``, a list, a number or a string are refused (``InvalidFilter``), so
+        that a mistyped filter never silently searches everything; to search without a
+        filter, give none."""
+        try:
+            spec = json.loads(text)
+        except (TypeError, ValueError) as e:
+            raise InvalidFilter(f"a filter is a JSON object, got {text!r} ({e})") from e
+        if not isinstance(spec, dict):
+            raise InvalidFilter(
+                f"a filter is a JSON object of field to condition, got {text!r}",
+                hint="to search without a filter, leave --filter out",
+            )
+        return Filter.parse(spec)
 
-        Raises :class:`~vecver.errors.InvalidFilter` on anything else.
+    @staticmethod
+    def parse(spec: Mapping[str, Any] | Filter | None) -> Filter:
+        """Build a filter from ``{field: value | {"eq"|"in"|"gt"|"gte"|"lt"|"lte": ...}}``;
+        ``None`` is no filter (the empty filter).
+
+        Raises :class:`~vecver.errors.InvalidFilter` on anything else (see the module's
+        input rules).
         """
         if spec is None:
             return Filter()
@@ -205,4 +243,5 @@ class F:
         for b in bounds:
             if isinstance(b, bool) or not isinstance(b, (int, float, str)):
                 raise InvalidFilter(f"range bound on {field!r} must be a number or string")
+            _check_finite(field, b)
         return Filter((Range(field, gt, gte, lt, lte),))

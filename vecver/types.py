@@ -103,12 +103,5 @@ class ScanPage:
     next_cursor: str | None
 
 
-def score_from_distance(metric: Metric, distance: float) -> float:
-    """Map a backend-native distance to vecver's score convention (higher is closer)."""
-    if metric == "cosine" or metric == "dot":
-        return 1.0 - distance
-    return -distance
-
-
 def is_finite_number(x: float) -> bool:
     return not (math.isnan(x) or math.isinf(x))

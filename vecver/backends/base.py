@@ -4,71 +4,158 @@ A backend stores *namespaces*; each namespace holds the vectors of exactly one s
 fingerprint, one dimension, one metric). Everything else — dual-write, backfill, routing,
 cutover — lives in the core and is written once.
 
-Implementing a backend means subclassing :class:`Backend`, declaring
-:class:`Capabilities` as a class attribute, implementing the abstract methods, and
-registering the class under the ``vecver.backends`` entry-point group. The shared
-compliance suite in :mod:`vecver.testing` checks the contract.
+The public methods of :class:`Backend` are concrete and enforce the rules themselves (they
+are template methods): each checks that the backend is open, validates its input
+(:mod:`vecver.backends.validate`) against the namespace's spec and the backend's declared
+:class:`Capabilities`, cuts long inputs into chunks of the declared limits, calls a small
+``_method`` that the backend implements, and — for a backend declaring
+``consistency="eventual"`` — waits until the write is visible. A backend therefore never
+sees a closed-backend call, a bad batch, an unsupported filter or a list longer than it
+declared.
+
+Implementing a backend means subclassing :class:`Backend`, declaring ``name`` and
+``capabilities`` as class attributes and implementing eight methods:
+:meth:`~Backend._create_namespace`, :meth:`~Backend._describe_namespace`,
+:meth:`~Backend._list_namespaces`, :meth:`~Backend._drop_namespace`,
+:meth:`~Backend._upsert`, :meth:`~Backend._delete`, :meth:`~Backend._fetch` and
+:meth:`~Backend._scan`. Built on top of them, and worth overriding where the database does
+better: :meth:`~Backend._search` (exact search by scan), :meth:`~Backend._count` (count by
+scan) and :meth:`~Backend._storage_estimate`; with native aliases, ``_set_alias``,
+``_get_alias`` and ``_drop_alias``. The backend's knowledge of its database is declared
+here too: :meth:`~Backend.physical_name` and :meth:`~Backend.check_namespace_name` (its
+naming rule) and :meth:`~Backend.score_from_distance` (its score convention).
+Register the class under the ``vecver.backends`` entry-point group; the shared compliance
+suite in :mod:`vecver.testing` checks the contract.
 """
 
 from __future__ import annotations
 
 import math
+import re
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
 from ..errors import (
     BackendClosed,
-    DimensionMismatch,
-    DuplicateIds,
-    InvalidId,
     InvalidInput,
-    NonFiniteVector,
-    StampMismatch,
+    InvalidNamespaceName,
+    NamespaceExists,
+    NamespaceNotFound,
+    WriteNotVisible,
 )
 from ..filters import Filter
-from ..types import Hit, Matrix, NamespaceSpec, Record, ScanPage
+from ..types import Hit, Matrix, Metric, NamespaceSpec, Record, ScanPage, Stamp
+from .capabilities import Capabilities
+from .validate import (
+    check_filter,
+    check_id,
+    check_ids_argument,
+    json_safe_metadata,
+    validate_ids,
+    validate_k,
+    validate_limit,
+    validate_queries,
+    validate_records,
+    validate_spec,
+)
 
+__all__ = [
+    "Backend",
+    "Capabilities",
+    "exact_scores",
+    "json_safe_metadata",
+    "validate_ids",
+    "validate_limit",
+    "validate_queries",
+    "validate_records",
+]
 
-@dataclass(frozen=True)
-class Capabilities:
-    """What a backend can do, declared as data (never discovered by probing).
-
-    - ``native_alias``: the database has atomic aliases; the core switches them with
-      :meth:`Backend.set_alias`. Otherwise the alias is kept in the manifest.
-    - ``namespace_kind``: what one namespace is on this database (for messages and docs).
-    - ``filter_ops``: which portable filter operators are supported.
-    - ``max_batch``: the largest number of records one ``upsert`` call accepts.
-    - ``persistent``: data survives closing and reopening the backend.
-    - ``shared_between_processes``: several processes may open it at once and see each
-      other's writes.
-    """
-
-    native_alias: bool = False
-    namespace_kind: str = "namespace"
-    filter_ops: frozenset[str] = field(default_factory=lambda: frozenset({"eq", "in", "range"}))
-    max_batch: int = 1000
-    persistent: bool = True
-    shared_between_processes: bool = False
+_SCAN_PAGE = 1000
+_NAME_MAX_BYTES = 255
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class Backend(ABC):
     """Base class of every backend.
 
-    Contract shared by all methods: they raise :class:`~vecver.errors.BackendClosed` after
+    Contract of every public method: it raises :class:`~vecver.errors.BackendClosed` after
     :meth:`close`, :class:`~vecver.errors.NamespaceNotFound` for a namespace that does not
-    exist, and :class:`~vecver.errors.TransientBackendError` for failures that may succeed
-    when retried (the core retries those with backoff).
+    exist (also with an empty batch or id list), a subclass of
+    :class:`~vecver.errors.InvalidInput` for bad input before anything is written, and
+    :class:`~vecver.errors.TransientBackendError` for failures that may succeed when
+    retried (the core retries those with backoff).
+
+    Read-your-writes: once :meth:`upsert` or :meth:`delete` returns, :meth:`fetch`,
+    :meth:`scan`, :meth:`count` and :meth:`search` of the same namespace on the same
+    backend object reflect the write (the core's dual-write, backfill and verify rely on
+    it). A strongly consistent backend gives this by itself; for one declaring
+    ``consistency="eventual"`` the base waits for the write to become visible (it polls
+    :meth:`_fetch` with backoff) for at most ``capabilities.visibility_timeout`` seconds
+    and otherwise raises :class:`~vecver.errors.WriteNotVisible` — never a silent miss.
     """
 
     name: ClassVar[str] = "abstract"
     capabilities: ClassVar[Capabilities] = Capabilities()
 
+    @classmethod
+    def default_options(cls, base_dir: Path, instance: str = "default") -> dict[str, Any]:
+        """Options this backend needs that a config may leave out, for the backend
+        instance called ``instance`` of a config whose relative paths are relative to
+        ``base_dir``. The config's own options win over these. Distinct instances must
+        get distinct defaults where they would otherwise share storage. None by default."""
+        return {}
+
     def __init__(self) -> None:
         self._closed = False
+
+    # -- what the backend knows about its database ------------------------------------
+
+    @classmethod
+    def physical_name(cls, collection: str, space_label: str, fingerprint: str) -> str:
+        """The namespace name of one space of one collection on this database.
+
+        Deterministic, different for different (collection, label, fingerprint), and never
+        equal to a collection name (collection names are the aliases). The default is
+        ``vv_{collection}__{label}_{fingerprint[:8]}`` with every character of the label
+        that is not a letter or digit replaced by ``_``; a database with a stricter rule
+        (Pinecone index names, Weaviate class names) overrides it. The core checks the
+        result with :meth:`check_namespace_name` before creating anything."""
+        label = re.sub(r"[^A-Za-z0-9]", "_", space_label)
+        return f"vv_{collection}__{label}_{fingerprint[:8]}"
+
+    @classmethod
+    def check_namespace_name(cls, name: object) -> None:
+        """Raise :class:`~vecver.errors.InvalidNamespaceName` unless this database can hold
+        a namespace called ``name``. Called by :meth:`create_namespace` before anything is
+        created. The default accepts any non-empty string of valid Unicode without control
+        characters, of at most 255 bytes of UTF-8."""
+        if not isinstance(name, str) or not name:
+            raise InvalidNamespaceName(name, cls.name, "it must be a non-empty string")
+        if _CONTROL.search(name):
+            raise InvalidNamespaceName(name, cls.name, "it contains a control character")
+        try:
+            size = len(name.encode("utf-8"))
+        except UnicodeEncodeError:
+            raise InvalidNamespaceName(name, cls.name, "it is not valid Unicode") from None
+        if size > _NAME_MAX_BYTES:
+            raise InvalidNamespaceName(
+                name, cls.name, f"it is {size} bytes long, at most {_NAME_MAX_BYTES} allowed"
+            )
+
+    @classmethod
+    def score_from_distance(cls, metric: Metric, distance: Any) -> Any:
+        """Map what the database returns for a hit (a float or a numpy array of them) to
+        vecver's score convention (higher is closer: cosine similarity for ``cosine``,
+        inner product for ``dot``, negative squared euclidean distance for ``l2``).
+
+        The default is the identity, for a database that returns such scores already; a
+        backend whose database returns distances overrides it."""
+        return distance
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -90,44 +177,112 @@ class Backend(ABC):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- namespaces -------------------------------------------------------------------
+    # -- namespaces (public, enforced) ------------------------------------------------
 
-    @abstractmethod
     def create_namespace(self, spec: NamespaceSpec) -> None:
         """Create a namespace. Idempotent when one with the same dimension, metric and
-        fingerprint exists; raises ``NamespaceExists`` when it exists with others."""
+        fingerprint exists (its records are kept); raises ``NamespaceExists`` when it
+        exists with others, ``InvalidNamespaceName`` when the database cannot hold that
+        name and ``InvalidInput`` for a malformed spec — both before anything is created."""
+        self._check_open()
+        validate_spec(spec)
+        self.check_namespace_name(spec.name)
+        have = self._create_namespace(spec)
+        if have != spec:
+            raise NamespaceExists(
+                spec.name,
+                f"dimension {have.dimension}, metric {have.metric}, "
+                f"fingerprint {have.fingerprint[:12]}",
+            )
 
-    @abstractmethod
     def describe_namespace(self, name: str) -> NamespaceSpec:
         """The spec a namespace was created with."""
+        self._check_open()
+        return self._spec(name)
 
-    @abstractmethod
     def list_namespaces(self) -> list[str]:
-        """Names of all namespaces, sorted."""
+        """Names of all namespaces, sorted (aliases are not namespaces)."""
+        self._check_open()
+        return sorted(self._list_namespaces())
 
-    @abstractmethod
     def drop_namespace(self, name: str) -> None:
         """Delete a namespace and everything in it. Idempotent."""
+        self._check_open()
+        if isinstance(name, str) and name:
+            self._drop_namespace(name)
 
-    # -- data -------------------------------------------------------------------------
+    # -- data (public, enforced) ------------------------------------------------------
 
-    @abstractmethod
     def upsert(self, namespace: str, records: Sequence[Record]) -> None:
-        """Insert or replace records by id. All-or-nothing for one call: after a raise,
-        none of ``records`` is visible. Must call :func:`validate_records` first. Durable
-        when it returns."""
+        """Insert or replace records by id (a replacement replaces the whole record:
+        vector, text, metadata, stamp).
 
-    @abstractmethod
+        The whole batch is validated first (``InvalidId``, ``DuplicateIds``,
+        ``DimensionMismatch``, ``NonFiniteVector``, ``ZeroVector``, ``StampMismatch``,
+        ``UnsupportedMetadata``, ``LimitExceeded``, ``InvalidInput``): on bad input
+        nothing is written. The batch is then written in chunks of
+        ``capabilities.max_batch`` records, in order, each chunk all-or-nothing; so a call
+        of at most ``max_batch`` records is all-or-nothing, and after a failure of a
+        longer one, the chunks before the failing one are written (writes are idempotent:
+        retry the call). Durable and visible to reads when it returns."""
+        self._check_open()
+        if not isinstance(records, Sequence) or isinstance(records, (str, bytes)):
+            raise InvalidInput(f"records must be a list of Record, got {type(records).__name__}")
+        records = list(records)
+        spec = self._spec(namespace)
+        caps = self.capabilities
+        vectors = validate_records(spec, records, caps, self.name)
+        if not records:
+            return
+        step = caps.max_batch
+        for start in range(0, len(records), step):
+            self._upsert(namespace, records[start : start + step], vectors[start : start + step])
+        if caps.consistency == "eventual":
+            self._await_visible(namespace, "upsert", {r.id: r.stamp for r in records}, 0.0)
+
     def delete(self, namespace: str, ids: Sequence[str]) -> None:
-        """Delete records by id; ids that are not present are ignored. Durable on return."""
+        """Delete records by id; ids that are not present are ignored. Raises
+        ``InvalidId`` / ``DuplicateIds`` / ``InvalidInput`` (a single string instead of a
+        list) before anything is deleted. Deleted in chunks of
+        ``capabilities.max_delete_ids``. Durable and visible to reads when it returns."""
+        self._check_open()
+        idl = check_ids_argument(ids)
+        validate_ids(idl)
+        if not idl:
+            self._spec(namespace)
+            return
+        if not isinstance(namespace, str):
+            raise NamespaceNotFound(namespace)
+        since = time.time()
+        step = self.capabilities.max_delete_ids
+        for start in range(0, len(idl), step):
+            self._delete(namespace, idl[start : start + step])
+        if self.capabilities.consistency == "eventual":
+            self._await_visible(namespace, "delete", dict.fromkeys(idl), since)
 
-    @abstractmethod
     def fetch(
         self, namespace: str, ids: Sequence[str], *, with_vectors: bool = False
     ) -> dict[str, Record]:
-        """Records for the ids that are present (absent ids are left out)."""
+        """Records for the ids that are present (absent ids are left out; a repeated id
+        is fetched once). Raises ``InvalidId`` for an id that cannot exist (empty, not a
+        string, NUL, invalid Unicode) and ``InvalidInput`` for a single string. Vectors
+        (float32 arrays) only with ``with_vectors``; the records are the caller's to
+        mutate. Fetched in chunks of ``capabilities.max_fetch_ids``."""
+        self._check_open()
+        idl = list(dict.fromkeys(check_id(i) for i in check_ids_argument(ids)))
+        if not idl:
+            self._spec(namespace)
+            return {}
+        if not isinstance(namespace, str):
+            raise NamespaceNotFound(namespace)
+        step = self.capabilities.max_fetch_ids
+        if len(idl) <= step:
+            return self._fetch(namespace, idl, bool(with_vectors))
+        out: dict[str, Record] = {}
+        for start in range(0, len(idl), step):
+            out.update(self._fetch(namespace, idl[start : start + step], bool(with_vectors)))
+        return out
 
-    @abstractmethod
     def scan(
         self,
         namespace: str,
@@ -139,109 +294,270 @@ class Backend(ABC):
         """One page of all records in a stable order. ``cursor`` is the previous page's
         ``next_cursor`` (an opaque string that stays valid across processes and restarts);
         records written behind the cursor after it was issued may be missed, records
-        present for the whole scan are returned exactly once. Raises ``InvalidInput``
-        when ``limit < 1``."""
+        present for the whole scan are returned exactly once; ``next_cursor`` is None
+        after the last page. Raises ``InvalidInput`` when ``limit < 1`` or ``cursor`` is
+        not a string."""
+        self._check_open()
+        validate_limit(limit)
+        if cursor is not None and not isinstance(cursor, str):
+            raise InvalidInput(f"cursor must be a string from a previous page, got {cursor!r}")
+        if not isinstance(namespace, str):
+            raise NamespaceNotFound(namespace)
+        return self._scan(namespace, cursor, limit, bool(with_vectors))
 
-    @abstractmethod
     def search(
         self, namespace: str, queries: Matrix, k: int, *, filter: Filter | None = None
     ) -> list[list[Hit]]:
-        """Approximate nearest neighbours for each row of ``queries`` (shape q x d), best
-        first, at most ``k`` each, scores by vecver's convention (higher is closer)."""
+        """Approximate nearest neighbours for each row of ``queries`` (shape q x d, or one
+        vector of d), best first, at most ``k`` each, scores by vecver's convention
+        (higher is closer), ties in any order. With a filter, only records whose metadata
+        :meth:`Filter.matches`. Raises ``DimensionMismatch``, ``NonFiniteVector``,
+        ``ZeroVector`` (a cosine query of zeros), ``InvalidInput`` (``k``),
+        ``InvalidFilter`` or ``UnsupportedFilter`` (an operator not in
+        ``capabilities.filter_ops``) before the database is asked."""
+        self._check_open()
+        validate_k(k)
+        flt = check_filter(filter, self.capabilities, self.name)
+        spec = self._spec(namespace)
+        q = validate_queries(spec, queries, k)
+        if q.shape[0] == 0:
+            return []
+        return self._search(namespace, q, int(k), flt)
 
-    @abstractmethod
     def count(self, namespace: str) -> int:
         """Number of records in the namespace."""
+        self._check_open()
+        if not isinstance(namespace, str):
+            raise NamespaceNotFound(namespace)
+        return int(self._count(namespace))
 
-    # -- aliases (only when capabilities.native_alias) --------------------------------
+    def storage_estimate(self, namespace: str) -> int:
+        """An estimate of the bytes the namespace takes in the database (vectors, text,
+        metadata, stamps; index overhead where the backend knows it)."""
+        self._check_open()
+        if not isinstance(namespace, str):
+            raise NamespaceNotFound(namespace)
+        return int(self._storage_estimate(namespace))
+
+    # -- aliases (public, enforced; only with capabilities.native_alias) --------------
 
     def set_alias(self, alias: str, namespace: str) -> None:
-        """Point ``alias`` at ``namespace`` atomically (create or re-point)."""
-        raise NotImplementedError(f"backend {self.name!r} has no native aliases")
+        """Point ``alias`` at ``namespace`` atomically (create or re-point). Raises
+        ``NamespaceNotFound`` (and creates nothing) for a namespace that does not exist,
+        ``NotImplementedError`` without ``capabilities.native_alias``."""
+        self._check_open()
+        self._require_alias()
+        self._check_alias_name(alias)
+        self._spec(namespace)
+        self._set_alias(alias, namespace)
 
     def get_alias(self, alias: str) -> str | None:
         """The namespace ``alias`` points at, or None."""
-        raise NotImplementedError(f"backend {self.name!r} has no native aliases")
+        self._check_open()
+        self._require_alias()
+        if not isinstance(alias, str) or not alias:
+            return None
+        return self._get_alias(alias)
 
     def drop_alias(self, alias: str) -> None:
         """Remove an alias. Idempotent."""
-        raise NotImplementedError(f"backend {self.name!r} has no native aliases")
+        self._check_open()
+        self._require_alias()
+        if isinstance(alias, str) and alias:
+            self._drop_alias(alias)
+
+    def _require_alias(self) -> None:
+        if not self.capabilities.native_alias:
+            raise NotImplementedError(f"backend {self.name!r} has no native aliases")
+
+    @staticmethod
+    def _check_alias_name(alias: object) -> None:
+        if not isinstance(alias, str) or not alias:
+            raise InvalidInput(f"an alias is a non-empty string, got {alias!r}")
+
+    # -- what a backend implements ----------------------------------------------------
+    #
+    # The base calls these only on an open backend, with validated input no longer than
+    # the declared limits; a namespace argument is a str (it may not exist).
+
+    @abstractmethod
+    def _create_namespace(self, spec: NamespaceSpec) -> NamespaceSpec:
+        """Create the namespace ``spec`` describes, unless one of that name exists; return
+        the spec the namespace of that name holds now (``spec`` when it was created here).
+        An existing namespace must be left untouched. Safe against concurrent creators."""
+
+    @abstractmethod
+    def _describe_namespace(self, name: str) -> NamespaceSpec:
+        """The spec of namespace ``name``; ``NamespaceNotFound`` when there is none."""
+
+    @abstractmethod
+    def _list_namespaces(self) -> list[str]:
+        """Names of all namespaces (any order)."""
+
+    @abstractmethod
+    def _drop_namespace(self, name: str) -> None:
+        """Delete the namespace and everything in it; nothing when it does not exist."""
+
+    @abstractmethod
+    def _upsert(self, namespace: str, records: Sequence[Record], vectors: Matrix) -> None:
+        """Insert or replace ``records`` (valid, at most ``max_batch``, distinct ids);
+        ``vectors`` is their vectors as one contiguous float32 matrix (row i is record
+        i's). All-or-nothing; durable when it returns; must not keep references to the
+        caller's objects. ``NamespaceNotFound`` when the namespace does not exist."""
+
+    @abstractmethod
+    def _delete(self, namespace: str, ids: Sequence[str]) -> None:
+        """Delete ``ids`` (valid, distinct, at least one, at most ``max_delete_ids``);
+        absent ids are ignored. ``NamespaceNotFound`` when the namespace does not exist."""
+
+    @abstractmethod
+    def _fetch(self, namespace: str, ids: Sequence[str], with_vectors: bool) -> dict[str, Record]:
+        """The present records among ``ids`` (valid, distinct, at least one, at most
+        ``max_fetch_ids``), as new objects (vectors as float32 arrays, or None without
+        ``with_vectors``). ``NamespaceNotFound`` when the namespace does not exist."""
+
+    @abstractmethod
+    def _scan(self, namespace: str, cursor: str | None, limit: int, with_vectors: bool) -> ScanPage:
+        """One page of at most ``limit`` records after ``cursor`` (None: from the start) in
+        a stable order that is the same for every page size; ``next_cursor`` None after
+        the last page. ``NamespaceNotFound`` when the namespace does not exist."""
+
+    # -- built on top; override where the database does better ------------------------
+
+    def _search(
+        self, namespace: str, queries: Matrix, k: int, flt: Filter | None
+    ) -> list[list[Hit]]:
+        """Nearest neighbours of each query row (valid, at least one). Default: exact
+        search over a full scan (fine for small namespaces and for tests); ties by id."""
+        spec = self._describe_namespace(namespace)
+        nq = int(queries.shape[0])
+        best_ids: list[list[str]] = [[] for _ in range(nq)]
+        best_scores: list[list[float]] = [[] for _ in range(nq)]
+        payload: dict[str, Record] = {}
+        cursor: str | None = None
+        while True:
+            page = self._scan(namespace, cursor, _SCAN_PAGE, True)
+            recs = [
+                r for r in page.records
+                if r.vector is not None and (flt is None or flt.matches(r.metadata))
+            ]  # fmt: skip
+            if recs:
+                mat = np.stack([np.asarray(r.vector, dtype=np.float32) for r in recs])
+                scores = exact_scores(spec.metric, queries, mat)
+                for qi in range(nq):
+                    ids = best_ids[qi] + [r.id for r in recs]
+                    sc = best_scores[qi] + scores[qi].tolist()
+                    order = sorted(range(len(ids)), key=lambda j: (-sc[j], ids[j]))[:k]
+                    best_ids[qi] = [ids[j] for j in order]
+                    best_scores[qi] = [sc[j] for j in order]
+                for r in recs:
+                    payload[r.id] = r
+                keep = {i for row in best_ids for i in row}
+                payload = {i: r for i, r in payload.items() if i in keep}
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        return [
+            [
+                Hit(i, float(s), payload[i].text, dict(payload[i].metadata), payload[i].stamp)
+                for i, s in zip(ids, scs, strict=True)
+            ]
+            for ids, scs in zip(best_ids, best_scores, strict=True)
+        ]
+
+    def _count(self, namespace: str) -> int:
+        """Number of records. Default: a full scan without vectors."""
+        n = 0
+        cursor: str | None = None
+        while True:
+            page = self._scan(namespace, cursor, _SCAN_PAGE, False)
+            n += len(page.records)
+            cursor = page.next_cursor
+            if cursor is None:
+                return n
+
+    def _storage_estimate(self, namespace: str) -> int:
+        """Estimated bytes. Default: the count times (4 bytes per dimension plus the
+        average size of the text, metadata and stamp of the first page of records)."""
+        spec = self._describe_namespace(namespace)
+        n = self._count(namespace)
+        if n == 0:
+            return 0
+        sample = self._scan(namespace, None, 100, False).records
+        per = 0.0
+        if sample:
+            import json
+
+            per = sum(
+                len((r.text or "").encode("utf-8", "replace"))
+                + len(json.dumps(r.metadata, ensure_ascii=False, default=str).encode())
+                + len(r.id.encode("utf-8", "replace"))
+                + 120  # the stamp: fingerprint, source hash, time
+                for r in sample
+            ) / len(sample)
+        return int(n * (4 * spec.dimension + per))
+
+    def _set_alias(self, alias: str, namespace: str) -> None:
+        """Point ``alias`` at the existing ``namespace`` atomically (native aliases only)."""
+        raise NotImplementedError(f"backend {self.name!r} declares native_alias but has none")
+
+    def _get_alias(self, alias: str) -> str | None:
+        """The namespace ``alias`` points at, or None (native aliases only)."""
+        raise NotImplementedError(f"backend {self.name!r} declares native_alias but has none")
+
+    def _drop_alias(self, alias: str) -> None:
+        """Remove ``alias``; nothing when it does not exist (native aliases only)."""
+        raise NotImplementedError(f"backend {self.name!r} declares native_alias but has none")
+
+    # -- plumbing ---------------------------------------------------------------------
+
+    def _spec(self, namespace: object) -> NamespaceSpec:
+        if not isinstance(namespace, str) or not namespace:
+            raise NamespaceNotFound(namespace)  # type: ignore[arg-type]
+        return self._describe_namespace(namespace)
+
+    def _await_visible(
+        self, namespace: str, op: str, written: dict[str, Stamp | None], since: float
+    ) -> None:
+        """Wait until every id of ``written`` reads back as written (``op="upsert"``: the
+        stamp written, or a later write) or as gone (``op="delete"``: absent, or written
+        again after ``since``); ``WriteNotVisible`` after ``visibility_timeout``."""
+        timeout = self.capabilities.visibility_timeout
+        start = time.monotonic()
+        delay = 0.002
+        pending = dict(written)
+        step = self.capabilities.max_fetch_ids
+        while True:
+            ids = list(pending)
+            for s in range(0, len(ids), step):
+                chunk = ids[s : s + step]
+                got = self._fetch(namespace, chunk, False)
+                for i in chunk:
+                    rec = got.get(i)
+                    if op == "upsert":
+                        want = pending[i]
+                        if rec is not None and want is not None and _reflects(rec.stamp, want):
+                            del pending[i]
+                    elif rec is None or rec.stamp.written_at > since:
+                        del pending[i]
+            if not pending:
+                return
+            waited = time.monotonic() - start
+            if waited >= timeout:
+                raise WriteNotVisible(namespace, op, len(pending), waited)
+            time.sleep(min(delay, max(0.0, timeout - waited)))
+            delay = min(delay * 2, 0.25)
 
 
-def validate_ids(ids: Sequence[str]) -> None:
-    """Raise ``InvalidId`` or ``DuplicateIds`` for a bad batch of ids."""
-    seen: set[str] = set()
-    dups: list[str] = []
-    for i in ids:
-        if not isinstance(i, str) or not i:
-            raise InvalidId(i)
-        if i in seen:
-            dups.append(i)
-        seen.add(i)
-    if dups:
-        raise DuplicateIds(dups)
-
-
-def validate_records(spec: NamespaceSpec, records: Sequence[Record]) -> Matrix:
-    """Check a batch against a namespace before anything is written.
-
-    Raises ``InvalidId``, ``DuplicateIds``, ``DimensionMismatch``, ``NonFiniteVector`` or
-    ``StampMismatch``. Returns the vectors stacked as a contiguous float32 matrix.
-    """
-    validate_ids([r.id for r in records])
-    if not records:
-        return np.zeros((0, spec.dimension), dtype=np.float32)
-    rows = []
-    for r in records:
-        if r.stamp.fingerprint != spec.fingerprint:
-            raise StampMismatch(spec.name, spec.fingerprint, r.stamp.fingerprint, r.id)
-        if r.stamp.doc_id != r.id:
-            raise InvalidInput(f"record {r.id!r} carries a stamp for document {r.stamp.doc_id!r}")
-        if r.vector is None:
-            raise InvalidInput(f"record {r.id!r} has no vector")
-        v = np.asarray(r.vector)
-        if v.ndim != 1 or v.shape[0] != spec.dimension:
-            got = int(v.shape[-1]) if v.ndim else 0
-            raise DimensionMismatch(spec.dimension, got, r.id, spec.name)
-        rows.append(v)
-    mat = np.ascontiguousarray(np.stack(rows), dtype=np.float32)
-    if not np.isfinite(mat).all():
-        bad = int(np.argwhere(~np.isfinite(mat).all(axis=1))[0][0])
-        raise NonFiniteVector(records[bad].id)
-    return mat
-
-
-def validate_limit(limit: int) -> None:
-    """Raise ``InvalidInput`` unless ``limit`` (a scan page size) is a positive integer."""
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise InvalidInput(f"limit must be a positive integer, got {limit!r}")
-
-
-def validate_queries(spec: NamespaceSpec, queries: Matrix, k: int) -> Matrix:
-    """Check a query matrix; returns it as contiguous float32 of shape (q, d)."""
-    q = np.asarray(queries, dtype=np.float32)
-    if q.ndim == 1:
-        q = q[None, :]
-    if q.ndim != 2 or q.shape[1] != spec.dimension:
-        raise DimensionMismatch(spec.dimension, int(q.shape[-1]), None, spec.name)
-    if not np.isfinite(q).all():
-        raise NonFiniteVector(None)
-    if not isinstance(k, int) or k < 1:
-        raise InvalidInput(f"k must be a positive integer, got {k!r}")
-    return np.ascontiguousarray(q)
-
-
-def json_safe_metadata(metadata: Mapping[str, Any], doc_id: str) -> dict[str, Any]:
-    """Check metadata is a JSON object of JSON values; returns a plain dict copy."""
-    import json
-
-    if not isinstance(metadata, Mapping):
-        raise InvalidInput(f"metadata of document {doc_id!r} must be an object")
-    try:
-        out: dict[str, Any] = json.loads(json.dumps(dict(metadata), allow_nan=False))
-    except (TypeError, ValueError) as e:
-        raise InvalidInput(f"metadata of document {doc_id!r} is not JSON-serializable: {e}") from e
-    return out
+def _reflects(stored: Stamp, written: Stamp) -> bool:
+    """The stored stamp is the one written, or one written after it."""
+    if stored.written_at > written.written_at + 1e-6:
+        return True
+    return (
+        stored.fingerprint == written.fingerprint
+        and stored.source_hash == written.source_hash
+        and abs(stored.written_at - written.written_at) <= 1e-6
+    )
 
 
 def exact_scores(metric: str, queries: Matrix, vectors: Matrix) -> Matrix:

@@ -13,26 +13,12 @@ from dataclasses import replace
 
 import numpy as np
 
-from vecver.backends.base import (
-    Backend,
-    Capabilities,
-    exact_scores,
-    validate_ids,
-    validate_limit,
-    validate_queries,
-    validate_records,
-)
-from vecver.errors import NamespaceExists, NamespaceNotFound
+from vecver.backends.base import Backend, Capabilities, exact_scores
+from vecver.errors import NamespaceNotFound
 from vecver.filters import Filter
 from vecver.types import Hit, Matrix, NamespaceSpec, Record, ScanPage
 
 __all__ = ["AliasedMemoryBackend", "MemoryBackend"]
-
-
-class _Namespace:
-    def __init__(self, spec: NamespaceSpec) -> None:
-        self.spec = spec
-        self.records: dict[str, Record] = {}
 
 
 class MemoryBackend(Backend):
@@ -43,122 +29,106 @@ class MemoryBackend(Backend):
         native_alias=False,
         namespace_kind="in-memory table",
         max_batch=100_000,
+        max_fetch_ids=100_000,
+        max_delete_ids=100_000,
         persistent=False,
         shared_between_processes=False,
     )
 
     def __init__(self) -> None:
         super().__init__()
-        self._ns: dict[str, _Namespace] = {}
+        self._specs: dict[str, NamespaceSpec] = {}
+        self._data: dict[str, dict[str, Record]] = {}
         self._lock = threading.RLock()
 
-    def _get(self, name: str) -> _Namespace:
-        self._check_open()
+    def _records(self, name: str) -> dict[str, Record]:
         try:
-            return self._ns[name]
+            return self._data[name]
         except KeyError:
             raise NamespaceNotFound(name) from None
 
-    def create_namespace(self, spec: NamespaceSpec) -> None:
+    def _create_namespace(self, spec: NamespaceSpec) -> NamespaceSpec:
         with self._lock:
-            self._check_open()
-            have = self._ns.get(spec.name)
-            if have is not None:
-                if have.spec != spec:
-                    raise NamespaceExists(spec.name, f"spec {have.spec}")
-                return
-            self._ns[spec.name] = _Namespace(spec)
+            have = self._specs.setdefault(spec.name, spec)
+            self._data.setdefault(spec.name, {})
+            return have
 
-    def describe_namespace(self, name: str) -> NamespaceSpec:
+    def _describe_namespace(self, name: str) -> NamespaceSpec:
         with self._lock:
-            return self._get(name).spec
+            try:
+                return self._specs[name]
+            except KeyError:
+                raise NamespaceNotFound(name) from None
 
-    def list_namespaces(self) -> list[str]:
+    def _list_namespaces(self) -> list[str]:
         with self._lock:
-            self._check_open()
-            return sorted(self._ns)
+            return list(self._specs)
 
-    def drop_namespace(self, name: str) -> None:
+    def _drop_namespace(self, name: str) -> None:
         with self._lock:
-            self._check_open()
-            self._ns.pop(name, None)
+            self._specs.pop(name, None)
+            self._data.pop(name, None)
             self._forget_aliases_of(name)
 
     def _forget_aliases_of(self, name: str) -> None:
         """Hook: aliases that pointed at a dropped namespace (none without aliases)."""
 
-    def upsert(self, namespace: str, records: Sequence[Record]) -> None:
+    def _upsert(self, namespace: str, records: Sequence[Record], vectors: Matrix) -> None:
         with self._lock:
-            ns = self._get(namespace)
-            mat = validate_records(ns.spec, records)
-            for r, v in zip(records, mat):
-                ns.records[r.id] = Record(r.id, v.copy(), r.text, dict(r.metadata), r.stamp)
+            data = self._records(namespace)
+            for r, v in zip(records, vectors, strict=True):
+                data[r.id] = Record(r.id, v.copy(), r.text, dict(r.metadata), r.stamp)
 
-    def delete(self, namespace: str, ids: Sequence[str]) -> None:
+    def _delete(self, namespace: str, ids: Sequence[str]) -> None:
         with self._lock:
-            ns = self._get(namespace)
-            validate_ids(list(ids))
+            data = self._records(namespace)
             for i in ids:
-                ns.records.pop(i, None)
+                data.pop(i, None)
 
-    def fetch(
-        self, namespace: str, ids: Sequence[str], *, with_vectors: bool = False
-    ) -> dict[str, Record]:
+    def _fetch(self, namespace: str, ids: Sequence[str], with_vectors: bool) -> dict[str, Record]:
         with self._lock:
-            ns = self._get(namespace)
-            out: dict[str, Record] = {}
-            for i in ids:
-                r = ns.records.get(i)
-                if r is not None:
-                    out[i] = _copy(r, with_vectors)
-            return out
+            data = self._records(namespace)
+            return {i: _copy(data[i], with_vectors) for i in ids if i in data}
 
-    def scan(
-        self,
-        namespace: str,
-        *,
-        cursor: str | None = None,
-        limit: int = 256,
-        with_vectors: bool = False,
-    ) -> ScanPage:
+    def _scan(self, namespace: str, cursor: str | None, limit: int, with_vectors: bool) -> ScanPage:
         with self._lock:
-            ns = self._get(namespace)
-            validate_limit(limit)
-            keys = sorted(k for k in ns.records if cursor is None or k > cursor)
+            data = self._records(namespace)
+            keys = sorted(k for k in data if cursor is None or k > cursor)
             page = keys[:limit]
-            recs = [_copy(ns.records[k], with_vectors) for k in page]
-            nxt = page[-1] if len(keys) > limit else None
-            return ScanPage(recs, nxt)
+            recs = [_copy(data[k], with_vectors) for k in page]
+            return ScanPage(recs, page[-1] if len(keys) > limit else None)
 
-    def search(
-        self, namespace: str, queries: Matrix, k: int, *, filter: Filter | None = None
+    def _count(self, namespace: str) -> int:
+        with self._lock:
+            return len(self._records(namespace))
+
+    def _search(
+        self, namespace: str, queries: Matrix, k: int, flt: Filter | None
     ) -> list[list[Hit]]:
         with self._lock:
-            ns = self._get(namespace)
-            q = validate_queries(ns.spec, queries, k)
-            recs = [
-                r for r in ns.records.values() if not filter or filter.matches(r.metadata)
-            ]
+            metric = self._describe_namespace(namespace).metric
+            recs = [r for r in self._data[namespace].values() if not flt or flt.matches(r.metadata)]
             if not recs:
-                return [[] for _ in range(q.shape[0])]
+                return [[] for _ in range(queries.shape[0])]
             mat = np.stack([r.vector for r in recs if r.vector is not None])
-            scores = exact_scores(ns.spec.metric, q, mat)
+            scores = exact_scores(metric, queries, mat)
             out: list[list[Hit]] = []
             for row in scores:
                 # ties broken by id so results are deterministic
                 order = sorted(range(len(recs)), key=lambda j: (-float(row[j]), recs[j].id))[:k]
                 out.append(
                     [
-                        Hit(recs[j].id, float(row[j]), recs[j].text, dict(recs[j].metadata),
-                            recs[j].stamp)
+                        Hit(
+                            recs[j].id,
+                            float(row[j]),
+                            recs[j].text,
+                            dict(recs[j].metadata),
+                            recs[j].stamp,
+                        )
                         for j in order
                     ]
                 )
             return out
-
-    def count(self, namespace: str) -> int:
-        with self._lock:
-            return len(self._get(namespace).records)
 
 
 def _copy(r: Record, with_vectors: bool) -> Record:
@@ -178,19 +148,17 @@ class AliasedMemoryBackend(MemoryBackend):
         super().__init__()
         self._aliases: dict[str, str] = {}
 
-    def set_alias(self, alias: str, namespace: str) -> None:
+    def _set_alias(self, alias: str, namespace: str) -> None:
         with self._lock:
-            self._get(namespace)
+            self._describe_namespace(namespace)
             self._aliases[alias] = namespace
 
-    def get_alias(self, alias: str) -> str | None:
+    def _get_alias(self, alias: str) -> str | None:
         with self._lock:
-            self._check_open()
             return self._aliases.get(alias)
 
-    def drop_alias(self, alias: str) -> None:
+    def _drop_alias(self, alias: str) -> None:
         with self._lock:
-            self._check_open()
             self._aliases.pop(alias, None)
 
     def _forget_aliases_of(self, name: str) -> None:

@@ -30,6 +30,7 @@ from ..errors import (
     MissingText,
     NonFiniteVector,
     VecverError,
+    ZeroVector,
 )
 from ..space import Space, SpaceSpec
 from ..types import Matrix
@@ -99,9 +100,12 @@ def load_embedder(spec: SpaceSpec) -> Embedder:
 class SpaceEmbedder:
     """Embeds documents and queries *for one space*: prefix, embed, check, normalize.
 
-    Raises ``MissingText`` for an empty text, ``DimensionMismatch`` or
-    ``NonFiniteVector`` when the model's output does not fit the space (nothing is
-    written in that case: embedding happens before any write).
+    Raises ``MissingText`` for an empty text; ``EmbedderError`` when the model fails or
+    returns another shape than one row per text; ``DimensionMismatch``,
+    ``NonFiniteVector`` or ``ZeroVector`` (an all-zero row in a ``cosine`` space, which
+    has no direction) when the model's output does not fit the space. Each error about a
+    document names it (its id when ``ids`` are given, ``#n`` otherwise). Nothing is
+    written in that case: embedding happens before any write.
     """
 
     def __init__(self, space: Space, embedder: Embedder) -> None:
@@ -114,12 +118,14 @@ class SpaceEmbedder:
         return SpaceEmbedder(spec.resolve(emb.revision(), emb.geometry_options()), emb)
 
     def embed_documents(self, texts: Sequence[str], ids: Sequence[str] | None = None) -> Matrix:
-        return self._embed(texts, self.space.spec.document_prefix, ids)
+        return self._embed(texts, self.space.spec.document_prefix, ids, query=False)
 
     def embed_queries(self, texts: Sequence[str]) -> Matrix:
-        return self._embed(texts, self.space.spec.query_prefix, None)
+        return self._embed(texts, self.space.spec.query_prefix, None, query=True)
 
-    def _embed(self, texts: Sequence[str], prefix: str, ids: Sequence[str] | None) -> Matrix:
+    def _embed(
+        self, texts: Sequence[str], prefix: str, ids: Sequence[str] | None, *, query: bool
+    ) -> Matrix:
         dim = self.space.spec.dimension
         if not texts:
             return np.zeros((0, dim), dtype=np.float32)
@@ -144,6 +150,12 @@ class SpaceEmbedder:
         if not finite.all():
             bad = int(np.argmin(finite))
             raise NonFiniteVector(ids[bad] if ids is not None else None)
+        if self.space.spec.metric == "cosine":
+            zero = ~mat.any(axis=1)
+            if zero.any():
+                bad = int(np.argmax(zero))
+                who = None if query else (ids[bad] if ids is not None else f"#{bad}")
+                raise ZeroVector(who, "cosine")
         if self.space.spec.normalize:
             norms = np.linalg.norm(mat, axis=1, keepdims=True)
             mat = mat / np.maximum(norms, 1e-12)

@@ -1,38 +1,58 @@
-"""backfill and migrate: fill the space being built, resumably, then verify it."""
+"""backfill and migrate: fill the space being built, resumably, then verify it.
+
+A backfill run is a small pipeline (:class:`_BackfillRun`): *open* (recover, pick the
+source and the resume point), *copy* (a background thread reads and embeds page n+1
+while this one writes page n and checkpoints it) and *finish* (reconcile what changed
+meanwhile, verify, mark ``ready``).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 import queue
-import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from ..errors import (
+    AlreadyRecorded,
     LeaseHeld,
     StateError,
     UnknownSpace,
 )
-from ..runtime.collection import Collection
 from ..runtime.progress import Progress
+from ..runtime.reconcile import (
+    delete_ids,
+    embed_or_fail,
+    needs_embedding,
+    reconcile,
+    write_records,
+)
 from ..runtime.sources import NamespaceSource, Source, is_end
-from ..runtime.workspace import Workspace, namespace_name
+from ..runtime.workspace import Workspace
 from ..space import Space
 from ..store.sqlite import NamespaceRow
-from ..types import Document, NamespaceSpec, Record, Stamp, source_hash
-from .verify import VerifyReport, verify_namespace
+from ..types import NamespaceSpec, Record
+from .verify import VerifyReport, backfill_lease, verify_namespace
 
 log = logging.getLogger("vecver")
 
+#: verify-and-reconcile rounds at the end of a backfill before it gives up on ``ready``
+FINAL_ROUNDS = 4
 
 
 @dataclass
 class BackfillReport:
-    """What a backfill did. Counters cover this run only; ``done`` is cumulative."""
+    """What a backfill did. Counters cover this run only; ``done`` is cumulative.
+
+    ``scanned`` documents read from the source, ``skipped`` of them already present (or
+    deleted meanwhile), ``embedded``/``written`` copied; ``removed``: copies deleted again
+    right after their batch because the document was deleted meanwhile; ``reconciled``:
+    documents re-embedded or deleted so that the space agrees with the active one (after
+    a batch that raced with other writers, and in the final verification)."""
 
     collection: str
     space: str
@@ -44,7 +64,6 @@ class BackfillReport:
     embedded: int = 0
     written: int = 0
     removed: int = 0
-    refreshed: int = 0
     reconciled: int = 0
     done: int = 0
     seconds: float = 0.0
@@ -71,9 +90,13 @@ def _target(ws: Workspace, collection: str, label: str | None) -> NamespaceRow:
         raise UnknownSpace(label, [n.space_label for n in rows])
     building = [n for n in rows if n.state == "building"]
     if not building:
+        failed = [n.space_label for n in rows if n.state == "failed"]
         raise StateError(
-            f"collection {collection!r} has no space being built",
-            hint=f"start one with `vecver migrate {collection} --to SPACE`",
+            f"collection {collection!r} has no space being built"
+            + (f" (failed: {', '.join(failed)})" if failed else ""),
+            hint=(f"resume a failed one with `vecver migrate {collection} --to SPACE` once "
+                  f"fixed, or abandon it with `vecver abort {collection}`") if failed
+            else f"start one with `vecver migrate {collection} --to SPACE`",
         )
     if len(building) > 1:
         raise StateError(
@@ -82,9 +105,6 @@ def _target(ws: Workspace, collection: str, label: str | None) -> NamespaceRow:
             hint="name one with --space",
         )
     return building[0]
-
-
-_END_OF_STREAM = object()
 
 
 def backfill(
@@ -102,14 +122,20 @@ def backfill(
     mark it ``ready``.
 
     Documents are streamed from ``source`` (default: the active space's stored text) in
-    a stable order; documents whose source hash is already present are skipped; the
-    embedding of batch n+1 overlaps the write of batch n; a checkpoint is saved after
-    each durable batch. After a crash, calling it again resumes from the checkpoint, and
-    re-doing a batch is harmless (writes are idempotent by id), so nothing is lost or
-    duplicated. Deletes and updates issued meanwhile win: tombstoned documents are
-    removed after each write, documents whose text changed are re-embedded.
+    a stable order; documents already present (see
+    :func:`~vecver.runtime.reconcile.needs_embedding`) are skipped; the embedding of
+    batch n+1 overlaps the write of batch n; a checkpoint is saved after each durable
+    batch. After a crash, calling it again resumes from the checkpoint, and re-doing a
+    batch is harmless (writes are idempotent by id), so nothing is lost or duplicated.
+    Deletes and updates issued meanwhile win: a batch that raced with them is reconciled
+    right after its write, and the final verification reconciles what changed during
+    the run (in up to ``FINAL_ROUNDS`` rounds, so that it ends ``ready`` under
+    continuous writes).
 
-    Raises ``LeaseHeld`` while another live process backfills the same space.
+    Raises ``LeaseHeld`` while another live process backfills (or repairs) the same
+    space; ``CandidateFailed`` when the space's embedder breaks (the space is marked
+    ``failed`` first, and the collection's writes go on without it); ``StateError``
+    for a space that is not being built.
     """
     ws.manifest.require_collection(collection)
     target = _target(ws, collection, space)
@@ -120,245 +146,335 @@ def backfill(
         rep.state = "ready"
         rep.verify = verify_namespace(ws, collection, target)
         return rep
+    if target.state == "failed":
+        raise StateError(
+            f"space {target.space_label!r} of {collection!r} failed",
+            hint=f"resume it with `vecver migrate {collection} --to {target.space_label}` "
+            f"once fixed, or abandon it with `vecver abort {collection} --space "
+            f"{target.space_label}`; `vecver history {collection}` shows why it failed",
+        )
     if target.state != "building":
         raise StateError(f"space {target.space_label!r} is {target.state}, not building")
-    lease = f"backfill:{target.name}"
+    lease = backfill_lease(target)
     holder = ws.manifest.acquire_lease(lease)
     if holder is not None:
         raise LeaseHeld(f"the backfill of {target.space_label!r} in {collection!r}", holder)
     try:
-        return _run_backfill(ws, collection, target, rep, source, batch_size, progress,
-                             restart, on_batch, lease)
+        run = _BackfillRun(ws, collection, target, rep, lease,
+                           _Options(source, batch_size, progress, restart, on_batch))
+        return run.run()
     finally:
         ws.manifest.release_lease(lease)
 
 
-def _run_backfill(
-    ws: Workspace,
-    collection: str,
-    target: NamespaceRow,
-    rep: BackfillReport,
-    source: Source | None,
-    batch_size: int | None,
-    progress: bool | None,
-    restart: bool,
-    on_batch: Callable[[BackfillReport], None] | None,
-    lease: str,
-) -> BackfillReport:
-    t0 = time.perf_counter()
-    ws.recover(collection)
-    coll = Collection(ws, collection)
-    be = ws.backend
-    active = coll.route("active")
-    src: Source = source or NamespaceSource(be, active.name)
-    from_active = isinstance(src, NamespaceSource) and src.namespace == active.name
-    rep.source = src.name
-    validate_source = getattr(src, "validate", None)
-    if callable(validate_source):
-        # a malformed file fails before anything from it is written (and before a
-        # checkpoint points into it)
-        validate_source()
-    emb = ws.embedder(target.space_label)
-    if emb.space.fingerprint != target.fingerprint:
-        raise StateError(
-            f"space {target.space_label!r} now resolves to fingerprint {emb.space.short}, but "
-            f"its namespace holds {target.fingerprint[:12]}",
-        )
-    batch = batch_size or ws.config.batch_size
-    ckpt = ws.manifest.checkpoint(target.name)
-    cursor: str | None = None
-    done = 0
-    if ckpt is not None and not restart:
-        if ckpt.source == src.name:
-            cursor, done = ckpt.cursor, ckpt.done
-            rep.resumed = True
-        elif source is None and ckpt.source.startswith("namespace:"):
-            # started from the then active space; a cutover or rollback since changed the
-            # default source, whose scan order the old cursor does not belong to: start
-            # over from the new one (documents already present are skipped, not re-embedded)
-            log.info("the active space of %s changed since the backfill of %s started from "
-                     "%s; starting over from %s", collection, target.space_label,
-                     ckpt.source, src.name)
-        else:
-            raise StateError(
-                f"the backfill of {target.space_label!r} was started from {ckpt.source}, "
-                f"not {src.name}",
-                hint="resume with the same source, or restart it (--restart)",
-            )
-    rep.done = done
-    total = src.estimate()
-    bar = Progress(
-        f"backfill {collection} -> {target.space_label}",
-        total,
-        enabled=(progress if progress is not None else ws.progress),
-    )
-    bar.done = done
+# -- the pipeline --------------------------------------------------------------------
 
-    q: queue.Queue[Any] = queue.Queue(maxsize=2)
-    stop = threading.Event()
 
-    def produce() -> None:
+@dataclass(frozen=True)
+class _Options:
+    """What the caller of :func:`backfill` asked for."""
+
+    source: Source | None
+    batch_size: int | None
+    progress: bool | None
+    restart: bool
+    on_batch: Callable[[BackfillReport], None] | None
+
+
+@dataclass
+class _Batch:
+    """One page of the source, embedded where needed, ready to write."""
+
+    records: list[Record]
+    cursor: str | None  # resumes right after this page
+    scanned: int
+    skipped: int
+    epoch: tuple[int, int]  # the collection's write epoch when the page was read
+
+
+T = TypeVar("T")
+_END_OF_STREAM = object()
+
+
+class _ReadAhead(Generic[T]):
+    """Runs ``produce`` in a background thread, at most ``depth`` items ahead of the
+    consumer; an exception in it is raised in the consumer. Leaving the ``with`` block
+    stops the thread (and waits for it)."""
+
+    def __init__(self, produce: Callable[[], Iterator[T]], depth: int = 2) -> None:
+        self._produce = produce
+        self._q: queue.Queue[Any] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._run, name="vecver-backfill-embed",
+                                        daemon=True)
+
+    def _run(self) -> None:
         try:
-            if is_end(cursor):
-                q.put(_END_OF_STREAM)
-                return
-            epoch = ws.manifest.write_epoch(collection)
-            for docs, nxt in src.pages(cursor, batch):
-                if stop.is_set():
-                    return
-                ids = [d.id for d in docs]
-                if not from_active and docs:
-                    dead = ws.manifest.tombstoned(collection, ids)
-                    docs = [d for d in docs if d.id not in dead]
-                have = be.fetch(target.name, [d.id for d in docs]) if docs else {}
-                todo = [
-                    d for d in docs
-                    if d.id not in have
-                    or have[d.id].stamp.source_hash != source_hash(d.text)
-                    or have[d.id].stamp.fingerprint != target.fingerprint
-                ]
-                recs: list[Record] = []
-                if todo:
-                    vecs = emb.embed_documents([d.text for d in todo], [d.id for d in todo])
-                    fp = target.fingerprint
-                    recs = [
-                        Record(d.id, v, d.text, dict(d.metadata), Stamp.now(fp, d.id, d.text))
-                        for d, v in zip(todo, vecs)
-                    ]
-                while not stop.is_set():
+            for item in self._produce():
+                while not self._stop.is_set():
                     try:
-                        q.put((recs, nxt, len(ids), len(ids) - len(todo), epoch), timeout=0.5)
+                        self._q.put(item, timeout=0.5)
                         break
                     except queue.Full:
                         continue
-                epoch = ws.manifest.write_epoch(collection)  # before the next page is read
-            q.put(_END_OF_STREAM)
+                if self._stop.is_set():
+                    return
+            self._q.put(_END_OF_STREAM)
         except BaseException as e:  # noqa: BLE001 - handed to the consumer
-            q.put(e)
+            self._q.put(e)
 
-    worker = threading.Thread(target=produce, name="vecver-backfill-embed", daemon=True)
-    worker.start()
-    try:
+    def __enter__(self) -> Iterator[T]:
+        self._worker.start()
+        return self._items()
+
+    def _items(self) -> Iterator[T]:
         while True:
-            item = q.get()
+            item = self._q.get()
             if item is _END_OF_STREAM:
-                break
+                return
             if isinstance(item, BaseException):
                 raise item
-            recs, nxt, n, skipped, epoch = item
-            if recs:
-                coll._write(target, recs)
-                # copied from the active space itself, only a write issued through vecver
-                # since (or still open when) the page was read can have raced with this
-                # copy; with none, the check is moot. Another source may simply be
-                # outdated, so it is always checked against the active space.
-                last_id, was_open = epoch
-                if (not from_active or was_open
-                        or ws.manifest.write_epoch(collection)[0] != last_id):
-                    _after_write(ws, coll, target, active, recs, rep)
-            rep.scanned += n
-            rep.skipped += skipped
-            rep.embedded += len(recs)
-            rep.written += len(recs)
-            done += n
-            rep.done = done
-            ws.manifest.save_checkpoint(
-                target.name, src.name, nxt, done,
-                {"written": rep.written, "skipped": rep.skipped}, lease=lease,
-            )
-            bar.update(n)
-            if on_batch is not None:
-                on_batch(rep)
-    finally:
-        stop.set()
-        while worker.is_alive():
+            yield item
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        while self._worker.is_alive():
             try:
-                q.get_nowait()
+                self._q.get_nowait()
             except queue.Empty:
-                worker.join(0.05)
-        bar.close()
-    # reconcile: what dual-writes, crashes or races left behind is fixed from the truth.
-    # The active space is the truth for an external source too: a copy from the source
-    # that differs from it (an outdated export, or one overwriting a concurrent update)
-    # is stale, however recently it was written; the space is ready only when `verify`
-    # agrees.
-    fix = verify_namespace(ws, collection, target, repair=True)
-    rep.reconciled = fix.repaired
-    check = fix
-    for _ in range(3):
-        if check.clean and fix.repaired == 0:
-            break
-        check = verify_namespace(ws, collection, target)
+                self._worker.join(0.05)
+
+
+class _BackfillRun:
+    """One backfill of ``target`` (its lease held by the caller): open, copy, finish."""
+
+    def __init__(self, ws: Workspace, collection: str, target: NamespaceRow,
+                 rep: BackfillReport, lease: str, opts: _Options) -> None:
+        self.ws = ws
+        self.collection = collection
+        self.target = target
+        self.rep = rep
+        self.lease = lease
+        self.opts = opts
+        self.batch = opts.batch_size or ws.config.batch_size
+        self.cursor: str | None = None
+        self.src: Source
+        self.from_active = False
+
+    def run(self) -> BackfillReport:
+        t0 = time.perf_counter()
+        self._open()
+        self._copy()
+        self._finish(t0)
+        return self.rep
+
+    # -- open: recover, source, resume point
+
+    def _open(self) -> None:
+        ws, target, opts = self.ws, self.target, self.opts
+        ws.recover(self.collection)
+        active_name = ws.manifest.active_namespace(self.collection)
+        self.src = opts.source or NamespaceSource(ws.backend_for(active_name), active_name)
+        self.from_active = (isinstance(self.src, NamespaceSource)
+                            and self.src.namespace == active_name)
+        self.rep.source = self.src.name
+        validate_source = getattr(self.src, "validate", None)
+        if callable(validate_source):
+            # a malformed file fails before anything from it is written (and before a
+            # checkpoint points into it)
+            validate_source()
+        emb = ws.embedder(target.space_label)
+        if emb.space.fingerprint != target.fingerprint:
+            raise StateError(
+                f"space {target.space_label!r} now resolves to fingerprint {emb.space.short}, "
+                f"but its namespace holds {target.fingerprint[:12]}",
+            )
+        ckpt = ws.manifest.checkpoint(target.name)
+        if ckpt is not None and not opts.restart:
+            if ckpt.source == self.src.name:
+                self.cursor, self.rep.done = ckpt.cursor, ckpt.done
+                self.rep.resumed = True
+            elif opts.source is None and ckpt.source.startswith("namespace:"):
+                # started from the then active space; a cutover or rollback since changed
+                # the default source, whose scan order the old cursor does not belong to:
+                # start over from the new one (what is present is skipped, not re-embedded)
+                log.info("the active space of %s changed since the backfill of %s started "
+                         "from %s; starting over from %s", self.collection,
+                         target.space_label, ckpt.source, self.src.name)
+            else:
+                raise StateError(
+                    f"the backfill of {target.space_label!r} was started from {ckpt.source}, "
+                    f"not {self.src.name}",
+                    hint="resume with the same source, or restart it (--restart)",
+                )
+
+    # -- copy: the producer (background thread) and the consumer (this thread)
+
+    def _copy(self) -> None:
+        bar = Progress(
+            f"backfill {self.collection} -> {self.target.space_label}",
+            self.src.estimate(),
+            enabled=(self.opts.progress if self.opts.progress is not None
+                     else self.ws.progress),
+        )
+        bar.done = self.rep.done
+        try:
+            with _ReadAhead(self._batches) as batches:
+                for batch in batches:
+                    self._write(batch)
+                    bar.update(batch.scanned)
+                    if self.opts.on_batch is not None:
+                        self.opts.on_batch(self.rep)
+        finally:
+            bar.close()
+
+    def _batches(self) -> Iterator[_Batch]:
+        """Pages of the source, each embedded where the target's copy needs it."""
+        ws, collection, target = self.ws, self.collection, self.target
+        if is_end(self.cursor):
+            return
+        be = ws.backend_for(target)
+        epoch = ws.manifest.write_epoch(collection)
+        for docs, nxt in self.src.pages(self.cursor, self.batch):
+            scanned = len(docs)
+            if not self.from_active and docs:
+                dead = ws.manifest.tombstoned(collection, [d.id for d in docs])
+                docs = [d for d in docs if d.id not in dead]
+            have = be.fetch(target.name, [d.id for d in docs]) if docs else {}
+            todo = [d for d in docs if needs_embedding(have.get(d.id), d, target)]
+            recs = embed_or_fail(ws, collection, target, todo) if todo else []
+            yield _Batch(recs, nxt, scanned, scanned - len(todo), epoch)
+            epoch = ws.manifest.write_epoch(collection)  # before the next page is read
+
+    def _write(self, batch: _Batch) -> None:
+        rep = self.rep
+        if batch.records:
+            write_records(self.ws, self.target, batch.records)
+            if self._raced(batch.epoch):
+                self._reconcile_batch(batch.records)
+        rep.scanned += batch.scanned
+        rep.skipped += batch.skipped
+        rep.embedded += len(batch.records)
+        rep.written += len(batch.records)
+        rep.done += batch.scanned
+        self.ws.manifest.save_checkpoint(
+            self.target.name, self.src.name, batch.cursor, rep.done,
+            {"written": rep.written, "skipped": rep.skipped}, lease=self.lease,
+        )
+
+    def _raced(self, epoch: tuple[int, int]) -> bool:
+        """Whether a batch read at ``epoch`` may have raced with a write. Copied from the
+        active space itself, only a write issued through vecver since (or still open
+        when) the page was read can have; with none, the check is moot. Another source may
+        simply be outdated, so it is always checked against the active space."""
+        last_id, was_open = epoch
+        return (not self.from_active or bool(was_open)
+                or self.ws.manifest.write_epoch(self.collection)[0] != last_id)
+
+    def _reconcile_batch(self, records: list[Record]) -> None:
+        """Make the batch just written lose against concurrent deletes and updates.
+
+        A delete records its tombstone before deleting anywhere, and an update writes the
+        active space before the others; so re-reading both *after* our write catches
+        every change our write could have overwritten (:func:`reconcile`, told what we
+        wrote). The active space is the truth for an external source too (an outdated
+        export loses against it), so the space being built never holds a deleted document
+        or a stale text, even between batches."""
+        dead = self.ws.manifest.tombstoned(self.collection, [r.id for r in records])
+        if dead:
+            delete_ids(self.ws, self.target, sorted(dead))
+            self.rep.removed += len(dead)
+        written = {r.id: r for r in records if r.id not in dead}
+        self.rep.reconciled += reconcile(self.ws, self.collection, self.target,
+                                         list(written), written=written)
+
+    # -- finish: reconcile, verify, ready
+
+    def _finish(self, t0: float) -> None:
+        """What dual-writes, crashes or races left behind is reconciled from the truth.
+        The active space is the truth for an external source too: a copy from the source
+        that differs from it (an outdated export, or one overwriting a concurrent update)
+        is stale, however recently it was written. Writes go on meanwhile, so each round
+        verifies the whole space and reconciles what it finds (writes still in flight are
+        not counted, see ``verify_namespace``); the space is ready when a round finds
+        nothing."""
+        ws, rep, target = self.ws, self.rep, self.target
+        check: VerifyReport | None = None
+        for _ in range(FINAL_ROUNDS):
+            check = verify_namespace(ws, self.collection, target, repair=True)
+            rep.reconciled += check.repaired
+            if check.clean:
+                break
+        assert check is not None
+        rep.verify = check
+        ws.manifest.save_checkpoint(
+            target.name, self.src.name, "\x00end", rep.done,
+            {"written": rep.written, "skipped": rep.skipped}, finished=check.clean,
+            lease=self.lease,
+        )
+        rep.seconds = time.perf_counter() - t0
         if check.clean:
-            break
-        time.sleep(0.2)
-    rep.verify = check
-    ws.manifest.save_checkpoint(
-        target.name, src.name, "\x00end", done,
-        {"written": rep.written, "skipped": rep.skipped}, finished=check.clean, lease=lease,
+            ws.manifest.set_state(target.name, "ready", expect=["building"])
+            rep.state = "ready"
+            ws.manifest.log("backfill.finished", self.collection, space=target.space_label,
+                            scanned=rep.scanned, written=rep.written, seconds=rep.seconds)
+
+
+def _resume_failed(ws: Workspace, collection: str, row: NamespaceRow,
+                   space: Space) -> NamespaceRow:
+    """failed -> building: the namespace (kept) is made sure to exist, dual-write is on
+    again; the backfill resumes from its checkpoint, and its final verification
+    reconciles what was written while the space was failed."""
+    ws.backend_for(row).create_namespace(
+        NamespaceSpec(row.name, space.spec.dimension, space.spec.metric, space.fingerprint)
     )
-    rep.seconds = time.perf_counter() - t0
-    if check.clean:
-        ws.manifest.set_state(target.name, "ready", expect=["building"])
-        rep.state = "ready"
-        ws.manifest.log("backfill.finished", collection, space=target.space_label,
-                        scanned=rep.scanned, written=rep.written, seconds=rep.seconds)
-    return rep
+    try:
+        ws.manifest.set_state(row.name, "building", expect=["failed"])
+    except StateError:
+        now = ws.manifest.namespace(row.name)
+        if now is None or now.state not in ("building", "ready"):
+            raise
+        return now
+    ws.manifest.log("migration.resumed", collection, space=row.space_label,
+                    namespace=row.name)
+    resumed = ws.manifest.namespace(row.name)
+    assert resumed is not None
+    return resumed
 
 
-def _after_write(
-    ws: Workspace,
-    coll: Collection,
-    target: NamespaceRow,
-    active: NamespaceRow,
-    recs: Sequence[Record],
-    rep: BackfillReport,
-) -> None:
-    """Make the batch just written lose against concurrent deletes and updates.
-
-    A delete records its tombstone before deleting anywhere, and an update writes the
-    active space before the others; so re-reading both *after* our write catches every
-    change our write could have overwritten. The active space is the truth for an
-    external source too (an outdated export loses against it), so the space being built
-    never holds a deleted document or a stale text, even between batches."""
-    be = ws.backend
-    ids = [r.id for r in recs]
-    dead = ws.manifest.tombstoned(coll.name, ids)
-    if dead:
-        be.delete(target.name, sorted(dead))
-        rep.removed += len(dead)
-    written = {r.id: r.stamp.source_hash for r in recs if r.id not in dead}
-    for _ in range(5):
-        if not written:
-            return
-        truth = be.fetch(active.name, list(written))
-        gone = [i for i in written if i not in truth]
-        if gone:
-            be.delete(target.name, gone)
-            rep.removed += len(gone)
-        changed = [truth[i] for i in written if i in truth and truth[i].text and
-                   truth[i].stamp.source_hash != written[i]]
-        if not changed:
-            return
-        docs = [Document(r.id, r.text or "", r.metadata) for r in changed]
-        fresh = coll._records(target, docs)
-        coll._write(target, fresh)
-        rep.refreshed += len(fresh)
-        written = {r.id: r.stamp.source_hash for r in fresh}
-
-
-def start_migration(ws: Workspace, collection: str, to: str) -> NamespaceRow:
+def start_migration(
+    ws: Workspace, collection: str, to: str, *, on: str | None = None
+) -> NamespaceRow:
     """Create the namespace of space ``to`` and turn dual-write on (state ``building``).
-    Idempotent: returns the existing namespace when the migration was already started."""
+
+    ``on`` names the backend instance the new namespace is placed on (default: the
+    instance of the active space). Idempotent: returns the existing namespace when the
+    migration was already started (on the same instance). Raises
+    ``UnknownBackendInstance`` for an instance the config does not declare, a
+    ``StateError`` when the migration was started on another instance, and
+    ``InvalidNamespaceName`` when the instance's naming rule rejects the namespace, each
+    before anything is created."""
     coll = ws.collection(collection)
-    space = ws.space(to)
     active = coll.route("active")
+    instance = on or active.backend
+    be = ws.instance(instance)
+    space = ws.space(to)
     row = ws.manifest.namespace_for(collection, to)
     if row is not None:
+        if on is not None and row.backend != on and row.state in ("planned", "building",
+                                                                    "ready"):
+            raise StateError(
+                f"the migration of {collection!r} to {to!r} was started on backend instance "
+                f"{row.backend!r}, not {on!r}",
+                hint=f"resume it without --on, or abandon it with `vecver abort {collection}"
+                f" --space {to}` and start again",
+            )
         if row.state in ("building", "ready"):
             return row
         if row.state == "planned":
             return _build(ws, collection, row, space, active.space_label)
+        if row.state == "failed":
+            return _resume_failed(ws, collection, row, space)
         if row.state == "active":
             raise StateError(f"space {to!r} is already the active space of {collection!r}")
         if row.state == "retired":
@@ -372,12 +488,13 @@ def start_migration(ws: Workspace, collection: str, to: str) -> NamespaceRow:
             f"space {to!r} has the same fingerprint as the active space "
             f"{active.space_label!r}: the geometry is identical, nothing to migrate",
         )
-    ns = namespace_name(collection, space)
+    ns = ws.namespace_name(collection, space, be)
     # recorded (planned) before the backend namespace exists, so that a crash never
     # leaves a namespace the manifest does not know; the next call picks it up
-    # (an IntegrityError: another thread or process started it since we looked)
-    with contextlib.suppress(sqlite3.IntegrityError):
-        ws.manifest.add_namespace(collection, to, space.fingerprint, ns, "planned")
+    # (AlreadyRecorded: another thread or process started it since we looked)
+    with contextlib.suppress(AlreadyRecorded):
+        ws.manifest.add_namespace(collection, to, space.fingerprint, ns, "planned",
+                                  backend=instance)
     row = ws.manifest.namespace_for(collection, to)
     assert row is not None
     if row.state != "planned":
@@ -389,7 +506,7 @@ def _build(
     ws: Workspace, collection: str, row: NamespaceRow, space: Space, from_label: str
 ) -> NamespaceRow:
     """planned -> building: create the backend namespace (idempotent), turn dual-write on."""
-    ws.backend.create_namespace(
+    ws.backend_for(row).create_namespace(
         NamespaceSpec(row.name, space.spec.dimension, space.spec.metric, space.fingerprint)
     )
     try:
@@ -401,7 +518,7 @@ def _build(
             raise
         return now
     ws.manifest.log("migration.started", collection, space=row.space_label,
-                    namespace=row.name, from_space=from_label)
+                    namespace=row.name, from_space=from_label, backend=row.backend)
     built = ws.manifest.namespace(row.name)
     assert built is not None
     return built
@@ -416,9 +533,15 @@ def migrate(
     batch_size: int | None = None,
     progress: bool | None = None,
     on_batch: Callable[[BackfillReport], None] | None = None,
+    on: str | None = None,
 ) -> BackfillReport:
     """Start (or resume) the migration of ``collection`` to space ``to``: create its
-    namespace, turn dual-write on, backfill, verify; the space ends ``ready``."""
-    start_migration(ws, collection, to)
+    namespace (on backend instance ``on``, default: the active space's instance), turn
+    dual-write on, backfill, verify; the space ends ``ready``. See
+    :func:`start_migration` for what is refused."""
+    validate_source = getattr(source, "validate", None)
+    if callable(validate_source) and ws.manifest.namespace_for(collection, to) is None:
+        validate_source()  # a malformed source is refused before anything is created
+    start_migration(ws, collection, to, on=on)
     return backfill(ws, collection, space=to, source=source, batch_size=batch_size,
                     progress=progress, on_batch=on_batch)

@@ -132,10 +132,24 @@ def cutover(
 
 def _switch(ws: Workspace, collection: str, prev: str, to_ns: str, reason: str,
             **detail: Any) -> None:
-    if ws.backend.capabilities.native_alias:
+    """Point the alias at ``to_ns``: the database's native alias when ``prev`` and
+    ``to_ns`` sit on one instance that has native aliases (made atomic with the manifest
+    by a pending cutover that :meth:`Workspace.recover` finishes or clears); otherwise
+    the manifest's alias alone, which readers through vecver follow. Across instances, a
+    native alias is then moved along after the switch: set on the target's instance and
+    dropped from the previous one, so no database alias keeps naming a space that is no
+    longer active."""
+    to_be, prev_be = ws.backend_for(to_ns), ws.backend_for(prev)
+    if to_be is prev_be and to_be.capabilities.native_alias:
         ws.manifest.begin_cutover(collection, prev, to_ns, reason)
-        with_retry(lambda: ws.backend.set_alias(collection, to_ns), what="alias switch")
+        with_retry(lambda: to_be.set_alias(collection, to_ns), what="alias switch")
+        ws.manifest.switch_active(collection, to_ns, reason, **detail)
+        return
     ws.manifest.switch_active(collection, to_ns, reason, **detail)
+    if prev_be is not to_be and prev_be.capabilities.native_alias:
+        with_retry(lambda: prev_be.drop_alias(collection), what="alias drop")
+    if to_be.capabilities.native_alias:
+        with_retry(lambda: to_be.set_alias(collection, to_ns), what="alias switch")
 
 
 def rollback(ws: Workspace, collection: str) -> CutoverReport:

@@ -264,7 +264,7 @@ def evaluate(
 def _evaluate_one(
     ws: Workspace, ns: NamespaceRow, judged: list[Judgment] | None, k: int, sample: int
 ) -> tuple[SpaceEvaluation, list[list[str]] | None]:
-    be = ws.backend
+    be = ws.backend_for(ns)
     emb = ws.embedder(ns.space_label)
     n_docs = be.count(ns.name)
     docs = sample_documents(be, ns.name, sample)

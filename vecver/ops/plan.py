@@ -42,10 +42,11 @@ def plan(ws: Workspace, collection: str, to: str, *, sample: int = 64) -> PlanRe
     coll = ws.collection(collection)
     space = ws.space(to)
     active = coll.route("active")
-    n = ws.backend.count(active.name)
+    n = ws.backend_for(active).count(active.name)
     target = ws.manifest.namespace_for(collection, to)
-    done = ws.backend.count(target.name) if target is not None and target.state != "dropped" else 0
-    src = NamespaceSource(ws.backend, active.name)
+    done = (ws.backend_for(target).count(target.name)
+            if target is not None and target.state != "dropped" else 0)
+    src = NamespaceSource(ws.backend_for(active), active.name)
     docs: list[Document] = []
     for page, _ in src.pages(None, min(sample, 256)):
         docs.extend(page)

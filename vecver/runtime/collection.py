@@ -1,30 +1,47 @@
 """A collection: the user-facing name over one or more spaces. Writes go to every live
 space (dual-write, tombstones first for deletes); reads are routed to one space.
+
+Input rules of the write path (each refused with a typed error before anything is
+written):
+
+- a document is a :class:`~vecver.types.Document` or a mapping ``{"id", "text",
+  "metadata"?}`` (the same rule as a JSONL line, see :func:`~vecver.runtime.sources.
+  to_document`);
+- an id is a non-empty string; nothing is coerced: an integer, float, boolean or null id
+  is ``InvalidId``;
+- a text is a string with something besides white space: a missing, null, empty or blank
+  text is ``MissingText``; a text of another type (a number) is ``InvalidInput`` "text
+  must be a string";
+- ``batch_size`` is None (the configured size) or a positive integer (``InvalidArgument``);
+- ``delete`` takes an iterable of ids, not one string (``InvalidArgument``).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..backends.base import Backend, validate_ids
 from ..errors import (
+    CandidateFailed,
+    InvalidArgument,
     InvalidId,
     InvalidInput,
     MissingText,
-    StateError,
-    UnknownSpace,
     WriteFailed,
 )
 from ..filters import Filter
-from ..store.sqlite import LIVE_STATES, Manifest, NamespaceRow
-from ..types import Document, Hit, Record, Stamp
-from .retry import with_retry
-from .sources import to_document
+from ..lifecycle import is_live
+from ..read.routes import ReadPlan, Route
+from ..read.searcher import Searcher
+from ..store.sqlite import Manifest, NamespaceRow
+from ..types import Document, Hit, Record
+from .reconcile import delete_ids, embed_or_fail, reconcile, write_records
+from .sources import check_storable, to_document
 
 if TYPE_CHECKING:
     from .workspace import Workspace
@@ -33,26 +50,81 @@ log = logging.getLogger("vecver")
 
 
 def _as_document(obj: Document | Mapping[str, Any], n: int) -> Document:
-    """A document given to ``upsert``: a bad id is ``InvalidId``, a missing or empty text
-    ``MissingText`` (as documented), the rest is checked by :func:`to_document`."""
+    """A document given to ``upsert``, checked by the rules of the module docstring: a
+    bad id is ``InvalidId``, a missing or blank text ``MissingText``, a text that is not
+    a string ``InvalidInput``; the rest by :func:`to_document` and
+    :func:`check_storable` (``SourceError``)."""
     if isinstance(obj, (Document, Mapping)):
         doc_id = obj.id if isinstance(obj, Document) else obj.get("id")
-        if isinstance(obj, Mapping) and isinstance(doc_id, int) and not isinstance(doc_id, bool):
-            doc_id = str(doc_id)
         if not isinstance(doc_id, str) or not doc_id:
-            raise InvalidId(doc_id)
+            reason = (f"an id is a string, not {type(doc_id).__name__} (nothing is coerced)"
+                      if doc_id is not None and not isinstance(doc_id, str) else None)
+            raise InvalidId(doc_id, reason)
         text = obj.text if isinstance(obj, Document) else obj.get("text")
-        if not isinstance(text, str) or not text.strip():
+        if text is None or (isinstance(text, str) and not text.strip()):
             raise MissingText(doc_id)
-    return to_document(obj, f"document #{n}")
+        if not isinstance(text, str):
+            raise InvalidInput(
+                f"text of document {doc_id!r} must be a string, got {type(text).__name__}",
+                hint="nothing was written",
+            )
+    doc = to_document(obj, f"document #{n}")
+    check_storable(doc, f"document #{n}")
+    return doc
+
+
+def check_batch_size(batch_size: object) -> None:
+    """Refuse a batch size that is not None or a positive integer (``InvalidArgument``):
+    0 would otherwise silently mean "the default"."""
+    if batch_size is not None and (
+        isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
+    ):
+        raise InvalidArgument("batch_size", batch_size, "a positive integer")
+
+
+def check_id_list(ids: object, what: str = "ids") -> list[str]:
+    """The ids of a call that takes several (``delete``, ``get``) as a list: one string
+    (or bytes) is refused (``InvalidArgument``) rather than taken as its characters; each
+    id is checked by ``validate_ids`` (``InvalidId``, ``DuplicateIds``)."""
+    if isinstance(ids, (str, bytes)):
+        raise InvalidArgument(what, ids, f"a list of ids (for one id, pass [{ids!r}])")
+    if not isinstance(ids, Iterable):
+        raise InvalidArgument(what, ids, "a list of ids")
+    idl = list(ids)
+    validate_ids(idl)
+    return idl
+
+
+def probe_space(ws: Workspace, label: str, docs: Sequence[Document]) -> None:
+    """Embed ``docs`` in space ``label`` and throw the vectors away, recording nothing
+    (the space is not registered, no collection is created). A first ``ingest`` into a
+    new collection calls it on its first batch before it creates the collection, so that
+    a broken space refuses the ingest whole. Raises what the space's embedder raises."""
+    from ..embedders import SpaceEmbedder
+
+    emb = SpaceEmbedder.for_spec(ws.space_spec(label))
+    try:
+        emb.embed_documents([d.text for d in docs], [d.id for d in docs])
+    finally:
+        emb.embedder.close()
 
 
 @dataclass
 class WriteResult:
-    """What one upsert or delete call did."""
+    """What one upsert or delete call did.
+
+    ``spaces``: the labels of the spaces written. ``failed``: candidate spaces (being
+    built or ready) whose embedder broke during this call; each was marked ``failed``
+    (it no longer receives writes, see ``reasons``) while the write went on to the active
+    space. A warning is logged as well; the call itself succeeded."""
 
     documents: int
     spaces: list[str]
+    failed: list[str] = field(default_factory=list)
+    reasons: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 class Collection:
@@ -64,6 +136,7 @@ class Collection:
 
     @property
     def backend(self) -> Backend:
+        """The default backend instance (a namespace's own is ``ws.backend_for(ns)``)."""
         return self.ws.backend
 
     @property
@@ -80,63 +153,77 @@ class Collection:
     ) -> WriteResult:
         """Embed and write documents into every live space of the collection.
 
-        All input is checked before anything is written (``InvalidId``,
-        ``DuplicateIds``, ``MissingText``, bad metadata); each batch is embedded for every
-        live space before any of its writes. Idempotent by document id: writing the same
-        document twice leaves one vector per space. On a backend failure it raises
-        ``WriteFailed`` naming the space; the manifest keeps the intent, and the next
-        :meth:`Workspace.recover` converges the spaces.
+        All input is checked before anything is written (see the module docstring for the
+        rules: ``InvalidId``, ``DuplicateIds``, ``MissingText``, ``InvalidInput``, bad
+        metadata, ``InvalidArgument``); each batch is embedded for every live space before
+        any of its writes, so an embedder failure of the active space writes nothing.
+        An embedder failure of a space being built does not fail the call: that space is
+        marked ``failed`` and named in ``WriteResult.failed``. Idempotent by document id:
+        writing the same document twice leaves one vector per space. On a backend failure
+        it raises ``WriteFailed`` naming the space; the manifest keeps the intent, and the
+        next :meth:`Workspace.recover` reconciles the spaces.
         """
+        check_batch_size(batch_size)
+        if isinstance(docs, (str, bytes, Mapping, Document)):
+            raise InvalidArgument("docs", docs, "a list of documents")
         items = [_as_document(d, n) for n, d in enumerate(docs)]
         validate_ids([d.id for d in items])
         size = batch_size or self.ws.config.batch_size
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise InvalidInput(f"batch_size must be a positive integer, got {batch_size!r}")
-        spaces: list[str] = []
+        result = WriteResult(len(items), [])
         for i in range(0, len(items), size):
-            spaces = self._upsert_batch(items[i : i + size])
-        return WriteResult(len(items), spaces)
+            result.spaces = self._upsert_batch(items[i : i + size], result)
+        return result
 
-    def _records(self, ns: NamespaceRow, docs: Sequence[Document]) -> list[Record]:
-        emb = self.ws.embedder(ns.space_label)
-        vecs = emb.embed_documents([d.text for d in docs], [d.id for d in docs])
-        fp = emb.space.fingerprint
-        return [
-            Record(d.id, v, d.text, dict(d.metadata), Stamp.now(fp, d.id, d.text))
-            for d, v in zip(docs, vecs)
-        ]
-
-    def _write(self, ns: NamespaceRow, records: Sequence[Record]) -> None:
-        max_batch = self.backend.capabilities.max_batch
-        for i in range(0, len(records), max_batch):
-            chunk = records[i : i + max_batch]
-            with_retry(lambda c=chunk: self.backend.upsert(ns.name, c),  # type: ignore[misc]
-                       what=f"upsert into {ns.name}")
-
-    def _upsert_batch(self, docs: Sequence[Document]) -> list[str]:
+    def _upsert_batch(self, docs: Sequence[Document], result: WriteResult) -> list[str]:
         gen, live = self.manifest.live_namespaces(self.name)
-        # embedded for every live space before the intent and before any write
-        prepared = {ns.name: self._records(ns, docs) for ns in live}
+        # embedded for every live space before the intent and before any write; a broken
+        # candidate is marked failed (and leaves the live set) here
+        prepared: dict[str, list[Record]] = {}
+        for ns in live:
+            recs = self._embed(ns, docs, result)
+            if recs is not None:
+                prepared[ns.name] = recs
+        if result.failed:
+            gen, live = self.manifest.live_namespaces(self.name)
 
-        def write(ns: NamespaceRow) -> None:
-            self._write(ns, prepared.get(ns.name) or self._records(ns, docs))
+        def write(ns: NamespaceRow) -> bool:
+            recs = prepared.get(ns.name)
+            if recs is None:  # became live while we wrote
+                recs = self._embed(ns, docs, result)
+                if recs is None:
+                    return False
+            write_records(self.ws, ns, recs)
+            return True
 
-        return self._write_live(
-            "upsert", [d.id for d in docs], gen, live, write,
-            {d.id: d.source_hash for d in docs},
-        )
+        return self._write_live("upsert", [d.id for d in docs], gen, live, write,
+                                {d.id: d.source_hash for d in docs}, result)
+
+    def _embed(
+        self, ns: NamespaceRow, docs: Sequence[Document], result: WriteResult
+    ) -> list[Record] | None:
+        """The records of ``docs`` in ``ns``'s space; None when ``ns`` is a candidate whose
+        embedder broke (it is marked failed, and noted in ``result``)."""
+        try:
+            return embed_or_fail(self.ws, self.name, ns, docs)
+        except CandidateFailed as e:
+            result.failed.append(e.space)
+            result.reasons[e.space] = e.reason
+            return None
 
     def delete(self, ids: Iterable[str]) -> WriteResult:
         """Delete documents from every live space; tombstones are recorded first, so
-        a running backfill can never bring them back. Missing ids are ignored."""
-        idl = list(ids)
-        validate_ids(idl)
+        a running backfill can never bring them back. Missing ids are ignored. ``ids`` is
+        a list (or other iterable) of ids: one string is refused (``InvalidArgument``)."""
+        idl = check_id_list(ids)
         gen, live = self.manifest.live_namespaces(self.name)
+        result = WriteResult(len(idl), [])
 
-        def write(ns: NamespaceRow) -> None:
-            with_retry(lambda: self.backend.delete(ns.name, idl), what=f"delete from {ns.name}")
+        def write(ns: NamespaceRow) -> bool:
+            delete_ids(self.ws, ns, idl)
+            return True
 
-        return WriteResult(len(idl), self._write_live("delete", idl, gen, live, write, None))
+        result.spaces = self._write_live("delete", idl, gen, live, write, None, result)
+        return result
 
     def _write_live(
         self,
@@ -144,16 +231,18 @@ class Collection:
         ids: list[str],
         gen: int,
         live: list[NamespaceRow],
-        write: Callable[[NamespaceRow], None],
+        write: Callable[[NamespaceRow], bool],
         wrote: Mapping[str, str] | None,
+        result: WriteResult,
     ) -> list[str]:
         """Apply ``write`` to every live space under one write intent (active first).
 
-        If the set of live spaces changed meanwhile (a migration started), the new ones
-        are written too before the intent closes. A failing space keeps the intent
-        (marked failed, for :meth:`Workspace.recover`) and raises ``WriteFailed`` naming
-        it — or the original ``InvalidInput`` when no space took the batch. Returns the
-        labels of the spaces written."""
+        If the set of live spaces changed meanwhile (a migration started, a candidate
+        failed), the new set is written before the intent closes. ``write`` returns False
+        for a candidate that failed instead of being written. A failing backend keeps the
+        intent (marked failed, for :meth:`Workspace.recover`) and raises ``WriteFailed``
+        naming the space — or the original ``InvalidInput`` when no space took the
+        batch. Returns the labels of the spaces written."""
         intent = self.manifest.begin_write(self.name, op, ids)
         written: list[str] = []
         done: set[str] = set()
@@ -162,194 +251,136 @@ class Collection:
                 if ns.name in done:
                     continue
                 try:
-                    write(ns)
+                    took = write(ns)
                 except Exception as e:
+                    if self._left_live_set(ns):
+                        # aborted or failed while we wrote it: not a write of this call
+                        done.add(ns.name)
+                        continue
                     self.manifest.fail_write(intent)
                     if isinstance(e, InvalidInput) and not written:
                         raise  # refused before any space took the batch
                     raise WriteFailed(ns.space_label, written, e) from e
                 done.add(ns.name)
-                written.append(ns.space_label)
-            self._settle(ids, wrote)
+                if took:
+                    written.append(ns.space_label)
+            self._reconcile_raced(ids, wrote, result)
             if self.manifest.end_write(intent, self.name, gen):
                 return written
-            # a space became live while we wrote: write it too
+            # the live set changed while we wrote: write the new ones too
             gen, live = self.manifest.live_namespaces(self.name)
 
-    def _settle(self, ids: Sequence[str], wrote: Mapping[str, str] | None) -> None:
+    def _left_live_set(self, ns: NamespaceRow) -> bool:
+        """Whether the non-active ``ns`` is no longer live (an ``abort`` dropped it, or it
+        failed) — its namespace may be gone, and writes to it no longer matter."""
+        if ns.state == "active":
+            return False
+        now = self.manifest.namespace(ns.name)
+        return now is None or not is_live(now.state)
+
+    def _reconcile_raced(
+        self, ids: Sequence[str], wrote: Mapping[str, str] | None, result: WriteResult
+    ) -> None:
         """After writing ``ids`` to every live space (``wrote``: id -> source hash, None
-        for a delete), make the other spaces follow the active one where another writer
-        changed these documents meanwhile.
+        for a delete), reconcile the other spaces where another writer changed these
+        documents meanwhile.
 
         Writers write the active space first, but two writers of one document can still
         interleave (A writes the active space, B writes every space, A writes the rest),
         which would leave the spaces disagreeing for good. If the active space, re-read
         *after* our writes, no longer holds what we wrote, such a writer came after us
-        there and maybe before us elsewhere: :meth:`sync` settles those documents."""
+        there and maybe before us elsewhere: :func:`reconcile` settles those documents."""
         _, live = self.manifest.live_namespaces(self.name)
         others = [ns for ns in live if ns.state != "active"]
         if not others or not ids:
             return
-        truth = self.backend.fetch(self.manifest.active_namespace(self.name), list(ids))
+        active_name = self.manifest.active_namespace(self.name)
+        truth = self.ws.backend_for(active_name).fetch(active_name, list(ids))
         if wrote is None:
             changed = [i for i in ids if i in truth]
         else:
             changed = [
                 i for i in ids if i not in truth or truth[i].stamp.source_hash != wrote[i]
             ]
-        if changed:
-            for ns in others:
-                self.sync(ns, changed)
-
-    def converge(self, ids: Sequence[str]) -> int:
-        """Make every live space agree with the active space for ``ids``: tombstoned
-        documents are deleted from the active space, then every other live space is
-        synced to it (:meth:`sync`). Returns how many (space, document) pairs were fixed."""
-        if not ids:
-            return 0
-        ids = list(dict.fromkeys(ids))
-        _, live = self.manifest.live_namespaces(self.name)
-        active = live[0]  # live_namespaces puts the active space first
-        dead = sorted(self.manifest.tombstoned(self.name, ids) & set(
-            self.backend.fetch(active.name, ids)))
-        if dead:
-            self.backend.delete(active.name, dead)
-        return len(dead) + sum(self.sync(ns, ids) for ns in live[1:])
-
-    def sync(self, ns: NamespaceRow, ids: Sequence[str], *, rounds: int = 8) -> int:
-        """Make the live, non-active space ``ns`` agree with the active space for ``ids``:
-        re-embed what is missing, stale (text or metadata) or wrongly stamped, delete what
-        the active space does not have or what is tombstoned. Safe against concurrent
-        writers: a writer may change a document between our read of the truth and our
-        write, so each fix is checked again by a read *after* it (writers write the active
-        space first and record tombstones before deleting, so that read sees any change
-        our write could have undone), until a round finds nothing to do. Returns how many documents
-        were fixed."""
-        ids = list(dict.fromkeys(ids))
-        touched: set[str] = set()
-        for _ in range(rounds):
-            if not ids:
-                break
-            active_name = self.manifest.active_namespace(self.name)
-            if ns.name == active_name:
-                break
-            dead = self.manifest.tombstoned(self.name, ids)
-            truth = {
-                k: v for k, v in self.backend.fetch(active_name, ids).items() if k not in dead
-            }
-            have = self.backend.fetch(ns.name, ids)
-            stale = [
-                truth[i] for i in ids
-                if i in truth and truth[i].text and (
-                    i not in have
-                    or have[i].stamp.source_hash != truth[i].stamp.source_hash
-                    or have[i].metadata != truth[i].metadata
-                    or have[i].stamp.fingerprint != ns.fingerprint
-                    or have[i].stamp.doc_id != i
-                )
-            ]
-            extra = [i for i in ids if i in have and i not in truth]
-            if not stale and not extra:
-                break
-            if stale:
-                docs = [Document(r.id, r.text or "", r.metadata) for r in stale]
-                self._write(ns, self._records(ns, docs))
-            if extra:
-                with_retry(lambda e=extra: self.backend.delete(ns.name, e),  # type: ignore[misc]
-                           what=f"delete from {ns.name}")
-            ids = [r.id for r in stale] + extra
-            touched.update(ids)
-        return len(touched)
+        for ns in others if changed else ():
+            try:
+                reconcile(self.ws, self.name, ns, changed)
+            except CandidateFailed as e:
+                result.failed.append(e.space)
+                result.reasons[e.space] = e.reason
 
     # -- read path ----------------------------------------------------------------------
+    # Reads go through one Searcher per handle (vecver.read.searcher): it resolves the
+    # route, embeds, checks the fingerprint rule, searches and labels every hit.
+
+    @property
+    def searcher(self) -> Searcher:
+        """The read path of this collection handle (routes, embedding, fingerprint rule),
+        made on first use."""
+        found: Searcher | None = self.__dict__.get("_searcher")
+        if found is None:
+            found = self.__dict__.setdefault("_searcher", Searcher(self.ws, self.name))
+        return found
 
     def namespaces(self) -> list[NamespaceRow]:
+        """Every namespace of the collection (all states), oldest first."""
         return self.manifest.namespaces(self.name)
 
-    def route(self, route: str = "active") -> NamespaceRow:
-        """The namespace a route reads from: ``active``, ``candidate`` (the newest
-        building or ready space), or ``space:<label>``."""
-        if route == "active":
-            name = self.manifest.active_namespace(self.name)
-            row = self.manifest.namespace(name)
-            assert row is not None
-            return row
-        rows = self.namespaces()
-        if route == "candidate":
-            cands = [n for n in rows if n.state in ("ready", "building")]
-            if not cands:
-                raise StateError(
-                    f"collection {self.name!r} has no candidate space",
-                    hint=f"start one with `vecver migrate {self.name} --to SPACE`",
-                )
-            return max(cands, key=lambda n: n.created_at)
-        if route.startswith("space:"):
-            label = route[len("space:"):]
-            for n in rows:
-                if n.space_label == label and n.state in LIVE_STATES:
-                    return n
-            raise UnknownSpace(label, [n.space_label for n in rows if n.state in LIVE_STATES])
-        raise InvalidInput(
-            f"unknown route {route!r}", hint="use active, candidate or space:<label>"
-        )
+    def route(self, route: str | Route = "active") -> NamespaceRow:
+        """The namespace a route reads from now: ``active``, ``candidate`` (the newest
+        building or ready space), ``space:<label>`` (a live space), or a
+        :class:`~vecver.read.routes.Route`. Raises ``InvalidInput`` (unknown route),
+        ``StateError`` (no candidate) or ``UnknownSpace``."""
+        return self.searcher.route(route)
+
+    def read_plan(self, route: str | Route = "active") -> ReadPlan:
+        """The read plan ``route`` resolves to now (namespaces and their roles)."""
+        return self.searcher.plan(route)
 
     def search(
         self,
         query: str,
         k: int = 10,
         *,
-        route: str = "active",
+        route: str | Route = "active",
         filter: Filter | Mapping[str, Any] | None = None,
     ) -> list[Hit]:
-        """The ``k`` nearest documents to ``query`` in the routed space. Each hit names
-        the space that served it. The query is embedded with that space's own embedder:
-        a query is never compared with vectors of another space."""
-        return self.search_many([query], k, route=route, filter=filter)[0]
+        """The ``k`` nearest documents to ``query`` along ``route``, best first. Each hit
+        names the space and namespace that served it. The query is embedded with that
+        space's own embedder: a query is never compared with vectors of another space.
+        Input rules and errors: :mod:`vecver.read.searcher`."""
+        return self.searcher.search_many([query], k, route=route, filter=filter)[0]
 
     def search_many(
         self,
         queries: Sequence[str],
         k: int = 10,
         *,
-        route: str = "active",
+        route: str | Route = "active",
         filter: Filter | Mapping[str, Any] | None = None,
     ) -> list[list[Hit]]:
-        if isinstance(queries, str):
-            raise InvalidInput("search_many takes a list of queries")
-        for q in queries:
-            if not isinstance(q, str) or not q.strip():
-                raise InvalidInput("a query must be a non-empty string")
-        ns = self.route(route)
-        emb = self.ws.embedder(ns.space_label)
-        if emb.space.fingerprint != ns.fingerprint:
-            raise StateError(
-                f"space {ns.space_label!r} now resolves to another fingerprint than its "
-                "namespace holds",
-            )
-        qv = emb.embed_queries(list(queries))
-        flt = Filter.parse(filter) if filter is not None else None
-        results = self.backend.search(ns.name, qv, k, filter=flt)
-        for hits in results:
-            for h in hits:
-                h.space = ns.space_label
-                h.namespace = ns.name
-        return results
+        """:meth:`search` for a list of queries, in one backend call; one list of hits
+        per query, in order."""
+        return self.searcher.search_many(queries, k, route=route, filter=filter)
 
     def search_vectors(
-        self, vectors: np.ndarray, k: int, *, space: str, filter: Filter | None = None
+        self,
+        vectors: np.ndarray,
+        k: int,
+        *,
+        space: str,
+        filter: Filter | Mapping[str, Any] | None = None,
     ) -> list[list[Hit]]:
-        """Search with precomputed query vectors of ``space`` (they must come from that
-        space's embedder; the dimension is checked, the geometry cannot be)."""
-        ns = self.route(f"space:{space}")
-        results = self.backend.search(ns.name, vectors, k, filter=filter)
-        for hits in results:
-            for h in hits:  # like search(): each hit names the space that served it
-                h.space = ns.space_label
-                h.namespace = ns.name
-        return results
+        """Search with precomputed query vectors of ``space``. They must come from that
+        space's embedder: the space's current fingerprint must be its namespace's
+        (``FingerprintMismatch``), the backend checks the dimension and values."""
+        return self.searcher.search_vectors(vectors, k, space=space, filter=filter)
 
-    def get(self, ids: Sequence[str], *, route: str = "active") -> dict[str, Record]:
-        return self.backend.fetch(self.route(route).name, list(ids))
+    def get(self, ids: Sequence[str], *, route: str | Route = "active") -> dict[str, Record]:
+        """The stored records of ``ids`` along ``route`` (missing ids are left out). ``ids``
+        is a list: one string is refused (``InvalidArgument``)."""
+        return self.searcher.get(check_id_list(ids), route=route)
 
-    def count(self, route: str = "active") -> int:
-        return self.backend.count(self.route(route).name)
+    def count(self, route: str | Route = "active") -> int:
+        """How many documents the namespace ``route`` reads holds."""
+        return self.searcher.count(route)

@@ -1,14 +1,32 @@
-"""A small progress line for long work: done/total, rate and ETA, on stderr.
+"""What long work tells the user while it runs, on stderr.
 
-Shown only when stderr is a terminal and not quiet; otherwise silent (``--quiet``, CI,
-pipes). The caller can always read the counters afterwards.
+Three modes, chosen by ``enabled`` and the stream:
+
+- a **progress line** (done/total, rate, ETA, redrawn at most 5 times a second) when
+  ``enabled`` is True, or None and the stream is a terminal;
+- **one line per phase** when ``enabled`` is None and the stream is not a terminal (CI,
+  a pipe, a log file): the phase's first line is logged at INFO on the
+  :data:`PHASE_LOGGER` logger, and nothing per batch. A library caller sees it only if it
+  configures that logger; the ``vecver`` command line shows it unless ``--quiet``;
+- **nothing** when ``enabled`` is False (``--quiet``).
+
+The caller can always read the counters afterwards.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from typing import TextIO
+
+#: the logger of phase lines and slow-work notices (``vecver: <message>`` in the CLI)
+PHASE_LOGGER = "vecver.progress"
+
+_log = logging.getLogger(PHASE_LOGGER)
 
 
 def _fmt_seconds(s: float) -> str:
@@ -22,8 +40,34 @@ def _fmt_seconds(s: float) -> str:
     return f"{s}s"
 
 
+def phase(text: str, *, enabled: bool | None = None) -> None:
+    """Announce a phase of long work (one line), unless ``enabled`` is False."""
+    if enabled is not False:
+        _log.info("%s", text)
+
+
+@contextlib.contextmanager
+def notice_if_slow(
+    text: str, *, after: float = 1.0, enabled: bool | None = None
+) -> Iterator[None]:
+    """Log ``text`` once (as :func:`phase` does) if the block is still running ``after``
+    seconds in, e.g. while a model loads; nothing when it is quicker or ``enabled`` is
+    False."""
+    if enabled is False:
+        yield
+        return
+    timer = threading.Timer(after, phase, args=(text,))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
 class Progress:
-    """Counts work and renders ``label  done/total  pct  rate/s  ETA`` at most 5 times/s."""
+    """Counts work and shows it: ``label  done/total  pct  rate/s  ETA`` on a terminal,
+    one ``label: total unit`` line elsewhere (see the module docstring)."""
 
     def __init__(
         self,
@@ -39,11 +83,14 @@ class Progress:
         self.unit = unit
         self.done = 0
         self.stream = stream or sys.stderr
-        if enabled is None:
-            enabled = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.enabled = enabled
+        tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        #: a redrawn progress line
+        self.enabled = enabled is True or (enabled is None and tty)
+        #: one line per phase (logged)
+        self.phase_line = enabled is None and not tty
         self.start = time.monotonic()
         self._last = 0.0
+        self._announced = False
 
     @property
     def elapsed(self) -> float:
@@ -72,7 +119,17 @@ class Progress:
             f"  elapsed {_fmt_seconds(self.elapsed)}  ETA {_fmt_seconds(self.eta)}"
         )
 
+    def _announce(self) -> None:
+        """The phase line: what this phase works on, once."""
+        if self._announced or not self.phase_line:
+            return
+        self._announced = True
+        what = f"{self.total} {self.unit}" if self.total is not None else f"{self.unit}"
+        before = f" ({self.done} done before)" if self.done else ""
+        phase(f"{self.label}: {what}{before}")
+
     def update(self, n: int = 1) -> None:
+        self._announce()
         self.done += n
         if not self.enabled:
             return
@@ -83,6 +140,7 @@ class Progress:
             self.stream.flush()
 
     def close(self) -> None:
+        self._announce()
         if self.enabled:
             self.stream.write("\r" + self.line() + "\x1b[K\n")
             self.stream.flush()

@@ -43,7 +43,14 @@ class Source(Protocol):
 
 
 def to_document(obj: Document | Mapping[str, Any], where: str = "input") -> Document:
-    """Coerce a mapping ``{"id", "text", "metadata"?}`` to a checked :class:`Document`."""
+    """Coerce a mapping ``{"id", "text", "metadata"?}`` to a checked :class:`Document`.
+
+    The rules (the same for a JSONL line, an item of an iterable source and a document
+    given to ``upsert``): the id is a non-empty string, and nothing is coerced (an
+    integer, float, boolean or null id is refused); the text is a string with something
+    besides white space (a number is refused with "text must be a string"); metadata is
+    an object of JSON values. Raises ``SourceError`` naming ``where``. What could not be
+    hashed or stored (a lone surrogate) is refused by :func:`check_storable`."""
     if isinstance(obj, Document):
         doc = obj
     elif isinstance(obj, Mapping):
@@ -52,8 +59,6 @@ def to_document(obj: Document | Mapping[str, Any], where: str = "input") -> Docu
         if "text" not in obj or obj["text"] is None:
             raise SourceError(where, f"document {obj['id']!r} has no 'text'")
         doc_id = obj["id"]
-        if isinstance(doc_id, int) and not isinstance(doc_id, bool):
-            doc_id = str(doc_id)
         meta = obj.get("metadata")
         if meta is None:
             meta = {}
@@ -65,8 +70,14 @@ def to_document(obj: Document | Mapping[str, Any], where: str = "input") -> Docu
     else:
         raise SourceError(where, f"expected an object with id and text, got {type(obj).__name__}")
     if not isinstance(doc.id, str) or not doc.id:
-        raise SourceError(where, f"invalid id {doc.id!r}: ids are non-empty strings")
-    if not isinstance(doc.text, str) or not doc.text.strip():
+        kind = "" if isinstance(doc.id, str) or doc.id is None else (
+            f", not {type(doc.id).__name__} (nothing is coerced: write {str(doc.id)!r})")
+        raise SourceError(where, f"invalid id {doc.id!r}: ids are non-empty strings{kind}")
+    if not isinstance(doc.text, str):
+        raise SourceError(
+            where, f"text of document {doc.id!r} must be a string, got {type(doc.text).__name__}"
+        )
+    if not doc.text.strip():
         raise SourceError(where, f"document {doc.id!r} has empty text")
     try:
         meta = json_safe_metadata(doc.metadata, doc.id)
@@ -116,13 +127,61 @@ def is_end(cursor: str | None) -> bool:
     return cursor == _END
 
 
-def _parse_line(line: bytes, where: str) -> Document:
-    """One line of a JSONL source as a checked document."""
+def _decode_line(line: bytes, where: str, first: bool) -> str:
+    """A line of a JSONL file as text: strict UTF-8 (a UTF-8 byte order mark may open
+    the file). ``json.loads`` of bytes would let UTF-8-encoded surrogates through."""
     try:
-        obj = json.loads(line)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise SourceError(
+            where, f"not valid UTF-8 (byte {e.start + 1} of the line: {e.reason})"
+        ) from e
+    return text.removeprefix("\ufeff") if first else text
+
+
+def _unencodable(value: str) -> int | None:
+    """The 1-based position of the first character of ``value`` that does not encode as
+    UTF-8 (a lone surrogate, e.g. from a ``\\ud800`` JSON escape), or None."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as e:
+        return e.start + 1
+    return None
+
+
+def check_storable(doc: Document, where: str) -> None:
+    """Refuse a document that would pass the checks of :func:`to_document` and then fail
+    once written: its id, text and metadata are what is hashed and stored, so each must
+    encode as UTF-8 (no lone surrogate) and the metadata must serialise as JSON.
+    Raises ``SourceError`` naming ``where``."""
+    for what, value in (("id", doc.id), ("text", doc.text)):
+        pos = _unencodable(value)
+        if pos is not None:
+            raise SourceError(
+                where,
+                f"the {what} of document {doc.id!r} holds a lone surrogate at character "
+                f"{pos} (e.g. a \\ud800 escape): it is not Unicode text and cannot be "
+                "hashed or stored",
+            )
+    try:
+        json.dumps(doc.metadata, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError) as e:  # UnicodeEncodeError is a ValueError
+        raise SourceError(
+            where, f"the metadata of document {doc.id!r} cannot be stored as JSON text ({e})"
+        ) from e
+
+
+def _parse_line(line: bytes, where: str, first: bool = False) -> Document:
+    """One line of a JSONL source as a checked document, refused (``SourceError``) when
+    anything in it could not be hashed or stored."""
+    text = _decode_line(line, where, first)
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as e:
         raise SourceError(where, f"not valid JSON ({e})") from e
-    return to_document(obj, where)
+    doc = to_document(obj, where)
+    check_storable(doc, where)
+    return doc
 
 
 class JsonlSource:
@@ -155,7 +214,7 @@ class JsonlSource:
                 where = f"{self.path}:{lineno}" if lineno is not None else f"{self.path}@{offset}"
                 if not line.strip():
                     continue
-                docs.append(_parse_line(line, where))
+                docs.append(_parse_line(line, where, first=offset == len(line)))
                 if len(docs) >= size:
                     yield docs, str(offset)
                     docs = []
@@ -168,8 +227,10 @@ class JsonlSource:
     def validate(self) -> int:
         """Read the whole file once and check every line; returns the document count.
 
-        Raises ``SourceError`` for the first bad line (bad JSON, missing id or text,
-        duplicate id), before anything is written.
+        Raises ``SourceError`` naming the first bad line (not UTF-8, bad JSON, a missing
+        or invalid id or text, metadata that is not a JSON object, a lone surrogate in
+        what would be hashed or stored, a duplicate id), before anything is written: a
+        file that passes is one that :meth:`pages` yields without error.
         """
         seen: dict[str, int] = {}
         with open(self.path, "rb") as f:
@@ -177,7 +238,7 @@ class JsonlSource:
                 if not line.strip():
                     continue
                 where = f"{self.path}:{lineno}"
-                d = _parse_line(line, where)
+                d = _parse_line(line, where, first=lineno == 1)
                 if d.id in seen:
                     raise SourceError(
                         where, f"duplicate id {d.id!r} (first on line {seen[d.id]})"

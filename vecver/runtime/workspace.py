@@ -14,34 +14,25 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 
 from ..backends.base import Backend
 from ..backends.registry import open_backend
-from ..config import Config
+from ..config import DEFAULT_INSTANCE, Config
 from ..embedders import SpaceEmbedder
 from ..errors import (
     StateError,
     UnknownSpace,
 )
 from ..space import Space, SpaceSpec, check_label
-from ..store.sqlite import Manifest, owner_alive
+from ..store.sqlite import Manifest, NamespaceRow
 from .collection import Collection
+from .recover import RecoveryReport, recover
 
 log = logging.getLogger("vecver")
 
 ROUTES = ("active", "candidate")
-
-
-def namespace_name(collection: str, space: Space) -> str:
-    """The physical namespace of one space in one collection.
-
-    Portable across databases (letters, digits, underscores; starts with a letter) and
-    never equal to a collection name, which is the alias."""
-    label = re.sub(r"[^A-Za-z0-9]", "_", space.label)
-    return f"vv_{collection}__{label}_{space.fingerprint[:8]}"
 
 
 def _open_config(config: Config | str | os.PathLike[str] | None) -> Config:
@@ -52,49 +43,77 @@ def _open_config(config: Config | str | os.PathLike[str] | None) -> Config:
     return Config.load(config)
 
 
-@dataclass
-class RecoveryReport:
-    """What :meth:`Workspace.recover` repaired."""
-
-    intents: int = 0
-    tombstones: int = 0
-    cutovers: int = 0
-    documents: int = 0
-    details: list[str] = field(default_factory=list)
-
-    @property
-    def anything(self) -> bool:
-        return bool(self.intents or self.tombstones or self.cutovers)
-
-
 class Workspace:
-    """A config with its open manifest and backend. Close it (or use ``with``)."""
+    """A config with its open manifest and backend instances. Close it (or use ``with``).
+
+    The default backend instance (the config's ``[backend]``) is opened at once and is
+    :attr:`backend`; any other instance (``[backends.NAME]``) is opened on first use.
+    ``backend`` and ``backends`` hand in already open instances instead (tests, notebooks);
+    the workspace closes them with itself.
+    """
 
     def __init__(
         self,
         config: Config | str | os.PathLike[str] | None = None,
         *,
         backend: Backend | None = None,
+        backends: Mapping[str, Backend] | None = None,
         progress: bool | None = None,
     ) -> None:
         self.config = _open_config(config)
+        given = dict(backends or {})
+        if backend is not None:
+            given[DEFAULT_INSTANCE] = backend
+        for name in given:
+            self.config.backend_config(name)  # UnknownBackendInstance for a stray name
         self.manifest = Manifest(self.config.manifest_path)
+        self._backends: dict[str, Backend] = given
+        self._lock = threading.RLock()
         try:
-            self.backend = backend or open_backend(
-                self.config.backend, dict(self.config.backend_options)
-            )
+            self.backend: Backend = self.instance(DEFAULT_INSTANCE)
         except BaseException:
             self.manifest.close()
             raise
         self.progress = progress
         self._embedders: dict[str, SpaceEmbedder] = {}
-        self._lock = threading.RLock()
 
     def close(self) -> None:
         for e in self._embedders.values():
             e.embedder.close()
-        self.backend.close()
+        for be in self._backends.values():
+            be.close()
         self.manifest.close()
+
+    # -- backend instances ------------------------------------------------------------
+
+    def backend_for(self, ns: NamespaceRow | str) -> Backend:
+        """The backend instance that holds the namespace ``ns`` (a manifest row, or a
+        namespace name looked up in the manifest).
+
+        A namespace lives on the instance its manifest row records; a name the manifest
+        does not know is on the default instance (:attr:`backend`). Raises
+        ``UnknownBackendInstance`` when the row names an instance the config no longer
+        declares."""
+        if isinstance(ns, str):
+            row = self.manifest.namespace(ns)
+            if row is None:
+                return self.backend
+            ns = row
+        return self.instance(ns.backend)
+
+    def instance(self, name: str) -> Backend:
+        """The backend instance called ``name`` in the config, opened on first use and
+        kept open until :meth:`close`.
+
+        Raises ``UnknownBackendInstance`` when the config declares no such instance,
+        ``BackendNotInstalled`` when its plugin's client library is missing."""
+        with self._lock:
+            be = self._backends.get(name)
+            if be is None:
+                bc = self.config.backend_config(name)
+                be = open_backend(bc.name, dict(bc.options))
+                self._backends[name] = be
+            return be
 
     def __enter__(self) -> Workspace:
         return self
@@ -137,7 +156,11 @@ class Workspace:
 
     def collection(self, name: str) -> Collection:
         """A handle on an existing collection (``UnknownCollection`` otherwise), or one
-        declared in the config, which is created on first use."""
+        declared in the config, which is created on first use.
+
+        Raises ``UnknownBackendInstance`` when a live space of the collection lives on a
+        backend instance the config no longer declares (before any write could reach
+        the other spaces)."""
         if not self.manifest.has_collection(name) and name in self.config.collections:
             try:
                 return self.create_collection(name, self.config.collections[name])
@@ -146,65 +169,47 @@ class Workspace:
                     raise
                 # another thread or process created it first: use theirs
         self.manifest.require_collection(name)
+        for ns in self.manifest.live_namespaces(name)[1]:
+            self.config.backend_config(ns.backend)
         return Collection(self, name)
 
-    def create_collection(self, name: str, space_label: str) -> Collection:
-        """Create a collection whose first space is active at once."""
+    def create_collection(
+        self, name: str, space_label: str, *, on: str | None = None
+    ) -> Collection:
+        """Create a collection whose first space is active at once, its namespace on the
+        backend instance ``on`` (default: the default instance).
+
+        Raises ``UnknownBackendInstance`` for an instance the config does not declare and
+        ``InvalidNamespaceName`` when the instance's naming rule rejects the namespace,
+        both before anything is created."""
         check_label(name, "collection name")
         if self.manifest.has_collection(name):
             raise StateError(f"collection {name!r} already exists")
+        instance = on or DEFAULT_INSTANCE
+        be = self.instance(instance)
         space = self.space(space_label)
-        ns = namespace_name(name, space)
+        ns = self.namespace_name(name, space, be)
         from ..types import NamespaceSpec
 
-        self.backend.create_namespace(
+        be.create_namespace(
             NamespaceSpec(ns, space.spec.dimension, space.spec.metric, space.fingerprint)
         )
-        if self.backend.capabilities.native_alias:
-            self.backend.set_alias(name, ns)
-        self.manifest.create_collection(name, space_label, space.fingerprint, ns)
+        if be.capabilities.native_alias:
+            be.set_alias(name, ns)
+        self.manifest.create_collection(name, space_label, space.fingerprint, ns,
+                                        backend=instance)
         return Collection(self, name)
+
+    @staticmethod
+    def namespace_name(collection: str, space: Space, backend: Backend) -> str:
+        """The physical namespace of ``space`` in ``collection`` on ``backend``, by that
+        backend's naming rule; ``InvalidNamespaceName`` when the rule rejects it."""
+        name = backend.physical_name(collection, space.label, space.fingerprint)
+        backend.check_namespace_name(name)
+        return name
 
     # -- recovery ---------------------------------------------------------------------
 
     def recover(self, collection: str, *, force: bool = False) -> RecoveryReport:
-        """Finish or undo what a crashed process left half-done in ``collection``.
-
-        - write intents of dead processes (and failed writes): every live space is made
-          to agree with the active space for those documents;
-        - tombstones not yet applied: deleted from every live space;
-        - a cutover interrupted between the database alias switch and the manifest
-          commit: finished if the alias moved, cleared otherwise.
-
-        Intents of live processes are left alone unless ``force``.
-        """
-        rep = RecoveryReport()
-        coll = Collection(self, collection)
-        pending = self.manifest.pending_cutover(collection)
-        if pending is not None:
-            from_ns, to_ns, reason = pending
-            current = (
-                self.backend.get_alias(collection)
-                if self.backend.capabilities.native_alias
-                else None
-            )
-            if current == to_ns:
-                self.manifest.switch_active(collection, to_ns, reason, recovered=True)
-                rep.details.append(f"finished interrupted {reason} to {to_ns}")
-            else:
-                self.manifest.clear_cutover(collection)
-                rep.details.append(f"cleared interrupted {reason} to {to_ns}")
-            rep.cutovers += 1
-        for intent in self.manifest.intents(collection):
-            if not (force or intent.failed or not owner_alive(intent.owner)):
-                continue
-            # a delete intent's tombstones are already durable: converging deletes the
-            # ids everywhere; an upsert intent is settled by the active space's content
-            coll.converge(intent.doc_ids)
-            self.manifest.drop_intent(intent.id)
-            rep.intents += 1
-            rep.documents += len(intent.doc_ids)
-        if rep.anything:
-            self.manifest.log("recovered", collection, intents=rep.intents,
-                              cutovers=rep.cutovers, documents=rep.documents)
-        return rep
+        """Crash recovery of ``collection``: see :func:`vecver.runtime.recover.recover`."""
+        return recover(self, collection, force=force)

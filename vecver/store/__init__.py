@@ -1,18 +1,29 @@
-"""The manifest store: vecver's durable record (SQLite by default)."""
+"""The manifest store: vecver's durable record (SQLite by default).
 
-from .sqlite import (
-    LIVE_STATES,
-    STATES,
+:class:`ManifestStore` is the protocol the core uses; :class:`Manifest` is the embedded
+SQLite implementation; the rows are defined in :mod:`vecver.store.base`.
+"""
+
+from ..lifecycle import LIVE_STATES, STATES
+from .base import (
+    DEFAULT_BACKEND,
+    AliasChange,
     Checkpoint,
+    Evaluation,
+    Event,
     Intent,
-    Manifest,
+    Lease,
+    ManifestStore,
     NamespaceRow,
+    QueueStats,
     SpaceRow,
-    owner_alive,
-    owner_id,
+    WorkItem,
 )
+from .leases import owner_alive, owner_id
+from .sqlite import Manifest
 
 __all__ = [
-    "LIVE_STATES", "STATES", "Checkpoint", "Intent", "Manifest", "NamespaceRow", "SpaceRow",
-    "owner_alive", "owner_id",
+    "DEFAULT_BACKEND", "LIVE_STATES", "STATES", "AliasChange", "Checkpoint", "Evaluation",
+    "Event", "Intent", "Lease", "Manifest", "ManifestStore", "NamespaceRow", "QueueStats",
+    "SpaceRow", "WorkItem", "owner_alive", "owner_id",
 ]

@@ -11,29 +11,31 @@ import sqlite3
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
-from vecver.backends.base import (
-    Backend,
-    Capabilities,
-    validate_ids,
-    validate_limit,
-    validate_queries,
-    validate_records,
-)
+from vecver.backends.base import Backend, Capabilities
 from vecver.errors import (
     BackendError,
     BackendNotInstalled,
     ConfigError,
-    InvalidInput,
-    NamespaceExists,
     NamespaceNotFound,
+    StorageFull,
     TransientBackendError,
 )
 from vecver.filters import Filter
-from vecver.types import METRICS, Hit, Matrix, NamespaceSpec, Record, ScanPage
+from vecver.types import Hit, Matrix, Metric, NamespaceSpec, Record, ScanPage
 
-from ._namespace import STORE_FILE, Namespace, Params, connect, create_store, read_spec
+from ._namespace import (
+    STORE_FILE,
+    Namespace,
+    Params,
+    connect,
+    create_store,
+    hnsw_scores,
+    is_disk_full,
+    read_spec,
+)
 
 __all__ = ["LocalBackend"]
 
@@ -60,17 +62,22 @@ def _dir_name(namespace: str) -> str:
 
 
 @contextlib.contextmanager
-def _translated() -> Iterator[None]:
-    """SQLite failures as vecver errors: lock contention is transient, the rest is not."""
+def _translated(where: str) -> Iterator[None]:
+    """SQLite and file-system failures as vecver errors: lock contention is transient, a
+    full disk is ``StorageFull`` (naming ``where``), the rest ``BackendError``."""
     try:
         yield
-    except sqlite3.OperationalError as e:
+    except sqlite3.Error as e:
+        if is_disk_full(e):
+            raise StorageFull(where, str(e)) from e
         msg = str(e).lower()
-        if "locked" in msg or "busy" in msg:
+        if isinstance(e, sqlite3.OperationalError) and ("locked" in msg or "busy" in msg):
             raise TransientBackendError(f"local store is busy: {e}") from e
         raise BackendError(f"local store failed: {e}") from e
-    except sqlite3.Error as e:
-        raise BackendError(f"local store failed: {e}") from e
+    except OSError as e:
+        if is_disk_full(e):
+            raise StorageFull(where, str(e)) from e
+        raise
 
 
 class LocalBackend(Backend):
@@ -134,6 +141,13 @@ class LocalBackend(Backend):
         self._lock = threading.RLock()
         self._empty_trash()
 
+    @classmethod
+    def default_options(cls, base_dir: Path, instance: str = "default") -> dict[str, Any]:
+        """``path``: ``vecver-data`` next to the config for the default instance,
+        ``vecver-data-INSTANCE`` for any other."""
+        leaf = "vecver-data" if instance == "default" else f"vecver-data-{instance}"
+        return {"path": str(base_dir / leaf)}
+
     @property
     def path(self) -> str:
         """The backend's root directory."""
@@ -160,9 +174,7 @@ class LocalBackend(Backend):
             self._check_open()
             ns = self._ns.get(name)
             if ns is None:
-                if not isinstance(name, str):
-                    raise NamespaceNotFound(name)
-                with _translated():
+                with _translated(f"namespace {name!r} in {self._root}"):
                     ns = Namespace.open(self._hnswlib, name, self._dir(name), self._params)
                 self._ns[name] = ns
             return ns
@@ -177,7 +189,7 @@ class LocalBackend(Backend):
                 if not ns.closed:
                     self._check_open()
                     if not ns.is_stale():
-                        with _translated():
+                        with _translated(f"namespace {name!r} in {ns.dir}"):
                             if index:
                                 ns.sync()
                             yield ns
@@ -202,51 +214,42 @@ class LocalBackend(Backend):
                     ns.close(snapshot=True)
             self._ns.clear()
 
-    # -- namespaces -------------------------------------------------------------------
+    # -- what the base calls ----------------------------------------------------------
 
-    def create_namespace(self, spec: NamespaceSpec) -> None:
-        """Create the namespace's directory and store. Idempotent for an identical spec;
-        ``NamespaceExists`` when the name is taken with another one."""
-        self._check_open()
-        if not isinstance(spec.name, str):
-            raise InvalidInput(f"namespace name must be a string, got {spec.name!r}")
-        if (
-            isinstance(spec.dimension, bool)
-            or not isinstance(spec.dimension, int)
-            or (spec.dimension < 1)
-        ):
-            raise InvalidInput(f"dimension must be a positive integer, got {spec.dimension!r}")
-        if spec.metric not in METRICS:
-            raise InvalidInput(f"metric must be one of {', '.join(METRICS)}, got {spec.metric!r}")
+    @classmethod
+    def score_from_distance(cls, metric: Metric, distance: Any) -> Any:
+        """hnswlib's distances: ``1 - cos`` (cosine), ``1 - <q, v>`` (ip) and the squared
+        euclidean distance (l2)."""
+        return hnsw_scores(metric, distance)
+
+    def _create_namespace(self, spec: NamespaceSpec) -> NamespaceSpec:
+        """The namespace's directory and store (safe against concurrent creators)."""
         with self._lock:
             self._check_open()
             try:
                 with self._use(spec.name, index=False) as ns:
-                    have = ns.spec
+                    return ns.spec
             except NamespaceNotFound:
-                directory = self._dir(spec.name)
+                pass
+            directory = self._dir(spec.name)
+            with _translated(f"new namespace {spec.name!r} in {self._root}"):
                 try:
                     os.makedirs(directory, exist_ok=True)
                 except OSError as e:
+                    if is_disk_full(e):
+                        raise
                     raise BackendError(f"cannot create {directory}: {e}") from e
-                with _translated():
-                    conn, have = create_store(os.path.join(directory, STORE_FILE), spec)
-                    conn.close()
-            if have != spec:
-                raise NamespaceExists(
-                    spec.name,
-                    f"dimension {have.dimension}, metric {have.metric}, "
-                    f"fingerprint {have.fingerprint[:12]}",
-                )
+                conn, have = create_store(os.path.join(directory, STORE_FILE), spec)
+                conn.close()
+            return have
 
-    def describe_namespace(self, name: str) -> NamespaceSpec:
+    def _describe_namespace(self, name: str) -> NamespaceSpec:
         with self._use(name, index=False) as ns:
             return ns.spec
 
-    def list_namespaces(self) -> list[str]:
+    def _list_namespaces(self) -> list[str]:
         """Names read from the stores on disk (so namespaces other processes created or
-        dropped are seen), sorted."""
-        self._check_open()
+        dropped are seen)."""
         names: list[str] = []
         try:
             entries = sorted(os.listdir(self._root))
@@ -270,11 +273,11 @@ class LocalBackend(Backend):
                 conn.close()
             if spec is not None and _dir_name(spec.name) == entry:
                 names.append(spec.name)
-        return sorted(names)
+        return names
 
-    def drop_namespace(self, name: str) -> None:
+    def _drop_namespace(self, name: str) -> None:
         """Remove the namespace's directory (moved aside atomically first, so no process
-        sees a half-removed namespace). Idempotent. Other processes that have it open get
+        sees a half-removed namespace). Other processes that have it open get
         ``NamespaceNotFound`` on their next call."""
         with self._lock:
             self._check_open()
@@ -282,8 +285,6 @@ class LocalBackend(Backend):
             if ns is not None:
                 with ns.lock:
                     ns.close(snapshot=False)
-            if not isinstance(name, str):
-                return
             directory = self._dir(name)
             if not os.path.isdir(directory):
                 return
@@ -296,57 +297,51 @@ class LocalBackend(Backend):
                 raise BackendError(f"cannot drop namespace {name!r}: {e}") from e
             shutil.rmtree(trash, ignore_errors=True)
 
-    # -- data -------------------------------------------------------------------------
-
-    def upsert(self, namespace: str, records: Sequence[Record]) -> None:
-        """Insert or replace by id: one SQLite transaction for the whole batch (nothing is
-        written when validation or the transaction fails), then the index is updated.
-        Durable against a process crash when it returns."""
+    def _upsert(self, namespace: str, records: Sequence[Record], vectors: Matrix) -> None:
+        """One SQLite transaction for the chunk (nothing is written when it fails), then
+        the index is updated. Durable against a process crash when it returns."""
         with self._use(namespace, index=True) as ns:
-            vectors = validate_records(ns.spec, records)
             ns.upsert(records, vectors)
 
-    def delete(self, namespace: str, ids: Sequence[str]) -> None:
-        """Delete by id in one transaction; absent ids are ignored."""
+    def _delete(self, namespace: str, ids: Sequence[str]) -> None:
+        """One transaction; absent ids are ignored."""
         with self._use(namespace, index=True) as ns:
-            ids = list(ids)
-            validate_ids(ids)
             ns.delete(ids)
 
-    def fetch(
-        self, namespace: str, ids: Sequence[str], *, with_vectors: bool = False
-    ) -> dict[str, Record]:
-        """Records of the present ids (one query). Vectors are the float32 values stored."""
+    def _fetch(self, namespace: str, ids: Sequence[str], with_vectors: bool) -> dict[str, Record]:
+        """One query. Vectors are the float32 values stored."""
         with self._use(namespace, index=False) as ns:
-            return ns.fetch(list(ids), with_vectors)
+            return ns.fetch(ids, with_vectors)
 
-    def scan(
-        self,
-        namespace: str,
-        *,
-        cursor: str | None = None,
-        limit: int = 256,
-        with_vectors: bool = False,
+    def _scan(
+        self, namespace: str, cursor: str | None, limit: int, with_vectors: bool
     ) -> ScanPage:
         """One page in id order; the cursor is the last id of the previous page."""
-        validate_limit(limit)
-        if cursor is not None and not isinstance(cursor, str):
-            raise InvalidInput(f"cursor must be a string from a previous page, got {cursor!r}")
         with self._use(namespace, index=False) as ns:
             return ns.scan(cursor, limit, with_vectors)
 
-    def search(
-        self, namespace: str, queries: Matrix, k: int, *, filter: Filter | None = None
+    def _search(
+        self, namespace: str, queries: Matrix, k: int, flt: Filter | None
     ) -> list[list[Hit]]:
-        """ANN search, at most ``min(k, count)`` hits per query, best first (ties by id).
-        A filter selects exactly what :meth:`Filter.matches` selects."""
+        """ANN search (``ef = max(ef_search, k)``), at most ``min(k, count)`` hits per query,
+        best first (ties by id); small namespaces and selective filters are searched
+        exactly. A filter selects exactly what :meth:`Filter.matches` selects."""
         with self._use(namespace, index=True) as ns:
-            q = validate_queries(ns.spec, queries, k)
-            return ns.search(q, k, filter)
+            return ns.search(queries, k, flt)
 
-    def count(self, namespace: str) -> int:
+    def _count(self, namespace: str) -> int:
         """Number of live (non-deleted) records."""
         with self._use(namespace, index=False) as ns:
             if ns.index is not None:
                 ns.sync()
             return ns.count()
+
+    def _storage_estimate(self, namespace: str) -> int:
+        """The size of the namespace's directory (store, write-ahead log, snapshots)."""
+        with self._use(namespace, index=False) as ns:
+            total = 0
+            with contextlib.suppress(OSError):
+                for entry in os.scandir(ns.dir):
+                    with contextlib.suppress(OSError):
+                        total += entry.stat().st_size
+            return total

@@ -14,7 +14,11 @@ Tables of ``store.sqlite``:
   seq order) and stamps every row it touches with it.
 - ``rows(label, id, deleted, seq, fingerprint, source_hash, written_at, metadata)``: one row
   per document id ever written. ``label`` is the rowid and the hnswlib label; rows are never
-  removed, only flagged ``deleted``, so a re-inserted id gets its old label back.
+  removed, only flagged ``deleted``. Every write of an id gives its row a *new* label, above
+  every label used so far (so labels are never reused), and retires the old one: adding a
+  new element to an HNSW graph is several times faster than hnswlib's in-place update.
+- ``retired(label, seq)``: the labels that writes at ``seq`` moved rows away from; replaying
+  the store marks them deleted in the index.
 - ``blobs(label, vector, text)``: the float32 vector bytes and the text of each live row,
   kept apart so that scanning ``rows`` (filters, counts) does not page through vectors.
 
@@ -22,11 +26,14 @@ Invariant: the in-memory index holds exactly the live rows of the store as of wr
 ``applied_seq``. Opening loads the newest loadable snapshot (seq S) and replays every row
 with ``seq > S``; before every operation ``PRAGMA data_version`` tells whether another
 connection committed, and if so the rows written since ``applied_seq`` are replayed.
+Retired labels stay in the graph, marked deleted, until they outnumber the live ones; then
+the index is rebuilt from its live elements (compaction, in memory; the store is untouched).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -45,13 +52,21 @@ import numpy as np
 import numpy.typing as npt
 
 from vecver.backends.base import exact_scores
-from vecver.errors import InvalidId, InvalidInput, NamespaceNotFound
+from vecver.errors import DimensionMismatch, InvalidId, InvalidInput, NamespaceNotFound
 from vecver.filters import Filter
-from vecver.types import Hit, Matrix, NamespaceSpec, Record, ScanPage, Stamp, score_from_distance
+from vecver.types import Hit, Matrix, Metric, NamespaceSpec, Record, ScanPage, Stamp
 
 from ._sqlfilter import to_sql
 
-__all__ = ["Namespace", "Params", "create_store", "read_spec", "STORE_FILE"]
+__all__ = [
+    "Namespace",
+    "Params",
+    "create_store",
+    "hnsw_scores",
+    "is_disk_full",
+    "read_spec",
+    "STORE_FILE",
+]
 
 log = logging.getLogger("vecver_local")
 
@@ -69,7 +84,14 @@ _EXHAUSTIVE_MAX = 2000
 _BRUTE_MIN = 2000
 #: ... and so are those over less than 5% of the namespace, up to this many documents
 _BRUTE_MAX = 20_000
+#: the index is compacted when it holds more retired/deleted elements than live ones, and
+#: at least this many
+_COMPACT_MIN = 1024
 
+_RETIRED_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS retired (label INTEGER PRIMARY KEY, seq INTEGER NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS retired_seq ON retired (seq)",
+)
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS counter ("
@@ -86,12 +108,14 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS blobs (label INTEGER PRIMARY KEY, vector BLOB NOT NULL, text TEXT)",
     "CREATE INDEX IF NOT EXISTS rows_seq ON rows (seq, deleted)",
     "INSERT OR IGNORE INTO counter (k, seq) VALUES (0, 0)",
+    *_RETIRED_SCHEMA,
 )
 
 _UPSERT_ROWS = (
-    "INSERT INTO rows (id, fingerprint, source_hash, written_at, metadata, deleted, seq)"
-    " VALUES (?, ?, ?, ?, ?, 0, (SELECT seq FROM counter WHERE k = 0))"
-    " ON CONFLICT (id) DO UPDATE SET fingerprint = excluded.fingerprint,"
+    "INSERT INTO rows (label, id, fingerprint, source_hash, written_at, metadata, deleted, seq)"
+    " VALUES (?, ?, ?, ?, ?, ?, 0, ?)"
+    " ON CONFLICT (id) DO UPDATE SET label = excluded.label,"
+    " fingerprint = excluded.fingerprint,"
     " source_hash = excluded.source_hash, written_at = excluded.written_at,"
     " metadata = excluded.metadata, deleted = 0, seq = excluded.seq"
 )
@@ -201,6 +225,17 @@ def create_store(db_path: str, spec: NamespaceSpec) -> tuple[sqlite3.Connection,
     return conn, have
 
 
+def _ensure_retired_table(conn: sqlite3.Connection) -> None:
+    """Stores written before labels were retired (format 1) lack the ``retired`` table."""
+    row = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'retired'"
+    ).fetchone()
+    if row is None:
+        with transaction(conn):
+            for stmt in _RETIRED_SCHEMA:
+                conn.execute(stmt)
+
+
 def file_identity(path: str) -> tuple[int, int]:
     st = os.stat(path)
     return (st.st_dev, st.st_ino)
@@ -219,16 +254,28 @@ def _fsync_dir(path: str) -> None:
         os.close(fd)
 
 
+def is_disk_full(e: BaseException) -> bool:
+    """True for "no space left" from SQLite (``SQLITE_FULL``) or the OS (ENOSPC, EDQUOT)."""
+    if isinstance(e, sqlite3.Error):
+        code = getattr(e, "sqlite_errorcode", None)
+        return code == getattr(sqlite3, "SQLITE_FULL", 13) or "disk is full" in str(e).lower()
+    if isinstance(e, OSError):
+        return e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+    return False
+
+
+def hnsw_scores(metric: Metric, distance: Any) -> Any:
+    """hnswlib's distances (``1 - cos``, ``1 - <q, v>``, squared euclidean) as vecver's
+    scores (higher is closer); ``distance`` is a float or a numpy array."""
+    if metric == "cosine" or metric == "dot":
+        return 1.0 - distance
+    return -distance
+
+
 def _ids_json(ids: Sequence[str]) -> str | None:
-    """Ids as a JSON array for ``json_each``; None when none is a storable string."""
-    good = [i for i in ids if isinstance(i, str)]
-    try:
-        out = json.dumps(good, ensure_ascii=False)
-        out.encode("utf-8")
-    except UnicodeEncodeError:
-        good = [i for i in good if _encodable(i)]
-        out = json.dumps(good, ensure_ascii=False)
-    return out if good else None
+    """Ids (checked by the base: non-empty strings of valid Unicode, no NUL) as a JSON array
+    for ``json_each``; None when there are none."""
+    return json.dumps(list(ids), ensure_ascii=False) if ids else None
 
 
 def _encodable(s: str) -> bool:
@@ -308,13 +355,19 @@ class Namespace:
             # taken before connecting: if the file is replaced in between, the first
             # staleness check reopens (the safe direction)
             identity = file_identity(db_path)
-            conn = connect(db_path, create=False)
-        except (OSError, sqlite3.OperationalError):
+        except (FileNotFoundError, NotADirectoryError):
             raise NamespaceNotFound(name) from None
+        try:
+            conn = connect(db_path, create=False)
+        except sqlite3.OperationalError:
+            if not os.path.exists(db_path):
+                raise NamespaceNotFound(name) from None
+            raise  # a real failure (disk full, permissions): reported as such
         try:
             spec = read_spec(conn)
             if spec is None or spec.name != name:
                 raise NamespaceNotFound(name)
+            _ensure_retired_table(conn)
             return Namespace(hnswlib, spec, directory, conn, params, identity)
         except BaseException:
             conn.close()
@@ -479,7 +532,9 @@ class Namespace:
             (
                 r[0]
                 for r in self.conn.execute(
-                    "SELECT label FROM rows WHERE seq > ? AND deleted = 1", (since,)
+                    "SELECT label FROM rows WHERE seq > ? AND deleted = 1"
+                    " UNION ALL SELECT label FROM retired WHERE seq > ?",
+                    (since, since),
                 )
             ),
             dtype=np.int64,
@@ -559,6 +614,31 @@ class Namespace:
         self.live -= int(labels.size)
         self.since_snapshot += int(labels.size)
 
+    def _maybe_compact(self) -> None:
+        """Rebuild the index from its live elements once it holds more dead (retired or
+        deleted) elements than live ones, and at least ``_COMPACT_MIN``: an update then
+        costs about two inserts, amortized, instead of hnswlib's slow in-place update."""
+        index = self.index
+        if index is None:
+            return
+        dead = int(index.element_count) - self.live
+        if dead < _COMPACT_MIN or dead <= self.live:
+            return
+        self._invalidating(self.compact)
+
+    def compact(self) -> None:
+        """Replace the index by one holding only the live elements (same labels)."""
+        live = np.flatnonzero(self.alive).astype(np.int64)
+        new = self._new_index(int(live.size * 1.25) + 16)
+        step = 8192
+        for start in range(0, int(live.size), step):
+            part = live[start : start + step]
+            new.add_items(np.asarray(self.index.get_items(part), dtype=np.float32), part, -1)
+        self.index = new
+        self.present[:] = False
+        self.present[live] = True
+        self.since_snapshot += int(live.size) + 1
+
     def _maybe_snapshot(self) -> None:
         if self.index is not None and self.since_snapshot > self.params.snapshot_every:
             try:
@@ -626,6 +706,10 @@ class Namespace:
             ]
         except (TypeError, ValueError, RecursionError) as e:
             raise InvalidInput(f"metadata is not JSON-serializable: {e}") from e
+        if vectors.shape[1] != self.spec.dimension:  # recreated since the base checked
+            raise DimensionMismatch(
+                self.spec.dimension, int(vectors.shape[1]), None, self.spec.name
+            )
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         committed = False
@@ -634,13 +718,38 @@ class Namespace:
             seq: int = conn.execute(
                 "UPDATE counter SET seq = seq + 1 WHERE k = 0 RETURNING seq"
             ).fetchone()[0]
-            conn.executemany(_UPSERT_ROWS, rows)
-            by_id = dict(conn.execute("SELECT id, label FROM rows WHERE seq = ?", (seq,)))
-            labels = np.fromiter((by_id[r.id] for r in records), dtype=np.int64, count=n)
+            ids_json = json.dumps([r[0] for r in rows], ensure_ascii=False)
+            # every write gets fresh labels above all used so far (rows are never removed,
+            # so the largest label is the largest rowid); the old labels are retired
+            top: int = conn.execute("SELECT coalesce(max(label), 0) FROM rows").fetchone()[0]
+            old = np.fromiter(
+                (
+                    r[0]
+                    for r in conn.execute(
+                        f"SELECT label FROM rows WHERE id IN {_IDS_IN}", (ids_json,)
+                    )
+                ),
+                dtype=np.int64,
+            )
+            if old.size:
+                old_list = old.tolist()
+                conn.executemany(
+                    "INSERT OR REPLACE INTO retired (label, seq) VALUES (?, ?)",
+                    [(lab, seq) for lab in old_list],
+                )
+                conn.execute(
+                    f"DELETE FROM blobs WHERE label IN {_IDS_IN}", (json.dumps(old_list),)
+                )
+            labels = np.arange(top + 1, top + 1 + n, dtype=np.int64)
+            label_list = labels.tolist()
+            conn.executemany(
+                _UPSERT_ROWS,
+                [(lab, *row, seq) for lab, row in zip(label_list, rows, strict=True)],
+            )
             conn.executemany(
                 _UPSERT_BLOBS,
                 zip(
-                    labels.tolist(),
+                    label_list,
                     [v.tobytes() for v in vectors],
                     [r.text for r in records],
                     strict=True,
@@ -674,11 +783,16 @@ class Namespace:
         if self.index is None:
             return  # loaded (with this write) by the next sync
         if added is not None:
-            self._added(labels)
+            self._invalidating(lambda: self._retire(labels, old))
             self.applied_seq = seq
         else:
             self._invalidating(self._catch_up)
+        self._maybe_compact()
         self._maybe_snapshot()
+
+    def _retire(self, labels: IntArray, old: IntArray) -> None:
+        self._added(labels)
+        self._mark_deleted(old)
 
     def delete(self, ids: Sequence[str]) -> None:
         """Flag the rows of ``ids`` deleted in one transaction, then drop them from the
@@ -711,6 +825,7 @@ class Namespace:
             self.applied_seq = seq
         else:
             self._invalidating(self._catch_up)
+        self._maybe_compact()
         self._maybe_snapshot()
 
     # -- reads ------------------------------------------------------------------------
@@ -782,6 +897,10 @@ class Namespace:
         return labels[self.alive[labels]]
 
     def search(self, queries: Matrix, k: int, flt: Filter | None) -> list[list[Hit]]:
+        if queries.shape[1] != self.spec.dimension:  # recreated since the base checked
+            raise DimensionMismatch(
+                self.spec.dimension, int(queries.shape[1]), None, self.spec.name
+            )
         nq = int(queries.shape[0])
         if self.live == 0 or nq == 0:
             return [[] for _ in range(nq)]
@@ -819,9 +938,8 @@ class Namespace:
                 labels, dist = index.knn_query(queries, k=k, num_threads=1, filter=flt)
         except RuntimeError:
             return None
-        metric = self.spec.metric
-        scores = [np.array([score_from_distance(metric, float(d)) for d in row]) for row in dist]
-        return [np.asarray(row, dtype=np.int64) for row in labels], scores
+        scores = hnsw_scores(self.spec.metric, np.asarray(dist, dtype=np.float64))
+        return [np.asarray(row, dtype=np.int64) for row in labels], list(scores)
 
     def _brute(self, queries: Matrix, labels: IntArray, k: int) -> list[list[Hit]]:
         """Exact scores against ``labels``; keeps every candidate tied with the k-th best so

@@ -1,0 +1,233 @@
+"""Search latency: vecver's read path, the local backend and raw hnswlib, side by side.
+
+    python bench/search_bench.py [--docs 20000] [--dim 64] [--rounds 3] [-k 10]
+    VECVER_SRC=/work/before python bench/search_bench.py ...   # measure another tree
+
+Setup (not timed): N synthetic documents ingested into collection ``c`` (space v1,
+``hash`` embedder, DIM, local backend with its default M / ef_construction / ef_search);
+a raw hnswlib index is built from the same texts, embedded by the same space embedder,
+with the same M / ef_construction / hnswlib space, and queried with the same
+``ef = max(ef_search, k)`` and ``num_threads=-1`` as the backend.
+
+Measured per call (perf_counter_ns), single queries and batches of 64 precomputed query
+vectors, p50 and p99 in microseconds:
+
+- raw:     ``index.knn_query(q, k)`` (labels and distances only)
+- backend: ``LocalBackend.search(namespace, q, k)`` on the namespace of the active space
+           (hits with ids, scores, text and metadata)
+- active:  ``Collection.search_vectors(q, k)`` on the active route (the core over the
+           backend: routing, labelling of hits)
+- text:    ``Collection.search(text, k)`` / ``search_many`` (embeds the query with the
+           hash embedder too; reported apart, it is not comparable with the three above)
+
+The variants run interleaved (blocks of different queries, in a rotating order) so that
+machine noise hits them alike; each round reports its own percentiles and the figures
+printed are medians of the rounds. Targets of issue 5: the core adds <= 10 us over the
+backend (active - backend, p50); backend / raw <= 1.5x (p50).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import inspect
+import json
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _common as C  # noqa: E402 - must run before vecver is imported
+
+VARIANTS = ("raw", "backend", "active", "text")
+LABELS = {
+    "raw": "raw hnswlib knn_query",
+    "backend": "local backend search",
+    "active": "vecver active route (search_vectors)",
+    "text": "vecver text search (hash embed + route)",
+}
+
+
+def measure(calls: dict[str, Callable[[int], Any]], n: int, block: int, rnd: int
+            ) -> dict[str, list[float]]:
+    """Call each variant on items 0..n-1, in blocks, interleaved; microseconds per call."""
+    out: dict[str, list[float]] = {k: [] for k in calls}
+    names = list(calls)
+    clock = time.perf_counter_ns
+    for b, start in enumerate(range(0, n, block)):
+        shift = (b + rnd) % len(names)
+        for name in names[shift:] + names[:shift]:
+            fn = calls[name]
+            times = out[name]
+            for i in range(start, min(n, start + block)):
+                t0 = clock()
+                fn(i)
+                times.append((clock() - t0) / 1000.0)
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--docs", type=int, default=20_000)
+    p.add_argument("--dim", type=int, default=64)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("-k", type=int, default=10)
+    p.add_argument("--queries", type=int, default=2000, help="single queries per round")
+    p.add_argument("--batches", type=int, default=200, help="batches of 64 per round")
+    p.add_argument("--workdir", help="where to build the corpus (default: a temp dir)")
+    args = p.parse_args()
+
+    print(C.describe(), flush=True)
+    fixed = C.ensure_registered()
+    if fixed:
+        print(f"note: registered {fixed} at run time (the venv's entry points name modules "
+              "this tree does not have)", flush=True)
+    params = C.local_params()
+    k = args.k
+    root = Path(tempfile.mkdtemp(prefix="vecver-sbench-", dir=args.workdir))
+    try:
+        import hnswlib
+        import numpy as np
+
+        import vecver
+
+        cfg = C.write_config(root, args.dim, 512)
+        docs = list(C.synthetic_docs(args.docs))
+        t0 = time.perf_counter()
+        C.ingest(cfg, docs, 512)
+        t_ingest = time.perf_counter() - t0
+        ws = vecver.open(cfg, progress=False)
+        coll = ws.collection("c")
+        backend = C.workspace_backend(ws)
+        qtexts = C.synthetic_queries(max(args.queries, 64 * args.batches) + 64)
+        probe = coll.search(qtexts[0], k)
+        if not probe:
+            raise SystemExit("the text search found nothing")
+        label, ns = str(probe[0].space), str(probe[0].namespace)
+        emb = C.space_embedder(ws, label)
+        qv = emb.embed_queries(qtexts)
+
+        t0 = time.perf_counter()
+        raw = hnswlib.Index(space=C.hnsw_space(emb.space.spec.metric), dim=args.dim)
+        raw.init_index(max_elements=args.docs, ef_construction=params["ef_construction"],
+                       M=params["M"])
+        for i in range(0, len(docs), 512):
+            chunk = docs[i : i + 512]
+            raw.add_items(emb.embed_documents([d["text"] for d in chunk]),
+                          np.arange(i, i + len(chunk), dtype=np.int64), num_threads=-1)
+        raw.set_ef(max(params["ef_search"], k))
+        print(f"setup: {args.docs} docs x {args.dim}-d, ingest {t_ingest:.1f}s, raw index "
+              f"{time.perf_counter() - t0:.1f}s; active space {label!r}, namespace {ns!r}; "
+              f"backend {type(backend).__module__}.{type(backend).__name__} {params}; k={k}; "
+              f"load average {C.loadavg()}", flush=True)
+
+        sv = inspect.signature(coll.search_vectors).parameters
+        route_kw: dict[str, Any] = {"route": "active"} if "route" in sv else {"space": label}
+        print(f"active route call: Collection.search_vectors(q, k, "
+              f"{', '.join(f'{a}={b!r}' for a, b in route_kw.items())})", flush=True)
+
+        # sanity: same contents, same answers
+        ids = [f"doc{i:08d}" for i in range(args.docs)]
+        sample = qv[:200]
+        raw_labels, _ = raw.knn_query(sample, k=k, num_threads=-1)
+        got_b = backend.search(ns, sample, k)
+        got_a = coll.search_vectors(sample, k, **route_kw)
+        agree = np.mean([len({ids[x] for x in rl} & {h.id for h in hb}) / k
+                         for rl, hb in zip(raw_labels, got_b)])
+        same = all([h.id for h in a] == [h.id for h in b] for a, b in zip(got_a, got_b))
+        has_text = all(h.text is not None for h in got_b[0])
+        print(f"sanity: top-{k} overlap raw vs backend {agree:.3f} (both approximate); "
+              f"active == backend: {same}; backend hits carry text: {has_text}", flush=True)
+
+        singles = [qv[i : i + 1] for i in range(args.queries)]
+        batches = [qv[64 * j : 64 * j + 64] for j in range(args.batches)]
+        tbatches = [qtexts[64 * j : 64 * j + 64] for j in range(args.batches)]
+        single_calls: dict[str, Callable[[int], Any]] = {
+            "raw": lambda i: raw.knn_query(singles[i], k=k, num_threads=-1),
+            "backend": lambda i: backend.search(ns, singles[i], k),
+            "active": lambda i: coll.search_vectors(singles[i], k, **route_kw),
+            "text": lambda i: coll.search(qtexts[i], k),
+        }
+        batch_calls: dict[str, Callable[[int], Any]] = {
+            "raw": lambda j: raw.knn_query(batches[j], k=k, num_threads=-1),
+            "backend": lambda j: backend.search(ns, batches[j], k),
+            "active": lambda j: coll.search_vectors(batches[j], k, **route_kw),
+        }
+        if hasattr(coll, "search_many"):
+            batch_calls["text"] = lambda j: coll.search_many(tbatches[j], k)
+
+        # warm up every path
+        measure(single_calls, min(200, args.queries), 50, 0)
+        measure(batch_calls, min(10, args.batches), 5, 0)
+
+        per_round: list[dict[str, dict[str, float]]] = []
+        for rnd in range(args.rounds):
+            gc.collect()
+            s = measure(single_calls, args.queries, 50, rnd)
+            b = measure(batch_calls, args.batches, 5, rnd)
+            stats: dict[str, dict[str, float]] = {}
+            for name in VARIANTS:
+                st: dict[str, float] = {"p50": C.percentile(s[name], 50),
+                                        "p99": C.percentile(s[name], 99)}
+                if name in b:
+                    st["b_p50"] = C.percentile(b[name], 50)
+                    st["b_p99"] = C.percentile(b[name], 99)
+                stats[name] = st
+            stats["derived"] = {
+                "core_over_backend_p50": stats["active"]["p50"] - stats["backend"]["p50"],
+                "core_over_backend_b_p50": stats["active"]["b_p50"] - stats["backend"]["b_p50"],
+                "backend_over_raw_p50": stats["backend"]["p50"] / stats["raw"]["p50"],
+                "backend_over_raw_b_p50": stats["backend"]["b_p50"] / stats["raw"]["b_p50"],
+            }
+            per_round.append(stats)
+            d = stats["derived"]
+            print(f"round {rnd + 1}: single p50 raw/backend/active/text "
+                  f"{stats['raw']['p50']:.0f}/{stats['backend']['p50']:.0f}/"
+                  f"{stats['active']['p50']:.0f}/{stats['text']['p50']:.0f} us; batch-64 p50 "
+                  f"raw/backend/active {stats['raw']['b_p50']:.0f}/"
+                  f"{stats['backend']['b_p50']:.0f}/{stats['active']['b_p50']:.0f} us; core "
+                  f"+{d['core_over_backend_p50']:.1f} us single, "
+                  f"+{d['core_over_backend_b_p50']:.1f} us batch; backend/raw "
+                  f"{d['backend_over_raw_p50']:.2f}x single, {d['backend_over_raw_b_p50']:.2f}x "
+                  f"batch | load {C.loadavg()}", flush=True)
+        ws.close()
+
+        def med(name: str, key: str) -> float:
+            return C.median([r[name][key] for r in per_round if key in r[name]])
+
+        def cell(name: str, key: str) -> str:
+            vals = [r[name][key] for r in per_round if key in r[name]]
+            return f"{C.median(vals):>9.0f}" if vals else f"{'n/a':>9}"
+
+        print(f"\nmedian of {args.rounds} rounds, {args.docs} x {args.dim}-d, k={k} "
+              f"(microseconds per call; batch = 64 queries per call)")
+        print(f"{'':42} {'1q p50':>9} {'1q p99':>9} {'64q p50':>9} {'64q p99':>9} "
+              f"{'64q p50/q':>9}")
+        for name in VARIANTS:
+            bq = med(name, "b_p50") / 64 if "b_p50" in per_round[0][name] else float("nan")
+            print(f"{LABELS[name]:42} {cell(name, 'p50')} {cell(name, 'p99')} "
+                  f"{cell(name, 'b_p50')} {cell(name, 'b_p99')} {bq:>9.1f}")
+        d = {key: C.median([r["derived"][key] for r in per_round])
+             for key in per_round[0]["derived"]}
+        print(f"core overhead over the backend (active - backend, p50): "
+              f"{d['core_over_backend_p50']:+.1f} us single, {d['core_over_backend_b_p50']:+.1f} "
+              f"us per batch of 64 (target <= 10 us)")
+        print(f"local backend / raw hnswlib (p50): {d['backend_over_raw_p50']:.2f}x single, "
+              f"{d['backend_over_raw_b_p50']:.2f}x batch of 64 (target <= 1.5x)")
+        noise = {name: C.spread([r[name]["p50"] for r in per_round]) for name in VARIANTS}
+        print("noise (single-query p50 across rounds): " + "; ".join(
+            f"{n} {v}" for n, v in noise.items()))
+        print(json.dumps({"bench": "search", "docs": args.docs, "dim": args.dim, "k": k,
+                          "params": params, "rounds": per_round, "medians": d}))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

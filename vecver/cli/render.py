@@ -1,0 +1,292 @@
+"""How the command line shows the verbs' results: tables, one-line summaries, text cut
+to a width, the JSON of ``--json``, and the exit status a result implies.
+
+Everything here is a pure function of a result (no I/O but the ``print_*`` helpers),
+so :mod:`vecver.demo` and other front ends can reuse the tables.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+#: characters of a hit's text in ``search --json`` (the Python API returns all of it)
+JSON_TEXT_WIDTH = 200
+#: characters of a hit's text on a line of ``search``
+LINE_TEXT_WIDTH = 80
+
+
+def cut(text: str | None, width: int) -> str:
+    """``text`` on one line, at most ``width`` characters."""
+    return (text or "").replace("\r", " ").replace("\n", " ")[:width]
+
+
+def fmt(v: Any) -> str:
+    """A table cell: ``-`` for None, 4 decimals for a small float, thousands separators
+    for a large one."""
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:.4f}" if abs(v) < 100 else f"{v:,.0f}"
+    return str(v)
+
+
+def table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
+    """Left-aligned columns under a header and a rule of dashes."""
+    cells = [[str(c) for c in header]] + [[fmt(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+             for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def dumps(obj: Any) -> str:
+    """The JSON ``--json`` prints."""
+    return json.dumps(obj, indent=2, sort_keys=True, default=str)
+
+
+# ----------------------------------------------------------------------------- per verb
+
+
+def text_init(r: Any) -> str:
+    lines = [f"wrote {r.config}"] if r.wrote_config else []
+    lines.append(f"manifest {r.manifest}; collections created: {', '.join(r.created) or '-'}")
+    return "\n".join(lines)
+
+
+def text_ingest(r: Any) -> str:
+    return (f"ingested {r.documents} documents into {r.collection} "
+            f"(spaces: {', '.join(r.spaces) or '-'}) in {r.seconds:.1f}s")
+
+
+def text_status(r: Any) -> str:
+    if not r.collections:
+        return "no collections"
+    out = []
+    for c in r.collections:
+        out.append(f"collection {c.name}: active {c.active}, tombstones {c.tombstones},"
+                   f" pending writes {c.pending_writes}")
+        instances = {s.backend for s in c.spaces}
+        rows = []
+        for s in c.spaces:
+            bf = s.backfill
+            done = (f"{bf.done}" + (" (finished)" if bf.finished else "")) if bf else "-"
+            row = [s.label, s.state, s.count, s.fingerprint[:12], done]
+            if len(instances) > 1:
+                row.append(s.backend)
+            rows.append(row)
+        header = ["space", "state", "vectors", "fingerprint", "backfilled"]
+        if len(instances) > 1:
+            header.append("backend")
+        out.append(table(rows, header))
+    return "\n".join(out)
+
+
+def text_plan(r: Any) -> str:
+    lines = [
+        f"plan {r.collection} -> {r.to} (fingerprint {r.fingerprint[:12]})",
+        f"  documents          {r.documents} ({r.already_done} already in the space)",
+        f"  to embed           {r.to_embed}",
+        f"  embedding rate     {r.embed_rate:,.1f} docs/s (measured on {r.sample_size})",
+        f"  estimated time     {r.estimated_seconds:,.0f} s",
+        f"  estimated storage  {r.estimated_bytes / 1e6:,.1f} MB "
+        f"(vectors {r.vector_bytes / 1e6:,.1f} MB, text {r.text_bytes / 1e6:,.1f} MB)",
+    ]
+    if r.same_geometry_as_active:
+        lines.append("  note: same fingerprint as the active space; nothing would change")
+    return "\n".join(lines)
+
+
+def text_backfill(r: Any) -> str:
+    v = r.verify
+    line = (
+        f"backfill {r.collection} -> {r.space}: {r.scanned} scanned, {r.written} "
+        f"embedded and written, {r.skipped} already present, {r.removed} removed "
+        f"(deleted meanwhile), {r.reconciled} reconciled, "
+        f"{r.seconds:.1f}s ({r.rate:,.0f} docs/s); state {r.state}"
+        + (" (resumed)" if r.resumed else "")
+    )
+    if v is not None and not v.clean:
+        line += (f"\n  not clean: missing {v.missing}, stale {v.stale}, extra {v.extra}, "
+                 f"wrongly stamped {v.wrongly_stamped}, unexpected {v.unexpected}")
+    return line
+
+
+def exit_backfill(r: Any) -> tuple[int, str | None]:
+    if r.state == "ready":
+        return 0, None
+    return 1, (f"the backfill of {r.space!r} did not verify clean, so it stays {r.state}; "
+               f"run `vecver backfill {r.collection}` again or `vecver verify {r.collection}`")
+
+
+def text_verify(r: Any) -> str:
+    rows = [
+        [s.space, s.state, s.expected, s.present, s.missing, s.stale, s.extra,
+         s.wrongly_stamped, s.unexpected, s.repaired, "yes" if s.clean else "NO"]
+        for s in r.spaces
+    ]
+    return table(rows, ["space", "state", "expected", "present", "missing", "stale", "extra",
+                        "wrong stamp", "unexpected", "repaired", "clean"])
+
+
+def exit_verify(r: Any, repair: bool) -> tuple[int, str | None]:
+    if r.clean or repair:
+        return 0, None
+    why = (f" ({r.pending_writes} unfinished writes, e.g. of a crashed process)"
+           if r.pending_writes else "")
+    return 1, (f"verify: {r.collection} is not consistent{why}; see the report above, "
+               f"then `vecver verify {r.collection} --repair`")
+
+
+def evaluation_table(rep: Any) -> str:
+    """The evaluation of every space: ANN recall, relevance (with judgments), overlap
+    with the active space, latency. ``rep`` is an ``EvaluationReport`` (or its dict)."""
+    d = rep if isinstance(rep, dict) else rep.to_dict()
+    k = d["k"]
+    rows = []
+    for s in d["spaces"]:
+        rel = s["relevance"] or {}
+        rows.append([s["space"], s["state"], s["documents"], s["ann_recall"],
+                     rel.get("recall"), rel.get("mrr"), rel.get("ndcg"),
+                     s["overlap_with_active"], s["latency_p50_ms"], s["latency_p99_ms"]])
+    return table(rows, ["space", "state", "docs", f"ANN recall@{k}", f"recall@{k}",
+                        f"MRR@{k}", f"nDCG@{k}", f"overlap@{k}", "p50 ms", "p99 ms"])
+
+
+def gate_lines(gate: Any) -> list[str]:
+    """The checks of a cutover's gate, one per line, each starting PASS or FAIL (or as
+    recorded, for a gate given as plain strings)."""
+    if gate is None:
+        return []
+    checks = getattr(gate, "checks", None)
+    if checks is None:
+        return [str(g) for g in gate]
+    out = []
+    for c in checks:
+        word = "PASS" if getattr(c, "passed", False) else "FAIL"
+        detail = getattr(c, "detail", None) or getattr(c, "message", None) or ""
+        name = getattr(c, "name", "")
+        out.append(" ".join(x for x in (word, str(name), str(detail)) if x))
+    return out
+
+
+def text_cutover(r: Any) -> str:
+    forced = " (forced, gate not checked)" if r.forced else ""
+    lines = [f"{r.collection}: cut over from {r.from_space} to {r.to_space}{forced}"]
+    lines += [f"  gate: {g}" for g in gate_lines(r.gate)]
+    return "\n".join(lines)
+
+
+def text_rollback(r: Any) -> str:
+    return f"{r.collection}: rolled back from {r.from_space} to {r.to_space}"
+
+
+def text_abort(r: Any) -> str:
+    d = r.to_dict()
+    space = d.get("space") or d.get("label")
+    ns = d.get("namespace")
+    state = d.get("from_state") or d.get("state")
+    parts = [f"{d.get('collection')}: aborted the migration to {space}"]
+    if state:
+        parts.append(f" (was {state})")
+    if ns:
+        parts.append(f"; namespace {ns} dropped")
+    return "".join(parts)
+
+
+def text_history(r: Any) -> str:
+    out = []
+    for e in r.events:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e["at"]))
+        detail = ", ".join(f"{k}={v}" for k, v in sorted(e["detail"].items())
+                           if not isinstance(v, (dict, list)))
+        out.append(f"{when}  {e['kind']:<22} {e['actor']}  {detail}")
+    return "\n".join(out)
+
+
+def json_search(r: Any) -> Any:
+    """``search --json``: the list of hits, each text cut to :data:`JSON_TEXT_WIDTH`."""
+    return [
+        {"id": h.id, "score": h.score, "space": h.space, "metadata": h.metadata,
+         "text": (h.text or "")[:JSON_TEXT_WIDTH]}
+        for h in r.hits
+    ]
+
+
+def text_search(r: Any) -> str:
+    return "\n".join(
+        f"{n:>3}. {h.score:.4f}  {h.id}  [{h.space}]  {cut(h.text, LINE_TEXT_WIDTH)}"
+        for n, h in enumerate(r.hits, 1)
+    )
+
+
+def text_demo(r: Any) -> str:
+    s = r.summary
+    return "\n".join([
+        "",
+        "evaluation (k=10; queries = titles, relevant = their articles)",
+        evaluation_table(r.evaluation),
+        "",
+        f"active space: {s['active']}    spaces: "
+        + ", ".join(f"{x['label']}={x['state']}({x['count']})" for x in r.spaces),
+        f"times: ingest {s['ingest_s']}s, migrate {s['migrate_s']}s, "
+        f"evaluate {s['evaluate_s']}s, total {s['total_s']}s",
+        f"next: vecver --config {r.config} status",
+    ])
+
+
+def exit_demo(r: Any) -> tuple[int, str | None]:
+    if r.ok:
+        return 0, None
+    return 1, r.error
+
+
+@dataclass(frozen=True)
+class Renderer:
+    """How one verb's result is shown: ``text`` (stdout without ``--json``), ``json`` (the
+    value ``--json`` prints; default ``to_dict()``), ``exit`` (the status and the one
+    stderr line a result implies; default 0)."""
+
+    text: Callable[[Any], str]
+    json: Callable[[Any], Any] | None = None
+    exit: Callable[[Any, dict[str, Any]], tuple[int, str | None]] | None = None
+
+    def to_json(self, result: Any) -> Any:
+        return self.json(result) if self.json else result.to_dict()
+
+    def status(self, result: Any, options: dict[str, Any]) -> tuple[int, str | None]:
+        return self.exit(result, options) if self.exit else (0, None)
+
+
+RENDERERS: dict[str, Renderer] = {
+    "init": Renderer(text_init),
+    "ingest": Renderer(text_ingest),
+    "status": Renderer(text_status),
+    "plan": Renderer(text_plan),
+    "migrate": Renderer(text_backfill, exit=lambda r, o: exit_backfill(r)),
+    "backfill": Renderer(text_backfill, exit=lambda r, o: exit_backfill(r)),
+    "verify": Renderer(text_verify, exit=lambda r, o: exit_verify(r, bool(o.get("repair")))),
+    "evaluate": Renderer(evaluation_table),
+    "cutover": Renderer(text_cutover),
+    "rollback": Renderer(text_rollback),
+    "abort": Renderer(text_abort),
+    "history": Renderer(text_history),
+    "search": Renderer(text_search, json=json_search),
+    "demo": Renderer(text_demo, exit=lambda r, o: exit_demo(r)),
+}
+
+
+def print_result(verb: str, result: Any, *, as_json: bool) -> None:
+    """Print a verb's result on stdout (text, or JSON with ``as_json``)."""
+    r = RENDERERS[verb]
+    text = dumps(r.to_json(result)) if as_json else r.text(result)
+    if text:
+        print(text)
+    sys.stdout.flush()

@@ -1,0 +1,81 @@
+"""Crash recovery: finish or undo what a crashed (or failed) writer left half-done."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..errors import CandidateFailed
+from ..store.sqlite import owner_alive
+from .reconcile import reconcile
+
+if TYPE_CHECKING:
+    from .workspace import Workspace
+
+log = logging.getLogger("vecver")
+
+
+@dataclass
+class RecoveryReport:
+    """What :func:`recover` repaired: write ``intents`` of dead processes (or failed
+    writes) reconciled, over ``documents`` documents; interrupted ``cutovers`` finished
+    or cleared; ``failed``: candidate spaces marked failed on the way (their embedder
+    broke while being reconciled)."""
+
+    intents: int = 0
+    tombstones: int = 0
+    cutovers: int = 0
+    documents: int = 0
+    failed: list[str] = field(default_factory=list)
+    details: list[str] = field(default_factory=list)
+
+    @property
+    def anything(self) -> bool:
+        return bool(self.intents or self.tombstones or self.cutovers)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def recover(ws: Workspace, collection: str, *, force: bool = False) -> RecoveryReport:
+    """Finish or undo what a crashed process left half-done in ``collection``.
+
+    - write intents of dead processes (and failed writes): every live space is
+      reconciled with the active space for those documents (a delete intent's tombstones
+      are already durable, so reconciling deletes the ids everywhere);
+    - a cutover interrupted between the database alias switch and the manifest commit:
+      finished if the alias moved, cleared otherwise.
+
+    Intents of live processes are left alone unless ``force``. A candidate space whose
+    embedder breaks meanwhile is marked failed (named in ``RecoveryReport.failed``), and
+    recovery goes on with the other spaces. Idempotent."""
+    rep = RecoveryReport()
+    pending = ws.manifest.pending_cutover(collection)
+    if pending is not None:
+        _, to_ns, reason = pending
+        be = ws.backend_for(to_ns)
+        current = be.get_alias(collection) if be.capabilities.native_alias else None
+        if current == to_ns:
+            ws.manifest.switch_active(collection, to_ns, reason, recovered=True)
+            rep.details.append(f"finished interrupted {reason} to {to_ns}")
+        else:
+            ws.manifest.clear_cutover(collection)
+            rep.details.append(f"cleared interrupted {reason} to {to_ns}")
+        rep.cutovers += 1
+    for intent in ws.manifest.intents(collection):
+        if not (force or intent.failed or not owner_alive(intent.owner)):
+            continue
+        _, live = ws.manifest.live_namespaces(collection)  # the active space first
+        for ns in live:
+            try:
+                reconcile(ws, collection, ns, intent.doc_ids)
+            except CandidateFailed as e:
+                rep.failed.append(e.space)
+        ws.manifest.drop_intent(intent.id)
+        rep.intents += 1
+        rep.documents += len(intent.doc_ids)
+    if rep.anything:
+        ws.manifest.log("recovered", collection, intents=rep.intents,
+                        cutovers=rep.cutovers, documents=rep.documents)
+    return rep
