@@ -288,3 +288,27 @@ def loadavg() -> str:
         return " ".join(f"{x:.2f}" for x in os.getloadavg())
     except OSError:
         return "?"
+
+
+def wait_quiet(threshold: float | None, max_wait: float) -> str:
+    """Sleep until the 1-minute load average is below ``threshold`` (at most ``max_wait``
+    seconds; no wait when ``threshold`` is None). Returns a note for the output line."""
+    if threshold is None:
+        return f"load {loadavg()}"
+    import time
+
+    t0 = time.monotonic()
+    while os.getloadavg()[0] >= threshold and time.monotonic() - t0 < max_wait:
+        time.sleep(5)
+    waited = time.monotonic() - t0
+    quiet = os.getloadavg()[0] < threshold
+    return (f"load {loadavg()} after waiting {waited:.0f}s"
+            + ("" if quiet else f" (still >= {threshold}: gave up)"))
+
+
+def add_wait_flags(parser: Any) -> None:
+    parser.add_argument("--wait-load", type=float, default=None, metavar="L",
+                        help="before each timed measurement, wait until the 1-minute load "
+                             "average is below L (shared machines)")
+    parser.add_argument("--max-wait", type=float, default=180.0, metavar="S",
+                        help="give up waiting for --wait-load after S seconds (default 180)")

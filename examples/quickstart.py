@@ -61,7 +61,8 @@ def main() -> None:
         for s in evaluation.spaces:
             print(f"  {s.space}: ANN recall@{s.k} {s.ann_recall:.3f}, p50 {s.latency_p50_ms:.2f}ms")
 
-        print("cutover:", vecver.cutover(ws, "notes").gate)
+        gate = vecver.cutover(ws, "notes").gate  # every check the gate made, and how it went
+        print("cutover gate:", "; ".join(str(c) for c in gate.checks) if gate else "not checked")
         hits = notes.search("dogs", k=3, filter=vecver.F.eq("topic", "dogs"))
         print("served by", {h.space for h in hits}, [h.id for h in hits])
 

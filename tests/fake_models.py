@@ -93,3 +93,17 @@ class PropertyRevision:
 
 
 NOT_CALLABLE = 42
+
+
+def zeros(texts: list[str]) -> np.ndarray:
+    """A broken model: every vector is all zeros (no direction under cosine)."""
+    return np.zeros((len(texts), DIM), dtype=np.float32)
+
+
+def zero_when_marked(texts: list[str]) -> np.ndarray:
+    """Like :func:`embed_fn`, but all zeros for a text containing ``ZERO``."""
+    out = embed_fn(texts)
+    for i, t in enumerate(texts):
+        if "ZERO" in t:
+            out[i] = 0.0
+    return out

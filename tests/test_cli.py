@@ -27,7 +27,18 @@ N = 300
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 VERBS = ("init", "ingest", "status", "plan", "migrate", "backfill", "verify", "evaluate",
-         "cutover", "rollback", "history", "search")
+         "cutover", "rollback", "abort", "history", "search", "demo")
+
+
+def assert_phase_lines(err: str, *expected: str) -> None:
+    """stderr off a terminal: only ``vecver: ...`` phase lines (no progress line, no
+    carriage return, no ETA), each expected one exactly once."""
+    assert "\r" not in err and "ETA" not in err, err
+    lines = err.splitlines()
+    assert all(ln.startswith("vecver: ") for ln in lines), err
+    for e in expected:
+        assert lines.count(f"vecver: {e}") == 1, (e, err)
+    assert len(lines) == len(set(lines)), err  # a phase is announced once
 
 
 def fingerprints(ws: CliWorkspace) -> dict[str, str]:
@@ -160,7 +171,8 @@ def test_full_lifecycle(ingested: tuple[CliWorkspace, list[dict[str, Any]]]) -> 
     res = ws.run("migrate", "docs", "--to", "v2", "--batch-size", "50", ok=True)
     assert f"backfill docs -> v2: {N} scanned, {N} embedded and written" in res.out
     assert res.out.rstrip().endswith("state ready")
-    assert res.err == ""
+    # stderr is not a terminal: one line per phase, no progress line
+    assert_phase_lines(res.err, "backfill docs -> v2: 300 docs")
     sp = ws.spaces()
     assert (sp["v2"]["state"], sp["v2"]["count"], sp["v2"]["fingerprint"]) == ("ready", N, fp["v2"])
     assert (sp["v1"]["state"], sp["v1"]["count"]) == ("active", N)
@@ -501,12 +513,28 @@ MALFORMED = {
 }
 
 
-@pytest.mark.parametrize("kind", sorted(MALFORMED))
+#: lines that parse as JSON (or look like UTF-8) but hold what cannot be hashed or
+#: stored; they used to pass the check and crash after 256 documents were written
+UNSTORABLE = {
+    "surrogate escape in text": b'{"id": "x2", "text": "bad \\ud800 x"}\n',
+    "surrogate escape in id": b'{"id": "x\\udfff", "text": "fine"}\n',
+    "surrogate escape in metadata": b'{"id": "x2", "text": "t", "metadata": {"k": "\\ud83d"}}\n',
+    "surrogate escape in a metadata key":
+        b'{"id": "x2", "text": "t", "metadata": {"\\udc00": 1}}\n',
+    "UTF-8-encoded surrogate": b'{"id": "x2", "text": "bad \xed\xa0\x80 x"}\n',
+    "invalid UTF-8": b'{"id": "x2", "text": "bad \xff\xfe x"}\n',
+    "truncated UTF-8": b'{"id": "x2", "text": "caf\xc3"}\n',
+}
+
+
+@pytest.mark.parametrize("kind", sorted(MALFORMED) + sorted(UNSTORABLE))
 def test_malformed_jsonl_ingests_nothing(cli_ws: CliWorkspace, kind: str) -> None:
     # the good lines come first: all of them would be written by a streaming ingest
     good = make_docs(500, prefix="g")
     bad = cli_ws.root / "bad.jsonl"
-    bad.write_text("".join(json.dumps(d) + "\n" for d in good) + MALFORMED[kind])
+    tail = UNSTORABLE[kind] if kind in UNSTORABLE else MALFORMED[kind].encode()
+    bad.write_bytes("".join(json.dumps(d) + "\n" for d in good).encode()
+                    + b'{"id": "x1", "text": "fine"}\n' * (kind in UNSTORABLE) + tail)
     # into a collection that does not exist yet: it is not created
     res = cli_ws.run("ingest", "docs", bad, ok=False)
     assert res.rc == 2 and res.out == ""
@@ -514,6 +542,9 @@ def test_malformed_jsonl_ingests_nothing(cli_ws: CliWorkspace, kind: str) -> Non
         assert "'x2'" in res.err
     else:
         assert "bad.jsonl" in res.err and "nothing from it was written" in res.err
+    if kind in UNSTORABLE:  # the line is named: 500 good ones, x1, then the bad one
+        assert "bad.jsonl:502: " in res.err, str(res)
+        assert ("surrogate" in res.err) or ("not valid UTF-8" in res.err), str(res)
     assert cli_ws.collection_status("docs") is None
     # into an existing collection: its count is unchanged
     docs = make_docs(5)
@@ -583,11 +614,15 @@ def test_progress_only_on_a_terminal_and_not_quiet(cli_ws: CliWorkspace) -> None
     cli_ws.write_config(hash_config(extra='[spaces.v4]\nembedder = "hash"\ndimension = 32\n'))
     docs = make_docs(400)
     path = cli_ws.jsonl("docs.jsonl", docs)
-    # piped stderr: no progress, even without --quiet
+    # piped stderr: no progress line, one line per phase (not one per batch)
     res = cli_ws.run("ingest", "docs", path, "--batch-size", "50", ok=True)
-    assert res.err == ""
+    assert res.err == "vecver: ingest docs: 400 docs\n"
     res = cli_ws.run("migrate", "docs", "--to", "v2", "--batch-size", "50", ok=True)
-    assert res.err == "" and "ETA" not in res.out
+    assert_phase_lines(res.err, "backfill docs -> v2: 400 docs")
+    assert "ETA" not in res.out
+    # --quiet, before or after the verb: nothing
+    res = cli_ws.run("ingest", "docs", path, "--batch-size", "50", "--quiet", ok=True)
+    assert res.err == ""
     # a terminal: a progress line with an ETA
     rc, shown = _run_with_tty_stderr(cli_ws, "migrate", "docs", "--to", "v3", "--batch-size", "50")
     assert rc == 0, shown
@@ -641,3 +676,398 @@ def test_closed_stdout_is_not_an_error(ready_ws: CliWorkspace) -> None:
         p.stdout.close()
         _, err = p.communicate(timeout=60)
         assert err == "" and p.returncode == 141, (p.returncode, err)
+
+
+# ----------------------------------------------------------------------------- generated
+
+
+def _spec_parsers() -> tuple[Any, dict[str, Any]]:
+    """The real parser and its sub-parser per verb."""
+    import argparse
+
+    from vecver.cli import build_parser
+
+    p = build_parser()
+    sub = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))
+    return p, dict(sub.choices)
+
+
+def test_every_command_function_is_a_verb_and_every_parameter_an_option() -> None:
+    """The CLI is generated from vecver.command: every public function is a verb, every
+    parameter (but the config, --quiet and the documented Python-only callbacks) is an
+    argument of the same kind, type, default and help, and nothing else is."""
+    import inspect
+
+    from vecver import command
+    from vecver.cli.spec import CONTEXT_PARAMETERS, PYTHON_ONLY, option_flag, parse_doc
+    from vecver.demo import run_demo
+
+    _, subs = _spec_parsers()
+    functions = {n: f for n, f in vars(command).items() if inspect.isfunction(f)
+                 and f.__module__ == "vecver.command" and not n.startswith("_")}
+    functions["demo"] = run_demo
+    assert set(subs) == set(functions)
+    assert set(functions) == set(VERBS)
+    for verb, fn in functions.items():
+        sp = subs[verb]
+        doc = parse_doc(fn.__doc__)
+        actions = {a.dest: a for a in sp._actions
+                   if a.dest not in ("help", "_json", "config", "quiet", "verbose")}
+        assert "--json" in sp._option_string_actions, verb
+        for g in ("--config", "--quiet", "--verbose"):
+            assert g in sp._option_string_actions, (verb, g)
+        expected = set()
+        for p in inspect.signature(fn).parameters.values():
+            if p.name in CONTEXT_PARAMETERS:
+                continue
+            help_text = doc.params[p.name]  # every parameter is documented
+            if help_text.startswith(PYTHON_ONLY):
+                assert p.kind is p.KEYWORD_ONLY and p.default is not p.empty, (verb, p)
+                continue
+            expected.add(p.name)
+            a = actions[p.name]
+            assert a.help is not None and a.help.startswith(help_text), (verb, p.name)
+            if p.kind is p.KEYWORD_ONLY:
+                assert a.option_strings == [option_flag(p.name)], (verb, p.name)
+                assert a.required == (p.default is p.empty), (verb, p.name)
+                if p.default is not p.empty:
+                    assert a.default == p.default, (verb, p.name)
+                if p.annotation in ("bool", bool):
+                    assert a.nargs == 0 and a.const is True, (verb, p.name)  # a flag
+                elif "int" in str(p.annotation):
+                    assert a.type is not None and a.type("3") == 3, (verb, p.name)
+            else:
+                assert a.option_strings == [], (verb, p.name)  # positional
+        assert set(actions) == expected, verb  # no argument without a parameter
+
+
+def test_each_verb_calls_its_function_with_what_was_parsed(tmp_path: Path) -> None:
+    """Parse a full command line of every verb and bind the call the CLI would make to
+    the function's real signature: a parameter renamed on either side fails here."""
+    import inspect
+
+    from vecver.cli import build_parser, call_arguments
+
+    cfg = tmp_path / "vecver.toml"
+    cfg.write_text(hash_config())
+    samples = {
+        "init": [],
+        "ingest": ["docs", "f.jsonl", "--space", "v1", "--batch-size", "7"],
+        "status": [],
+        "plan": ["docs", "--to", "v2"],
+        "migrate": ["docs", "--to", "v2", "--on", "other", "--source", "s.jsonl",
+                    "--batch-size", "5"],
+        "backfill": ["docs", "--space", "v2", "--source", "s.jsonl", "--batch-size", "3",
+                     "--restart"],
+        "verify": ["docs", "--repair"],
+        "evaluate": ["docs", "--queries", "q.jsonl", "-k", "4", "--sample", "9"],
+        "cutover": ["docs", "--to", "v2", "--force"],
+        "rollback": ["docs"],
+        "abort": ["docs", "--space", "v2"],
+        "history": ["docs"],
+        "search": ["docs", "a query", "-k", "3", "--route", "candidate", "--filter",
+                   '{"topic": "sport"}'],
+        "demo": ["--workdir", "wd", "--limit", "12"],
+    }
+    parser = build_parser()
+    _, subs = _spec_parsers()
+    assert set(samples) == set(subs)
+    for verb, argv in samples.items():
+        args = parser.parse_args(["--config", str(cfg), "-q", verb, *argv, "--json"])
+        spec = args._verb
+        pos, kw = call_arguments(spec, args)
+        bound = inspect.signature(spec.function).bind(*pos, **kw)
+        given = {k: v for k, v in bound.arguments.items() if k not in ("config", "config_path")}
+        if "progress" in given:
+            assert given.pop("progress") is False  # -q
+        shown = [str(v) for v in given.values() if v not in (None, False)]
+        for word in argv:
+            if not word.startswith("-"):
+                assert word in shown or json.loads(word) in given.values(), (verb, word)
+    args = parser.parse_args(["search", "docs", "q", "-c", str(cfg)])
+    assert call_arguments(args._verb, args)[1] == {"k": 10, "route": "active", "filter": None}
+
+
+def test_the_generator_refuses_what_it_cannot_follow() -> None:
+    from collections.abc import Callable
+
+    from vecver.cli.spec import VerbSpecError, parse_doc, verb_spec
+
+    def undocumented(config: Any, collection: str, *, k: int = 1) -> None:
+        """Do a thing.
+
+        :param collection: the collection.
+        """
+
+    def flag_on(config: Any, collection: str, *, fast: bool = True) -> None:
+        """Do a thing.
+
+        :param collection: the collection.
+        :param fast: go fast.
+        """
+
+    def callback(config: Any, collection: str, *, hook: Callable[[], None] | None = None) -> None:
+        """Do a thing.
+
+        :param collection: the collection.
+        :param hook: called at the end.
+        """
+
+    def stale(config: Any, collection: str) -> None:
+        """Do a thing.
+
+        :param collection: the collection.
+        :param gone: a parameter that was removed.
+        """
+
+    for fn in (undocumented, flag_on, callback, stale):
+        with pytest.raises(VerbSpecError):
+            verb_spec(fn.__name__, fn)
+    doc = parse_doc("""Summary here. More.
+
+    Details.
+
+    :param a: first line
+        continued.
+    :metavar a: THING
+    """)
+    assert doc.headline == "Summary here"
+    assert doc.params == {"a": "first line continued."} and doc.metavars == {"a": "THING"}
+    assert doc.description == "Summary here. More.\n\nDetails."
+
+
+def test_help_is_the_docstring(cli_ws: CliWorkspace) -> None:
+    res = cli_ws.run("migrate", "--help", ok=True)
+    text = " ".join(res.out.split())
+    assert "usage: vecver migrate" in res.out and "--to SPACE" in res.out
+    assert "--on INSTANCE" in text and "the backend instance ([backends.NAME])" in text
+    assert "Migrate a collection to a new space" in text
+    res = cli_ws.run("abort", "--help", ok=True)
+    assert "usage: vecver abort" in res.out and "--space SPACE" in res.out
+
+
+def test_cli_and_demo_do_not_import_each_other() -> None:
+    code = ("import sys, vecver.demo, vecver.command, vecver.cli.render;"
+            "bad = [m for m in ('vecver.cli', 'vecver.cli.spec') if m in sys.modules];"
+            "print(bad)")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=60)
+    # vecver.cli.render is imported through its package: the package must not need demo
+    assert p.returncode == 0, p.stderr
+    code = "import sys, vecver.cli.render; print('vecver.demo' in sys.modules)"
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 0 and p.stdout.strip() == "False", p.stderr
+    code = "import sys, vecver.demo; print('vecver.cli' in sys.modules)"
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 0 and p.stdout.strip() == "False", p.stderr
+
+
+# ----------------------------------------------------------------------------- frictions
+
+
+def test_global_options_before_or_after_the_verb(cli_ws: CliWorkspace, tmp_path: Path) -> None:
+    docs = make_docs(30)
+    path = cli_ws.jsonl("d.jsonl", docs)
+    res = cli_ws.run("ingest", "docs", path, "--quiet", ok=True)
+    assert res.err == "" and "ingested 30 documents" in res.out
+    res = cli_ws.run("ingest", "docs", path, "-q", "--batch-size", "10", ok=True)
+    assert res.err == ""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for args in (["status", "--json", "--config", cli_ws.config],
+                 ["status", "-c", cli_ws.config, "--json", "-v"],
+                 ["--quiet", "status", "--config", cli_ws.config, "--json"]):
+        res = cli_ws.run(*args, config=None, cwd=elsewhere, ok=True)
+        assert res.json()["collections"][0]["spaces"][0]["count"] == 30
+    # given on both sides, the one after the verb wins
+    res = cli_ws.run("--config", elsewhere / "nope.toml", "status", "--config", cli_ws.config,
+                     config=None, ok=True)
+    assert "collection docs" in res.out
+    res = cli_ws.run("migrate", "docs", "--to", "v2", "--quiet", ok=True)
+    assert res.err == ""
+
+
+@pytest.mark.parametrize("args", [
+    [],
+    ["nosuchverb"],
+    ["ingest"],
+    ["ingest", "docs"],
+    ["migrate", "docs"],
+    ["search", "docs", "q", "-k", "many"],
+    ["search", "docs", "q", "--filter", "{not json"],
+    ["search", "docs", "q", "--filter", "[1, 2]"],
+    ["evaluate", "docs", "--sample", "1.5"],
+    ["status", "--bogus"],
+    ["status", "extra"],
+])
+def test_usage_errors_are_one_line(cli_ws: CliWorkspace, args: list[str]) -> None:
+    res = cli_ws.run(*args, ok=False)
+    assert res.rc == 2 and res.out == ""
+    assert res.err_lines[0].startswith("vecver: error: ") and "--help" in res.err
+
+
+def test_json_on_every_verb(tmp_path: Path) -> None:
+    _, subs = _spec_parsers()
+    assert all("--json" in sp._option_string_actions for sp in subs.values())
+    ws = CliWorkspace(tmp_path)
+    ws.write_config(hash_config())
+    init = ws.run("init", "--json", ok=True).json()
+    assert init == {"config": str(ws.config), "wrote_config": False,
+                    "manifest": str(ws.root / "vecver.db"), "created": ["docs"]}
+    docs = make_docs(40)
+    ing = ws.run("ingest", "docs", ws.jsonl("d.jsonl", docs), "--json", "-q", ok=True).json()
+    assert (ing["collection"], ing["documents"], ing["spaces"]) == ("docs", 40, ["v1"])
+    ws.run("-q", "migrate", "docs", "--to", "v3", ok=True)
+    cut = ws.run("cutover", "docs", "--force", "--json", ok=True).json()
+    assert (cut["collection"], cut["from_space"], cut["to_space"], cut["forced"]) == (
+        "docs", "v1", "v3", True)
+    back = ws.run("rollback", "docs", "--json", ok=True).json()
+    assert (back["from_space"], back["to_space"]) == ("v3", "v1")
+    st = ws.status()
+    spaces = st["collections"][0]["spaces"]
+    assert {s["label"]: s["backend"] for s in spaces} == {"v1": "default", "v3": "default"}
+    hits = ws.run("search", "docs", docs[0]["text"], "--json", ok=True).json()
+    assert isinstance(hits, list) and hits[0]["id"] == docs[0]["id"]
+
+
+def test_exit_codes_follow_one_rule_per_error_class() -> None:
+    """The documented table (README "Command line", vecver.cli's docstring)."""
+    from vecver import errors as E
+    from vecver.cli import ConfigLoadError, exit_code
+
+    table: list[tuple[BaseException, int]] = [
+        (E.InvalidInput("bad"), 2),
+        (E.SourceError("f.jsonl:3", "not valid JSON"), 2),
+        (E.DimensionMismatch(3, 4), 2),
+        (E.MissingText("d1"), 2),
+        (E.InvalidFilter("bad filter"), 2),
+        (E.UnknownCollection("nope"), 2),
+        (E.UnknownSpace("v9"), 2),
+        (E.NotReady("docs", "v2", "building"), 3),
+        (E.GateFailed("docs", "v2", ["mrr"]), 3),
+        (E.NotEvaluated("docs", "v2"), 3),
+        (E.NoPreviousSpace("docs"), 3),
+        (E.LeaseHeld("backfill", "me"), 3),
+        (E.StateError("refused"), 3),
+        (E.ConfigError("bad config"), 4),
+        (E.UnknownBackend("x", ["local"]), 4),
+        (E.BackendNotInstalled("x", "pkg", "x"), 4),
+        (E.SpaceConflict("v1", "a" * 64, "b" * 64), 4),
+        (E.ManifestCorrupt("m.db", "garbage"), 4),
+        (E.ManifestForeign("m.db"), 4),
+        (ConfigLoadError(E.UnknownSpace("v9")), 4),  # a config naming an undeclared space
+        (E.BackendError("down"), 1),
+        (E.WriteFailed("v2", ["v1"], RuntimeError("x")), 1),
+        (E.EmbedderError("cannot load"), 1),
+        (E.VecverError("other"), 1),
+    ]
+    for name in ("NotAbortable", "CandidateFailed", "AlreadyRecorded"):  # when they exist
+        cls = getattr(E, name, None)
+        if cls is not None:
+            assert issubclass(cls, E.StateError) and exit_code(cls.__new__(cls))[0] == 3
+    for err, code in table:
+        assert exit_code(err)[0] == code, (type(err).__name__, exit_code(err), code)
+    assert exit_code(E.StateError("x"))[1] == "refused"
+    assert exit_code(E.InvalidInput("x"))[1] == "error"
+
+
+def test_exit_codes_end_to_end(cli_ws: CliWorkspace) -> None:
+    docs = cli_ws.jsonl("d.jsonl", make_docs(10))
+    cli_ws.run("-q", "ingest", "docs", docs, ok=True)
+    # the config changes the geometry of a registered label: a configuration problem
+    cli_ws.write_config(hash_config().replace('[spaces.v1]\nembedder = "hash"\ndimension = 64',
+                                              '[spaces.v1]\nembedder = "hash"\ndimension = 32'))
+    res = cli_ws.run("ingest", "docs", docs, ok=False)
+    assert res.rc == 4 and "registered with fingerprint" in res.err
+    # the config names an undeclared initial space: a configuration problem too
+    cli_ws.write_config(hash_config(collection="fresh").replace(
+        '[collections.fresh]\nspace = "v1"', '[collections.fresh]\nspace = "v9"'))
+    res = cli_ws.run("ingest", "fresh", docs, ok=False)
+    assert res.rc == 4 and "v9" in res.err
+    # the command line names an unknown space: bad input
+    cli_ws.write_config(hash_config())
+    res = cli_ws.run("ingest", "other", docs, "--space", "v9", ok=False)
+    assert res.rc == 2 and "unknown space 'v9'" in res.err
+
+
+def test_search_says_so_while_a_model_loads(cli_ws: CliWorkspace) -> None:
+    (cli_ws.root / "slow_model.py").write_text(
+        "import time\n"
+        "import numpy as np\n"
+        "class Slow:\n"
+        "    revision = 'slow-1'\n"
+        "    def __init__(self):\n"
+        "        self.loaded = False\n"
+        "    def __call__(self, texts):\n"
+        "        if not self.loaded:\n"
+        "            time.sleep(3.0)  # a model that takes seconds to load\n"
+        "            self.loaded = True\n"
+        "        out = np.zeros((len(texts), 8), dtype=np.float32)\n"
+        "        for i, t in enumerate(texts):\n"
+        "            out[i, len(t) % 8] = 1.0\n"
+        "            out[i, (len(t) // 8) % 8] += 0.5\n"
+        "        return out\n"
+    )
+    cli_ws.write_config(hash_config(extra=(
+        '[spaces.slow]\nembedder = "python:slow_model:Slow"\ndimension = 8\n')))
+    path = cli_ws.jsonl("d.jsonl", make_docs(5))
+    cli_ws.run("-q", "ingest", "slow", path, "--space", "slow", ok=True)
+    res = cli_ws.run("search", "slow", "market", "--json", ok=True)
+    assert len(res.json()) == 5
+    assert res.err_lines == [
+        "vecver: search slow: loading space 'slow' (its model and index) ..."], str(res)
+    res = cli_ws.run("search", "slow", "market", "-q", ok=True)
+    assert res.err == ""
+
+
+def test_migrate_off_a_terminal_prints_one_line_per_phase(cli_ws: CliWorkspace) -> None:
+    docs = make_docs(120)
+    cli_ws.run("-q", "ingest", "docs", cli_ws.jsonl("d.jsonl", docs), ok=True)
+    res = cli_ws.run("migrate", "docs", "--to", "v2", "--batch-size", "10", ok=True)
+    assert_phase_lines(res.err, "backfill docs -> v2: 120 docs")
+    assert len(res.err_lines) < 12  # 12 batches: not a line per batch
+    # a refusal is still one line: the phases start after the checks
+    res = cli_ws.run("migrate", "docs", "--to", "v1", ok=False)
+    assert res.rc == 3
+
+
+def test_demo_workdir_is_ignored_by_git() -> None:
+    root = Path(__file__).resolve().parents[1]
+    lines = (root / ".gitignore").read_text().splitlines()
+    assert "/vecver-demo/" in lines
+    readme = (root / "README.md").read_text()
+    assert "--workdir vecver-demo" in readme
+
+
+# ----------------------------------------------------------------------------- placement
+
+
+def test_abort_and_migrate_on_another_instance(cli_ws: CliWorkspace, tmp_path: Path) -> None:
+    """`vecver abort` (vecver.ops.abort) and `vecver migrate --on` (placement)."""
+    cli_ws.write_config(hash_config(extra=(
+        f'[backends.other]\nname = "local"\npath = "{tmp_path / "other-vectors"}"\n')))
+    docs = make_docs(60)
+    cli_ws.run("-q", "ingest", "docs", cli_ws.jsonl("d.jsonl", docs), ok=True)
+    # abort a migration: its namespace is dropped, the active space is untouched
+    cli_ws.run("-q", "migrate", "docs", "--to", "v2", ok=True)
+    rep = cli_ws.run("abort", "docs", "--json", ok=True).json()
+    assert rep["collection"] == "docs"
+    sp = cli_ws.spaces()
+    assert sp["v2"]["state"] == "dropped" and sp["v1"]["state"] == "active"
+    assert sp["v1"]["count"] == 60
+    res = cli_ws.run("abort", "docs", ok=False)
+    assert res.rc == 3
+    res = cli_ws.run("abort", "docs", "--space", "v1", ok=False)  # the active space
+    assert res.rc == 3 and "v1" in res.err
+    # place the new space on another instance
+    res = cli_ws.run("migrate", "docs", "--to", "v3", "--on", "other", "-q", ok=True)
+    assert res.out.rstrip().endswith("state ready")
+    sp = cli_ws.spaces()
+    assert (sp["v3"]["backend"], sp["v3"]["state"], sp["v3"]["count"]) == ("other", "ready", 60)
+    assert (tmp_path / "other-vectors").is_dir()
+    out = cli_ws.run("status", ok=True).out
+    assert "backend" in out.splitlines()[1] and "other" in out
+    res = cli_ws.run("migrate", "docs", "--to", "v2", "--on", "nosuch", ok=False)
+    assert res.rc == 4 and "nosuch" in res.err

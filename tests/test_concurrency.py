@@ -29,6 +29,7 @@ from vvcore import (
 
 import vecver
 from vecver.backends.memory import MemoryBackend
+from vecver.testing.faults import Call, FaultyBackend
 from vecver.types import Document, Record, Stamp
 
 # ------------------------------------------------------------------------ writes from on_batch
@@ -130,26 +131,31 @@ def test_writer_thread_during_backfill(make_ws, backend_name: str, seed: int) ->
 # ------------------------------------------------------------------------ the reconcile race
 
 
-class HookedBackend(MemoryBackend):
-    """A memory backend that runs ``hook`` once, just before the first ``fetch`` of a
-    namespace containing ``on`` (the moment a verify compares it with the active space)."""
+def _once_before_fetch_of(be: FaultyBackend, on: str, hook: Callable[[], None]) -> None:
+    """Run ``hook`` once, just before the first ``fetch`` of a namespace containing ``on``
+    (the moment a verify compares it with the active space)."""
+    pending = [hook]
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.on: str | None = None
-        self.hook: Callable[[], None] | None = None
+    def before(call: Call) -> None:
+        if pending and call.namespace is not None and on in call.namespace:
+            pending.pop()()
 
-    def fetch(self, namespace: str, ids: Sequence[str], *,
-              with_vectors: bool = False) -> dict[str, Record]:
-        if self.hook is not None and self.on is not None and self.on in namespace:
-            hook, self.hook = self.hook, None
-            hook()
-        return super().fetch(namespace, ids, with_vectors=with_vectors)
+    be.before("fetch", before)
+
+
+@pytest.fixture
+def hooked_ws(fast_dir: Path):
+    """A workspace (collection ``c`` in v1) on a FaultyBackend over the memory backend,
+    for hooks at exact moments."""
+    be = FaultyBackend(MemoryBackend())
+    ws = vecver.Workspace(config(fast_dir), backend=be, progress=False)
+    yield ws, be
+    ws.close()
 
 
 @pytest.fixture
 def hooked(fast_dir: Path):
-    be = HookedBackend()
+    be = FaultyBackend(MemoryBackend())
     ws = vecver.Workspace(config(fast_dir), backend=be, progress=False)
     c = ws.collection("c")
     docs = make_docs(30)
@@ -169,7 +175,7 @@ def test_update_racing_a_repair_is_not_overwritten(hooked) -> None:
     def race() -> None:  # after verify read the active page, before it repairs
         c.upsert([new])
 
-    be.on, be.hook = "__v2_", race
+    _once_before_fetch_of(be, "__v2_", race)
     vecver.verify(ws, "c", repair=True)
     model["d0006"] = new.text
     assert_all_live_match(ws, "c", model)
@@ -182,7 +188,7 @@ def test_delete_racing_a_repair_is_not_resurrected(hooked) -> None:
     def race() -> None:
         c.delete(["d0006"])
 
-    be.on, be.hook = "__v2_", race
+    _once_before_fetch_of(be, "__v2_", race)
     vecver.verify(ws, "c", repair=True)
     del model["d0006"]
     assert_all_live_match(ws, "c", model)
@@ -196,17 +202,16 @@ def test_insert_racing_a_repair_delete_is_not_lost(hooked) -> None:
     emb = ws.embedder("v2")
     ws.backend.upsert(v2, [Record("zz", emb.embed_documents(["zz odd"])[0], "zz odd", {},
                                   Stamp.now(emb.space.fingerprint, "zz", "zz odd"))])
-    real_delete = be.delete
     raced = [False]
 
-    def delete(namespace: str, ids: Sequence[str]) -> None:
-        if "__v2_" in namespace and "zz" in ids and not raced[0]:
+    def before_delete(call: Call) -> None:
+        ids = call.args[0]
+        if call.namespace and "__v2_" in call.namespace and "zz" in ids and not raced[0]:
             raced[0] = True
             # ... but a writer creates it for real between the check and the delete
             c.upsert([Document("zz", "zz for real")])
-        real_delete(namespace, ids)
 
-    be.delete = delete  # type: ignore[method-assign]
+    be.before("delete", before_delete)
     vecver.verify(ws, "c", repair=True)
     assert raced[0]
     model["zz"] = "zz for real"
@@ -360,18 +365,13 @@ def test_second_process_writes_during_backfill(make_ws, fast_dir: Path) -> None:
     assert set(contents(ws, ns_of(ws, "c", "v2"))) == set(model)
 
 
-def test_two_threads_start_the_same_migration(make_ws) -> None:
-    ws = make_ws()
+def test_two_threads_start_the_same_migration(hooked_ws) -> None:
+    ws, be = hooked_ws
     c = ws.collection("c")
     c.upsert(make_docs(10))
     barrier = threading.Barrier(2)
-    real = ws.backend.create_namespace
-
-    def create_namespace(spec):  # type: ignore[no-untyped-def]
-        real(spec)
-        barrier.wait(10)  # both passed the "not started yet" check
-
-    ws.backend.create_namespace = create_namespace  # type: ignore[method-assign]
+    # both passed the "not started yet" check
+    be.after("create_namespace", lambda call, result: barrier.wait(10))
     rows: list[object] = []
 
     def start() -> None:
@@ -389,3 +389,146 @@ def test_two_threads_start_the_same_migration(make_ws) -> None:
     assert states(ws) == {"v1": "active", "v2": "building"}
     started = [e for e in ws.manifest.events("c") if e["kind"] == "migration.started"]
     assert len(started) == 1
+
+
+# ------------------------------------------------------------------ writes in flight during verify
+
+
+class _BlockedWriter:
+    """Another writer, caught in the middle of its write: it has written the active space
+    (v1) and waits before writing v2 until something fetches from v2 — the moment a
+    verify compares v2 with the page of v1 it read *after* the writer began."""
+
+    def __init__(self, ws: vecver.Workspace, be: FaultyBackend, doc_id: str, version: int):
+        self.doc = Document(doc_id, text_of(doc_id, version))
+        self.wrote_active = threading.Event()
+        self.release = threading.Event()
+        self.errors: list[BaseException] = []
+        self.thread = threading.Thread(target=self._run, args=(ws.collection("c"),))
+        self._me = self.thread
+
+    def _run(self, c: vecver.Collection) -> None:
+        try:
+            c.upsert([self.doc])
+        except BaseException as e:  # noqa: BLE001 - reported by the test
+            self.errors.append(e)
+
+    def start(self) -> None:
+        self.thread.start()
+        assert self.wrote_active.wait(10), "the writer never wrote the active space"
+
+
+def _writers_caught_mid_write(ws: vecver.Workspace, be: FaultyBackend, *,
+                              limit: int) -> list[_BlockedWriter]:
+    """Before each scan of the active space's first page (up to ``limit`` times), start a
+    :class:`_BlockedWriter` of another document and let the scan see its v1 write."""
+    writers: list[_BlockedWriter] = []
+    v1 = ns_of(ws, "c", "v1")
+
+    def before_scan(call: Call) -> None:
+        if call.namespace != v1 or call.args[0] is not None or len(writers) >= limit:
+            return
+        if any(w.thread is threading.current_thread() for w in writers):
+            return
+        w = _BlockedWriter(ws, be, f"d{len(writers) % 20:04d}", 1000 + len(writers))
+        writers.append(w)
+        w.start()
+
+    def after_upsert(call: Call, _: object) -> None:
+        for w in writers:
+            if w.thread is threading.current_thread() and call.namespace == v1:
+                w.wrote_active.set()
+
+    def before_upsert(call: Call) -> None:
+        for w in writers:
+            if w.thread is threading.current_thread() and call.namespace != v1:
+                w.release.wait(10)
+
+    def after_fetch(call: Call, _: object) -> None:
+        if call.namespace != v1:
+            for w in writers:
+                if w.wrote_active.is_set():
+                    w.release.set()
+
+    be.before("scan", before_scan)
+    be.after("upsert", after_upsert)
+    be.before("upsert", before_upsert)
+    be.after("fetch", after_fetch)
+    return writers
+
+
+def test_a_write_in_flight_during_verify_is_not_counted(hooked_ws) -> None:
+    """A writer that begins after verify started, writes the active space before verify
+    reads it and the other space after: verify must not report the document as stale
+    (it did: in-flight updates were counted unless their intent predated the verify)."""
+    ws, be = hooked_ws
+    c = ws.collection("c")
+    docs = make_docs(30)
+    c.upsert(docs)
+    vecver.migrate(ws, "c", "v2", progress=False)
+    writers = _writers_caught_mid_write(ws, be, limit=1)
+    reps = {r.space: r for r in vecver.verify(ws, "c", spaces=["v2"])}
+    for w in writers:
+        w.release.set()
+    be.clear_hooks()
+    for w in writers:
+        w.thread.join(30)
+        assert not w.errors, w.errors
+    assert len(writers) == 1
+    assert reps["v2"].clean, reps["v2"].to_dict()
+    model = {**model_of(docs), **model_of([w.doc for w in writers])}
+    assert_all_live_match(ws, "c", model)
+    assert_verify_clean(ws)
+
+
+def test_migrate_ends_ready_with_writes_in_flight_in_every_final_round(hooked_ws) -> None:
+    """Every verification at the end of a backfill meets a write in flight (the
+    situation of a migrate under continuous production writes): it reconciles what
+    changed and ends ``ready`` by itself (it ended ``building``, "did not verify clean")."""
+    ws, be = hooked_ws
+    c = ws.collection("c")
+    docs = make_docs(40)
+    c.upsert(docs)
+    armed: list[list[_BlockedWriter]] = []
+
+    def on_batch(rep: object) -> None:
+        if not armed:  # from the first batch on, through the final verification
+            armed.append(_writers_caught_mid_write(ws, be, limit=8))
+
+    rep = vecver.migrate(ws, "c", "v2", batch_size=10, progress=False, on_batch=on_batch)
+    (writers,) = armed
+    for w in writers:
+        w.release.set()
+    be.clear_hooks()
+    for w in writers:
+        w.release.set()
+        w.thread.join(30)
+        assert not w.errors, w.errors
+    assert writers, "the final verification met no write in flight"
+    assert rep.state == "ready", rep.verify.to_dict() if rep.verify else rep
+    model = model_of(docs)
+    for w in writers:
+        model[w.doc.id] = w.doc.text
+    assert_all_live_match(ws, "c", model)
+    assert_verify_clean(ws)
+
+
+def test_verify_repair_waits_for_a_running_backfill(ws) -> None:
+    """``verify --repair`` re-embeds: while a backfill of the space runs it is refused
+    with LeaseHeld (it used to run, re-embedding in parallel with the backfill)."""
+    c = ws.collection("c")
+    c.upsert(make_docs(30))
+    refused: list[BaseException] = []
+
+    def during(rep: object) -> None:
+        if not refused:
+            with pytest.raises(vecver.errors.LeaseHeld) as err:
+                vecver.verify(ws, "c", repair=True)
+            refused.append(err.value)
+            # a plain verify (no repair) still runs
+            assert {r.space for r in vecver.verify(ws, "c")} == {"v1", "v2"}
+
+    rep = vecver.migrate(ws, "c", "v2", batch_size=5, progress=False, on_batch=during)
+    assert refused and "backfill of 'v2'" in str(refused[0])
+    assert rep.state == "ready"
+    assert all(r.clean for r in vecver.verify(ws, "c", repair=True))  # free again

@@ -28,6 +28,7 @@ from vecver.errors import (
     EmbedderNotInstalled,
     MissingText,
     NonFiniteVector,
+    ZeroVector,
 )
 from vecver.space import SpaceSpec
 
@@ -344,6 +345,36 @@ def test_callable_failures_become_typed_errors() -> None:
     assert nan.value.doc_id == "d2"
     with pytest.raises(EmbedderError, match="model exploded"):
         SpaceEmbedder.for_spec(py_spec("fake_models:broken")).embed_queries(["a"])
+
+
+def test_all_zero_vectors_are_refused_where_cosine_needs_a_norm() -> None:
+    """A model that returns all-zero vectors into a cosine space: every score against
+    them would be 0, so documents and queries are refused, naming the document."""
+    zero = SpaceEmbedder.for_spec(py_spec("fake_models:zeros"))
+    assert zero.space.spec.metric == "cosine"
+    with pytest.raises(ZeroVector) as doc:
+        zero.embed_documents(["a", "b"], ids=["d1", "d2"])
+    assert doc.value.doc_id == "d1" and "'d1'" in str(doc.value) and "cosine" in str(doc.value)
+    with pytest.raises(ZeroVector) as unnamed:
+        zero.embed_documents(["a", "b"])
+    assert unnamed.value.doc_id == "#0"
+    with pytest.raises(ZeroVector) as query:
+        zero.embed_queries(["a query"])
+    assert query.value.doc_id is None and "query" in str(query.value)
+    # one zero row among good ones: that document is named
+    some = SpaceEmbedder.for_spec(py_spec("fake_models:zero_when_marked"))
+    with pytest.raises(ZeroVector) as one:
+        some.embed_documents(["fine", "also fine", "ZERO here"], ids=["a", "b", "c"])
+    assert one.value.doc_id == "c"
+    assert some.embed_documents(["fine", "also fine"]).shape == (2, 8)
+
+
+def test_all_zero_vectors_are_kept_where_the_metric_needs_no_norm() -> None:
+    """Under l2 and dot a zero vector is a point like any other: it is accepted."""
+    for metric in ("l2", "dot"):
+        se = SpaceEmbedder.for_spec(py_spec("fake_models:zeros", metric=metric, normalize=False))
+        out = se.embed_documents(["a", "b"], ids=["d1", "d2"])
+        assert out.shape == (2, 8) and not out.any()
 
 
 # --- SpaceEmbedder with the hash embedder --------------------------------------------

@@ -103,7 +103,8 @@ def test_full_lifecycle(make_ws, backend_name: str) -> None:
     assert c.search(query, k=3)[0].space == "v1"
     cut = vecver.cutover(ws, "c")
     assert (cut.from_space, cut.to_space, cut.forced) == ("v1", "v2", False)
-    assert cut.gate and all(g.startswith("PASS") for g in cut.gate)
+    assert cut.gate is not None and cut.gate.passed
+    assert [(g.name, g.status) for g in cut.gate.checks if g.required] == [("ann_recall", "passed")]
     assert states(ws) == {"v1": "retired", "v2": "active"}
     hits = c.search(query, k=5)
     v2_fp = ws.space("v2").fingerprint
@@ -575,7 +576,9 @@ def test_relevance_gate_passes_an_equal_space(make_ws) -> None:
     vecver.migrate(ws, "c", "v2", progress=False)
     vecver.evaluate(ws, "c", queries=_judgments(20))
     rep = vecver.cutover(ws, "c")
-    assert any(g.startswith("PASS ndcg") for g in rep.gate)
+    assert rep.gate is not None and rep.gate.passed
+    assert any(g.name == "relevance" and g.status == "passed" and g.detail.startswith("ndcg")
+               for g in rep.gate.checks)
 
 
 def test_cutover_to_a_building_space_is_refused(ws) -> None:
@@ -836,7 +839,8 @@ def test_lifecycle_of_an_empty_collection(ws) -> None:
     ev = vecver.evaluate(ws, "c")
     assert all(s.documents == 0 for s in ev.spaces)
     cut = vecver.cutover(ws, "c")  # nothing to measure, nothing to lose
-    assert cut.to_space == "v2" and all(g.startswith("PASS") for g in cut.gate), cut.gate
+    assert cut.to_space == "v2" and cut.gate is not None and cut.gate.passed, cut.gate
+    assert all(g.status == "passed" for g in cut.gate.checks if g.required), cut.gate
     assert vecver.rollback(ws, "c").to_space == "v1"
     ws.collection("c").upsert(make_docs(3))
     assert_all_live_match(ws, "c", model_of(make_docs(3)))

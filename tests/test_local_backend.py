@@ -524,3 +524,158 @@ def test_filtered_search_matches_filter_semantics_exactly(
             assert len(best & {h.id for h in row}) >= 9
     finally:
         b.close()
+
+
+# -- ids that cannot round-trip, zero vectors -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("bad", "why"), [("d7\x00x", "NUL"), ("d7\ud800", "surrogate"), ("\x00", "NUL")]
+)
+def test_ids_that_cannot_round_trip_are_refused(
+    backend: LocalBackend, bad: str, why: str
+) -> None:
+    """SQLite cuts a string at NUL: ``delete(["d7\\x00x"])`` used to delete ``d7``. Such
+    ids (and ids that do not encode as UTF-8) are refused with ``InvalidId`` naming the
+    reason, by every operation, and nothing changes."""
+    from vecver.errors import InvalidId
+
+    backend.upsert(NS, [rec(7)])
+    d7 = "doc-00007"
+    bad_id = bad.replace("d7", d7)
+    with pytest.raises(InvalidId, match=why):
+        backend.delete(NS, [bad_id])
+    with pytest.raises(InvalidId, match=why):
+        backend.fetch(NS, [bad_id])
+    r = rec(7)
+    with pytest.raises(InvalidId, match=why):
+        backend.upsert(NS, [Record(bad_id, r.vector, "t", {}, Stamp(FP, bad_id, "h", 1.0))])
+    assert sorted(backend.fetch(NS, [d7])) == [d7]
+    assert backend.count(NS) == 1
+
+
+def test_nul_id_is_refused_through_the_collection(tmp_path: Path) -> None:
+    """The same through the public API: ``collection.delete`` of a NUL id raises
+    ``InvalidId`` and the unrelated document ``d7`` is still there; ``upsert`` of a NUL id
+    writes nothing."""
+    import vecver
+    from vecver.errors import InvalidId
+
+    cfg = vecver.Config.from_mapping(
+        {
+            "manifest": {"path": "m.db"},
+            "backend": {"name": "local", "path": "vectors"},
+            "spaces": {"v1": {"embedder": "hash", "dimension": 16}},
+            "collections": {"c": {"space": "v1"}},
+        },
+        base=tmp_path,
+    )
+    with vecver.open(cfg) as ws:
+        c = ws.collection("c")
+        c.upsert([{"id": "d7", "text": "seven"}, {"id": "d8", "text": "eight"}])
+        with pytest.raises(InvalidId, match="NUL"):
+            c.delete(["d7\x00x"])
+        with pytest.raises(InvalidId, match="NUL"):
+            c.upsert([{"id": "d9\x00y", "text": "nine"}])
+        assert sorted(c.get(["d7", "d8"])) == ["d7", "d8"]
+        assert c.count() == 2
+
+
+def test_zero_vectors_are_refused_under_cosine(root: str) -> None:
+    """An all-zero vector has no direction: refused (``ZeroVector``, naming the document)
+    in a cosine namespace, for records and queries; accepted under ``dot`` and ``l2``."""
+    from vecver.errors import ZeroVector
+
+    b = LocalBackend(root)
+    try:
+        for metric in ("cosine", "dot", "l2"):
+            name = f"z_{metric}"
+            b.create_namespace(spec(metric, name=name))
+            zero = rec(1, v=np.zeros(DIM, dtype=np.float32))
+            if metric == "cosine":
+                with pytest.raises(ZeroVector) as err:
+                    b.upsert(name, [rec(0), zero])
+                assert err.value.doc_id == zero.id
+                assert b.count(name) == 0
+                with pytest.raises(ZeroVector):
+                    b.search(name, np.zeros((2, DIM), dtype=np.float32), 3)
+            else:
+                b.upsert(name, [rec(0), zero])
+                assert b.count(name) == 2
+                assert len(b.search(name, np.zeros(DIM, dtype=np.float32), 3)[0]) == 2
+    finally:
+        b.close()
+
+
+# -- a full disk ---------------------------------------------------------------------------
+
+
+def test_disk_full_errors_are_recognised() -> None:
+    """SQLite's "database or disk is full" and the OS's ENOSPC become ``StorageFull``
+    naming the place; other failures stay what they are."""
+    import errno
+    import sqlite3
+
+    from vecver.backends.local._backend import _translated
+    from vecver.backends.local._namespace import is_disk_full
+    from vecver.errors import BackendError, StorageFull
+
+    assert is_disk_full(sqlite3.OperationalError("database or disk is full"))
+    assert is_disk_full(OSError(errno.ENOSPC, "No space left on device"))
+    assert not is_disk_full(sqlite3.OperationalError("disk I/O error"))
+    assert not is_disk_full(OSError(errno.EACCES, "Permission denied"))
+    for exc in (sqlite3.OperationalError("database or disk is full"),
+                OSError(errno.ENOSPC, "No space left on device")):  # fmt: skip
+        with pytest.raises(StorageFull) as err, _translated("namespace 'x' in /d"):
+            raise exc
+        assert err.value.where == "namespace 'x' in /d"
+        assert err.value.cause == str(exc)
+    with pytest.raises(BackendError) as err2, _translated("x"):
+        raise sqlite3.OperationalError("disk I/O error")
+    assert not isinstance(err2.value, StorageFull)
+
+
+def _mount_tiny_tmpfs(path: Path, size: str) -> bool:
+    if not hasattr(os, "geteuid") or os.geteuid() != 0 or shutil.which("mount") is None:
+        return False
+    path.mkdir(parents=True, exist_ok=True)
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                         capture_output=True)  # fmt: skip
+    return res.returncode == 0
+
+
+def test_full_disk_is_reported_as_such_and_reads_keep_working(tmp_path: Path) -> None:
+    """On a really full file system (a 2 MB tmpfs; needs root to mount it): the write that
+    does not fit raises ``StorageFull`` (not an sqlite3 traceback), leaves nothing behind,
+    and reads — from this instance and from a new one — still see the namespace and every
+    acknowledged write (they used to say "namespace ... does not exist")."""
+    from vecver.errors import StorageFull
+
+    mnt = tmp_path / "tiny"
+    if not _mount_tiny_tmpfs(mnt, "2m"):
+        pytest.skip("needs root and mount(8) to create a small file system")
+    try:
+        b = LocalBackend(str(mnt / "db"))
+        b.create_namespace(spec())
+        acked = 0
+        with pytest.raises(StorageFull) as err:
+            for j in range(10_000):
+                batch = [rec(i) for i in range(acked, acked + 50)]
+                for r in batch:
+                    r.text = "x" * 4000
+                b.upsert(NS, batch)
+                acked += 50
+                assert j < 9_999, "the file system never filled up"
+        assert "docs" in err.value.where and acked > 0
+        assert b.count(NS) == acked
+        other = LocalBackend(str(mnt / "db"))
+        try:
+            assert other.describe_namespace(NS) == spec()
+            assert other.count(NS) == acked
+            got = other.fetch(NS, [f"doc-{i:05d}" for i in range(acked + 50)])
+            assert len(got) == acked
+        finally:
+            other.close()
+        b.close()
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)

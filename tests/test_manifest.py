@@ -28,8 +28,15 @@ from vvcore import (
 
 import vecver
 from vecver.backends.memory import AliasedMemoryBackend, MemoryBackend
-from vecver.errors import BackendError, InvalidInput, StateError, WriteFailed
+from vecver.errors import (
+    BackendError,
+    InvalidInput,
+    StateError,
+    TransientBackendError,
+    WriteFailed,
+)
 from vecver.store.sqlite import Manifest, owner_alive, owner_id
+from vecver.testing.faults import Call, FaultyBackend
 from vecver.types import Document, Record
 
 # ------------------------------------------------------------------------ event log
@@ -204,34 +211,15 @@ def test_a_lost_lease_stops_checkpointing(fast_dir: Path) -> None:
 # ------------------------------------------------------------------------ failed writes
 
 
-class FlakyBackend(MemoryBackend):
-    """A memory backend whose writes to namespaces containing ``fail_on`` fail ``times``
-    times (``exc`` is raised), after ``after`` successful writes to them."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.fail_on: str | None = None
-        self.times = 0
-        self.exc: Exception = BackendError("disk full")
-        self.ops = ("upsert", "delete")
-
-    def _maybe_fail(self, op: str, namespace: str) -> None:
-        if self.fail_on and self.fail_on in namespace and op in self.ops and self.times > 0:
-            self.times -= 1
-            raise self.exc
-
-    def upsert(self, namespace: str, records: Sequence[Record]) -> None:
-        self._maybe_fail("upsert", namespace)
-        super().upsert(namespace, records)
-
-    def delete(self, namespace: str, ids: Sequence[str]) -> None:
-        self._maybe_fail("delete", namespace)
-        super().delete(namespace, ids)
+_DISK_FULL = BackendError("disk full")
+_REFUSED = InvalidInput("this database refuses such metadata")
 
 
 @pytest.fixture
 def flaky(fast_dir: Path):
-    be = FlakyBackend()
+    """A workspace over the memory reference wrapped in the fault injector, collection
+    ``c`` with 20 documents migrated to v2 (ready)."""
+    be = FaultyBackend(MemoryBackend())
     ws = vecver.Workspace(config(fast_dir), backend=be, progress=False)
     c = ws.collection("c")
     docs = make_docs(20)
@@ -244,7 +232,7 @@ def flaky(fast_dir: Path):
 def test_failed_upsert_is_recovered(flaky) -> None:
     ws, be, model = flaky
     c = ws.collection("c")
-    be.fail_on, be.times = "__v2_", 1
+    be.fail("upsert", namespace_contains="__v2_", times=1, error=_DISK_FULL)
     new = make_docs(3, start=100) + make_docs(2, start=0, version=5)
     with pytest.raises(WriteFailed) as err:
         c.upsert(new)
@@ -269,7 +257,7 @@ def test_failed_upsert_is_recovered(flaky) -> None:
 def test_failed_delete_is_recovered_and_never_resurrected(flaky) -> None:
     ws, be, model = flaky
     c = ws.collection("c")
-    be.fail_on, be.times = "__v2_", 1
+    be.fail("delete", namespace_contains="__v2_", times=1, error=_DISK_FULL)
     with pytest.raises(WriteFailed) as err:
         c.delete(["d0001", "d0002"])
     assert err.value.failed == "v2" and err.value.written == ["v1"]
@@ -286,7 +274,7 @@ def test_failed_delete_is_recovered_and_never_resurrected(flaky) -> None:
 def test_failed_write_to_the_active_space_writes_nothing(flaky) -> None:
     ws, be, model = flaky
     c = ws.collection("c")
-    be.fail_on, be.times = "__v1_", 1
+    be.fail("upsert", namespace_contains="__v1_", times=1, error=_DISK_FULL)
     with pytest.raises(WriteFailed) as err:
         c.upsert(make_docs(2, start=50))
     assert err.value.failed == "v1" and err.value.written == []
@@ -299,8 +287,7 @@ def test_backend_refusing_input_after_a_partial_write(flaky) -> None:
     caller is told the write is partial, and recover converges."""
     ws, be, model = flaky
     c = ws.collection("c")
-    be.fail_on, be.times = "__v2_", 1
-    be.exc = InvalidInput("this database refuses such metadata")
+    be.fail("upsert", namespace_contains="__v2_", times=1, error=_REFUSED)
     new = make_docs(2, start=70)
     with pytest.raises(WriteFailed) as err:
         c.upsert(new)
@@ -316,8 +303,7 @@ def test_backend_refusing_input_after_a_partial_write(flaky) -> None:
 def test_backend_refusing_input_first_writes_nothing(flaky) -> None:
     ws, be, model = flaky
     c = ws.collection("c")
-    be.fail_on, be.times = "__v1_", 1
-    be.exc = InvalidInput("this database refuses such metadata")
+    be.fail("upsert", namespace_contains="__v1_", times=1, error=_REFUSED)
     with pytest.raises(InvalidInput, match="refuses"):
         c.upsert(make_docs(2, start=70))
     ws.recover("c")
@@ -326,13 +312,11 @@ def test_backend_refusing_input_first_writes_nothing(flaky) -> None:
 
 
 def test_transient_errors_are_retried(flaky, monkeypatch: pytest.MonkeyPatch) -> None:
-    from vecver.errors import TransientBackendError
     from vecver.runtime import retry
 
     ws, be, model = flaky
     monkeypatch.setitem(retry.with_retry.__kwdefaults__, "sleep", lambda s: None)
-    be.fail_on, be.times = "__v2_", 2
-    be.exc = TransientBackendError("busy")
+    be.fail("upsert", namespace_contains="__v2_", times=2, error=TransientBackendError("busy"))
     new = make_docs(2, start=80)
     assert ws.collection("c").upsert(new).spaces == ["v1", "v2"]
     model.update(model_of(new))
@@ -432,24 +416,10 @@ def test_a_writer_killed_mid_write_is_converged(make_ws, fast_dir: Path) -> None
 # ------------------------------------------------------------------------ interrupted cutovers
 
 
-class AliasBackend(AliasedMemoryBackend):
-    """The aliased reference backend, with an alias switch that can be made to fail."""
-
-    fail_alias = False
-
-    @property
-    def aliases(self) -> dict[str, str]:
-        return self._aliases
-
-    def set_alias(self, alias: str, namespace: str) -> None:
-        if self.fail_alias:
-            raise BackendError("alias switch failed")
-        super().set_alias(alias, namespace)
-
-
 @pytest.fixture
 def aliased(fast_dir: Path):
-    be = AliasBackend()
+    """The aliased reference backend in the fault injector; ``c`` migrated to v2."""
+    be = FaultyBackend(AliasedMemoryBackend())
     ws = vecver.Workspace(config(fast_dir), backend=be, progress=False)
     ws.collection("c").upsert(make_docs(10))
     vecver.migrate(ws, "c", "v2", progress=False)
@@ -459,11 +429,11 @@ def aliased(fast_dir: Path):
 
 def test_native_alias_follows_cutover_and_rollback(aliased) -> None:
     ws, be = aliased
-    assert be.aliases["c"] == ns_of(ws, "c", "v1")
+    assert be.get_alias("c") == ns_of(ws, "c", "v1")
     vecver.cutover(ws, "c", force=True)
-    assert be.aliases["c"] == ns_of(ws, "c", "v2")
+    assert be.get_alias("c") == ns_of(ws, "c", "v2")
     vecver.rollback(ws, "c")
-    assert be.aliases["c"] == ns_of(ws, "c", "v1")
+    assert be.get_alias("c") == ns_of(ws, "c", "v1")
     assert ws.manifest.pending_cutover("c") is None
 
 
@@ -481,42 +451,48 @@ def test_cutover_interrupted_after_the_alias_moved_is_finished(aliased) -> None:
 
 def test_cutover_interrupted_before_the_alias_moved_is_cleared(aliased) -> None:
     ws, be = aliased
-    be.fail_alias = True
+    be.fail("set_alias", error=BackendError("alias switch failed"))
     with pytest.raises(BackendError):
         vecver.cutover(ws, "c", force=True)
     assert ws.manifest.pending_cutover("c") is not None
-    be.fail_alias = False
+    be.clear_faults()
     rep = ws.recover("c")
     assert rep.cutovers == 1 and ws.manifest.pending_cutover("c") is None
     assert states(ws) == {"v1": "active", "v2": "ready"}
-    assert be.aliases["c"] == ns_of(ws, "c", "v1")
+    assert be.get_alias("c") == ns_of(ws, "c", "v1")
     vecver.cutover(ws, "c", force=True)
-    assert be.aliases["c"] == ns_of(ws, "c", "v2")
+    assert be.get_alias("c") == ns_of(ws, "c", "v2")
 
 
 def test_space_becoming_live_mid_write_with_a_failing_embedder(flaky,
                                                                 monkeypatch) -> None:
-    """A space that becomes live while a write is under way is written too; when that
-    fails, the caller gets WriteFailed and the intent is kept for recovery."""
+    """A space that becomes live while a write is under way is written too; when its
+    embedder fails, that candidate is marked failed (with the reason) and stops receiving
+    writes, while the write succeeds for the others and leaves no intent behind."""
     ws, be, model = flaky
     c = ws.collection("c")
-    real_upsert = be.upsert
     started = [False]
 
-    def upsert(namespace: str, records: Sequence[Record]) -> None:
-        real_upsert(namespace, records)
-        if "__v1_" in namespace and not started[0]:
+    def start_v3(call: Call, result: object) -> None:
+        if "__v1_" in (call.namespace or "") and not started[0]:
             started[0] = True
             vecver.start_migration(ws, "c", "v3")  # v3 is live from now on
             emb = ws.embedder("v3")
             monkeypatch.setattr(emb.embedder, "embed", _broken_embed)
 
-    be.upsert = upsert  # type: ignore[method-assign]
-    with pytest.raises(WriteFailed) as err:
-        c.upsert(make_docs(2, start=40))
-    assert err.value.failed == "v3" and err.value.written == ["v1", "v2"]
-    (intent,) = ws.manifest.intents("c")
-    assert intent.failed
+    be.after("upsert", start_v3)
+    new = make_docs(2, start=40)
+    res = c.upsert(new)
+    assert res.spaces == ["v1", "v2"] and res.failed == ["v3"]
+    assert "model crashed" in res.reasons["v3"]
+    assert ws.manifest.intents("c") == []
+    row = ws.manifest.namespace_for("c", "v3")
+    assert row is not None and row.state == "failed" and "model crashed" in (row.reason or "")
+    assert [n.space_label for n in ws.manifest.live_namespaces("c")[1]] == ["v1", "v2"]
+    model.update(model_of(new))
+    assert_all_live_match(ws, "c", model)
+    c.upsert(make_docs(1, start=60))  # later writes no longer touch the failed space
+    assert ws.manifest.intents("c") == []
 
 
 def _broken_embed(texts: Sequence[str]):  # type: ignore[no-untyped-def]
@@ -528,7 +504,7 @@ def test_failed_metadata_only_update_is_recovered(flaky) -> None:
     still converge (a filter on the other space would give other results)."""
     ws, be, model = flaky
     c = ws.collection("c")
-    be.fail_on, be.times = "__v2_", 1
+    be.fail("upsert", namespace_contains="__v2_", times=1, error=_DISK_FULL)
     with pytest.raises(WriteFailed):
         c.upsert([Document("d0001", model["d0001"], {"n": 1, "odd": 1, "tag": "new"})])
     (_, v2) = vecver.verify(ws, "c")
@@ -546,7 +522,7 @@ def test_failed_delete_on_the_active_space_is_completed_by_recovery(flaky) -> No
     """The tombstone is recorded before any delete, so a delete that failed everywhere is
     still a delete: recovery finishes it rather than losing it."""
     ws, be, model = flaky
-    be.fail_on, be.times = "__v1_", 1
+    be.fail("delete", namespace_contains="__v1_", times=1, error=_DISK_FULL)
     with pytest.raises(WriteFailed) as err:
         ws.collection("c").delete(["d0007"])
     assert err.value.failed == "v1" and err.value.written == []

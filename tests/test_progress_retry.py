@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+import logging
+import threading
 from pathlib import Path
 
 import pytest
 
 import vecver
 from vecver.backends.memory import MemoryBackend
-from vecver.backends.registry import register
 from vecver.errors import BackendError, TransientBackendError, WriteFailed
-from vecver.runtime.progress import Progress
+from vecver.runtime.progress import PHASE_LOGGER, Progress, notice_if_slow, phase
 from vecver.runtime.retry import with_retry
-from vecver.types import Record
+from vecver.testing.faults import FaultyBackend
 
 
 class _Tty(io.StringIO):
@@ -44,6 +44,59 @@ def test_progress_is_silent_off_a_tty_and_when_disabled() -> None:
     quiet.close()
     assert out.getvalue() == ""
     assert quiet.done == 5
+
+
+def _phase_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == PHASE_LOGGER]
+
+
+def test_progress_off_a_tty_logs_one_line_per_phase(caplog: pytest.LogCaptureFixture) -> None:
+    """Off a terminal (CI, a pipe): one line when the phase starts, none per batch, no
+    progress line on the stream; the CLI shows the logger's lines on stderr."""
+    caplog.set_level(logging.INFO, logger=PHASE_LOGGER)
+    out = io.StringIO()
+    bar = Progress("backfill c -> v2", 1000, stream=out)
+    assert not bar.enabled and bar.phase_line
+    bar.done = 200  # resumed from a checkpoint
+    for _ in range(8):
+        bar.update(100)
+    bar.close()
+    assert _phase_lines(caplog) == ["backfill c -> v2: 1000 docs (200 done before)"]
+    assert out.getvalue() == ""
+    # a phase with no batch at all still says it ran, once
+    Progress("ingest c", 0, stream=io.StringIO()).close()
+    assert _phase_lines(caplog)[-1] == "ingest c: 0 docs"
+    # quiet, or a terminal (the progress line instead): no phase line
+    caplog.clear()
+    for p in (Progress("q", 5, stream=io.StringIO(), enabled=False),
+              Progress("t", 5, stream=_Tty())):
+        p.update(5)
+        p.close()
+    phase("never shown", enabled=False)
+    assert _phase_lines(caplog) == []
+
+
+def test_notice_if_slow(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger=PHASE_LOGGER)
+    with notice_if_slow("loading", after=60.0):
+        pass  # quicker than the delay: nothing
+    assert _phase_lines(caplog) == []
+    seen = threading.Event()
+
+    class _Seen(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.set()
+
+    handler = _Seen()
+    logging.getLogger(PHASE_LOGGER).addHandler(handler)
+    try:
+        with notice_if_slow("loading the model ...", after=0.01):
+            assert seen.wait(30)  # the block outlives the delay: the notice shows
+        with notice_if_slow("quiet", after=0.0, enabled=False):
+            pass
+    finally:
+        logging.getLogger(PHASE_LOGGER).removeHandler(handler)
+    assert _phase_lines(caplog) == ["loading the model ..."]
 
 
 def test_with_retry_retries_transient_errors_then_succeeds() -> None:
@@ -77,35 +130,11 @@ def test_with_retry_gives_up_and_does_not_retry_permanent_errors() -> None:
     assert len(calls) == 1
 
 
-class FlakyBackend(MemoryBackend):
-    """Fails every third upsert with a transient error (like a database under load)."""
-
-    name = "flaky"
-    failures = 0
-
-    def upsert(self, namespace: str, records: Sequence[Record]) -> None:
-        FlakyBackend.failures += 1
-        if FlakyBackend.failures % 3 == 0:
-            raise TransientBackendError("503 from the database")
-        super().upsert(namespace, records)
-
-
-class BrokenBackend(MemoryBackend):
-    """Fails every upsert into namespaces of space v2 permanently."""
-
-    name = "broken"
-
-    def upsert(self, namespace: str, records: Sequence[Record]) -> None:
-        if "__v2_" in namespace:
-            raise TransientBackendError("v2 is down")
-        super().upsert(namespace, records)
-
-
-def _cfg(tmp_path: Path, backend: str) -> vecver.Config:
+def _cfg(tmp_path: Path) -> vecver.Config:
     return vecver.Config.from_mapping(
         {
             "manifest": {"path": "m.db"},
-            "backend": {"name": backend},
+            "backend": {"name": "memory"},
             "spaces": {
                 "v1": {"embedder": "hash", "dimension": 32},
                 "v2": {"embedder": "hash", "dimension": 32, "options": {"seed": 3}},
@@ -120,36 +149,48 @@ def _cfg(tmp_path: Path, backend: str) -> vecver.Config:
 def test_backfill_survives_transient_backend_errors(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Every third upsert fails with a transient error (a database under load)."""
     monkeypatch.setattr("vecver.runtime.retry.time.sleep", lambda s: None)
-    register("flaky", FlakyBackend)
-    with vecver.open(_cfg(tmp_path, "flaky")) as ws:
+    backend = FaultyBackend(MemoryBackend())
+    seen = [0]
+
+    def every_third(call: object) -> None:
+        seen[0] += 1
+        if seen[0] % 3 == 0:
+            raise TransientBackendError("503 from the database")
+
+    backend.before("upsert", every_third)
+    with vecver.Workspace(_cfg(tmp_path), backend=backend, progress=False) as ws:
         c = ws.collection("c")
         c.upsert([{"id": f"d{i}", "text": f"text {i}"} for i in range(200)], batch_size=16)
         rep = vecver.migrate(ws, "c", "v2", progress=False)
         assert rep.state == "ready"
-        assert FlakyBackend.failures > 20
+        assert seen[0] > 20  # upserts that reached the database, a third of them failed
         assert all(r.clean for r in vecver.verify(ws, "c"))
-        assert ws.backend.count(ws.manifest.namespace_for("c", "v2").name) == 200
+        v2 = ws.manifest.namespace_for("c", "v2")
+        assert v2 is not None and ws.backend.count(v2.name) == 200
 
 
 def test_a_space_that_stays_down_fails_the_write_naming_it_then_recovers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("vecver.runtime.retry.time.sleep", lambda s: None)
-    register("broken", BrokenBackend)
-    backend = BrokenBackend()
-    with vecver.Workspace(_cfg(tmp_path, "broken"), backend=backend) as ws:
+    backend = FaultyBackend(MemoryBackend())
+    with vecver.Workspace(_cfg(tmp_path), backend=backend, progress=False) as ws:
         c = ws.collection("c")
         c.upsert([{"id": "a", "text": "alpha"}])
         vecver.start_migration(ws, "c", "v2")
+        v2 = ws.manifest.namespace_for("c", "v2")
+        assert v2 is not None
+        # every upsert into the namespace of v2 fails, transiently: it stays down
+        backend.fail("upsert", every=True, error="transient", namespace=v2.name)
         with pytest.raises(WriteFailed) as err:
             c.upsert([{"id": "b", "text": "beta"}])
         assert err.value.failed == "v2" and err.value.written == ["v1"]
         assert "v2" in str(err.value)
         assert [i.failed for i in ws.manifest.intents("c")] == [True]
         # the database comes back: recovery converges the failed write
-        BrokenBackend.upsert = MemoryBackend.upsert  # type: ignore[method-assign]
+        backend.clear_faults()
         rep = ws.recover("c")
         assert rep.intents == 1 and not ws.manifest.intents("c")
-        v2 = ws.manifest.namespace_for("c", "v2")
-        assert v2 is not None and "b" in ws.backend.fetch(v2.name, ["b"])
+        assert "b" in ws.backend.fetch(v2.name, ["b"])

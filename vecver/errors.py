@@ -313,13 +313,13 @@ class GateChecksNotRun(GateFailed):
 
     def __init__(
         self, collection: str, label: str, not_run: Sequence[str], reasons: Sequence[str],
-        *, result: Any = None,
+        *, result: Any = None, hint: str | None = None,
     ) -> None:
         self.not_run = list(not_run)
         super().__init__(
             collection, label, reasons, result=result,
-            hint=f"run `vecver evaluate {collection} --queries FILE` (judged queries) first, "
-            "or pass --force",
+            hint=hint or f"run `vecver evaluate {collection} --queries FILE` (judged queries) "
+            "first, or pass --force",
         )
 
 
@@ -572,6 +572,21 @@ class DuplicateIds(InvalidInput):
         super().__init__(
             f"duplicate document ids in one batch: {shown}{more}",
             hint="send each id once per batch; nothing was written",
+        )
+
+
+class ReservedMetadataKey(InvalidInput):
+    """User metadata uses a key the backend keeps for vecver's own payload fields."""
+
+    def __init__(self, doc_id: str | None, key: str, prefix: str) -> None:
+        self.doc_id = doc_id
+        self.key = key
+        self.prefix = prefix
+        who = f" of document {doc_id!r}" if doc_id is not None else ""
+        super().__init__(
+            f"metadata field {key!r}{who} uses the prefix {prefix!r}, reserved for vecver",
+            hint=f"rename the field (keys starting with {prefix!r} are vecver's); "
+            "nothing was written",
         )
 
 

@@ -166,7 +166,7 @@ def check_metadata(
                 "a JSON value"
             )
         if not every_kind and kind not in kinds:
-            raise UnsupportedMetadata(doc_id, key, kind, kinds, backend)
+            raise UnsupportedMetadata(doc_id, key, kind, sorted(kinds), backend)
         if kind == "str":
             s: str = value  # type: ignore[assignment]
             if not s.isascii():

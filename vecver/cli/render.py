@@ -189,16 +189,10 @@ def text_rollback(r: Any) -> str:
 
 
 def text_abort(r: Any) -> str:
-    d = r.to_dict()
-    space = d.get("space") or d.get("label")
-    ns = d.get("namespace")
-    state = d.get("from_state") or d.get("state")
-    parts = [f"{d.get('collection')}: aborted the migration to {space}"]
-    if state:
-        parts.append(f" (was {state})")
-    if ns:
-        parts.append(f"; namespace {ns} dropped")
-    return "".join(parts)
+    dropped = (f"namespace {r.namespace} dropped" if r.dropped_namespace
+               else f"namespace {r.namespace} was already dropped")
+    return (f"{r.collection}: aborted the migration to {r.space} (it was {r.from_state}); "
+            f"{dropped}")
 
 
 def text_history(r: Any) -> str:

@@ -148,10 +148,11 @@ def backfill(
         return rep
     if target.state == "failed":
         raise StateError(
-            f"space {target.space_label!r} of {collection!r} failed",
+            f"space {target.space_label!r} of {collection!r} failed"
+            + (f": {target.reason}" if target.reason else ""),
             hint=f"resume it with `vecver migrate {collection} --to {target.space_label}` "
             f"once fixed, or abandon it with `vecver abort {collection} --space "
-            f"{target.space_label}`; `vecver history {collection}` shows why it failed",
+            f"{target.space_label}`",
         )
     if target.state != "building":
         raise StateError(f"space {target.space_label!r} is {target.state}, not building")

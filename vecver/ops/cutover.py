@@ -1,12 +1,33 @@
-"""cutover and rollback: switch the collection's alias atomically, behind the gate."""
+"""cutover and rollback: switch the collection's alias atomically, behind the gate.
+
+The gate judges a ready target on the evaluations recorded since it became ready
+(:func:`vecver.ops.evaluate.evaluate`). Its checks, each ``passed``, ``failed`` or
+``not_run``:
+
+- ``ann_recall`` — the target's ANN recall@k against its own exact search is at least
+  ``[gate] min_ann_recall`` (an empty space passes: it holds nothing to lose). Always
+  required.
+- ``relevance`` — the target's relevance ``metric`` (recall, MRR or nDCG on judged
+  queries) is at most ``max_regression`` below the active space's *in the same run*.
+  Required when the ``[gate]`` table names ``metric`` or ``max_regression``
+  (:attr:`vecver.config.Gate.relevance_required`); otherwise it decides only when it was
+  measured. It can only run on an evaluation with judgments (``--queries``).
+
+Each check reads the newest evaluation that measured it. The gate passes when no check
+failed and no required check was left unrun; the result, with every check, is carried by
+:class:`CutoverReport` and recorded in the event log (``cutover.refused`` or the
+``alias.cutover`` event).
+"""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
+from ..config import Gate
 from ..errors import (
+    GateChecksNotRun,
     GateFailed,
     NoPreviousSpace,
     NotEvaluated,
@@ -20,80 +41,185 @@ from ..store.sqlite import NamespaceRow
 
 log = logging.getLogger("vecver")
 
+#: the outcome of one gate check
+CheckStatus = Literal["passed", "failed", "not_run"]
+
+
+@dataclass(frozen=True)
+class GateCheck:
+    """One check of the gate.
+
+    ``required``: whether this check decides the gate — a check that ran always does; a
+    check that did not run does when the config requires it. ``run``: the evaluation run
+    the check judged (None when it did not run)."""
+
+    name: str
+    status: CheckStatus
+    detail: str
+    required: bool = True
+    run: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+    @property
+    def blocks(self) -> bool:
+        """True when this check keeps the gate closed."""
+        return self.status == "failed" or (self.status == "not_run" and self.required)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "status": self.status, "detail": self.detail,
+                "required": self.required, "run": self.run}
+
+    def __str__(self) -> str:
+        note = " (not required)" if self.status == "not_run" and not self.required else ""
+        return f"{self.status.replace('_', ' ')}: {self.detail}{note}"
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """What the gate decided about one target, and every check it made."""
+
+    passed: bool
+    checks: list[GateCheck] = field(default_factory=list)
+
+    @staticmethod
+    def of(checks: list[GateCheck]) -> GateResult:
+        """The result of these checks: passed unless one of them blocks."""
+        return GateResult(not any(c.blocks for c in checks), list(checks))
+
+    @property
+    def reasons(self) -> list[str]:
+        """One line per check that keeps the gate closed."""
+        return [c.detail for c in self.checks if c.blocks]
+
+    def ran(self) -> list[str]:
+        """The names of the checks that ran (passed or failed)."""
+        return [c.name for c in self.checks if c.status != "not_run"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"passed": self.passed, "checks": [c.to_dict() for c in self.checks]}
+
 
 @dataclass
 class CutoverReport:
+    """What a cutover or rollback did. ``gate`` is None when the gate was not checked
+    (``force``, or a rollback)."""
+
     collection: str
     from_space: str
     to_space: str
     forced: bool
-    gate: list[str]
+    gate: GateResult | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"collection": self.collection, "from_space": self.from_space,
+                "to_space": self.to_space, "forced": self.forced,
+                "gate": self.gate.to_dict() if self.gate is not None else None}
 
 
-def gate_check(ws: Workspace, collection: str, target: NamespaceRow) -> list[str]:
-    """Reasons the target fails the gate (empty: it passes). Raises ``NotEvaluated``
-    when no evaluation of the target was recorded since it became ready."""
+def _ann_check(gate: Gate, evals: list[dict[str, Any]]) -> GateCheck:
+    measured = [e for e in evals if e["results"].get("ann_recall") is not None
+                or e["results"].get("documents") == 0]
+    if not measured:
+        k = evals[-1]["results"].get("k")
+        return GateCheck("ann_recall", "not_run", f"ANN recall@{k} was not measured")
+    last = measured[-1]
+    res, run = last["results"], last["run"]
+    ann = res.get("ann_recall")
+    k = res.get("k")
+    if ann is None:
+        # a ready space agrees with the active one: both are empty, nothing can be lost
+        return GateCheck("ann_recall", "passed",
+                         "ANN recall not measured: the space holds no documents", run=run)
+    if ann < gate.min_ann_recall:
+        return GateCheck("ann_recall", "failed", f"ANN recall@{k} {ann} < {gate.min_ann_recall}",
+                         run=run)
+    return GateCheck("ann_recall", "passed", f"ANN recall@{k} {ann:.3f} >= {gate.min_ann_recall}",
+                     run=run)
+
+
+def _relevance_check(ws: Workspace, collection: str, target: NamespaceRow, gate: Gate,
+                     evals: list[dict[str, Any]]) -> GateCheck:
+    judged = [e for e in evals if e["results"].get("relevance")]
+    if not judged:
+        return GateCheck(
+            "relevance", "not_run",
+            f"{gate.metric} was not compared with the active space: no evaluation of "
+            f"{target.space_label!r} since it became ready had judged queries "
+            f"(`vecver evaluate {collection} --queries FILE`)",
+            required=gate.relevance_required,
+        )
+    last = judged[-1]
+    run = last["run"]
+    base = [
+        e for e in ws.manifest.evaluations(collection)
+        if e["run"] == run and e["namespace"] != target.name
+        and e["results"].get("state") == "active" and e["results"].get("relevance")
+    ]
+    if not base:
+        # judged alone, the candidate cannot show it is no worse than the active space
+        return GateCheck(
+            "relevance", "failed",
+            f"{gate.metric} of {target.space_label!r} has no baseline: the active space"
+            f" was not evaluated on the same queries in run {run}", run=run,
+        )
+    mine = float(last["results"]["relevance"][gate.metric])
+    theirs = float(base[-1]["results"]["relevance"][gate.metric])
+    if mine < theirs - gate.max_regression:
+        return GateCheck(
+            "relevance", "failed",
+            f"{gate.metric} {mine:.4f} is below the active space's {theirs:.4f} by more"
+            f" than {gate.max_regression}", run=run,
+        )
+    return GateCheck("relevance", "passed", f"{gate.metric} {mine:.4f} vs active {theirs:.4f}",
+                     run=run)
+
+
+def gate_check(ws: Workspace, collection: str, target: NamespaceRow) -> GateResult:
+    """Judge ``target`` by the configured gate (see the module docstring) on the
+    evaluations recorded since it became ready. Raises ``NotEvaluated`` when there is none;
+    records nothing."""
     gate = ws.config.gate
     evals = [
-        e for e in ws.manifest.evaluations(collection, target.name)
+        dict(e) for e in ws.manifest.evaluations(collection, target.name)
         if target.ready_at is not None and e["at"] >= target.ready_at
     ]
     if not evals:
         raise NotEvaluated(collection, target.space_label)
-    last = evals[-1]
-    res = last["results"]
-    reasons: list[str] = []
-    passed: list[str] = []
-    ann = res.get("ann_recall")
-    if ann is None and res.get("documents") == 0:
-        # a ready space agrees with the active one: both are empty, nothing can be lost
-        passed.append("ANN recall not measured: the space holds no documents")
-    elif ann is None:
-        reasons.append(f"ANN recall@{res.get('k')} was not measured")
-    elif ann < gate.min_ann_recall:
-        reasons.append(f"ANN recall@{res.get('k')} {ann} < {gate.min_ann_recall}")
-    else:
-        passed.append(f"ANN recall@{res.get('k')} {ann:.3f} >= {gate.min_ann_recall}")
-    rel = res.get("relevance")
-    if rel is not None:
-        base = [
-            e for e in ws.manifest.evaluations(collection)
-            if e["run"] == last["run"] and e["namespace"] != target.name
-            and e["results"].get("state") == "active"
-        ]
-        if base and base[-1]["results"].get("relevance"):
-            mine = float(rel[gate.metric])
-            theirs = float(base[-1]["results"]["relevance"][gate.metric])
-            if mine < theirs - gate.max_regression:
-                reasons.append(
-                    f"{gate.metric} {mine:.4f} is below the active space's {theirs:.4f} by more"
-                    f" than {gate.max_regression}"
-                )
-            else:
-                passed.append(f"{gate.metric} {mine:.4f} vs active {theirs:.4f}")
-        else:
-            # judged alone, the candidate cannot show it is no worse than the active space
-            reasons.append(
-                f"{gate.metric} of {target.space_label!r} has no baseline: the active space"
-                f" was not evaluated on the same queries in run {last['run']}"
-            )
-    if reasons:
-        return reasons
-    return ["PASS " + p for p in passed]
+    return GateResult.of([
+        _ann_check(gate, evals),
+        _relevance_check(ws, collection, target, gate, evals),
+    ])
 
+
+def _refuse(ws: Workspace, collection: str, target: NamespaceRow, result: GateResult) -> None:
+    """Record the refusal (with every check) and raise: ``GateFailed`` when a check failed,
+    ``GateChecksNotRun`` when only required checks were left unrun."""
+    label = target.space_label
+    ws.manifest.log("cutover.refused", collection, space=label, reasons=result.reasons,
+                    gate=result.to_dict())
+    if any(c.status == "failed" for c in result.checks):
+        raise GateFailed(collection, label, result.reasons, result=result)
+    not_run = [c.name for c in result.checks if c.blocks]
+    hint = None
+    if "relevance" not in not_run:
+        hint = f"run `vecver evaluate {collection}` again, or pass --force"
+    raise GateChecksNotRun(collection, label, not_run, result.reasons, result=result, hint=hint)
 
 def cutover(
     ws: Workspace, collection: str, *, to: str | None = None, force: bool = False
 ) -> CutoverReport:
     """Point the collection's alias at a ready space, atomically.
 
-    Refused (``NotReady``) unless the target is ``ready``; refused (``NotEvaluated``,
-    ``GateFailed``) unless its evaluation passes the configured gate, when not
-    ``force``. The previous active space becomes ``retired`` and keeps receiving writes,
-    so :func:`rollback` is exact. Concurrent readers see the old or the new space."""
+    Refused (``NotReady``) unless the target is ``ready``. Unless ``force``, refused
+    unless the gate passes: ``NotEvaluated`` (no evaluation since the target became
+    ready), ``GateFailed`` (a check failed), ``GateChecksNotRun`` (a configured check could
+    not run, e.g. relevance without judged queries); each refusal is recorded with the
+    gate's checks. ``force`` skips the gate (the report's ``gate`` is then None). The
+    previous active space becomes ``retired`` and keeps receiving writes, so
+    :func:`rollback` is exact. Concurrent readers see the old or the new space."""
     ws.manifest.require_collection(collection)
     ws.recover(collection)
     rows = ws.manifest.namespaces(collection)
@@ -117,14 +243,14 @@ def cutover(
         raise StateError(f"space {target.space_label!r} is already active in {collection!r}")
     if target.state != "ready":
         raise NotReady(collection, target.space_label, target.state)
-    gate: list[str] = []
+    gate: GateResult | None = None
     if not force:
         gate = gate_check(ws, collection, target)
-        if not all(g.startswith("PASS") for g in gate):
-            ws.manifest.log("cutover.refused", collection, space=target.space_label, reasons=gate)
-            raise GateFailed(collection, target.space_label, gate)
+        if not gate.passed:
+            _refuse(ws, collection, target, gate)
     prev = ws.manifest.active_namespace(collection)
-    _switch(ws, collection, prev, target.name, "cutover", forced=force)
+    _switch(ws, collection, prev, target.name, "cutover", forced=force,
+            gate=gate.to_dict() if gate is not None else None)
     prev_row = ws.manifest.namespace(prev)
     return CutoverReport(collection, prev_row.space_label if prev_row else prev,
                          target.space_label, force, gate)
@@ -170,5 +296,5 @@ def rollback(ws: Workspace, collection: str) -> CutoverReport:
         cur_row.space_label if cur_row else current,
         prev_row.space_label if prev_row else prev,
         False,
-        [],
+        None,
     )

@@ -24,6 +24,7 @@ import numpy as np
 
 from ..backends.base import Backend, exact_scores
 from ..errors import SourceError
+from ..read.searcher import Searcher
 from ..runtime.workspace import Workspace
 from ..store.sqlite import NamespaceRow
 from ..types import Matrix
@@ -234,8 +235,9 @@ def evaluate(
     rows.sort(key=lambda n: n.state != "active")
     report = EvaluationReport(collection, uuid.uuid4().hex[:12], k)
     ranked_by_ns: dict[str, list[list[str]]] = {}
+    searcher = Searcher(ws, collection)
     for ns in rows:
-        ev, ranked = _evaluate_one(ws, ns, judged, k, sample)
+        ev, ranked = _evaluate_one(ws, searcher, ns, judged, k, sample)
         report.spaces.append(ev)
         if ranked is not None:
             ranked_by_ns[ns.name] = ranked
@@ -262,17 +264,21 @@ def evaluate(
 
 
 def _evaluate_one(
-    ws: Workspace, ns: NamespaceRow, judged: list[Judgment] | None, k: int, sample: int
+    ws: Workspace, searcher: Searcher, ns: NamespaceRow, judged: list[Judgment] | None,
+    k: int, sample: int,
 ) -> tuple[SpaceEvaluation, list[list[str]] | None]:
+    """One space: approximate searches go through the searcher (the read path users get,
+    fingerprint rule included); the exact baseline scans the namespace itself."""
     be = ws.backend_for(ns)
     emb = ws.embedder(ns.space_label)
+    label = ns.space_label
     n_docs = be.count(ns.name)
     docs = sample_documents(be, ns.name, sample)
     ann_recall: float | None = None
     if docs:
         qv = emb.embed_queries([t for _, t in docs])
         kk = min(k, n_docs)
-        ann = be.search(ns.name, qv, kk)
+        ann = searcher.search_vectors(qv, kk, space=label)
         exact = exact_search(be, ns.name, qv, kk)
         ann_recall = ann_recall_at_k(ann, exact)
     relevance = None
@@ -283,7 +289,7 @@ def _evaluate_one(
         ranked = []
         for row in qv:
             t0 = time.perf_counter()
-            hits = be.search(ns.name, row[None, :], k)[0]
+            hits = searcher.search_vectors(row[None, :], k, space=label)[0]
             lat.append((time.perf_counter() - t0) * 1000)
             ranked.append([h.id for h in hits])
         relevance = relevance_metrics(ranked, judged, k)
@@ -291,7 +297,7 @@ def _evaluate_one(
         qv = emb.embed_queries([t for _, t in docs[:50]])
         for row in qv:
             t0 = time.perf_counter()
-            be.search(ns.name, row[None, :], k)
+            searcher.search_vectors(row[None, :], k, space=label)
             lat.append((time.perf_counter() - t0) * 1000)
     ev = SpaceEvaluation(
         space=ns.space_label,

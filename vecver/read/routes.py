@@ -216,14 +216,15 @@ def parse_route(route: str | Route) -> Route:
     """A route from its string form (``active``, ``candidate``, ``space:LABEL``), or the
     route itself. Raises ``InvalidInput`` ("unknown route") for anything else; an unknown
     label in ``space:LABEL`` is only found when the route is resolved (``UnknownSpace``)."""
-    if isinstance(route, Route):
+    if isinstance(route, str):  # the common case first
+        if route == "active":
+            return ACTIVE
+        if route == "candidate":
+            return CANDIDATE
+        if route.startswith("space:"):
+            return SpaceRoute(route[len("space:"):])
+    elif isinstance(route, Route):
         return route
-    if route == "active":
-        return ACTIVE
-    if route == "candidate":
-        return CANDIDATE
-    if isinstance(route, str) and route.startswith("space:"):
-        return SpaceRoute(route[len("space:"):])
     raise InvalidInput(
         f"unknown route {route!r}", hint="use " + ", ".join(ROUTE_FORMS)
     )

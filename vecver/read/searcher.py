@@ -128,7 +128,7 @@ class Searcher:
         self.ws = ws
         self.collection = collection
         # (view, plans of that view's generation), replaced as one value
-        self._state: tuple[CollectionView, dict[Route, PreparedPlan]] | None = None
+        self._state: tuple[CollectionView, dict[str | Route, PreparedPlan]] | None = None
         # (namespace, query space) -> the embedder whose fingerprint was checked for it
         self._checked: dict[tuple[str, str], SpaceEmbedder] = {}
         self._lock = threading.Lock()
@@ -154,26 +154,29 @@ class Searcher:
         return prep.single.namespace
 
     def prepare(self, route: str | Route = "active") -> PreparedPlan:
-        """The plan of ``route`` now, bound to backend instances (cached per generation
-        for routes whose plan depends on the view alone)."""
-        r = parse_route(route)
+        """The plan of ``route`` now, bound to backend instances (cached per generation,
+        by the route as given, for routes whose plan depends on the view alone)."""
         view, cache = self._current()
-        if not r.cacheable:
-            return PreparedPlan.bind(r.plan(view), view.generation, self.ws.backend_for)
-        prep = cache.get(r)
-        if prep is None:
-            prep = PreparedPlan.bind(r.plan(view), view.generation, self.ws.backend_for)
-            cache[r] = prep
+        try:
+            prep = cache.get(route)
+        except TypeError:  # unhashable: not a route
+            prep = None
+        if prep is not None:
+            return prep
+        r = parse_route(route)
+        prep = PreparedPlan.bind(r.plan(view), view.generation, self.ws.backend_for)
+        if r.cacheable:
+            cache[route] = prep
         return prep
 
-    def _current(self) -> tuple[CollectionView, dict[Route, PreparedPlan]]:
+    def _current(self) -> tuple[CollectionView, dict[str | Route, PreparedPlan]]:
         gen = self.ws.manifest.generation(self.collection)
         state = self._state
         if state is not None and state[0].generation == gen:
             return state
         return self._load(gen)
 
-    def _load(self, gen: int) -> tuple[CollectionView, dict[Route, PreparedPlan]]:
+    def _load(self, gen: int) -> tuple[CollectionView, dict[str | Route, PreparedPlan]]:
         """Read the view at generation ``gen``: the rows are only taken when the generation
         is the same after reading them (every change to a collection's namespaces or alias
         moves it), so a view is never a mix of two generations."""
@@ -197,7 +200,8 @@ class Searcher:
                 "recorded in the manifest",
                 hint=f"run `vecver status` and `vecver history {self.collection}`",
             )
-        state = (CollectionView(self.collection, gen, row, rows), {})
+        plans: dict[str | Route, PreparedPlan] = {}
+        state = (CollectionView(self.collection, gen, row, rows), plans)
         with self._lock:
             cur = self._state
             if cur is None or cur[0].generation <= gen:
@@ -237,7 +241,9 @@ class Searcher:
         cosine space, that no query is all zeros."""
         k = validate_k(k)
         flt = check_filter(filter)
-        prep = self.prepare(parse_route(f"space:{space}"))
+        if not isinstance(space, str):
+            raise InvalidInput(f"space must be a space label, got {space!r}")
+        prep = self.prepare(f"space:{space}")
 
         def given(leg: PreparedLeg) -> Matrix:
             self.embedder(leg)  # the fingerprint rule, for vectors made elsewhere
@@ -267,7 +273,7 @@ class Searcher:
         flt: Filter | None,
         vectors_for: Callable[[PreparedLeg], Matrix],
     ) -> list[list[Hit]]:
-        leg = prep.single
+        leg = prep._single
         if leg is None:
             # fusion (dual), shadow legs and adapters are executed here when they come
             raise InvalidInput(

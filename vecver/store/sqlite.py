@@ -246,6 +246,9 @@ def _translate(path: str, e: sqlite3.Error) -> ManifestError | None:
     code = _code(e)
     if code == _SQLITE_FULL:
         return ManifestFull(path, str(e))
+    if code in (_SQLITE_IOERR, _SQLITE_CANTOPEN) and _no_room(path):
+        # a full disk also shows as an I/O error (growing the WAL index, a journal)
+        return ManifestFull(path, f"{e}; the file system has no space left")
     if code in (_SQLITE_READONLY, _SQLITE_PERM):
         return ManifestReadOnly(path, str(e))
     if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
@@ -255,6 +258,18 @@ def _translate(path: str, e: sqlite3.Error) -> ManifestError | None:
     if type(e) is sqlite3.DatabaseError:  # a bare DatabaseError is a damaged file
         return ManifestCorrupt(path, str(e))
     return None
+
+
+#: free bytes below which a failing write is put down to a full disk
+_LOW_SPACE = 1 << 20
+
+
+def _no_room(path: str) -> bool:
+    try:
+        st = os.statvfs(os.path.dirname(os.path.abspath(path)))
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < _LOW_SPACE
 
 
 def _chunks(items: Sequence[_T], n: int = _CHUNK) -> Iterator[Sequence[_T]]:

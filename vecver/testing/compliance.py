@@ -32,7 +32,13 @@ fixture, ``backend``, that yields a fresh, open backend::
         def open_second(self, backend: Backend) -> Backend:
             return MyDBBackend(self.path)
 
-Then ``pytest tests/test_compliance_mydb.py``. pytest binds a class's fixtures and tests
+Then ``pytest tests/test_compliance_mydb.py``. The suite is split by area into mixins over
+that one fixture — :class:`NamespaceTests`, :class:`WriteTests`, :class:`ReadTests` (fetch,
+scan, count), :class:`SearchTests`, :class:`FilterTests`, :class:`AliasTests`,
+:class:`LifecycleTests`, :class:`PersistenceTests` (reopen, sharing),
+:class:`ConsistencyTests` (read-your-writes, a model-based test) and :class:`BadInputTests`
+— and :class:`BackendComplianceSuite` is all of them; a backend under construction may
+subclass a few mixins first. pytest binds a class's fixtures and tests
 to the same instance, so the fixture may leave state (a path, a server address) on
 ``self`` for :meth:`~BackendComplianceSuite.reopen` and
 :meth:`~BackendComplianceSuite.open_second`. The fixture closes the backend at teardown
@@ -73,10 +79,17 @@ from ..backends.base import Backend, Capabilities, exact_scores
 from ..errors import (
     BackendClosed,
     DimensionMismatch,
+    InvalidFilter,
+    InvalidId,
     InvalidInput,
+    InvalidNamespaceName,
+    LimitExceeded,
     NamespaceExists,
     NamespaceNotFound,
     NonFiniteVector,
+    UnsupportedFilter,
+    UnsupportedMetadata,
+    ZeroVector,
 )
 from ..filters import F, Filter
 from ..types import METRICS, Matrix, Metric, NamespaceSpec, Record, Stamp
@@ -103,7 +116,22 @@ from .data import (
     standard_metadata,
 )
 
-__all__ = ["BackendComplianceSuite", "FILTER_CASES", "FilterCase"]
+__all__ = [
+    "AliasTests",
+    "BackendComplianceSuite",
+    "BadInputTests",
+    "ComplianceBase",
+    "ConsistencyTests",
+    "FILTER_CASES",
+    "FilterCase",
+    "FilterTests",
+    "LifecycleTests",
+    "NamespaceTests",
+    "PersistenceTests",
+    "ReadTests",
+    "SearchTests",
+    "WriteTests",
+]
 
 
 # -- filter cases -------------------------------------------------------------------------
@@ -244,13 +272,12 @@ _CLOSED_OPS: dict[str, _NamespaceOp] = {
 _ALIAS_OPS = frozenset({"set_alias", "get_alias", "drop_alias"})
 
 
-class BackendComplianceSuite:
-    """The contract of :class:`~vecver.backends.base.Backend`, as tests.
+class ComplianceBase:
+    """The one fixture and the helpers every area of the suite shares.
 
-    Subclass it (the subclass's name must start with ``Test``) and provide the ``backend``
-    fixture; optionally override :meth:`reopen`, :meth:`open_second`, :attr:`dimension`,
-    :attr:`low_dimension` and :attr:`namespace_prefix`. See the module docstring for an
-    example.
+    A subclass provides the ``backend`` fixture; optionally it overrides :meth:`reopen`,
+    :meth:`open_second`, :attr:`dimension`, :attr:`low_dimension` and
+    :attr:`namespace_prefix`. See the module docstring for an example.
     """
 
     #: Dimension of the vectors the suite writes.
@@ -353,7 +380,9 @@ class BackendComplianceSuite:
     def queries(n: int, dimension: int, seed: int = 123) -> Matrix:
         return make_vectors(n, dimension, seed + 10_000)
 
-    # == declaration ==================================================================
+
+class NamespaceTests(ComplianceBase):
+    """Creating, describing, listing and dropping namespaces; the naming rule; isolation."""
 
     def test_capabilities_are_declared(self, backend: Backend) -> None:
         """The backend class declares a name and a :class:`Capabilities` instance.
@@ -368,8 +397,6 @@ class BackendComplianceSuite:
         assert set(cls.capabilities.filter_ops) <= {"eq", "in", "range"}
         assert cls.capabilities.max_batch >= 1
         assert not backend.closed, "the fixture must yield an open backend"
-
-    # == namespaces ===================================================================
 
     @pytest.mark.parametrize("metric", METRICS)
     def test_create_and_describe_namespace(self, backend: Backend, metric: Metric) -> None:
@@ -532,7 +559,60 @@ class BackendComplianceSuite:
         assert_hits_match_reference(backend.search(b.name, q, 40), b.metric, q, rb, 40)
         assert_hits_match_reference(backend.search(a.name, q, 40), a.metric, q, ra[10:], 40)
 
-    # == upsert and fetch =============================================================
+    @pytest.mark.parametrize(
+        ("collection", "label"), [("news", "v2"), ("docs", "minilm-v1.5"), ("a", "x")]
+    )
+    def test_physical_name_is_a_valid_namespace(
+        self, backend: Backend, collection: str, label: str
+    ) -> None:
+        """``physical_name`` gives, for a collection, a space label and a fingerprint, a
+        name the backend's own ``check_namespace_name`` accepts and ``create_namespace``
+        creates; it is deterministic, differs when any of the three differs, and is never
+        the collection's name (that is the alias).
+
+        Troubleshooting: make ``physical_name`` produce only characters your database
+        allows in a collection/index name (lowercase, dashes, a leading letter, a length
+        limit) and keep the fingerprint prefix in it, so that spaces never share a name.
+        """
+        cls = type(backend)
+        fp, other_fp = fingerprint_for("pn-a"), fingerprint_for("pn-b")
+        name = cls.physical_name(collection, label, fp)
+        assert isinstance(name, str) and name
+        assert name == cls.physical_name(collection, label, fp)
+        others = {
+            cls.physical_name(collection + "x", label, fp),
+            cls.physical_name(collection, label + "x", fp),
+            cls.physical_name(collection, label, other_fp),
+        }
+        assert name not in others and len(others) == 3
+        assert name != collection
+        cls.check_namespace_name(name)
+        spec = make_spec(name, self.dimension, "cosine", fp)
+        backend.create_namespace(spec)
+        assert name in backend.list_namespaces()
+        assert backend.describe_namespace(name) == spec
+        backend.drop_namespace(name)
+
+    @pytest.mark.parametrize("bad", ["", "bad\x00name", "tab\there", 3])
+    def test_invalid_namespace_name_creates_nothing(self, backend: Backend, bad: Any) -> None:
+        """A name the backend's naming rule rejects (empty, with a NUL or another control
+        character, not a string) raises ``InvalidNamespaceName`` from both
+        ``check_namespace_name`` and ``create_namespace``, and nothing is created.
+
+        Troubleshooting: the base calls ``check_namespace_name`` before
+        ``_create_namespace``; an override must raise ``InvalidNamespaceName`` (not return
+        False, not let the database fail later).
+        """
+        before = backend.list_namespaces()
+        with pytest.raises(InvalidNamespaceName):
+            type(backend).check_namespace_name(bad)
+        with pytest.raises(InvalidNamespaceName):
+            backend.create_namespace(NamespaceSpec(bad, self.dimension, "cosine", "f" * 64))
+        assert backend.list_namespaces() == before
+
+
+class WriteTests(ComplianceBase):
+    """Upsert and delete: round trips, replacements, deletes, chunking by the declared limits."""
 
     @pytest.mark.parametrize("metric", METRICS)
     def test_upsert_fetch_round_trip(self, backend: Backend, metric: Metric) -> None:
@@ -549,44 +629,6 @@ class BackendComplianceSuite:
         assert sorted(got) == sorted(r.id for r in records)
         for r in records:
             assert_record_equal(metric, got[r.id], r, with_vector=True)
-
-    def test_fetched_vectors_are_float32_arrays(self, backend: Backend) -> None:
-        """Vectors come back as 1-d float32 numpy arrays of the namespace's dimension.
-
-        Troubleshooting: ``np.asarray(v, dtype=np.float32)`` before building the Record.
-        """
-        spec, records = self.filled(backend, n=5, metric="l2")
-        for rec in backend.fetch(spec.name, [r.id for r in records], with_vectors=True).values():
-            v = rec.vector
-            assert isinstance(v, np.ndarray), f"vector is a {type(v).__name__}"
-            assert v.dtype == np.float32 and v.shape == (self.dimension,), (v.dtype, v.shape)
-
-    def test_fetch_without_vectors_keeps_the_document(self, backend: Backend) -> None:
-        """``fetch`` without vectors still returns text, metadata and stamp (the vector may
-        be ``None``).
-
-        Troubleshooting: fetch the stored document fields even when vectors are not asked.
-        """
-        spec, records = self.filled(backend, n=10)
-        got = backend.fetch(spec.name, [r.id for r in records])
-        for r in records:
-            assert_record_equal(spec.metric, got[r.id], r, with_vector=False)
-            if got[r.id].vector is not None:
-                assert_vector_equal(spec.metric, got[r.id].vector, r.vector, r.id)
-
-    def test_fetch_leaves_out_absent_ids(self, backend: Backend) -> None:
-        """``fetch`` returns only present ids: absent ones are left out (no error, no
-        ``None`` values); an empty id list gives an empty dict.
-
-        Troubleshooting: build the result from what the database returned, not from the
-        requested ids.
-        """
-        spec, records = self.filled(backend, n=10)
-        ids = [records[0].id, "absent-1", records[5].id, "absent-2"]
-        got = backend.fetch(spec.name, ids)
-        assert sorted(got) == sorted([records[0].id, records[5].id])
-        assert backend.fetch(spec.name, []) == {}
-        assert backend.fetch(spec.name, ["absent-3"]) == {}
 
     def test_metadata_value_types_round_trip(self, backend: Backend) -> None:
         """Awkward metadata values come back with their type and value: ``True``/``False``
@@ -744,45 +786,6 @@ class BackendComplianceSuite:
             assert_vector_equal(spec.metric, got[r.id].vector, r.vector, r.id)
             assert_metadata_equal(got[r.id].metadata, r.metadata, r.id)
 
-    # == all-or-nothing ===============================================================
-
-    @pytest.mark.parametrize(("kind", "error"), list(BAD_RECORDS.items()), ids=list(BAD_RECORDS))
-    def test_bad_batch_raises_and_writes_nothing(
-        self, backend: Backend, kind: str, error: type[Exception]
-    ) -> None:
-        """A batch with one bad record (placed last, after new records and a replacement of
-        an existing one) raises the typed error — ``DimensionMismatch``,
-        ``NonFiniteVector``, ``StampMismatch``, ``DuplicateIds``, ``InvalidId`` or
-        ``InvalidInput`` — and nothing of the batch is visible afterwards: count, fetch,
-        scan and search are as before. The backend stays usable.
-
-        Troubleshooting: call ``vecver.backends.base.validate_records`` before writing anything;
-        if the database can fail half-way, write into a staging area or roll back.
-        """
-        spec, existing = self.filled(backend, n=10, metric="l2")
-        fresh = make_records(spec, 5, seed=21, id_prefix="new")
-        replaced = restamp(
-            existing[0], text="replacement", vector=make_vectors(1, spec.dimension, 3)[0]
-        )
-        good = [*fresh, replaced]
-        batch = [*good, bad_record(kind, spec, good)]
-        with pytest.raises(error):
-            backend.upsert(spec.name, batch)
-        assert backend.count(spec.name) == 10
-        ids = [r.id for r in batch if isinstance(r.id, str) and r.id]
-        got = backend.fetch(spec.name, ids, with_vectors=True)
-        assert sorted(got) == [existing[0].id], f"records of the failed batch are visible: {got}"
-        assert_record_equal(spec.metric, got[existing[0].id], existing[0], with_vector=True)
-        assert sorted(r.id for r in scan_all(backend, spec.name, 1000)) == sorted(
-            r.id for r in existing
-        )
-        q = self.queries(2, spec.dimension)
-        assert_hits_match_reference(backend.search(spec.name, q, 30), "l2", q, existing, 30)
-        backend.upsert(spec.name, good)
-        assert backend.count(spec.name) == 15
-
-    # == delete =======================================================================
-
     def test_delete_removes_records(self, backend: Backend) -> None:
         """After ``delete``, count drops, fetch leaves the ids out, scan skips them and search
         never returns them (also with k larger than what is left).
@@ -854,7 +857,71 @@ class BackendComplianceSuite:
         backend.upsert(spec.name, records[:2])
         assert backend.count(spec.name) == 2
 
-    # == scan =========================================================================
+    def test_calls_longer_than_the_declared_limits_are_chunked(self, backend: Backend) -> None:
+        """One ``upsert``, ``fetch`` and ``delete`` of more records/ids than the declared
+        ``max_batch`` / ``max_fetch_ids`` / ``max_delete_ids`` (up to 2,500) succeed
+        completely: the base cuts them into chunks the database accepts.
+
+        Troubleshooting: declare the database's real limits in ``Capabilities`` (Pinecone
+        takes at most 1,000 ids per fetch and delete); the base does the chunking, a
+        backend's ``_methods`` only ever see lists within the limits.
+        """
+        caps = backend.capabilities
+        n = min(2 * max(caps.max_batch, caps.max_fetch_ids, caps.max_delete_ids) + 1, 2500)
+        spec = self.spec("chunks")
+        backend.create_namespace(spec)
+        records = make_records(spec, n, seed=12, metadata=None)
+        backend.upsert(spec.name, records)
+        assert backend.count(spec.name) == n
+        got = backend.fetch(spec.name, [r.id for r in records])
+        assert sorted(got) == sorted(r.id for r in records)
+        backend.delete(spec.name, [r.id for r in records[: n - 3]])
+        assert backend.count(spec.name) == 3
+        assert sorted(backend.fetch(spec.name, [r.id for r in records])) == sorted(
+            r.id for r in records[n - 3 :]
+        )
+
+
+class ReadTests(ComplianceBase):
+    """Fetch, scan (stable order, cursors, writes between pages), count, storage estimate."""
+
+    def test_fetched_vectors_are_float32_arrays(self, backend: Backend) -> None:
+        """Vectors come back as 1-d float32 numpy arrays of the namespace's dimension.
+
+        Troubleshooting: ``np.asarray(v, dtype=np.float32)`` before building the Record.
+        """
+        spec, records = self.filled(backend, n=5, metric="l2")
+        for rec in backend.fetch(spec.name, [r.id for r in records], with_vectors=True).values():
+            v = rec.vector
+            assert isinstance(v, np.ndarray), f"vector is a {type(v).__name__}"
+            assert v.dtype == np.float32 and v.shape == (self.dimension,), (v.dtype, v.shape)
+
+    def test_fetch_without_vectors_keeps_the_document(self, backend: Backend) -> None:
+        """``fetch`` without vectors still returns text, metadata and stamp (the vector may
+        be ``None``).
+
+        Troubleshooting: fetch the stored document fields even when vectors are not asked.
+        """
+        spec, records = self.filled(backend, n=10)
+        got = backend.fetch(spec.name, [r.id for r in records])
+        for r in records:
+            assert_record_equal(spec.metric, got[r.id], r, with_vector=False)
+            if got[r.id].vector is not None:
+                assert_vector_equal(spec.metric, got[r.id].vector, r.vector, r.id)
+
+    def test_fetch_leaves_out_absent_ids(self, backend: Backend) -> None:
+        """``fetch`` returns only present ids: absent ones are left out (no error, no
+        ``None`` values); an empty id list gives an empty dict.
+
+        Troubleshooting: build the result from what the database returned, not from the
+        requested ids.
+        """
+        spec, records = self.filled(backend, n=10)
+        ids = [records[0].id, "absent-1", records[5].id, "absent-2"]
+        got = backend.fetch(spec.name, ids)
+        assert sorted(got) == sorted([records[0].id, records[5].id])
+        assert backend.fetch(spec.name, []) == {}
+        assert backend.fetch(spec.name, ["absent-3"]) == {}
 
     def test_scan_covers_every_record_once(self, backend: Backend) -> None:
         """Scanning with page sizes 1, 7 and 1000 returns every record exactly once, in the
@@ -932,22 +999,6 @@ class BackendComplianceSuite:
         got = scan_all(backend, spec.name, 5)
         assert sorted(r.id for r in got) == sorted(r.id for r in records)
 
-    @pytest.mark.parametrize("limit", [0, -5])
-    def test_scan_rejects_limit_below_one(self, backend: Backend, limit: int) -> None:
-        """``scan`` with ``limit < 1`` raises ``InvalidInput`` (a typed error, like
-        ``search`` with ``k < 1``), on an empty and on a non-empty namespace.
-
-        Troubleshooting: check ``limit`` before touching the database; an unchecked limit
-        of 0 tends to give an ``IndexError`` or an endless loop of empty pages.
-        """
-        spec = self.spec("empty_scan")
-        backend.create_namespace(spec)
-        with pytest.raises(InvalidInput):
-            backend.scan(spec.name, limit=limit)
-        full, _ = self.filled(backend, n=5)
-        with pytest.raises(InvalidInput):
-            backend.scan(full.name, limit=limit)
-
     def test_scan_during_writes(self, backend: Backend) -> None:
         """Records present for the whole scan are returned exactly once even when records are
         written, replaced and deleted between pages; a record deleted before its page is
@@ -975,8 +1026,6 @@ class BackendComplianceSuite:
         resurrected = sorted(deleted & set(rest))
         assert not resurrected, f"deleted records returned after deletion: {resurrected}"
 
-    # == count ========================================================================
-
     def test_count_tracks_writes(self, backend: Backend) -> None:
         """``count`` is 0 for a new namespace and follows inserts, replacements (no change)
         and deletes (including of absent ids), exactly.
@@ -995,7 +1044,26 @@ class BackendComplianceSuite:
         assert backend.count(spec.name) == 23
         assert isinstance(backend.count(spec.name), int)
 
-    # == search =======================================================================
+    def test_storage_estimate_grows_with_the_data(self, backend: Backend) -> None:
+        """``storage_estimate`` is a non-negative int that is larger for a namespace holding
+        300 records than for an empty one, and raises ``NamespaceNotFound`` for a namespace
+        that does not exist.
+
+        Troubleshooting: override ``_storage_estimate`` with what the database reports, or
+        keep the default (count times vector and payload size).
+        """
+        empty = self.spec("est_empty")
+        backend.create_namespace(empty)
+        spec, _ = self.filled(backend, "est_full", n=300)
+        small = backend.storage_estimate(empty.name)
+        big = backend.storage_estimate(spec.name)
+        assert isinstance(big, int) and 0 <= small < big
+        with pytest.raises(NamespaceNotFound):
+            backend.storage_estimate(self.ns("est_none"))
+
+
+class SearchTests(ComplianceBase):
+    """Nearest-neighbour search against exact search, at small and larger scale."""
 
     @pytest.mark.parametrize("dims", ["default", "low"])
     @pytest.mark.parametrize("metric", METRICS)
@@ -1007,7 +1075,7 @@ class BackendComplianceSuite:
         :attr:`low_dimension` (where graph indexes over inner product lose recall first).
 
         Troubleshooting: map the database's distance to vecver's score convention
-        (``vecver.types.score_from_distance``; l2 is the *squared* distance, negated); raise
+        (declare it in ``score_from_distance``; l2 is the *squared* distance, negated); raise
         ``ef``/``num_candidates`` or search small namespaces exhaustively, so that small
         collections are searched exactly.
         """
@@ -1160,43 +1228,6 @@ class BackendComplianceSuite:
             assert_hits_match_reference(backend.search(spec.name, q, 50), metric, q, records, 50)
             assert_hits_match_reference(backend.search(spec.name, q, 12), metric, q, records, 12)
 
-    @pytest.mark.parametrize("k", [0, -1])
-    def test_search_rejects_k_below_one(self, backend: Backend, k: int) -> None:
-        """``k < 1`` raises ``InvalidInput``.
-
-        Troubleshooting: call ``vecver.backends.base.validate_queries`` first.
-        """
-        spec, _ = self.filled(backend, n=5)
-        with pytest.raises(InvalidInput):
-            backend.search(spec.name, self.queries(1, spec.dimension), k)
-
-    def test_search_rejects_wrong_dimension(self, backend: Backend) -> None:
-        """A query of another dimension raises ``DimensionMismatch`` (also on an empty
-        namespace).
-
-        Troubleshooting: call ``vecver.backends.base.validate_queries`` before searching.
-        """
-        spec, _ = self.filled(backend, n=5)
-        for d in (spec.dimension - 1, spec.dimension + 1):
-            with pytest.raises(DimensionMismatch):
-                backend.search(spec.name, self.queries(2, d), 3)
-        empty = self.spec("empty")
-        backend.create_namespace(empty)
-        with pytest.raises(DimensionMismatch):
-            backend.search(empty.name, self.queries(1, spec.dimension + 3), 3)
-
-    @pytest.mark.parametrize("bad", ["nan", "inf"])
-    def test_search_rejects_non_finite_queries(self, backend: Backend, bad: str) -> None:
-        """A query holding NaN or infinity raises ``NonFiniteVector``.
-
-        Troubleshooting: call ``vecver.backends.base.validate_queries`` before searching.
-        """
-        spec, _ = self.filled(backend, n=5)
-        q = self.queries(3, spec.dimension)
-        q[1, 2] = np.nan if bad == "nan" else np.inf
-        with pytest.raises(NonFiniteVector):
-            backend.search(spec.name, q, 3)
-
     def test_search_empty_namespace(self, backend: Backend) -> None:
         """Search on an empty namespace returns one empty list per query.
 
@@ -1209,6 +1240,10 @@ class BackendComplianceSuite:
             got = backend.search(spec.name, self.queries(4, spec.dimension), 10)
             assert got == [[], [], [], []]
 
+
+class FilterTests(ComplianceBase):
+    """Filtered search against the reference semantics of ``Filter.matches``."""
+
     def test_search_with_empty_filter(self, backend: Backend) -> None:
         """An empty ``Filter()`` matches everything: results equal unfiltered search.
 
@@ -1218,8 +1253,6 @@ class BackendComplianceSuite:
         q = self.queries(2, spec.dimension)
         got = backend.search(spec.name, q, 10, filter=Filter())
         assert_hits_match_reference(got, spec.metric, q, records, 10)
-
-    # == filtered search ==============================================================
 
     @pytest.mark.parametrize("case", FILTER_CASES, ids=[c[0] for c in FILTER_CASES])
     def test_filtered_search_matches_reference(self, backend: Backend, case: FilterCase) -> None:
@@ -1263,7 +1296,85 @@ class BackendComplianceSuite:
             else:
                 assert 0 < hits < n, (name, hits)
 
-    # == lifecycle ====================================================================
+    def test_undeclared_filter_operator_is_refused(self, backend: Backend) -> None:
+        """A filter using an operator the backend does not declare in
+        ``capabilities.filter_ops`` raises ``UnsupportedFilter`` (an ``InvalidFilter``)
+        before the database is asked; something that is not a ``Filter`` raises
+        ``InvalidFilter``. (The first part runs when some operator is undeclared.)
+
+        Troubleshooting: declare exactly the operators ``_search`` translates; the base
+        refuses the others.
+        """
+        spec, _ = self.filled(backend, n=5)
+        q = self.queries(1, spec.dimension)
+        with pytest.raises(InvalidFilter):
+            backend.search(spec.name, q, 3, filter={"topic": "sport"})  # type: ignore[arg-type]
+        missing = sorted({"eq", "in", "range"} - set(backend.capabilities.filter_ops))
+        if not missing:
+            pytest.skip("backend declares every filter operator")
+        flt = {"eq": F.eq("topic", "sport"), "in": F.isin("topic", ["a"]),
+               "range": F.range("year", gte=1)}[missing[0]]  # fmt: skip
+        with pytest.raises(UnsupportedFilter):
+            backend.search(spec.name, q, 3, filter=flt)
+
+
+class AliasTests(ComplianceBase):
+    """Native aliases (runs with ``capabilities.native_alias``)."""
+
+    def test_alias_set_get_repoint_drop(self, backend: Backend) -> None:
+        """``set_alias`` creates an alias, ``get_alias`` returns its namespace, a second
+        ``set_alias`` re-points it, ``drop_alias`` removes it (idempotently), and the
+        namespaces themselves are untouched.
+
+        Troubleshooting: re-point atomically in one database call (create-or-alter); map
+        "alias not found" to ``None`` in get_alias and to a no-op in drop_alias.
+        """
+        self.require_native_alias(backend)
+        one, _ = self.filled(backend, "alias_one", n=4)
+        two, _ = self.filled(backend, "alias_two", n=6, seed=1)
+        alias = self.ns("docs")
+        assert backend.get_alias(alias) is None
+        backend.set_alias(alias, one.name)
+        assert backend.get_alias(alias) == one.name
+        backend.set_alias(alias, two.name)
+        assert backend.get_alias(alias) == two.name
+        backend.set_alias(alias, two.name)
+        assert backend.get_alias(alias) == two.name
+        backend.drop_alias(alias)
+        assert backend.get_alias(alias) is None
+        backend.drop_alias(alias)
+        backend.drop_alias(self.ns("never_an_alias"))
+        assert backend.count(one.name) == 4 and backend.count(two.name) == 6
+        assert alias not in backend.list_namespaces()
+
+    def test_several_aliases(self, backend: Backend) -> None:
+        """Several aliases may point at one namespace; dropping one keeps the others.
+
+        Troubleshooting: key aliases by alias name, not by namespace.
+        """
+        self.require_native_alias(backend)
+        spec, _ = self.filled(backend, n=2)
+        a1, a2 = self.ns("al_1"), self.ns("al_2")
+        backend.set_alias(a1, spec.name)
+        backend.set_alias(a2, spec.name)
+        backend.drop_alias(a1)
+        assert backend.get_alias(a1) is None and backend.get_alias(a2) == spec.name
+
+    def test_alias_to_unknown_namespace_raises(self, backend: Backend) -> None:
+        """``set_alias`` to a namespace that does not exist raises ``NamespaceNotFound`` and
+        creates no alias.
+
+        Troubleshooting: check the target exists; translate the database's error.
+        """
+        self.require_native_alias(backend)
+        alias = self.ns("dangling")
+        with pytest.raises(NamespaceNotFound):
+            backend.set_alias(alias, self.ns("no_such_namespace"))
+        assert backend.get_alias(alias) is None
+
+
+class LifecycleTests(ComplianceBase):
+    """``close``, ``closed`` and the context manager."""
 
     def test_close_is_idempotent(self, backend: Backend) -> None:
         """``close()`` may be called twice; ``closed`` is then True.
@@ -1280,7 +1391,8 @@ class BackendComplianceSuite:
         """After ``close()``, every method raises ``BackendClosed`` (not NamespaceNotFound,
         not a database client error), even for a namespace that existed.
 
-        Troubleshooting: call ``self._check_open()`` first in every method.
+        Troubleshooting: the public methods of the base check this; a backend overriding one
+        must call the base's.
         """
         if op in _ALIAS_OPS:
             self.require_native_alias(backend)
@@ -1301,7 +1413,10 @@ class BackendComplianceSuite:
         with pytest.raises(BackendClosed):
             backend.list_namespaces()
 
-    # == persistence ==================================================================
+
+class PersistenceTests(ComplianceBase):
+    """Reopening (``persistent`` and ``reopen``) and sharing (``shared_between_processes``
+    and ``open_second``)."""
 
     def test_reopen_keeps_everything(self, backend: Backend) -> None:
         """After closing and reopening, namespaces, specs, records (vectors, text, metadata,
@@ -1396,8 +1511,6 @@ class BackendComplianceSuite:
         finally:
             b2.close()
 
-    # == sharing ======================================================================
-
     def test_second_instance_sees_writes(self, backend: Backend) -> None:
         """Two instances over the same storage see each other's namespaces, writes,
         replacements, deletes and drops at once: count, fetch, scan and search agree.
@@ -1440,60 +1553,49 @@ class BackendComplianceSuite:
         finally:
             other.close()
 
-    # == aliases ======================================================================
 
-    def test_alias_set_get_repoint_drop(self, backend: Backend) -> None:
-        """``set_alias`` creates an alias, ``get_alias`` returns its namespace, a second
-        ``set_alias`` re-points it, ``drop_alias`` removes it (idempotently), and the
-        namespaces themselves are untouched.
+class ConsistencyTests(ComplianceBase):
+    """Read-your-writes, and random operation sequences against a model."""
 
-        Troubleshooting: re-point atomically in one database call (create-or-alter); map
-        "alias not found" to ``None`` in get_alias and to a no-op in drop_alias.
+    def test_reads_reflect_writes_when_they_return(self, backend: Backend) -> None:
+        """Read-your-writes: as soon as ``upsert`` or ``delete`` returns, ``fetch``,
+        ``scan``, ``count`` and ``search`` of the namespace reflect it — inserts,
+        replacements (the new stamp and vector) and deletes, round after round, with no
+        sleep in between. The core's dual-write, backfill and verify rely on this.
+
+        Troubleshooting: a database whose reads lag its writes (bounded staleness,
+        eventual consistency) must declare ``consistency="eventual"`` and a
+        ``visibility_timeout``: the base then waits until each write is visible (or raises
+        ``WriteNotVisible``). Where the database offers it, ask for strong consistency
+        (Milvus ``consistency_level="Strong"``, a refresh or wait flag on writes).
         """
-        self.require_native_alias(backend)
-        one, _ = self.filled(backend, "alias_one", n=4)
-        two, _ = self.filled(backend, "alias_two", n=6, seed=1)
-        alias = self.ns("docs")
-        assert backend.get_alias(alias) is None
-        backend.set_alias(alias, one.name)
-        assert backend.get_alias(alias) == one.name
-        backend.set_alias(alias, two.name)
-        assert backend.get_alias(alias) == two.name
-        backend.set_alias(alias, two.name)
-        assert backend.get_alias(alias) == two.name
-        backend.drop_alias(alias)
-        assert backend.get_alias(alias) is None
-        backend.drop_alias(alias)
-        backend.drop_alias(self.ns("never_an_alias"))
-        assert backend.count(one.name) == 4 and backend.count(two.name) == 6
-        assert alias not in backend.list_namespaces()
-
-    def test_several_aliases(self, backend: Backend) -> None:
-        """Several aliases may point at one namespace; dropping one keeps the others.
-
-        Troubleshooting: key aliases by alias name, not by namespace.
-        """
-        self.require_native_alias(backend)
-        spec, _ = self.filled(backend, n=2)
-        a1, a2 = self.ns("al_1"), self.ns("al_2")
-        backend.set_alias(a1, spec.name)
-        backend.set_alias(a2, spec.name)
-        backend.drop_alias(a1)
-        assert backend.get_alias(a1) is None and backend.get_alias(a2) == spec.name
-
-    def test_alias_to_unknown_namespace_raises(self, backend: Backend) -> None:
-        """``set_alias`` to a namespace that does not exist raises ``NamespaceNotFound`` and
-        creates no alias.
-
-        Troubleshooting: check the target exists; translate the database's error.
-        """
-        self.require_native_alias(backend)
-        alias = self.ns("dangling")
-        with pytest.raises(NamespaceNotFound):
-            backend.set_alias(alias, self.ns("no_such_namespace"))
-        assert backend.get_alias(alias) is None
-
-    # == model-based ==================================================================
+        spec = self.spec("ryw", "l2")
+        backend.create_namespace(spec)
+        current: dict[str, Record] = {}
+        for rnd in range(6):
+            fresh = make_records(spec, 8, seed=40 + rnd, id_prefix=f"r{rnd}")
+            vecs = make_vectors(4, spec.dimension, 80 + rnd)
+            replaced = [restamp(r, text=f"round {rnd}", vector=vecs[i])
+                        for i, r in enumerate(list(current.values())[:4])]  # fmt: skip
+            backend.upsert(spec.name, fresh + replaced)
+            current.update({r.id: r for r in fresh + replaced})
+            got = backend.fetch(spec.name, list(current), with_vectors=True)
+            assert sorted(got) == sorted(current), f"round {rnd}: fetch misses a write"
+            for r in replaced:
+                assert_record_equal(spec.metric, got[r.id], r, with_vector=True)
+            assert backend.count(spec.name) == len(current), f"round {rnd}: count lags"
+            assert sorted(r.id for r in scan_all(backend, spec.name, 5)) == sorted(current)
+            if replaced:
+                q = np.stack([np.asarray(r.vector, dtype=np.float32) for r in replaced])
+                hits = backend.search(spec.name, q, 1)
+                assert [h[0].id for h in hits] == [r.id for r in replaced]
+            gone = sorted(current)[:3]
+            backend.delete(spec.name, gone)
+            for i in gone:
+                del current[i]
+            assert backend.fetch(spec.name, gone) == {}, f"round {rnd}: a delete lags"
+            assert backend.count(spec.name) == len(current)
+            assert not set(gone) & {r.id for r in scan_all(backend, spec.name, 100)}
 
     def test_random_operations_agree_with_a_model(self, backend: Backend) -> None:
         """Random sequences of upserts (new and replacing), deletes (present and absent
@@ -1509,3 +1611,236 @@ class BackendComplianceSuite:
         from ._model import run_model_test
 
         run_model_test(backend, dimension=8, namespace_prefix=self.ns("model_"))
+
+
+class BadInputTests(ComplianceBase):
+    """Bad input is refused with a typed error and changes nothing."""
+
+    @pytest.mark.parametrize(("kind", "error"), list(BAD_RECORDS.items()), ids=list(BAD_RECORDS))
+    def test_bad_batch_raises_and_writes_nothing(
+        self, backend: Backend, kind: str, error: type[Exception]
+    ) -> None:
+        """A batch with one bad record (placed last, after new records and a replacement of
+        an existing one) raises the typed error — ``DimensionMismatch``,
+        ``NonFiniteVector``, ``StampMismatch``, ``DuplicateIds``, ``InvalidId`` or
+        ``InvalidInput`` — and nothing of the batch is visible afterwards: count, fetch,
+        scan and search are as before. The backend stays usable.
+
+        Troubleshooting: the base validates the whole batch before calling ``_upsert``; if
+        the database can fail half-way through one ``_upsert`` chunk, write into a staging
+        area or roll back.
+        """
+        spec, existing = self.filled(backend, n=10, metric="l2")
+        fresh = make_records(spec, 5, seed=21, id_prefix="new")
+        replaced = restamp(
+            existing[0], text="replacement", vector=make_vectors(1, spec.dimension, 3)[0]
+        )
+        good = [*fresh, replaced]
+        batch = [*good, bad_record(kind, spec, good)]
+        with pytest.raises(error):
+            backend.upsert(spec.name, batch)
+        assert backend.count(spec.name) == 10
+        ids = [r.id for r in batch if isinstance(r.id, str) and r.id]
+        got = backend.fetch(spec.name, ids, with_vectors=True)
+        assert sorted(got) == [existing[0].id], f"records of the failed batch are visible: {got}"
+        assert_record_equal(spec.metric, got[existing[0].id], existing[0], with_vector=True)
+        assert sorted(r.id for r in scan_all(backend, spec.name, 1000)) == sorted(
+            r.id for r in existing
+        )
+        q = self.queries(2, spec.dimension)
+        assert_hits_match_reference(backend.search(spec.name, q, 30), "l2", q, existing, 30)
+        backend.upsert(spec.name, good)
+        assert backend.count(spec.name) == 15
+
+    @pytest.mark.parametrize("limit", [0, -5])
+    def test_scan_rejects_limit_below_one(self, backend: Backend, limit: int) -> None:
+        """``scan`` with ``limit < 1`` raises ``InvalidInput`` (a typed error, like
+        ``search`` with ``k < 1``), on an empty and on a non-empty namespace.
+
+        Troubleshooting: check ``limit`` before touching the database; an unchecked limit
+        of 0 tends to give an ``IndexError`` or an endless loop of empty pages.
+        """
+        spec = self.spec("empty_scan")
+        backend.create_namespace(spec)
+        with pytest.raises(InvalidInput):
+            backend.scan(spec.name, limit=limit)
+        full, _ = self.filled(backend, n=5)
+        with pytest.raises(InvalidInput):
+            backend.scan(full.name, limit=limit)
+
+    @pytest.mark.parametrize("k", [0, -1])
+    def test_search_rejects_k_below_one(self, backend: Backend, k: int) -> None:
+        """``k < 1`` raises ``InvalidInput``.
+
+        Troubleshooting: the base checks ``k``; do not override the public ``search``.
+        """
+        spec, _ = self.filled(backend, n=5)
+        with pytest.raises(InvalidInput):
+            backend.search(spec.name, self.queries(1, spec.dimension), k)
+
+    def test_search_rejects_wrong_dimension(self, backend: Backend) -> None:
+        """A query of another dimension raises ``DimensionMismatch`` (also on an empty
+        namespace).
+
+        Troubleshooting: the base checks queries (``vecver.backends.validate``); do not
+        override the public ``search``.
+        """
+        spec, _ = self.filled(backend, n=5)
+        for d in (spec.dimension - 1, spec.dimension + 1):
+            with pytest.raises(DimensionMismatch):
+                backend.search(spec.name, self.queries(2, d), 3)
+        empty = self.spec("empty")
+        backend.create_namespace(empty)
+        with pytest.raises(DimensionMismatch):
+            backend.search(empty.name, self.queries(1, spec.dimension + 3), 3)
+
+    @pytest.mark.parametrize("bad", ["nan", "inf"])
+    def test_search_rejects_non_finite_queries(self, backend: Backend, bad: str) -> None:
+        """A query holding NaN or infinity raises ``NonFiniteVector``.
+
+        Troubleshooting: the base checks queries (``vecver.backends.validate``); do not
+        override the public ``search``.
+        """
+        spec, _ = self.filled(backend, n=5)
+        q = self.queries(3, spec.dimension)
+        q[1, 2] = np.nan if bad == "nan" else np.inf
+        with pytest.raises(NonFiniteVector):
+            backend.search(spec.name, q, 3)
+
+    @pytest.mark.parametrize(
+        ("bad", "why"), [("a\x00b", "NUL"), ("\x00", "NUL"), ("lone\ud800", "surrogate")]
+    )
+    def test_ids_that_cannot_round_trip_are_refused(
+        self, backend: Backend, bad: str, why: str
+    ) -> None:
+        """An id with a NUL character or a lone surrogate (which does not encode as UTF-8)
+        is refused by ``upsert``, ``delete`` and ``fetch`` with ``InvalidId`` saying why,
+        and nothing changes: in particular deleting ``"a\\x00b"`` never deletes ``"a"``
+        (SQLite's JSON functions, for one, cut strings at NUL).
+
+        Troubleshooting: the base refuses these before your ``_methods`` run; if this
+        fails, a public method is overridden without calling the base.
+        """
+        spec = self.spec("bad_ids")
+        backend.create_namespace(spec)
+        keep = make_records(spec, 1, seed=3)[0]
+        keep = Record("a", keep.vector, "a", {}, Stamp.now(spec.fingerprint, "a", "a"))
+        backend.upsert(spec.name, [keep])
+        with pytest.raises(InvalidId, match=why):
+            backend.delete(spec.name, [bad])
+        with pytest.raises(InvalidId, match=why):
+            backend.fetch(spec.name, [bad])
+        rec = Record(bad, keep.vector, "t", {}, Stamp.now(spec.fingerprint, bad, "t"))
+        with pytest.raises(InvalidId, match=why):
+            backend.upsert(spec.name, [rec])
+        assert sorted(backend.fetch(spec.name, ["a"])) == ["a"]
+        assert backend.count(spec.name) == 1
+
+    def test_a_single_string_is_not_a_list_of_ids(self, backend: Backend) -> None:
+        """``delete(ns, "abc")`` and ``fetch(ns, "abc")`` raise ``InvalidInput`` instead of
+        taking three one-letter ids; nothing is deleted.
+
+        Troubleshooting: the base refuses it; do not override the public methods.
+        """
+        spec = self.spec("one_string")
+        backend.create_namespace(spec)
+        vecs = make_vectors(3, spec.dimension, 4)
+        recs = [Record(i, v, i, {}, Stamp.now(spec.fingerprint, i, i))
+                for i, v in zip("abc", vecs, strict=True)]  # fmt: skip
+        backend.upsert(spec.name, recs)
+        with pytest.raises(InvalidInput):
+            backend.delete(spec.name, "abc")
+        with pytest.raises(InvalidInput):
+            backend.fetch(spec.name, "abc")
+        assert backend.count(spec.name) == 3
+
+    def test_zero_vectors_are_refused_under_cosine(self, backend: Backend) -> None:
+        """An all-zero vector has no direction: under ``cosine`` a batch holding one raises
+        ``ZeroVector`` naming the document (nothing written), and an all-zero query raises
+        ``ZeroVector``; under ``dot`` and ``l2`` both are fine.
+
+        Troubleshooting: the base checks this; a database that normalizes vectors would
+        otherwise store NaN or score every hit 0.
+        """
+        for metric in METRICS:
+            spec = self.spec(f"zero_{metric}", metric)
+            backend.create_namespace(spec)
+            good = make_records(spec, 3, seed=5)
+            zero = restamp(good[2], vector=np.zeros(spec.dimension, dtype=np.float32))
+            zq = np.zeros((1, spec.dimension), dtype=np.float32)
+            if metric == "cosine":
+                with pytest.raises(ZeroVector) as err:
+                    backend.upsert(spec.name, [*good[:2], zero])
+                assert err.value.doc_id == zero.id
+                assert backend.count(spec.name) == 0
+                with pytest.raises(ZeroVector):
+                    backend.search(spec.name, zq, 3)
+            else:
+                backend.upsert(spec.name, [*good[:2], zero])
+                assert backend.count(spec.name) == 3
+                assert len(backend.search(spec.name, zq, 3)[0]) == 3
+
+    def test_declared_metadata_and_text_limits_are_enforced(self, backend: Backend) -> None:
+        """Metadata larger than ``max_metadata_bytes``, a text larger than
+        ``max_text_bytes`` and a metadata value of a kind not in ``metadata_kinds`` are
+        refused (``LimitExceeded``, ``UnsupportedMetadata``) before anything is written.
+        (Runs when the backend declares such a limit.)
+
+        Troubleshooting: declare the database's real limits; the base enforces them.
+        """
+        caps = backend.capabilities
+        spec = self.spec("limits")
+        backend.create_namespace(spec)
+        base = make_records(spec, 1, seed=6)[0]
+        ran = False
+        if caps.max_metadata_bytes is not None:
+            ran = True
+            big = restamp(base, metadata={"blob": "x" * (caps.max_metadata_bytes + 1)})
+            with pytest.raises(LimitExceeded):
+                backend.upsert(spec.name, [big])
+        if caps.max_text_bytes is not None:
+            ran = True
+            with pytest.raises(LimitExceeded):
+                backend.upsert(spec.name, [restamp(base, text="y" * (caps.max_text_bytes + 1))])
+        samples = {"null": None, "bool": True, "int": 1, "float": 1.5, "str": "s",
+                   "list": ["a"], "object": {"k": "v"}}  # fmt: skip
+        for kind, value in samples.items():
+            if kind not in caps.metadata_kinds:
+                ran = True
+                with pytest.raises(UnsupportedMetadata):
+                    backend.upsert(spec.name, [restamp(base, metadata={"f": value})])
+        if not ran:
+            pytest.skip("backend declares no metadata or text limits")
+        assert backend.count(spec.name) == 0
+
+    def test_metadata_that_is_not_json_is_refused(self, backend: Backend) -> None:
+        """Metadata that is not a JSON object of JSON values (a set, NaN, a non-string
+        key, bytes) raises ``InvalidInput`` and writes nothing.
+
+        Troubleshooting: the base checks this; do not override the public methods.
+        """
+        spec = self.spec("not_json")
+        backend.create_namespace(spec)
+        base = make_records(spec, 1, seed=7)[0]
+        for md in ({"s": {1, 2}}, {"n": float("nan")}, {1: "int key"}, {"b": b"bytes"}):
+            with pytest.raises(InvalidInput):
+                backend.upsert(spec.name, [restamp(base, metadata=md)])  # type: ignore[arg-type]
+        assert backend.count(spec.name) == 0
+
+
+class BackendComplianceSuite(
+    NamespaceTests,
+    WriteTests,
+    ReadTests,
+    SearchTests,
+    FilterTests,
+    AliasTests,
+    LifecycleTests,
+    PersistenceTests,
+    ConsistencyTests,
+    BadInputTests,
+):
+    """The whole contract of :class:`~vecver.backends.base.Backend`, as tests: every area
+    mixin over the one ``backend`` fixture (see :class:`ComplianceBase`). Subclass it (the
+    subclass's name must start with ``Test``) and provide the fixture; or subclass only the
+    mixins of the areas you want to run (each is a ``ComplianceBase``)."""

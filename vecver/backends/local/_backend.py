@@ -104,6 +104,8 @@ class LocalBackend(Backend):
         native_alias=False,
         namespace_kind="hnswlib index directory",
         max_batch=10_000,
+        max_fetch_ids=10_000,
+        max_delete_ids=10_000,
         persistent=True,
         shared_between_processes=True,
     )

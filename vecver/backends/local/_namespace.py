@@ -136,6 +136,9 @@ class Params:
     M: int
     ef_search: int
     snapshot_every: int
+    #: the former write path, kept as the baseline of ``bench/local_update_bench.py``: a
+    #: rewritten id keeps its label and hnswlib updates the element in place (slow)
+    in_place_updates: bool = False
 
 
 # -- store files ----------------------------------------------------------------------
@@ -722,15 +725,19 @@ class Namespace:
             # every write gets fresh labels above all used so far (rows are never removed,
             # so the largest label is the largest rowid); the old labels are retired
             top: int = conn.execute("SELECT coalesce(max(label), 0) FROM rows").fetchone()[0]
-            old = np.fromiter(
-                (
-                    r[0]
-                    for r in conn.execute(
-                        f"SELECT label FROM rows WHERE id IN {_IDS_IN}", (ids_json,)
-                    )
-                ),
-                dtype=np.int64,
+            existing: dict[str, int] = dict(
+                conn.execute(f"SELECT id, label FROM rows WHERE id IN {_IDS_IN}", (ids_json,))
             )
+            if self.params.in_place_updates:
+                labels = np.fromiter(
+                    (existing.get(r.id, -1) for r in records), dtype=np.int64, count=n
+                )
+                fresh = labels < 0
+                labels[fresh] = np.arange(top + 1, top + 1 + int(fresh.sum()), dtype=np.int64)
+                existing = {}
+            else:
+                labels = np.arange(top + 1, top + 1 + n, dtype=np.int64)
+            old = np.fromiter(existing.values(), dtype=np.int64, count=len(existing))
             if old.size:
                 old_list = old.tolist()
                 conn.executemany(
@@ -740,7 +747,6 @@ class Namespace:
                 conn.execute(
                     f"DELETE FROM blobs WHERE label IN {_IDS_IN}", (json.dumps(old_list),)
                 )
-            labels = np.arange(top + 1, top + 1 + n, dtype=np.int64)
             label_list = labels.tolist()
             conn.executemany(
                 _UPSERT_ROWS,

@@ -1,0 +1,616 @@
+"""The compliance suite of :class:`vecver.store.base.ManifestStore`.
+
+A store proves it keeps vecver's record correctly by subclassing
+:class:`ManifestStoreSuite` and providing one fixture, ``open_store``::
+
+    class TestPostgresStore(ManifestStoreSuite):
+        @pytest.fixture
+        def open_store(self, postgres_url):
+            def open_(*, owner=None, clock=None, queue_limit=None):
+                return PostgresManifest(postgres_url, owner=owner, clock=clock or time.time,
+                                        queue_limit=queue_limit or 100_000)
+            return open_
+
+``open_store(owner=..., clock=..., queue_limit=...)`` opens a new handle on one store that
+is empty when the test starts; every handle of a test sees the same data. ``owner`` is the
+owner id the handle acts as (None: this process's), ``clock`` its time source for every
+expiry (None: real time), ``queue_limit`` its bound on a queue kind (None: the default).
+The suite closes the handles it opens.
+
+Each test's docstring says what the store got wrong when it fails.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from .. import lifecycle
+from ..errors import (
+    AlreadyRecorded,
+    InvalidArgument,
+    InvalidId,
+    InvalidInput,
+    LeaseLost,
+    QueueFull,
+    SpaceConflict,
+    StateError,
+    UnknownCollection,
+)
+from ..store.base import ManifestStore
+
+#: an owner id of a process on another host (whose liveness only heartbeats can tell)
+FOREIGN_OWNER = "0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f@host-elsewhere.invalid:4242"
+OTHER_FOREIGN_OWNER = "1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e@host-elsewhere.invalid:4343"
+
+#: document ids that must come back from the store exactly as given
+AWKWARD_IDS = [
+    "plain",
+    "ünïcødé-文字-🙂",
+    "it's \"quoted\"",
+    "100% _under_ %s %d",
+    "back\\slash/and/slash",
+    "tab\tnew\nline",
+    "  padded  ",
+    "'; DROP TABLE tombstones; --",
+    "x" * 5000,
+    "\u200b\ufeffzero-width",
+    "[\"json\", 1]",
+]
+
+
+class FakeClock:
+    """A time source that moves only when told to (epoch seconds)."""
+
+    def __init__(self, start: float | None = None) -> None:
+        self.now = time.time() if start is None else start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+OpenStore = Callable[..., ManifestStore]
+
+
+class ManifestStoreSuite:
+    """Mix into a test class that provides the ``open_store`` fixture (see the module)."""
+
+    # ----------------------------------------------------------------- fixtures
+
+    @pytest.fixture
+    def clock(self) -> FakeClock:
+        return FakeClock()
+
+    @pytest.fixture
+    def handles(self, open_store: OpenStore, clock: FakeClock) -> Iterator[OpenStore]:
+        """``handles(owner=None, **kw)``: a handle on the store under test on the fake
+        clock; closed at teardown."""
+        opened: list[ManifestStore] = []
+
+        def open_(owner: str | None = None, **kw: Any) -> ManifestStore:
+            kw.setdefault("clock", clock)
+            s = open_store(owner=owner, **kw)
+            opened.append(s)
+            return s
+
+        yield open_
+        for s in reversed(opened):
+            s.close()
+
+    @pytest.fixture
+    def store(self, handles: OpenStore) -> ManifestStore:
+        return handles()
+
+    @pytest.fixture
+    def other(self, handles: OpenStore) -> ManifestStore:
+        """A handle acting as a live owner on another host."""
+        return handles(FOREIGN_OWNER)
+
+    @staticmethod
+    def collection(store: ManifestStore, name: str = "c", label: str = "v1") -> str:
+        """Register space ``label`` and create collection ``name`` on it; returns the
+        active namespace's name."""
+        store.register_space(label, "fp-" + label, "rev", {"dim": 4})
+        ns = f"{name}__{label}"
+        store.create_collection(name, label, "fp-" + label, ns)
+        return ns
+
+    @staticmethod
+    def candidate(store: ManifestStore, collection: str, label: str, state: str = "planned",
+                  **kw: Any) -> str:
+        store.register_space(label, "fp-" + label, "rev", {"dim": 4})
+        ns = f"{collection}__{label}"
+        store.add_namespace(collection, label, "fp-" + label, ns, state, **kw)
+        return ns
+
+    # ----------------------------------------------------------------- spaces
+
+    def test_spaces_are_recorded_once(self, store: ManifestStore) -> None:
+        """A space label keeps its first fingerprint; the same one again is a no-op, a
+        different one a SpaceConflict."""
+        store.register_space("v1", "fp1", "r1", {"dim": 4, "metric": "cosine"})
+        store.register_space("v1", "fp1", "r1", {"dim": 4, "metric": "cosine"})
+        with pytest.raises(SpaceConflict):
+            store.register_space("v1", "fp2", "r1", {})
+        row = store.space("v1")
+        assert row is not None and row.fingerprint == "fp1"
+        assert row.spec == {"dim": 4, "metric": "cosine"}
+        assert [s.label for s in store.spaces()] == ["v1"]
+        assert store.space("nope") is None
+
+    # ----------------------------------------------------------------- collections
+
+    def test_collection_and_its_first_namespace(self, store: ManifestStore) -> None:
+        """create_collection records the collection, its active namespace (on the
+        default backend instance) and the first alias history entry."""
+        ns = self.collection(store)
+        assert store.collections() == ["c"] and store.has_collection("c")
+        store.require_collection("c")
+        with pytest.raises(UnknownCollection):
+            store.require_collection("nope")
+        assert store.active_namespace("c") == ns
+        (row,) = store.namespaces("c")
+        assert (row.name, row.state, row.space_label, row.backend) == (
+            ns, "active", "v1", "default")
+        (h,) = store.alias_history("c")
+        assert (h["from"], h["to"], h["reason"]) == (None, ns, "create")
+
+    def test_rows_that_exist_are_refused_as_already_recorded(self, store: ManifestStore) -> None:
+        """Creating a collection or a namespace twice raises AlreadyRecorded (never a
+        driver exception), and changes nothing."""
+        ns = self.collection(store)
+        with pytest.raises(AlreadyRecorded) as e:
+            store.create_collection("c", "v1", "fp-v1", "other_ns")
+        assert e.value.key == "c"
+        v2 = self.candidate(store, "c", "v2")
+        gen = store.generation("c")
+        with pytest.raises(AlreadyRecorded):
+            store.add_namespace("c", "v2", "fp-v2", v2, "planned")
+        with pytest.raises(AlreadyRecorded):  # another name for the same space
+            store.add_namespace("c", "v2", "fp-v2", "c__v2_again", "planned")
+        store.register_space("v3", "fp-v3", "rev", {})
+        with pytest.raises(AlreadyRecorded):  # the name of another space's namespace
+            store.add_namespace("c", "v3", "fp-v3", ns, "planned")
+        with pytest.raises(UnknownCollection):
+            store.add_namespace("nope", "v2", "fp-v2", "x", "planned")
+        assert store.generation("c") == gen
+        assert [n.name for n in store.namespaces("c")] == [ns, v2]
+        assert isinstance(AlreadyRecorded("namespace", "x"), StateError)
+
+    def test_namespace_records_its_backend_instance(self, store: ManifestStore) -> None:
+        """The backend instance a namespace lives on is kept and returned."""
+        self.collection(store)
+        v2 = self.candidate(store, "c", "v2", backend="second")
+        row = store.namespace(v2)
+        assert row is not None and row.backend == "second"
+        row = store.namespace_for("c", "v2")
+        assert row is not None and row.backend == "second"
+        assert store.namespace_for("c", "v9") is None and store.namespace("nope") is None
+
+    # ----------------------------------------------------------------- transitions
+
+    @pytest.mark.parametrize("start", [s for s in lifecycle.STATES if s != "active"])
+    def test_transitions_follow_the_lifecycle(self, store: ManifestStore, start: str) -> None:
+        """From every state, exactly the transitions of vecver.lifecycle are allowed; a
+        refused one changes nothing (state, generation, event log)."""
+        self.collection(store)
+        for to in lifecycle.STATES:
+            label = f"s{lifecycle.STATES.index(to)}"
+            ns = self.candidate(store, "c", label, start)
+            gen, n_events = store.generation("c"), len(store.events())
+            if lifecycle.can_transition(start, to):
+                store.set_state(ns, to)
+                row = store.namespace(ns)
+                assert row is not None and row.state == to
+                assert store.generation("c") > gen
+            else:
+                with pytest.raises(StateError):
+                    store.set_state(ns, to)
+                row = store.namespace(ns)
+                assert row is not None and row.state == start
+                assert store.generation("c") == gen and len(store.events()) == n_events
+
+    def test_expect_guards_the_transition(self, store: ManifestStore) -> None:
+        """set_state(expect=...) refuses when the namespace is in another state."""
+        self.collection(store)
+        ns = self.candidate(store, "c", "v2", "building")
+        with pytest.raises(StateError, match="cannot go from"):
+            store.set_state(ns, "ready", expect=["planned"])
+        store.set_state(ns, "ready", expect=["building"])
+        with pytest.raises(StateError, match="unknown namespace"):
+            store.set_state("nope", "ready")
+
+    def test_a_failed_candidate_is_not_live_and_says_why(self, store: ManifestStore) -> None:
+        """failed takes the namespace out of the live set (no more writes), keeps the
+        reason readable, and allows a retry (building) or an abort (dropped)."""
+        active = self.collection(store)
+        ns = self.candidate(store, "c", "v2", "building")
+        gen, live = store.live_namespaces("c")
+        assert [n.name for n in live] == [active, ns]
+        store.set_state(ns, "failed", reason="embedder returned NaN")
+        gen2, live = store.live_namespaces("c")
+        assert gen2 > gen and [n.name for n in live] == [active]
+        row = store.namespace(ns)
+        assert row is not None and row.state == "failed"
+        assert row.reason == "embedder returned NaN"
+        ev = store.events("c")[-1]
+        assert ev["detail"]["reason"] == "embedder returned NaN"
+        with pytest.raises(StateError):
+            store.set_state(ns, "active")
+        with pytest.raises(StateError):
+            store.switch_active("c", ns, "cutover")
+        store.set_state(ns, "building")  # a retry
+        assert [n.name for n in store.live_namespaces("c")[1]] == [active, ns]
+        store.set_state(ns, "failed", reason="again")
+        store.set_state(ns, "dropped")
+        assert [n.name for n in store.live_namespaces("c")[1]] == [active]
+
+    def test_live_set_puts_the_active_namespace_first(self, store: ManifestStore,
+                                                      clock: FakeClock) -> None:
+        """live_namespaces: the active namespace first, then the others oldest first;
+        planned, failed and dropped ones are not live."""
+        v1 = self.collection(store)
+        clock.advance(1)
+        v2 = self.candidate(store, "c", "v2", "building")
+        clock.advance(1)
+        self.candidate(store, "c", "v3", "planned")
+        clock.advance(1)
+        v4 = self.candidate(store, "c", "v4", "ready")
+        clock.advance(1)
+        self.candidate(store, "c", "v5", "failed")
+        store.set_state(v2, "ready")
+        store.switch_active("c", v2, "cutover")
+        _, live = store.live_namespaces("c")
+        assert [n.name for n in live] == [v2, v1, v4]
+        assert [n.state for n in live] == ["active", "retired", "ready"]
+
+    # ----------------------------------------------------------------- alias
+
+    def test_alias_switch_and_history(self, store: ManifestStore) -> None:
+        """switch_active moves the alias in one step: the target becomes active, the
+        previous one retired (ready after a rollback), and the history records it."""
+        v1 = self.collection(store)
+        v2 = self.candidate(store, "c", "v2", "ready")
+        gen = store.generation("c")
+        store.begin_cutover("c", v1, v2, "cutover")
+        assert store.pending_cutover("c") == (v1, v2, "cutover")
+        assert store.switch_active("c", v2, "cutover", forced=True) == v1
+        assert store.pending_cutover("c") is None  # the switch clears it
+        assert store.active_namespace("c") == v2 and store.generation("c") > gen
+        states = {n.name: n.state for n in store.namespaces("c")}
+        assert states == {v1: "retired", v2: "active"}
+        with pytest.raises(StateError, match="already the active"):
+            store.switch_active("c", v2, "cutover")
+        assert store.switch_active("c", v1, "rollback") == v2
+        states = {n.name: n.state for n in store.namespaces("c")}
+        assert states == {v1: "active", v2: "ready"}
+        hist = [(h["from"], h["to"], h["reason"]) for h in store.alias_history("c")]
+        assert hist == [(None, v1, "create"), (v1, v2, "cutover"), (v2, v1, "rollback")]
+        assert store.events("c")[-1]["kind"] == "alias.rollback"
+        store.begin_cutover("c", v1, v2, "cutover")
+        store.clear_cutover("c")
+        assert store.pending_cutover("c") is None
+
+    def test_building_namespace_cannot_become_active(self, store: ManifestStore) -> None:
+        self.collection(store)
+        ns = self.candidate(store, "c", "v2", "building")
+        with pytest.raises(StateError, match="cannot become active"):
+            store.switch_active("c", ns, "cutover")
+
+    def test_rollback_returns_to_the_namespace_the_alias_came_from(
+        self, store: ManifestStore, clock: FakeClock
+    ) -> None:
+        """previous_active: where the alias last came from, if still retired; else the
+        most recently retired namespace; None when there is none."""
+        v1 = self.collection(store)
+        assert store.previous_active("c") is None
+        v2 = self.candidate(store, "c", "v2", "ready")
+        v3 = self.candidate(store, "c", "v3", "ready")
+        clock.advance(1)
+        store.switch_active("c", v2, "cutover")
+        assert store.previous_active("c") == v1
+        clock.advance(1)
+        store.switch_active("c", v3, "cutover")
+        assert store.previous_active("c") == v2
+        store.set_state(v2, "dropped")  # the direct predecessor is gone
+        assert store.previous_active("c") == v1
+        store.set_state(v1, "dropped")
+        assert store.previous_active("c") is None
+
+    # ----------------------------------------------------------------- intents
+
+    def test_intents_and_tombstones(self, store: ManifestStore) -> None:
+        """A delete intent records tombstones before any backend write; an upsert clears
+        them; an intent closes only at the generation it was opened at."""
+        self.collection(store)
+        gen = store.generation("c")
+        epoch0 = store.write_epoch("c")
+        i1 = store.begin_write("c", "delete", ["a", "b"])
+        assert store.tombstoned("c", ["a", "b", "z"]) == {"a", "b"}
+        assert store.tombstone_count("c") == 2
+        (intent,) = store.intents("c")
+        assert (intent.id, intent.op, intent.doc_ids, intent.owner, intent.failed) == (
+            i1, "delete", ["a", "b"], store.owner, False)
+        assert store.write_epoch("c")[0] > epoch0[0] and store.write_epoch("c")[1] == 1
+        assert store.end_write(i1, "c", gen)
+        assert store.intents("c") == []
+        i2 = store.begin_write("c", "upsert", ["a"])
+        assert store.tombstoned("c", ["a", "b"]) == {"b"}  # the newest write wins
+        self.candidate(store, "c", "v2", "building")  # the live set changed meanwhile
+        assert not store.end_write(i2, "c", gen)
+        assert [i.id for i in store.intents("c")] == [i2]
+        store.fail_write(i2)
+        assert store.intents("c")[0].failed
+        store.drop_intent(i2)
+        assert store.intents("c") == [] and store.write_epoch("c")[1] == 0
+        with pytest.raises(InvalidArgument):
+            store.begin_write("c", "merge", ["a"])
+
+    def test_ids_round_trip_exactly(self, store: ManifestStore) -> None:
+        """Intents and tombstones return every id exactly as given (unicode, quotes,
+        percent signs, SQL, very long ids); pages of tombstones cover each id once."""
+        self.collection(store)
+        ids = list(AWKWARD_IDS)
+        store.begin_write("c", "upsert", ids)
+        assert store.intents("c")[0].doc_ids == ids
+        store.begin_write("c", "delete", ids)
+        assert store.tombstoned("c", ids) == set(ids)
+        assert store.tombstoned("c", ["plai", "plain ", "PLAIN", "x" * 4999, "%"]) == set()
+        seen: list[str] = []
+        after: str | None = None
+        while page := store.tombstones("c", after, 3):
+            seen.extend(page)
+            after = page[-1]
+        assert sorted(seen) == sorted(ids) and len(seen) == len(set(seen))
+
+    def test_ids_the_store_cannot_keep_are_refused_first(self, store: ManifestStore) -> None:
+        """An id that cannot round-trip (a lone surrogate; NUL where the store cannot
+        keep it) is refused with InvalidId before anything is recorded."""
+        self.collection(store)
+        for bad in (["ok", "bad \ud800 x"], ["ok", "nul\x00id"]):
+            try:
+                store.begin_write("c", "delete", bad)
+            except InvalidId:
+                assert store.intents("c") == [] and store.tombstone_count("c") == 0
+            else:
+                assert store.intents("c")[-1].doc_ids == bad
+                assert store.tombstoned("c", bad) == set(bad)
+                assert store.tombstoned("c", ["nul"]) == set()  # never cut at the NUL
+                for i in store.intents("c"):
+                    store.drop_intent(i.id)
+
+    # ----------------------------------------------------------------- checkpoints
+
+    def test_checkpoints(self, store: ManifestStore) -> None:
+        store.save_checkpoint("ns", "src", "cur1", 10, {"written": 10})
+        ck = store.checkpoint("ns")
+        assert ck is not None and (ck.source, ck.cursor, ck.done, ck.finished) == (
+            "src", "cur1", 10, False)
+        assert ck.stats == {"written": 10}
+        store.save_checkpoint("ns", "src", None, 20, {}, finished=True)
+        ck = store.checkpoint("ns")
+        assert ck is not None and ck.finished and ck.cursor is None and ck.done == 20
+        store.clear_checkpoint("ns")
+        assert store.checkpoint("ns") is None
+
+    def test_checkpoint_under_a_lost_lease_records_nothing(
+        self, handles: OpenStore, other: ManifestStore, clock: FakeClock
+    ) -> None:
+        """save_checkpoint(lease=...) renews the lease with the checkpoint; once another
+        owner took the lease over it raises LeaseLost and records nothing."""
+        mine = OTHER_FOREIGN_OWNER
+        first = handles(mine)
+        assert first.acquire_lease("job", ttl=5) is None
+        first.save_checkpoint("ns", "src", "c1", 1, {}, lease="job", lease_ttl=5)
+        first.close()  # no more heartbeats: as if its process died
+        clock.advance(6)
+        assert other.acquire_lease("job", ttl=5) is None
+        again = handles(mine)  # the old owner, come back
+        with pytest.raises(LeaseLost) as e:
+            again.save_checkpoint("ns", "src", "c2", 2, {}, lease="job")
+        assert e.value.holder == FOREIGN_OWNER and "lost the lease" in str(e.value)
+        ck = other.checkpoint("ns")
+        assert ck is not None and ck.cursor == "c1"
+
+    # ----------------------------------------------------------------- leases
+
+    def test_lease_is_exclusive_per_holder(self, store: ManifestStore,
+                                           other: ManifestStore) -> None:
+        """A held lease is refused to everyone else, this owner's other calls included;
+        release frees it; releasing another owner's lease is a no-op."""
+        assert store.acquire_lease("job") is None
+        assert store.acquire_lease("job") == store.owner
+        assert other.acquire_lease("job") == store.owner
+        other.release_lease("job")  # not its lease
+        assert other.acquire_lease("job") == store.owner
+        store.release_lease("job")
+        assert other.acquire_lease("job") is None
+        assert store.acquire_lease("job") == FOREIGN_OWNER
+        lease = store.lease("job")
+        assert lease is not None and lease.owner == FOREIGN_OWNER
+
+    def test_dead_owner_of_another_host_is_taken_over_after_its_ttl_not_before(
+        self, store: ManifestStore, other: ManifestStore, clock: FakeClock
+    ) -> None:
+        """A lease whose owner on another host stopped (no renewals) stays refused until
+        its TTL has passed, then is taken over."""
+        assert other.acquire_lease("job", ttl=10) is None
+        other.close()  # it stops renewing: as after a kill -9 on its host
+        assert store.acquire_lease("job", ttl=10) == FOREIGN_OWNER
+        clock.advance(9.5)
+        assert store.acquire_lease("job", ttl=10) == FOREIGN_OWNER
+        clock.advance(1.0)
+        assert store.acquire_lease("job", ttl=10) is None
+        lease = store.lease("job")
+        assert lease is not None and lease.owner == store.owner
+
+    def test_renewals_keep_a_lease(self, store: ManifestStore, other: ManifestStore,
+                                   clock: FakeClock) -> None:
+        """renew_lease and heartbeats extend a lease, so a live owner keeps it past its
+        first TTL; renewing a lease held by another owner raises LeaseLost."""
+        assert other.acquire_lease("job", ttl=10) is None
+        clock.advance(8)
+        other.renew_lease("job", ttl=10)
+        clock.advance(8)
+        other.heartbeat()
+        clock.advance(8)
+        assert store.acquire_lease("job", ttl=10) == FOREIGN_OWNER
+        with pytest.raises(LeaseLost):
+            store.renew_lease("job")
+        with pytest.raises(LeaseLost):
+            store.renew_lease("never-taken")
+
+    def test_owner_liveness_across_hosts(self, store: ManifestStore, other: ManifestStore,
+                                         clock: FakeClock) -> None:
+        """owner_alive: an owner of another host is alive while its heartbeats last and
+        dead once they have stopped for the owner TTL; an owner that never recorded one
+        is dead; this handle's owner is alive."""
+        self.collection(store)
+        assert store.owner_alive(store.owner)
+        other.begin_write("c", "upsert", ["a"])  # an intent makes it an owner
+        assert store.owner_alive(FOREIGN_OWNER)
+        assert not store.owner_alive(OTHER_FOREIGN_OWNER)
+        other.close()
+        clock.advance(10)
+        assert store.owner_alive(FOREIGN_OWNER)  # heartbeats stopped, within the TTL
+        clock.advance(3600)
+        assert not store.owner_alive(FOREIGN_OWNER)
+        (intent,) = store.intents("c")
+        assert intent.owner == FOREIGN_OWNER and not store.owner_alive(intent.owner)
+
+    # ----------------------------------------------------------------- queue
+
+    def test_queue_order_is_priority_then_fifo(self, store: ManifestStore) -> None:
+        ids = [store.enqueue("k", {"n": n}, priority=p) for n, p in
+               enumerate([0, 5, 0, 5, 1])]
+        store.enqueue("other-kind", {"n": 99}, priority=100)
+        got = store.claim("k", limit=10)
+        assert [w.payload["n"] for w in got] == [1, 3, 4, 0, 2]
+        assert [w.id for w in got] == [ids[1], ids[3], ids[4], ids[0], ids[2]]
+        assert all(w.owner == store.owner and w.kind == "k" and w.attempts == 0 for w in got)
+        assert store.claim("k") == []
+
+    def test_queue_payloads_round_trip(self, store: ManifestStore) -> None:
+        payload = {"ids": AWKWARD_IDS, "range": [None, "d0100"], "n": 3, "f": 0.5, "ok": True}
+        store.enqueue("k", payload)
+        (w,) = store.claim("k")
+        assert w.payload == payload
+        for bad in (float("nan"), {1, 2}, object()):
+            with pytest.raises(InvalidInput):
+                store.enqueue("k", bad)
+        with pytest.raises(InvalidArgument):
+            store.enqueue("k", {}, priority=True)
+        with pytest.raises(InvalidArgument):
+            store.enqueue("", {})
+
+    def test_queue_dedup_against_pending_items(self, store: ManifestStore) -> None:
+        """enqueue with a dedup key already pending returns None; once the item is
+        claimed (being worked on), the same key is queued again."""
+        first = store.enqueue("reembed", {"id": "a"}, dedup_key="a")
+        assert first is not None
+        assert store.enqueue("reembed", {"id": "a"}, dedup_key="a") is None
+        assert store.enqueue("other", {"id": "a"}, dedup_key="a") is not None  # per kind
+        (w,) = store.claim("reembed")
+        second = store.enqueue("reembed", {"id": "a"}, dedup_key="a")
+        assert second is not None and second != first
+        assert store.complete([w.id]) == [w.id]
+
+    def test_a_leased_item_goes_to_nobody_else_until_its_lease_expires(
+        self, store: ManifestStore, other: ManifestStore, clock: FakeClock
+    ) -> None:
+        """While leased, an item is not handed out again; once its lease expired it is,
+        with attempts + 1; its first holder can then no longer complete or renew it."""
+        item = store.enqueue("k", {"x": 1})
+        (w,) = store.claim("k", ttl=10)
+        assert w.id == item and w.lease_expires_at == pytest.approx(clock() + 10)
+        assert other.claim("k", ttl=10) == []
+        clock.advance(9)
+        assert other.claim("k", ttl=10) == []
+        assert store.renew_work([item], ttl=10) == [item]
+        clock.advance(9)
+        assert other.claim("k", ttl=10) == []
+        clock.advance(2)
+        (w2,) = other.claim("k", ttl=10)
+        assert w2.id == item and w2.attempts == 1 and w2.owner == FOREIGN_OWNER
+        assert store.renew_work([item]) == []
+        assert store.complete([item]) == []
+        assert store.release(item) is False
+        assert other.complete([item]) == [item]
+        assert store.queue_stats("k").completed == 1
+
+    def test_release_returns_an_item_with_its_error(self, store: ManifestStore) -> None:
+        item = store.enqueue("k", {"x": 1})
+        assert item is not None
+        store.claim("k")
+        assert store.release(item, error="embedder timed out")
+        (w,) = store.claim("k")
+        assert w.id == item and w.attempts == 1 and w.last_error == "embedder timed out"
+        assert store.complete([item, item + 1000]) == [item]
+        assert store.claim("k") == [] and store.release(item) is False
+
+    def test_queue_stats(self, store: ManifestStore, clock: FakeClock) -> None:
+        for n in range(4):
+            store.enqueue("k", n)
+        clock.advance(5)
+        a, b = store.claim("k", limit=2, ttl=10)
+        store.complete([a.id])
+        s = store.queue_stats("k")
+        assert (s.pending, s.leased, s.completed) == (2, 1, 1)
+        assert s.oldest_pending_age == pytest.approx(5)
+        clock.advance(11)  # b's lease expired: claimable again
+        s = store.queue_stats("k")
+        assert (s.pending, s.leased) == (3, 0)
+        empty = store.queue_stats("nothing")
+        assert (empty.pending, empty.leased, empty.completed) == (0, 0, 0)
+
+    def test_queue_is_bounded(self, handles: OpenStore) -> None:
+        """A kind holding queue_limit items not yet completed refuses more with
+        QueueFull (the limit as attribute); completing one makes room."""
+        store = handles(queue_limit=3)
+        for n in range(3):
+            store.enqueue("k", n)
+        with pytest.raises(QueueFull) as e:
+            store.enqueue("k", 3)
+        assert e.value.limit == 3 and e.value.kind == "k" and e.value.hint
+        store.enqueue("other", 0)  # per kind
+        (w,) = store.claim("k")
+        with pytest.raises(QueueFull):
+            store.enqueue("k", 3)  # leased items count too
+        store.complete([w.id])
+        assert store.enqueue("k", 3) is not None
+        with pytest.raises(InvalidArgument):
+            store.claim("k", limit=0)
+
+    # ----------------------------------------------------------------- events, evaluations
+
+    def test_events_are_append_only(self, store: ManifestStore) -> None:
+        """Every step appends events and none changes or removes an earlier one."""
+        ns = self.collection(store)
+        before = store.events()
+        v2 = self.candidate(store, "c", "v2", "building")
+        store.set_state(v2, "ready")
+        store.switch_active("c", v2, "cutover")
+        store.switch_active("c", ns, "rollback")
+        store.log("note", "c", text="hello")
+        store.log("global")
+        after = store.events()
+        assert after[: len(before)] == before and len(after) > len(before) + 3
+        ids = [e["id"] for e in after]
+        assert ids == sorted(ids) and len(set(ids)) == len(ids)
+        assert after[-2]["detail"] == {"text": "hello"} and after[-2]["actor"]
+        assert all(e["collection"] == "c" for e in store.events("c"))
+        assert after[-1]["collection"] is None
+
+    def test_evaluations(self, store: ManifestStore) -> None:
+        store.record_evaluation("c", "run1", "ns1", "v1", {"recall": 0.9})
+        store.record_evaluation("c", "run1", "ns2", "v2", {"recall": 0.95})
+        store.record_evaluation("d", "run2", "ns3", "v1", {})
+        assert [e["namespace"] for e in store.evaluations("c")] == ["ns1", "ns2"]
+        (e,) = store.evaluations("c", "ns2")
+        assert e["space"] == "v2" and e["results"] == {"recall": 0.95} and e["run"] == "run1"
