@@ -399,13 +399,12 @@ class _BlockedWriter:
     (v1) and waits before writing v2 until something fetches from v2 — the moment a
     verify compares v2 with the page of v1 it read *after* the writer began."""
 
-    def __init__(self, ws: vecver.Workspace, be: FaultyBackend, doc_id: str, version: int):
+    def __init__(self, ws: vecver.Workspace, doc_id: str, version: int) -> None:
         self.doc = Document(doc_id, text_of(doc_id, version))
         self.wrote_active = threading.Event()
         self.release = threading.Event()
         self.errors: list[BaseException] = []
         self.thread = threading.Thread(target=self._run, args=(ws.collection("c"),))
-        self._me = self.thread
 
     def _run(self, c: vecver.Collection) -> None:
         try:
@@ -430,7 +429,7 @@ def _writers_caught_mid_write(ws: vecver.Workspace, be: FaultyBackend, *,
             return
         if any(w.thread is threading.current_thread() for w in writers):
             return
-        w = _BlockedWriter(ws, be, f"d{len(writers) % 20:04d}", 1000 + len(writers))
+        w = _BlockedWriter(ws, f"d{len(writers) % 20:04d}", 1000 + len(writers))
         writers.append(w)
         w.start()
 

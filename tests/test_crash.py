@@ -121,7 +121,7 @@ def local_index_labels(backend: Any, ns: str) -> tuple[set[int], set[int]] | Non
         return None
 
 
-def assert_converged(ws: CliWorkspace, truth: dict[str, str], rng: random.Random,
+def assert_spaces_agree(ws: CliWorkspace, truth: dict[str, str], rng: random.Random,
                      deleted: set[str] = frozenset()) -> None:  # type: ignore[assignment]
     """The CLI's verify is clean, and, read back through a freshly opened backend: v1 holds
     exactly ``truth`` (id -> text); v2 holds every one of those documents exactly once,
@@ -211,7 +211,7 @@ def test_kill_migrate_and_backfill_then_resume(template, tmp_path: Path) -> None
             seen.append(f"  then backfill {outcome} at [{phase(ws)}]")
         finish(ws)
         assert phase(ws) == f"ready done={N_DOCS} finished, intents=0", phase(ws)
-        assert_converged(ws, truth, rng)
+        assert_spaces_agree(ws, truth, rng)
     print("\n".join(seen))
 
 
@@ -224,7 +224,7 @@ def _new_version(d: dict[str, Any]) -> dict[str, Any]:
 
 def test_kill_ingest_while_a_space_is_building(template, tmp_path: Path) -> None:
     """A second file ingested (dual-write into v1 and the building v2) is killed mid-way,
-    alone or together with a running backfill; the dead writer's intent is converged by
+    alone or together with a running backfill; the dead writer's intent is reconciled by
     the next backfill, and the prefix of the file it wrote survives intact."""
     rng = rng_for("ingest")
     base = {d["id"]: d["text"] for d in template[1]}
@@ -277,11 +277,11 @@ def test_kill_ingest_while_a_space_is_building(template, tmp_path: Path) -> None
         pending = len(m0.intents("docs"))
         m0.close()
         finish(ws)
-        if pending:  # the dead writer's intent was converged by recover
+        if pending:  # the dead writer's intent was reconciled by recover
             m0 = Manifest(str(ws.root / "vecver.db"))
             assert "recovered" in [e["kind"] for e in m0.events("docs")]
             m0.close()
-        assert_converged(ws, truth, rng)
+        assert_spaces_agree(ws, truth, rng)
     print("\n".join(seen))
 
 
@@ -334,7 +334,7 @@ def test_kill_a_deleting_process(template, tmp_path: Path, v2_state: str) -> Non
     seen.append(f"  {k} of {len(victims)} tombstoned")
     finish(ws)
     truth = {d["id"]: d["text"] for d in template[1] if d["id"] not in dead}
-    assert_converged(ws, truth, rng, deleted=dead)
+    assert_spaces_agree(ws, truth, rng, deleted=dead)
     print("\n".join(seen))
 
 
@@ -379,7 +379,7 @@ def test_backfill_lease_of_a_live_process_refuses_of_a_dead_one_is_taken(
     subprocess.run([sys.executable, "-c", _HOLDER, db, lease], check=True, timeout=60)
     res = ws.run("-q", "backfill", "docs", ok=True)
     assert "; state ready" in res.out
-    assert_converged(ws, {d["id"]: d["text"] for d in template[1]}, rng)
+    assert_spaces_agree(ws, {d["id"]: d["text"] for d in template[1]}, rng)
 
 
 # ----------------------------------------------------------------------------- cutover
@@ -426,7 +426,7 @@ def test_kill_cutover_and_rollback_loops(template, tmp_path: Path) -> None:
         m.close()
         assert now is not None and now.space_label != c["active"]
     print(outcomes)
-    assert_converged(ws, {d["id"]: d["text"] for d in template[1]}, rng)
+    assert_spaces_agree(ws, {d["id"]: d["text"] for d in template[1]}, rng)
 
 
 # ----------------------------------------------------------------------------- concurrency
@@ -472,7 +472,7 @@ def test_deletes_and_updates_from_another_process_during_migrate(template, tmp_p
     assert proc.returncode == 0, out + err
     assert out.rstrip().endswith("state ready"), out
     assert ops["delete"] and ops["update"]
-    assert_converged(ws, truth, rng, deleted=deleted)
+    assert_spaces_agree(ws, truth, rng, deleted=deleted)
 
 
 _WRITER = textwrap.dedent("""\
@@ -545,7 +545,7 @@ def test_migrate_under_writes_from_other_processes_ends_ready(template, tmp_path
                     deleted.discard(i)
     print(n_ops, "writes from other processes")
     assert n_ops > 10
-    assert_converged(ws, truth, rng, deleted=deleted)
+    assert_spaces_agree(ws, truth, rng, deleted=deleted)
 
 
 # ------------------------------------------------------- two writers racing on one document

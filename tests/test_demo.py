@@ -46,3 +46,20 @@ def test_demo_migrates_news_to_v2_and_leaves_a_usable_workdir(tmp_path: Path) ->
     hits = _vecver("--config", str(wd / "vecver.toml"), "search", "news", "oil price", "--json")
     assert hits.returncode == 0
     assert {h["space"] for h in json.loads(hits.stdout)} == {"v2"}
+
+
+def test_demo_off_a_terminal_says_each_phase_and_prints_json(tmp_path: Path) -> None:
+    """Not quiet, stderr a pipe: one line per phase on stderr (no progress line, nothing
+    per batch); with --json, stdout is the report and the steps go to stderr."""
+    wd = tmp_path / "demo"
+    res = _vecver("demo", "--workdir", str(wd), "--limit", "40", "--json")
+    assert res.returncode == 0, res.stderr
+    rep = json.loads(res.stdout)
+    assert rep["ok"] is True and rep["summary"]["active"] == "v2"
+    assert [s[:5] for s in rep["steps"]] == [f"[{i}/6]" for i in range(1, 7)]
+    err = res.stderr.splitlines()
+    assert "\r" not in res.stderr and "ETA" not in res.stderr
+    for line in ("vecver: ingest news: 40 docs", "vecver: backfill news -> v2: 40 docs"):
+        assert err.count(line) == 1, res.stderr
+    assert any(ln.startswith("vecver: evaluate news: ") for ln in err), res.stderr
+    assert [ln for ln in err if ln.startswith("[")] == rep["steps"]

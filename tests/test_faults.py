@@ -11,7 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from vvcore import assert_all_live_match, assert_verify_clean, config, make_docs, model_of
 
+import vecver
 from vecver.backends.base import Backend
 from vecver.backends.local import LocalBackend
 from vecver.backends.memory import AliasedMemoryBackend, MemoryBackend
@@ -24,6 +26,7 @@ from vecver.errors import (
 )
 from vecver.testing import BackendComplianceSuite, make_records, make_spec, restamp
 from vecver.testing.faults import Call, FaultyBackend, InjectedFault
+from vecver.types import Record
 
 
 @pytest.fixture
@@ -33,7 +36,7 @@ def faulty() -> Iterator[FaultyBackend]:
     b.close()
 
 
-def _filled(b: Backend, name: str = "ns", n: int = 10) -> list:
+def _filled(b: Backend, name: str = "ns", n: int = 10) -> list[Record]:
     spec = make_spec(name, 8)
     b.create_namespace(spec)
     recs = make_records(spec, n, seed=1)
@@ -66,13 +69,12 @@ class TestLaggingBackendCompliance(BackendComplianceSuite):
 
 
 def test_wrapper_declares_the_inner_capabilities_and_naming() -> None:
-    inner = LocalBackend.__new__(LocalBackend)  # class-level knowledge only
     b = FaultyBackend(MemoryBackend())
     assert b.capabilities == MemoryBackend.capabilities
     assert b.physical_name("c", "v 1", "abcdef123") == MemoryBackend.physical_name(
         "c", "v 1", "abcdef123"
     )
-    assert type(inner).score_from_distance("l2", 2.0) == -2.0
+    assert b.score_from_distance("l2", 2.0) == 2.0  # the reference returns scores
     lag = FaultyBackend(MemoryBackend(), lag_seconds=0.01)
     assert lag.capabilities.consistency == "eventual"
     assert MemoryBackend.capabilities.consistency == "strong"  # the class is untouched
@@ -265,3 +267,44 @@ def test_wraps_the_local_backend(tmp_path: Path) -> None:
     assert b.fetch("ns", [recs[0].id])[recs[0].id].text == recs[0].text
     b.close()
     assert b.inner.closed
+
+
+# -- the core on a backend whose reads lag ---------------------------------------------
+
+
+def test_migration_on_a_lagging_backend_verifies_clean(fast_dir: Path) -> None:
+    """Ingest, updates, deletes, a migration and a cutover on a backend whose reads lag
+    its writes (declared eventual, through the wrapper): every write is visible when it
+    returns, so the migration ends ``ready`` and ``verify`` is clean for both spaces."""
+    be = FaultyBackend(MemoryBackend(), lag_reads=2, visibility_timeout=10.0)
+    with vecver.Workspace(config(fast_dir), backend=be, progress=False) as ws:
+        c = ws.collection("c")
+        docs = make_docs(40)
+        c.upsert(docs)
+        model = model_of(docs)
+        rep = vecver.migrate(ws, "c", "v2", progress=False)
+        assert rep.state == "ready"
+        newer = make_docs(10, version=1)
+        c.upsert(newer)
+        model.update(model_of(newer))
+        c.delete(["d0003", "d0004"])
+        del model["d0003"], model["d0004"]
+        assert be.pending_writes == 0
+        assert_all_live_match(ws, "c", model)
+        assert_verify_clean(ws)
+
+
+def test_lag_beyond_the_timeout_fails_the_write_cleanly(fast_dir: Path) -> None:
+    """When the lag is longer than the declared ``visibility_timeout`` the write is refused
+    with ``WriteNotVisible`` (a transient error naming the namespace), never acknowledged
+    while invisible."""
+    be = FaultyBackend(MemoryBackend(), lag_seconds=60.0, visibility_timeout=0.05)
+    with vecver.Workspace(config(fast_dir), backend=be, progress=False) as ws:
+        with pytest.raises((WriteNotVisible, BackendError)) as err:
+            ws.collection("c").upsert(make_docs(3))
+        chain: list[BaseException] = []
+        e: BaseException | None = err.value
+        while e is not None:
+            chain.append(e)
+            e = e.__cause__ or getattr(e, "cause", None)
+        assert any(isinstance(x, WriteNotVisible) for x in chain), chain

@@ -298,3 +298,35 @@ def test_cli_unknown_backend_option_is_one_line(cli_ws: Any) -> None:
     res = cli_ws.run("status", ok=False)
     assert res.rc == 4
     assert "unknown option 'ef_serch'" in res.err and "ef_search" in res.err
+
+
+def test_options_of_a_config_built_in_python_are_checked_on_open(tmp_path: Path) -> None:
+    from vecver.errors import UnknownBackendOption
+
+    cfg = vecver.Config(manifest_path=str(tmp_path / "m.db"), backend="memory",
+                        backend_options={"path": "x"})
+    with pytest.raises(UnknownBackendOption, match=r"\[backend\] \(memory backend\): "
+                                                   r"unknown option 'path'"):
+        vecver.Workspace(cfg)
+
+
+def test_a_cross_instance_cutover_stands_when_the_old_alias_cannot_be_dropped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Across instances the manifest's alias is the switch; moving a native alias along
+    afterwards is best effort: a database refusing it is logged, the cutover stands."""
+    from vecver.backends.memory import AliasedMemoryBackend
+    from vecver.testing.faults import FaultyBackend
+
+    aliased = FaultyBackend(AliasedMemoryBackend())
+    cfg = config(tmp_path, "memory-aliased", backends={"disk": {"name": "local"}})
+    with vecver.Workspace(cfg, backend=aliased, progress=False) as ws:
+        ws.collection("c").upsert(make_docs(8))
+        migrate(ws, "c", "v2", on="disk")
+        aliased.fail("drop_alias", every=True, error="permanent")
+        rep = cutover(ws, "c", force=True)
+        assert rep.to_space == "v2"
+        v2 = ws.manifest.namespace_for("c", "v2")
+        assert v2 is not None and ws.manifest.active_namespace("c") == v2.name
+        assert "could not be moved along" in caplog.text
+        assert {h.space for h in ws.collection("c").search("alpha3", k=2)} == {"v2"}

@@ -18,15 +18,27 @@ from hypothesis.stateful import (
     precondition,
     rule,
 )
-from vvcore import active_label, assert_space_matches, config, contents, text_of
+import broken_models
+from vvcore import SPACES, active_label, assert_space_matches, config, contents, text_of
 
 import vecver
-from vecver.errors import NoPreviousSpace, NotReady, StateError, UnknownSpace
+from vecver.errors import (
+    CandidateFailed,
+    EmbedderError,
+    NoPreviousSpace,
+    NotAbortable,
+    NotReady,
+    StateError,
+    UnknownSpace,
+)
+from vecver.ops.abort import abort
 from vecver.store.sqlite import LIVE_STATES
 from vecver.types import Document
 
 IDS = [f"d{i:04d}" for i in range(14)]
-LABELS = ["v1", "v2", "v3"]
+LABELS = ["v1", "v2", "v3", "v4"]
+#: v4's model breaks on a text holding broken_models.TRIGGER (see :meth:`poison`)
+MACHINE_SPACES = {**SPACES, "v4": broken_models.space("raises")}
 ids_st = st.lists(st.sampled_from(IDS), min_size=1, max_size=5, unique=True)
 label_st = st.sampled_from(LABELS)
 
@@ -48,7 +60,8 @@ class MigrationMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.root = _tmp_root()
-        self.ws = vecver.open(config(Path(self.root), batch_size=3), progress=False)
+        self.ws = vecver.open(config(Path(self.root), batch_size=3, spaces=MACHINE_SPACES),
+                              progress=False)
         self.c = self.ws.collection("c")
         self.model: dict[str, str] = {}
         self.deleted: set[str] = set()
@@ -92,13 +105,44 @@ class MigrationMachine(RuleBasedStateMachine):
     def labels_in(self, *wanted: str | None) -> list[str]:
         return [label for label in LABELS if self.state(label) in wanted]
 
-    @precondition(lambda self: bool(self.labels_in(None, "building", "ready")))
+    @precondition(lambda self: bool(self.labels_in(None, "building", "ready", "failed")))
     @rule(data=st.data())
     def start_migration(self, data: st.DataObject) -> None:
-        label = data.draw(st.sampled_from(self.labels_in(None, "building", "ready")))
+        label = data.draw(st.sampled_from(self.labels_in(None, "building", "ready", "failed")))
         before = self.state(label)
         row = vecver.start_migration(self.ws, "c", label)
-        assert row.state == (before or "building")
+        assert row.state == ("building" if before in (None, "failed") else before)
+
+    @rule(ids=ids_st)
+    def poison(self, ids: list[str]) -> None:
+        """Write documents v4's model cannot embed: a v4 being built (or ready) is marked
+        failed and the write succeeds for the others; an active or retired v4 refuses the
+        write whole."""
+        self.version += 1
+        docs = [Document(i, f"{text_of(i, self.version)} {broken_models.TRIGGER}") for i in ids]
+        before = self.state("v4")
+        if before in ("active", "retired"):
+            with pytest.raises(EmbedderError):
+                self.c.upsert(docs)
+            return
+        res = self.c.upsert(docs)
+        assert res.failed == (["v4"] if before in ("building", "ready") else [])
+        assert self.state("v4") == ("failed" if before in ("building", "ready") else before)
+        for d in docs:
+            self.model[d.id] = d.text
+            self.deleted.discard(d.id)
+
+    @precondition(lambda self: bool(self.labels_in("planned", "building", "ready", "failed")))
+    @rule(data=st.data())
+    def abort(self, data: st.DataObject) -> None:
+        label = data.draw(st.sampled_from(self.labels_in("planned", "building", "ready",
+                                                         "failed")))
+        rep = abort(self.ws, "c", label)
+        assert rep.space == label and self.state(label) == "dropped"
+        row = self.ws.manifest.namespace_for("c", label)
+        assert row is not None and row.name not in self.ws.backend.list_namespaces()
+        with pytest.raises(NotAbortable):
+            abort(self.ws, "c", label)
 
     @precondition(lambda self: bool(self.labels_in("building", "ready")))
     @rule(data=st.data(), stop_after=st.integers(min_value=0, max_value=4))
@@ -116,6 +160,9 @@ class MigrationMachine(RuleBasedStateMachine):
             rep = vecver.backfill(self.ws, "c", space=label, on_batch=hook, progress=False)
         except Interrupted:
             assert before == "building" and self.state(label) == "building"
+            return
+        except CandidateFailed:  # v4 met a poisoned document
+            assert label == "v4" and self.state(label) == "failed"
             return
         except StateError as e:  # it was started from the export: not switched silently
             assert "was started from iterable:export" in str(e) and before == "building"
@@ -147,6 +194,9 @@ class MigrationMachine(RuleBasedStateMachine):
                                   source=vecver.IterableSource(rows, name="export"))
         except Interrupted:
             assert before == "building" and self.state(label) == "building"
+            return
+        except CandidateFailed:  # v4 met a poisoned document
+            assert label == "v4" and self.state(label) == "failed"
             return
         except StateError as e:
             assert "was started from" in str(e) and before == "building"

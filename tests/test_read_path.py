@@ -182,6 +182,9 @@ def test_fingerprint_rule_for_text_and_precomputed_vectors(
     with pytest.raises(FingerprintMismatch):
         fresh.search("alpha1", 3, route="candidate")
     assert c is not fresh and fresh.search("alpha1", 3)[0].space == "v1"  # v1 unaffected
+    # evaluate's approximate searches go through the same rule
+    with pytest.raises(FingerprintMismatch):
+        vecver.evaluate(migrating, "c", record=False)
 
 
 def test_no_stale_route_after_a_cutover_in_another_workspace(make_ws) -> None:
@@ -276,7 +279,11 @@ def test_get_takes_a_list_of_ids(ws: vecver.Workspace) -> None:
     c = ws.collection("c")
     c.upsert(make_docs(5))
     assert set(c.get(["d0001", "d0003", "zz"])) == {"d0001", "d0003"}
-    with pytest.raises(InvalidArgument, match="a list of ids"):
+    assert set(c.get(("d0001", "d0001"))) == {"d0001"}
+    for bad in ("d0001", b"d0001", 7):
+        with pytest.raises(InvalidArgument, match="a list of ids"):
+            c.get(bad)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgument, match=r"pass \['d0001'\]"):
         c.get("d0001")  # type: ignore[arg-type]
 
 
@@ -291,3 +298,19 @@ def test_bad_queries_and_spaces_embed_nothing(ws: vecver.Workspace) -> None:
         c.search_vectors(np.ones((1, 64), dtype=np.float32), 3, space=None)  # type: ignore[arg-type]
     with pytest.raises(UnknownSpace):
         c.search_vectors(np.ones((1, 64), dtype=np.float32), 3, space="v9")
+
+
+def test_cli_search_filter_rules(cli_ws) -> None:  # cli_ws: vvcli.CliWorkspace
+    """The command line applies the same rules: a JSON object or no ``--filter`` at all;
+    ``null`` and non-finite values are refused (exit 2) instead of searching everything."""
+    from vvcli import make_docs as cli_docs
+
+    docs = cli_docs(10)
+    cli_ws.run("ingest", "docs", cli_ws.jsonl("docs.jsonl", docs), ok=True)
+    everything = cli_ws.run("search", "docs", "market", "-k", "10", "--json", ok=True).json()
+    assert len(everything) == 10
+    for bad in ("null", "[]", '{"n": NaN}', '{"n": {"gte": Infinity}}'):
+        res = cli_ws.run("search", "docs", "market", "--filter", bad, ok=False)
+        assert res.rc == 2 and len(res.err.strip().splitlines()) == 1, (bad, res.err)
+    res = cli_ws.run("search", "docs", "market", "-k", "0", ok=False)
+    assert res.rc == 2

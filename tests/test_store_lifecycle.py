@@ -78,7 +78,8 @@ def test_state_after_switch() -> None:
 
 
 def test_rollback_target() -> None:
-    hist: list[dict[str, str | None]] = [{"from": None, "to": "v1"}, {"from": "v1", "to": "v2"}, {"from": "v2", "to": "v3"}]
+    hist: list[dict[str, str | None]] = [
+        {"from": None, "to": "v1"}, {"from": "v1", "to": "v2"}, {"from": "v2", "to": "v3"}]
     rows = [Row("v1", "retired", 0, updated_at=5), Row("v2", "retired", 1, updated_at=9),
             Row("v3", "active", 2)]
     assert lifecycle.rollback_target("v3", hist, rows) is rows[1]

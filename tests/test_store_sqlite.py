@@ -433,7 +433,8 @@ _FOREIGN_HOLDER = textwrap.dedent("""
     from vecver.store.sqlite import APPLICATION_ID, Manifest
     owner = f"{uuid.uuid4().hex}@host-elsewhere.invalid:{__import__('os').getpid()}"
     m = Manifest(sys.argv[1], owner=owner)
-    assert m.acquire_lease("job", ttl=float(sys.argv[2])) is None
+    m.begin_write("c", "upsert", ["a"])  # heartbeats start, at the owner TTL's pace
+    assert m.acquire_lease("job", ttl=float(sys.argv[2])) is None  # a shorter TTL
     print(owner, flush=True)
     sys.stdin.read()  # hold it (heartbeats renew it) until killed
 """)
@@ -617,3 +618,18 @@ def test_queue_loses_nothing_and_hands_nothing_out_twice_across_kill_9(
     # the run exercised what it checks: kills, and leases of killed workers handed out
     assert kills >= 3 and len(completed) > 100 and handed_again > 0, (
         kills, len(completed), handed_again)
+
+
+@pytest.mark.parametrize("name", ["a b.db", "ü%20#x?.db", "100%.db"])
+def test_manifest_paths_with_awkward_characters(fast_dir: Path, name: str) -> None:
+    """A manifest path with spaces, percent signs, '#' or '?' opens read-write and
+    read-only as the same file (the read-only open goes through a file: URI)."""
+    path = fast_dir / "sub dir" / name
+    with Manifest(path) as m:
+        m.log("hello")
+    with Manifest(path, read_only=True) as m:
+        assert m.read_only and [e["kind"] for e in m.events()] == ["hello"]
+        with pytest.raises(ManifestReadOnly):
+            m.log("refused")  # refused even for root, who could write the file
+    assert sorted(p.name for p in (fast_dir / "sub dir").iterdir()
+                  if p.suffix == Path(name).suffix) == [name]

@@ -172,13 +172,18 @@ def _backend_config(
         raise UnknownBackend(
             plugin, e.known, reason=f"{where}: {e.message}"
         ) from None
-    valid = backend_option_names(cls)
-    if valid is not None:
-        unknown = sorted(set(opts) - set(valid))
-        if unknown:
-            raise UnknownBackendOption(instance, plugin, unknown, valid)
+    check_backend_options(BackendConfig(instance, plugin, opts), cls)
     defaults = cls.default_options(base, instance)
     return BackendConfig(instance, plugin, {**defaults, **opts})
+
+
+def check_backend_options(bc: BackendConfig, cls: type[Any]) -> None:
+    """Raise ``UnknownBackendOption`` when ``bc`` has an option ``cls`` does not take."""
+    valid = backend_option_names(cls)
+    if valid is not None:
+        unknown = sorted(set(bc.options) - set(valid))
+        if unknown:
+            raise UnknownBackendOption(bc.instance, bc.name, unknown, valid)
 
 
 def _table(data: Mapping[str, Any], name: str) -> dict[str, Any]:

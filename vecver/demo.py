@@ -177,7 +177,7 @@ def run_demo(
     co = command.cutover(cfg, "news")
     rb = command.rollback(cfg, "news")
     co2 = command.cutover(cfg, "news")
-    gate = "; ".join(g.removeprefix("PASS ") for g in _gate_lines(co.gate))
+    gate = "; ".join(c.detail for c in co.gate.checks) if co.gate else "not checked"
     say(f"[6/6] cutover {co.from_space} -> {co.to_space} (gate: {gate}); "
         f"rollback -> {rb.to_space}; cutover again -> {co2.to_space}")
 
@@ -200,11 +200,3 @@ def run_demo(
         encoding="utf-8",
     )
     return rep
-
-
-def _gate_lines(gate: Any) -> list[str]:
-    """The gate's checks as text (a list of strings, or a typed result with checks)."""
-    checks = getattr(gate, "checks", None)
-    if checks is None:
-        return [str(g) for g in gate]
-    return [str(getattr(c, "detail", None) or c) for c in checks]

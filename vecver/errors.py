@@ -715,8 +715,8 @@ class WriteFailed(BackendError):
     """A dual-write reached some spaces but not all. The manifest keeps the intent.
 
     ``failed`` names the space that failed and ``written`` the spaces that were written.
-    The next write-capable command (or :meth:`vecver.Workspace.recover`) converges every
-    live space to the active space's content for these documents.
+    The next write-capable command (or :meth:`vecver.Workspace.recover`) reconciles every
+    live space with the active space's content for these documents.
     """
 
     def __init__(self, failed: str, written: Sequence[str], cause: BaseException) -> None:

@@ -12,7 +12,23 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..command import (
+        HistoryReport,
+        IngestResult,
+        InitResult,
+        SearchResult,
+        StatusReport,
+        VerifyResult,
+    )
+    from ..demo import DemoReport
+    from ..ops.abort import AbortReport
+    from ..ops.backfill import BackfillReport
+    from ..ops.cutover import CutoverReport, GateResult
+    from ..ops.evaluate import EvaluationReport
+    from ..ops.plan import PlanReport
 
 #: characters of a hit's text in ``search --json`` (the Python API returns all of it)
 JSON_TEXT_WIDTH = 200
@@ -55,18 +71,18 @@ def dumps(obj: Any) -> str:
 # ----------------------------------------------------------------------------- per verb
 
 
-def text_init(r: Any) -> str:
+def text_init(r: InitResult) -> str:
     lines = [f"wrote {r.config}"] if r.wrote_config else []
     lines.append(f"manifest {r.manifest}; collections created: {', '.join(r.created) or '-'}")
     return "\n".join(lines)
 
 
-def text_ingest(r: Any) -> str:
+def text_ingest(r: IngestResult) -> str:
     return (f"ingested {r.documents} documents into {r.collection} "
             f"(spaces: {', '.join(r.spaces) or '-'}) in {r.seconds:.1f}s")
 
 
-def text_status(r: Any) -> str:
+def text_status(r: StatusReport) -> str:
     if not r.collections:
         return "no collections"
     out = []
@@ -89,7 +105,7 @@ def text_status(r: Any) -> str:
     return "\n".join(out)
 
 
-def text_plan(r: Any) -> str:
+def text_plan(r: PlanReport) -> str:
     lines = [
         f"plan {r.collection} -> {r.to} (fingerprint {r.fingerprint[:12]})",
         f"  documents          {r.documents} ({r.already_done} already in the space)",
@@ -104,7 +120,7 @@ def text_plan(r: Any) -> str:
     return "\n".join(lines)
 
 
-def text_backfill(r: Any) -> str:
+def text_backfill(r: BackfillReport) -> str:
     v = r.verify
     line = (
         f"backfill {r.collection} -> {r.space}: {r.scanned} scanned, {r.written} "
@@ -119,14 +135,14 @@ def text_backfill(r: Any) -> str:
     return line
 
 
-def exit_backfill(r: Any) -> tuple[int, str | None]:
+def exit_backfill(r: BackfillReport) -> tuple[int, str | None]:
     if r.state == "ready":
         return 0, None
     return 1, (f"the backfill of {r.space!r} did not verify clean, so it stays {r.state}; "
                f"run `vecver backfill {r.collection}` again or `vecver verify {r.collection}`")
 
 
-def text_verify(r: Any) -> str:
+def text_verify(r: VerifyResult) -> str:
     rows = [
         [s.space, s.state, s.expected, s.present, s.missing, s.stale, s.extra,
          s.wrongly_stamped, s.unexpected, s.repaired, "yes" if s.clean else "NO"]
@@ -136,7 +152,7 @@ def text_verify(r: Any) -> str:
                         "wrong stamp", "unexpected", "repaired", "clean"])
 
 
-def exit_verify(r: Any, repair: bool) -> tuple[int, str | None]:
+def exit_verify(r: VerifyResult, repair: bool) -> tuple[int, str | None]:
     if r.clean or repair:
         return 0, None
     why = (f" ({r.pending_writes} unfinished writes, e.g. of a crashed process)"
@@ -145,7 +161,7 @@ def exit_verify(r: Any, repair: bool) -> tuple[int, str | None]:
                f"then `vecver verify {r.collection} --repair`")
 
 
-def evaluation_table(rep: Any) -> str:
+def evaluation_table(rep: EvaluationReport | dict[str, Any]) -> str:
     """The evaluation of every space: ANN recall, relevance (with judgments), overlap
     with the active space, latency. ``rep`` is an ``EvaluationReport`` (or its dict)."""
     d = rep if isinstance(rep, dict) else rep.to_dict()
@@ -160,42 +176,41 @@ def evaluation_table(rep: Any) -> str:
                         f"MRR@{k}", f"nDCG@{k}", f"overlap@{k}", "p50 ms", "p99 ms"])
 
 
-def gate_lines(gate: Any) -> list[str]:
-    """The checks of a cutover's gate, one per line, each starting PASS or FAIL (or as
-    recorded, for a gate given as plain strings)."""
+#: how a gate check's status reads on the command line
+GATE_WORDS = {"passed": "PASS", "failed": "FAIL", "not_run": "NOT RUN"}
+
+
+def gate_lines(gate: GateResult | None) -> list[str]:
+    """The checks of a cutover's gate (a ``GateResult``), one per line, each starting
+    PASS, FAIL or NOT RUN; none when the gate was not checked (forced)."""
     if gate is None:
         return []
-    checks = getattr(gate, "checks", None)
-    if checks is None:
-        return [str(g) for g in gate]
     out = []
-    for c in checks:
-        word = "PASS" if getattr(c, "passed", False) else "FAIL"
-        detail = getattr(c, "detail", None) or getattr(c, "message", None) or ""
-        name = getattr(c, "name", "")
-        out.append(" ".join(x for x in (word, str(name), str(detail)) if x))
+    for c in gate.checks:
+        note = " (not required)" if c.status == "not_run" and not c.required else ""
+        out.append(f"{GATE_WORDS.get(c.status, c.status)} {c.detail}{note}")
     return out
 
 
-def text_cutover(r: Any) -> str:
+def text_cutover(r: CutoverReport) -> str:
     forced = " (forced, gate not checked)" if r.forced else ""
     lines = [f"{r.collection}: cut over from {r.from_space} to {r.to_space}{forced}"]
     lines += [f"  gate: {g}" for g in gate_lines(r.gate)]
     return "\n".join(lines)
 
 
-def text_rollback(r: Any) -> str:
+def text_rollback(r: CutoverReport) -> str:
     return f"{r.collection}: rolled back from {r.from_space} to {r.to_space}"
 
 
-def text_abort(r: Any) -> str:
+def text_abort(r: AbortReport) -> str:
     dropped = (f"namespace {r.namespace} dropped" if r.dropped_namespace
                else f"namespace {r.namespace} was already dropped")
     return (f"{r.collection}: aborted the migration to {r.space} (it was {r.from_state}); "
             f"{dropped}")
 
 
-def text_history(r: Any) -> str:
+def text_history(r: HistoryReport) -> str:
     out = []
     for e in r.events:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e["at"]))
@@ -205,7 +220,7 @@ def text_history(r: Any) -> str:
     return "\n".join(out)
 
 
-def json_search(r: Any) -> Any:
+def json_search(r: SearchResult) -> Any:
     """``search --json``: the list of hits, each text cut to :data:`JSON_TEXT_WIDTH`."""
     return [
         {"id": h.id, "score": h.score, "space": h.space, "metadata": h.metadata,
@@ -214,14 +229,17 @@ def json_search(r: Any) -> Any:
     ]
 
 
-def text_search(r: Any) -> str:
+def text_search(r: SearchResult) -> str:
     return "\n".join(
         f"{n:>3}. {h.score:.4f}  {h.id}  [{h.space}]  {cut(h.text, LINE_TEXT_WIDTH)}"
         for n, h in enumerate(r.hits, 1)
     )
 
 
-def text_demo(r: Any) -> str:
+def text_demo(r: DemoReport) -> str:
+    """The demo's summary (its steps were shown as they happened)."""
+    if r.evaluation is None:  # it stopped early; exit_demo says why
+        return ""
     s = r.summary
     return "\n".join([
         "",
@@ -236,7 +254,7 @@ def text_demo(r: Any) -> str:
     ])
 
 
-def exit_demo(r: Any) -> tuple[int, str | None]:
+def exit_demo(r: DemoReport) -> tuple[int, str | None]:
     if r.ok:
         return 0, None
     return 1, r.error

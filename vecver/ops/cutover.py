@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from ..config import Gate
 from ..errors import (
+    BackendError,
     GateChecksNotRun,
     GateFailed,
     NoPreviousSpace,
@@ -264,7 +265,8 @@ def _switch(ws: Workspace, collection: str, prev: str, to_ns: str, reason: str,
     the manifest's alias alone, which readers through vecver follow. Across instances, a
     native alias is then moved along after the switch: set on the target's instance and
     dropped from the previous one, so no database alias keeps naming a space that is no
-    longer active."""
+    longer active (the switch is done by then: a database refusing this is logged, not
+    raised)."""
     to_be, prev_be = ws.backend_for(to_ns), ws.backend_for(prev)
     if to_be is prev_be and to_be.capabilities.native_alias:
         ws.manifest.begin_cutover(collection, prev, to_ns, reason)
@@ -272,10 +274,15 @@ def _switch(ws: Workspace, collection: str, prev: str, to_ns: str, reason: str,
         ws.manifest.switch_active(collection, to_ns, reason, **detail)
         return
     ws.manifest.switch_active(collection, to_ns, reason, **detail)
-    if prev_be is not to_be and prev_be.capabilities.native_alias:
-        with_retry(lambda: prev_be.drop_alias(collection), what="alias drop")
-    if to_be.capabilities.native_alias:
-        with_retry(lambda: to_be.set_alias(collection, to_ns), what="alias switch")
+    try:
+        if prev_be is not to_be and prev_be.capabilities.native_alias:
+            with_retry(lambda: prev_be.drop_alias(collection), what="alias drop")
+        if to_be.capabilities.native_alias:
+            with_retry(lambda: to_be.set_alias(collection, to_ns), what="alias switch")
+    except BackendError as e:
+        log.warning("%s of %s done in the manifest, but the database alias could not be "
+                    "moved along (%s); readers through vecver use the manifest's", reason,
+                    collection, e)
 
 
 def rollback(ws: Workspace, collection: str) -> CutoverReport:

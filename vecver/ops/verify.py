@@ -11,7 +11,7 @@ from typing import Any
 from ..errors import CandidateFailed, LeaseHeld
 from ..runtime.reconcile import delete_ids, needs_embedding, reconcile
 from ..runtime.workspace import Workspace
-from ..store.sqlite import LIVE_STATES, NamespaceRow, owner_alive
+from ..store.sqlite import LIVE_STATES, NamespaceRow
 from ..types import Record
 
 log = logging.getLogger("vecver")
@@ -79,7 +79,7 @@ def _in_flight(ws: Workspace, collection: str) -> set[str]:
     writing every live space, or will be recovered)."""
     out: set[str] = set()
     for intent in ws.manifest.intents(collection):
-        if owner_alive(intent.owner) and not intent.failed:
+        if ws.manifest.owner_alive(intent.owner) and not intent.failed:
             out.update(intent.doc_ids)
     return out
 

@@ -24,7 +24,7 @@ Rules it guarantees:
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +33,7 @@ import numpy as np
 from ..backends.base import Backend
 from ..backends.validate import validate_k
 from ..embedders import SpaceEmbedder
-from ..errors import FingerprintMismatch, InvalidInput, StateError
+from ..errors import FingerprintMismatch, InvalidArgument, InvalidInput, StateError
 from ..filters import Filter
 from ..store import NamespaceRow
 from ..types import Hit, Matrix, Record
@@ -129,8 +129,8 @@ class Searcher:
         self.collection = collection
         # (view, plans of that view's generation), replaced as one value
         self._state: tuple[CollectionView, dict[str | Route, PreparedPlan]] | None = None
-        # (namespace, query space) -> the embedder whose fingerprint was checked for it
-        self._checked: dict[tuple[str, str], SpaceEmbedder] = {}
+        # (namespace, its fingerprint, query space) -> the embedder checked against it
+        self._checked: dict[tuple[str, str, str], SpaceEmbedder] = {}
         self._lock = threading.Lock()
 
     # -- routes -----------------------------------------------------------------------
@@ -159,13 +159,14 @@ class Searcher:
         view, cache = self._current()
         try:
             prep = cache.get(route)
-        except TypeError:  # unhashable: not a route
-            prep = None
+            hashable = True
+        except TypeError:  # an unhashable value: parse_route says what is wrong with it
+            prep, hashable = None, False
         if prep is not None:
             return prep
         r = parse_route(route)
         prep = PreparedPlan.bind(r.plan(view), view.generation, self.ws.backend_for)
-        if r.cacheable:
+        if r.cacheable and hashable:
             cache[route] = prep
         return prep
 
@@ -255,7 +256,7 @@ class Searcher:
         """The embedder that embeds queries for ``leg``, after checking the fingerprint
         rule against its namespace (once per namespace)."""
         ns = leg.namespace
-        key = (ns.name, leg.leg.embed_space)
+        key = (ns.name, ns.fingerprint, leg.leg.embed_space)
         emb = self._checked.get(key)
         if emb is not None:
             return emb
@@ -273,7 +274,7 @@ class Searcher:
         flt: Filter | None,
         vectors_for: Callable[[PreparedLeg], Matrix],
     ) -> list[list[Hit]]:
-        leg = prep._single
+        leg = prep.single
         if leg is None:
             # fusion (dual), shadow legs and adapters are executed here when they come
             raise InvalidInput(
@@ -288,7 +289,12 @@ class Searcher:
 
     def get(self, ids: Sequence[str], *, route: str | Route = "active") -> dict[str, Record]:
         """The stored records of ``ids`` in the namespace ``route`` reads (missing ids are
-        absent from the result)."""
+        absent from the result, a repeated id is returned once). ``ids`` is a list (or
+        other collection) of ids: one string is refused (``InvalidArgument``) rather than
+        read as one id per character; a bad id is ``InvalidId``."""
+        if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable):
+            raise InvalidArgument("ids", ids, "a list of ids" + (
+                f" (for one id, pass [{ids!r}])" if isinstance(ids, (str, bytes)) else ""))
         leg = self._single_leg(route)
         return leg.backend.fetch(leg.namespace.name, list(ids))
 

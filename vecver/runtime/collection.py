@@ -11,7 +11,8 @@ written):
   is ``InvalidId``;
 - a text is a string with something besides white space: a missing, null, empty or blank
   text is ``MissingText``; a text of another type (a number) is ``InvalidInput`` "text
-  must be a string";
+  must be a string"; an id or text that is not Unicode text (a lone surrogate) is
+  ``SourceError``, as in a JSONL file;
 - ``batch_size`` is None (the configured size) or a positive integer (``InvalidArgument``);
 - ``delete`` takes an iterable of ids, not one string (``InvalidArgument``).
 """
@@ -183,7 +184,7 @@ class Collection:
             recs = self._embed(ns, docs, result)
             if recs is not None:
                 prepared[ns.name] = recs
-        if result.failed:
+        if len(prepared) < len(live):
             gen, live = self.manifest.live_namespaces(self.name)
 
         def write(ns: NamespaceRow) -> bool:
@@ -377,9 +378,9 @@ class Collection:
         return self.searcher.search_vectors(vectors, k, space=space, filter=filter)
 
     def get(self, ids: Sequence[str], *, route: str | Route = "active") -> dict[str, Record]:
-        """The stored records of ``ids`` along ``route`` (missing ids are left out). ``ids``
-        is a list: one string is refused (``InvalidArgument``)."""
-        return self.searcher.get(check_id_list(ids), route=route)
+        """The stored records of ``ids`` along ``route`` (missing ids are left out, a
+        repeated id is returned once). Input rules: :meth:`Searcher.get`."""
+        return self.searcher.get(ids, route=route)
 
     def count(self, route: str | Route = "active") -> int:
         """How many documents the namespace ``route`` reads holds."""

@@ -185,10 +185,11 @@ def reconcile(
         active_name = ws.manifest.active_namespace(collection)
         if ns.name == active_name:
             break  # a cutover made it the truth meanwhile
-        active = ws.manifest.namespace(active_name)
-        truth_be = ws.backend_for(active) if active is not None else be
-        dead = ws.manifest.tombstoned(collection, ids)
-        truth = {k: v for k, v in truth_be.fetch(active_name, ids).items() if k not in dead}
+        gone = ws.manifest.tombstoned(collection, ids)
+        truth = {
+            k: v for k, v in ws.backend_for(active_name).fetch(active_name, ids).items()
+            if k not in gone
+        }
         if known is None:
             have: Mapping[str, Record | None] = be.fetch(ns.name, ids)
         else:

@@ -7,7 +7,6 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CandidateFailed
-from ..store.sqlite import owner_alive
 from .reconcile import reconcile
 
 if TYPE_CHECKING:
@@ -64,7 +63,7 @@ def recover(ws: Workspace, collection: str, *, force: bool = False) -> RecoveryR
             rep.details.append(f"cleared interrupted {reason} to {to_ns}")
         rep.cutovers += 1
     for intent in ws.manifest.intents(collection):
-        if not (force or intent.failed or not owner_alive(intent.owner)):
+        if not (force or intent.failed or not ws.manifest.owner_alive(intent.owner)):
             continue
         _, live = ws.manifest.live_namespaces(collection)  # the active space first
         for ns in live:

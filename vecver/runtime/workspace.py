@@ -18,8 +18,8 @@ import threading
 from collections.abc import Mapping
 
 from ..backends.base import Backend
-from ..backends.registry import open_backend
-from ..config import DEFAULT_INSTANCE, Config
+from ..backends.registry import get_backend_class, open_backend
+from ..config import DEFAULT_INSTANCE, Config, check_backend_options
 from ..embedders import SpaceEmbedder
 from ..errors import (
     StateError,
@@ -106,11 +106,14 @@ class Workspace:
         kept open until :meth:`close`.
 
         Raises ``UnknownBackendInstance`` when the config declares no such instance,
-        ``BackendNotInstalled`` when its plugin's client library is missing."""
+        ``BackendNotInstalled`` when its plugin's client library is missing, and
+        ``UnknownBackendOption`` for an option the plugin does not take (checked when the
+        config is read if the plugin could be imported then, else here)."""
         with self._lock:
             be = self._backends.get(name)
             if be is None:
                 bc = self.config.backend_config(name)
+                check_backend_options(bc, get_backend_class(bc.name))
                 be = open_backend(bc.name, dict(bc.options))
                 self._backends[name] = be
             return be

@@ -300,16 +300,33 @@ def _encodable(i: str) -> bool:
     return True
 
 
-def _heartbeat_loop(ref: weakref.ref[Manifest], stop: threading.Event, every: float) -> None:
-    while not stop.wait(every):
+def _heartbeat_loop(ref: weakref.ref[Manifest], stop: threading.Event,
+                    wake: threading.Event) -> None:
+    """Beat every third of the shortest TTL this handle keeps alive; ``wake`` makes it
+    recompute that interval (a lease with a shorter TTL was taken) without delaying the
+    next beat; ``stop`` ends it. Holds the handle only weakly: a handle dropped unclosed
+    ends its thread."""
+    next_beat: float | None = None
+    while not stop.is_set():
         m = ref()
         if m is None:
+            return
+        every = m._hb_every = m._beat_interval()  # what a shorter TTL is compared with
+        del m
+        now = time.monotonic()
+        next_beat = now + every if next_beat is None else min(next_beat, now + every)
+        if wake.wait(max(0.0, next_beat - now)):
+            wake.clear()
+            continue
+        m = ref()
+        if m is None or stop.is_set():
             return
         try:
             m.heartbeat()
         except Exception as e:  # noqa: BLE001 - a missed beat is retried; expiry is the limit
             log.debug("manifest heartbeat failed: %s", e)
         del m
+        next_beat = None
 
 
 class Manifest:
@@ -353,6 +370,8 @@ class Manifest:
         self._leases: dict[str, float] = {}  # held through this handle: name -> ttl
         self._registered: tuple[str, float] | None = None  # (owner id, expires_at)
         self._hb_stop = threading.Event()
+        self._hb_wake = threading.Event()
+        self._hb_every = 0.0
         self._hb_thread: threading.Thread | None = None
         try:
             size: int | None = os.stat(self.path).st_size
@@ -388,6 +407,7 @@ class Manifest:
         if os.access(directory, os.W_OK):
             return True
         # a directory that is not writable still works when the WAL files exist and are
+        # writable (SQLite need not create them)
         wal, shm = self.path + "-wal", self.path + "-shm"
         return all(os.path.exists(p) and os.access(p, os.W_OK) for p in (wal, shm))
 
@@ -539,6 +559,7 @@ class Manifest:
         """Stop heartbeats and close the file. Leases and intents stay recorded (they are
         taken over once their TTL passes, as after a crash): release leases first."""
         self._hb_stop.set()
+        self._hb_wake.set()
         t = self._hb_thread
         if t is not None and t is not threading.current_thread():
             t.join(timeout=10)
@@ -967,14 +988,22 @@ class Manifest:
             self._registered = (me, now + self.owner_ttl)
         self._start_heartbeats()
 
+    def _beat_interval(self) -> float:
+        return max(0.05, min([self.owner_ttl, *self._leases.values()]) / 3)
+
     def _start_heartbeats(self) -> None:
         t = self._hb_thread
-        if (t is not None and t.is_alive()) or self._closed:
+        if self._closed:
             return
-        every = max(0.05, min([self.owner_ttl, *self._leases.values()]) / 3)
+        if t is not None and t.is_alive():
+            if self._beat_interval() < self._hb_every:
+                self._hb_wake.set()  # a shorter TTL needs more frequent beats
+            return
+        self._hb_every = self._beat_interval()
         self._hb_stop = threading.Event()
+        self._hb_wake = threading.Event()
         self._hb_thread = threading.Thread(
-            target=_heartbeat_loop, args=(weakref.ref(self), self._hb_stop, every),
+            target=_heartbeat_loop, args=(weakref.ref(self), self._hb_stop, self._hb_wake),
             name="vecver-manifest-heartbeat", daemon=True,
         )
         self._hb_thread.start()

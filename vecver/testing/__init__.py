@@ -13,7 +13,11 @@ Check a backend against the contract with one import and one fixture::
             b.close()
 
 See :mod:`vecver.testing.compliance` for the options (persistence via ``reopen``, the
-dimension, a namespace prefix). :mod:`vecver.testing.data` makes deterministic records
+dimension, a namespace prefix) and the area mixins the suite is made of.
+:mod:`vecver.testing.congruence` compares any backend with the in-memory reference on the
+same random operations (:class:`BackendCongruenceSuite`, one fixture), and
+:mod:`vecver.testing.faults` wraps any backend to inject failures, hooks and read lag
+(:class:`FaultyBackend`). :mod:`vecver.testing.data` makes deterministic records
 (:func:`make_records`) and :mod:`vecver.testing.checks` holds the assertions the suite uses,
 for congruence tests that compare a backend with the in-memory reference backend.
 
@@ -32,7 +36,22 @@ from .checks import (
     reference_search,
     scan_all,
 )
-from .compliance import FILTER_CASES, BackendComplianceSuite
+from .compliance import (
+    FILTER_CASES,
+    AliasTests,
+    BackendComplianceSuite,
+    BadInputTests,
+    ComplianceBase,
+    ConsistencyTests,
+    FilterTests,
+    LifecycleTests,
+    NamespaceTests,
+    PersistenceTests,
+    ReadTests,
+    SearchTests,
+    WriteTests,
+)
+from .congruence import BackendCongruenceSuite, CongruencePair
 from .data import (
     BAD_RECORDS,
     bad_record,
@@ -44,9 +63,24 @@ from .data import (
     restamp,
     standard_metadata,
 )
+from .faults import FaultyBackend
 
 __all__ = [
+    "AliasTests",
     "BackendComplianceSuite",
+    "BackendCongruenceSuite",
+    "BadInputTests",
+    "ComplianceBase",
+    "CongruencePair",
+    "ConsistencyTests",
+    "FaultyBackend",
+    "FilterTests",
+    "LifecycleTests",
+    "NamespaceTests",
+    "PersistenceTests",
+    "ReadTests",
+    "SearchTests",
+    "WriteTests",
     "FILTER_CASES",
     "BAD_RECORDS",
     "bad_record",

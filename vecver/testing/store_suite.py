@@ -298,6 +298,8 @@ class ManifestStoreSuite:
         assert store.pending_cutover("c") is None
 
     def test_building_namespace_cannot_become_active(self, store: ManifestStore) -> None:
+        """The alias only moves to a namespace whose state may become active (ready,
+        retired, planned at creation); a building one is refused."""
         self.collection(store)
         ns = self.candidate(store, "c", "v2", "building")
         with pytest.raises(StateError, match="cannot become active"):
@@ -388,6 +390,8 @@ class ManifestStoreSuite:
     # ----------------------------------------------------------------- checkpoints
 
     def test_checkpoints(self, store: ManifestStore) -> None:
+        """A checkpoint is stored, replaced and cleared as given (cursor, count, stats,
+        finished)."""
         store.save_checkpoint("ns", "src", "cur1", 10, {"written": 10})
         ck = store.checkpoint("ns")
         assert ck is not None and (ck.source, ck.cursor, ck.done, ck.finished) == (
@@ -487,6 +491,8 @@ class ManifestStoreSuite:
     # ----------------------------------------------------------------- queue
 
     def test_queue_order_is_priority_then_fifo(self, store: ManifestStore) -> None:
+        """claim hands out the highest priority first, then the oldest; only items of the
+        kind asked for; each claimed item is leased to the claiming owner."""
         ids = [store.enqueue("k", {"n": n}, priority=p) for n, p in
                enumerate([0, 5, 0, 5, 1])]
         store.enqueue("other-kind", {"n": 99}, priority=100)
@@ -497,6 +503,8 @@ class ManifestStoreSuite:
         assert store.claim("k") == []
 
     def test_queue_payloads_round_trip(self, store: ManifestStore) -> None:
+        """A JSON payload comes back equal (awkward strings included); what is not JSON,
+        a boolean priority and an empty kind are refused before anything is queued."""
         payload = {"ids": AWKWARD_IDS, "range": [None, "d0100"], "n": 3, "f": 0.5, "ok": True}
         store.enqueue("k", payload)
         (w,) = store.claim("k")
@@ -545,6 +553,8 @@ class ManifestStoreSuite:
         assert store.queue_stats("k").completed == 1
 
     def test_release_returns_an_item_with_its_error(self, store: ManifestStore) -> None:
+        """release makes an item claimable at once with attempts + 1 and its error kept;
+        complete returns only the ids it completed."""
         item = store.enqueue("k", {"x": 1})
         assert item is not None
         store.claim("k")
@@ -555,6 +565,8 @@ class ManifestStoreSuite:
         assert store.claim("k") == [] and store.release(item) is False
 
     def test_queue_stats(self, store: ManifestStore, clock: FakeClock) -> None:
+        """queue_stats counts pending (expired leases included), leased and completed
+        items of one kind, and the age of the oldest claimable one."""
         for n in range(4):
             store.enqueue("k", n)
         clock.advance(5)
@@ -608,9 +620,120 @@ class ManifestStoreSuite:
         assert after[-1]["collection"] is None
 
     def test_evaluations(self, store: ManifestStore) -> None:
+        """Evaluations are kept per collection and namespace, in the order recorded."""
         store.record_evaluation("c", "run1", "ns1", "v1", {"recall": 0.9})
         store.record_evaluation("c", "run1", "ns2", "v2", {"recall": 0.95})
         store.record_evaluation("d", "run2", "ns3", "v1", {})
         assert [e["namespace"] for e in store.evaluations("c")] == ["ns1", "ns2"]
         (e,) = store.evaluations("c", "ns2")
         assert e["space"] == "v2" and e["results"] == {"recall": 0.95} and e["run"] == "run1"
+
+    # ----------------------------------------------------------------- queue, model-based
+
+    def test_queue_behaves_like_its_model(self, handles: OpenStore, clock: FakeClock) -> None:
+        """Random sequences of enqueue, claim, complete, release, renew_work and clock
+        moves by two owners agree, step by step, with a plain model of the contract
+        (priority then FIFO, leases, dedup of pending items, attempts, stats). A failure
+        prints the shortest sequence that breaks it."""
+        from hypothesis import HealthCheck, settings
+        from hypothesis import strategies as st
+        from hypothesis.stateful import (
+            RuleBasedStateMachine,
+            invariant,
+            rule,
+            run_state_machine_as_test,
+        )
+
+        owners = {"a": handles(FOREIGN_OWNER), "b": handles(OTHER_FOREIGN_OWNER)}
+        examples = iter(range(10**9))
+
+        class QueueModel(RuleBasedStateMachine):
+            def __init__(self) -> None:
+                super().__init__()
+                self.kind = f"model-{next(examples)}"  # a fresh queue per example
+                # id -> [priority, dedup, owner, expires, attempts, error]
+                self.items: dict[int, list[Any]] = {}
+                self.completed = 0
+
+            def _claimable(self) -> list[int]:
+                now = clock()
+                return sorted(
+                    (i for i, it in self.items.items() if it[2] is None or it[3] <= now),
+                    key=lambda i: (-self.items[i][0], i),
+                )
+
+            @rule(priority=st.integers(-2, 2), dedup=st.sampled_from([None, "x", "y"]))
+            def enqueue(self, priority: int, dedup: str | None) -> None:
+                got = owners["a"].enqueue(self.kind, {"p": priority}, priority=priority,
+                                          dedup_key=dedup)
+                pending = set(self._claimable())
+                if dedup is not None and any(self.items[i][1] == dedup for i in pending):
+                    assert got is None
+                else:
+                    assert got is not None and got not in self.items
+                    self.items[got] = [priority, dedup, None, 0.0, 0, None]
+
+            @rule(who=st.sampled_from(["a", "b"]), limit=st.integers(1, 3),
+                  ttl=st.sampled_from([1.0, 5.0]))
+            def claim(self, who: str, limit: int, ttl: float) -> None:
+                expect = self._claimable()[:limit]
+                got = owners[who].claim(self.kind, limit=limit, ttl=ttl)
+                assert [w.id for w in got] == expect
+                for w in got:
+                    it = self.items[w.id]
+                    if it[2] is not None:
+                        it[4] += 1  # its lease had expired: handed out again
+                    it[2], it[3] = owners[who].owner, clock() + ttl
+                    assert (w.priority, w.dedup_key, w.attempts, w.last_error) == (
+                        it[0], it[1], it[4], it[5])
+
+            def _held(self, who: str) -> list[int]:
+                return sorted(i for i, it in self.items.items()
+                              if it[2] == owners[who].owner)
+
+            @rule(who=st.sampled_from(["a", "b"]), data=st.data())
+            def complete(self, who: str, data: st.DataObject) -> None:
+                ids = data.draw(st.lists(st.sampled_from([*self.items, 10**9]), max_size=3)
+                                if self.items else st.just([10**9]))
+                expect = sorted({i for i in ids if i in self._held(who)})
+                assert owners[who].complete(ids) == expect
+                for i in expect:
+                    del self.items[i]
+                self.completed += len(expect)
+
+            @rule(who=st.sampled_from(["a", "b"]), data=st.data(),
+                  error=st.sampled_from([None, "boom"]))
+            def release(self, who: str, data: st.DataObject, error: str | None) -> None:
+                if not self.items:
+                    return
+                i = data.draw(st.sampled_from(sorted(self.items)))
+                held = i in self._held(who)
+                assert owners[who].release(i, error=error) is held
+                if held:
+                    it = self.items[i]
+                    it[2], it[3], it[4] = None, 0.0, it[4] + 1
+                    it[5] = error if error is not None else it[5]
+
+            @rule(who=st.sampled_from(["a", "b"]), ttl=st.sampled_from([1.0, 5.0]))
+            def renew(self, who: str, ttl: float) -> None:
+                held = self._held(who)
+                assert owners[who].renew_work([*held, 10**9], ttl) == held
+                for i in held:
+                    self.items[i][3] = clock() + ttl
+
+            @rule(dt=st.sampled_from([0.5, 1.0, 3.0]))
+            def advance(self, dt: float) -> None:
+                clock.advance(dt)
+
+            @invariant()
+            def stats_agree(self) -> None:
+                s = owners["b"].queue_stats(self.kind)
+                claimable = len(self._claimable())
+                assert (s.pending, s.leased, s.completed) == (
+                    claimable, len(self.items) - claimable, self.completed)
+
+        run_state_machine_as_test(
+            QueueModel,
+            settings=settings(max_examples=25, stateful_step_count=25, deadline=None,
+                              suppress_health_check=list(HealthCheck)),
+        )

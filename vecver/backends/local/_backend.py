@@ -249,6 +249,15 @@ class LocalBackend(Backend):
         with self._use(name, index=False) as ns:
             return ns.spec
 
+    def _input_spec(self, namespace: str) -> NamespaceSpec:
+        """The spec of the open namespace object, without checking the store on disk:
+        ``_upsert`` and ``_search`` re-check dimension and fingerprint against the
+        namespace they open (another process may have dropped and recreated it)."""
+        ns = self._ns.get(namespace) if isinstance(namespace, str) else None
+        if ns is not None and not ns.closed:
+            return ns.spec
+        return super()._input_spec(namespace)
+
     def _list_namespaces(self) -> list[str]:
         """Names read from the stores on disk (so namespaces other processes created or
         dropped are seen)."""

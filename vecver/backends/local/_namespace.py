@@ -52,7 +52,13 @@ import numpy as np
 import numpy.typing as npt
 
 from vecver.backends.base import exact_scores
-from vecver.errors import DimensionMismatch, InvalidId, InvalidInput, NamespaceNotFound
+from vecver.errors import (
+    DimensionMismatch,
+    InvalidId,
+    InvalidInput,
+    NamespaceNotFound,
+    StampMismatch,
+)
 from vecver.filters import Filter
 from vecver.types import Hit, Matrix, Metric, NamespaceSpec, Record, ScanPage, Stamp
 
@@ -713,6 +719,10 @@ class Namespace:
             raise DimensionMismatch(
                 self.spec.dimension, int(vectors.shape[1]), None, self.spec.name
             )
+        fp = self.spec.fingerprint
+        for r in records:
+            if r.stamp.fingerprint != fp:
+                raise StampMismatch(self.spec.name, fp, r.stamp.fingerprint, r.id)
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         committed = False
