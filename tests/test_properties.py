@@ -8,6 +8,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import broken_models
 import hypothesis.strategies as st
 import pytest
 from hypothesis import HealthCheck, settings
@@ -18,7 +19,6 @@ from hypothesis.stateful import (
     precondition,
     rule,
 )
-import broken_models
 from vvcore import SPACES, active_label, assert_space_matches, config, contents, text_of
 
 import vecver

@@ -38,7 +38,7 @@ from __future__ import annotations
 import inspect
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -141,7 +141,8 @@ class BackendConfig:
 
 
 def _backend_config(
-    instance: str, table: Mapping[str, Any], where: str, absolute: Any, base: Path
+    instance: str, table: Mapping[str, Any], where: str, absolute: Callable[[str], str],
+    base: Path,
 ) -> BackendConfig:
     """Check one backend table: a known plugin, and only options its class takes.
 
