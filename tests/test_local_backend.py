@@ -679,3 +679,27 @@ def test_full_disk_is_reported_as_such_and_reads_keep_working(tmp_path: Path) ->
         b.close()
     finally:
         subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_store_without_the_retired_table_is_upgraded(root: str) -> None:
+    """A store written before labels were retired (no ``retired`` table) opens, gains the
+    table, and takes updates and searches as usual."""
+    import sqlite3
+
+    b = LocalBackend(root)
+    b.create_namespace(spec())
+    b.upsert(NS, [rec(i) for i in range(20)])
+    b.close()
+    (nsdir,) = [d for d in os.listdir(root) if not d.startswith(".")]
+    conn = sqlite3.connect(os.path.join(root, nsdir, "store.sqlite"))
+    conn.execute("DROP TABLE retired")
+    conn.commit()
+    conn.close()
+    b = LocalBackend(root)
+    try:
+        b.upsert(NS, [rec(3, v=vec(333))])
+        assert b.count(NS) == 20
+        assert top1(b, 0, v=vec(333)) == "doc-00003"
+        assert top1(b, 5) == "doc-00005"
+    finally:
+        b.close()

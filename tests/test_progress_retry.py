@@ -57,15 +57,16 @@ def test_progress_off_a_tty_logs_one_line_per_phase(caplog: pytest.LogCaptureFix
     out = io.StringIO()
     bar = Progress("backfill c -> v2", 1000, stream=out)
     assert not bar.enabled and bar.phase_line
+    # said when the phase starts, before its first batch (a model may load meanwhile)
+    assert _phase_lines(caplog) == ["backfill c -> v2: 1000 docs"]
     bar.done = 200  # resumed from a checkpoint
     for _ in range(8):
         bar.update(100)
     bar.close()
-    assert _phase_lines(caplog) == ["backfill c -> v2: 1000 docs (200 done before)"]
+    assert _phase_lines(caplog) == ["backfill c -> v2: 1000 docs"]
     assert out.getvalue() == ""
-    # a phase with no batch at all still says it ran, once
-    Progress("ingest c", 0, stream=io.StringIO()).close()
-    assert _phase_lines(caplog)[-1] == "ingest c: 0 docs"
+    Progress("scan c", None, stream=io.StringIO(), unit="records").close()
+    assert _phase_lines(caplog)[-1] == "scan c: records"
     # quiet, or a terminal (the progress line instead): no phase line
     caplog.clear()
     for p in (Progress("q", 5, stream=io.StringIO(), enabled=False),
@@ -82,9 +83,11 @@ def test_notice_if_slow(caplog: pytest.LogCaptureFixture) -> None:
         pass  # quicker than the delay: nothing
     assert _phase_lines(caplog) == []
     seen = threading.Event()
+    got: list[str] = []
 
     class _Seen(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
+            got.append(record.getMessage())
             seen.set()
 
     handler = _Seen()
@@ -96,7 +99,7 @@ def test_notice_if_slow(caplog: pytest.LogCaptureFixture) -> None:
             pass
     finally:
         logging.getLogger(PHASE_LOGGER).removeHandler(handler)
-    assert _phase_lines(caplog) == ["loading the model ..."]
+    assert got == ["loading the model ..."]
 
 
 def test_with_retry_retries_transient_errors_then_succeeds() -> None:

@@ -102,6 +102,11 @@ class MigrationMachine(RuleBasedStateMachine):
             if self.model.pop(i, None) is not None:
                 self.deleted.add(i)
 
+    @staticmethod
+    def after_stop(label: str) -> tuple[str, ...]:
+        """The states a backfill of ``label`` interrupted by ``on_batch`` may leave."""
+        return ("building", "failed") if label == "v4" else ("building",)
+
     def labels_in(self, *wanted: str | None) -> list[str]:
         return [label for label in LABELS if self.state(label) in wanted]
 
@@ -110,7 +115,11 @@ class MigrationMachine(RuleBasedStateMachine):
     def start_migration(self, data: st.DataObject) -> None:
         label = data.draw(st.sampled_from(self.labels_in(None, "building", "ready", "failed")))
         before = self.state(label)
-        row = vecver.start_migration(self.ws, "c", label)
+        try:
+            row = vecver.start_migration(self.ws, "c", label)
+        except CandidateFailed:  # resuming v4 re-embeds a poisoned document it holds
+            assert label == "v4" and before == "failed" and self.state(label) == "failed"
+            return
         assert row.state == ("building" if before in (None, "failed") else before)
 
     @rule(ids=ids_st)
@@ -159,7 +168,8 @@ class MigrationMachine(RuleBasedStateMachine):
         try:
             rep = vecver.backfill(self.ws, "c", space=label, on_batch=hook, progress=False)
         except Interrupted:
-            assert before == "building" and self.state(label) == "building"
+            # (the batch read ahead of the interrupted one may have broken v4's model)
+            assert before == "building" and self.state(label) in self.after_stop(label)
             return
         except CandidateFailed:  # v4 met a poisoned document
             assert label == "v4" and self.state(label) == "failed"
@@ -193,7 +203,7 @@ class MigrationMachine(RuleBasedStateMachine):
             rep = vecver.backfill(self.ws, "c", space=label, on_batch=hook, progress=False,
                                   source=vecver.IterableSource(rows, name="export"))
         except Interrupted:
-            assert before == "building" and self.state(label) == "building"
+            assert before == "building" and self.state(label) in self.after_stop(label)
             return
         except CandidateFailed:  # v4 met a poisoned document
             assert label == "v4" and self.state(label) == "failed"

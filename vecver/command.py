@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 from .config import DEFAULT_INSTANCE, Config
 from .errors import ConfigError, InvalidArgument, SourceError
+from .ops import abort as _abort
 from .ops import backfill as _backfill
 from .ops import cutover as _cutover
 from .ops import evaluate as _evaluate
@@ -56,7 +57,6 @@ from .runtime.sources import JsonlSource, Source
 from .runtime.workspace import Workspace
 
 if TYPE_CHECKING:
-    from .ops.abort import AbortReport
     from .store.sqlite import NamespaceRow
 
 
@@ -329,6 +329,9 @@ def ingest(
             ws.create_collection(collection, label)
         coll = ws.collection(collection)
         ws.recover(collection)
+        # refused before the phase starts: the active space's geometry changed under its
+        # label (SpaceConflict); a broken candidate is the write path's to mark failed
+        ws.embedder(coll.route("active").space_label)
         bar = Progress(f"ingest {collection}", total, enabled=progress)
         size = batch_size or config.batch_size
         spaces: list[str] = []
@@ -511,7 +514,9 @@ def rollback(config: Config, collection: str) -> _cutover.CutoverReport:
         return _cutover.rollback(ws, collection)
 
 
-def abort(config: Config, collection: str, *, space: str | None = None) -> AbortReport:
+def abort(
+    config: Config, collection: str, *, space: str | None = None
+) -> _abort.AbortReport:
     """Abandon a migration: the space being built (or ready, or failed) stops receiving
     writes and its namespace is dropped.
 
@@ -520,8 +525,6 @@ def abort(config: Config, collection: str, *, space: str | None = None) -> Abort
     :param collection: the collection whose migration to abandon.
     :param space: the space to abandon (needed only when several are being built).
     """
-    from .ops import abort as _abort
-
     with _ws(config) as ws:
         return _abort.abort(ws, collection, space)
 
@@ -561,6 +564,7 @@ def search(
     with _ws(config) as ws:
         coll = ws.collection(collection)
         label = coll.route(route).space_label
+        ws.embedder(label)  # registered and built here; a real model loads on first use
         with notice_if_slow(f"search {collection}: loading space {label!r} (its model and "
                             "index) ..."):
             hits = coll.search(query, k, route=route, filter=filter)

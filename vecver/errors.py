@@ -608,6 +608,25 @@ class UnsupportedFilter(InvalidFilter):
         )
 
 
+class FilterNotExpressible(UnsupportedFilter):
+    """A filter uses operators the backend supports, but in a way its query language cannot
+    express exactly (a field name it cannot address, a number it cannot compare exactly);
+    refused rather than run as a wider or narrower filter. ``field`` names the condition's
+    field and ``reason`` says what cannot be expressed."""
+
+    def __init__(self, backend: str, field: str, reason: str, *, hint: str | None = None) -> None:
+        self.operators = []
+        self.supported = []
+        self.backend = backend
+        self.field = field
+        self.reason = reason
+        InvalidFilter.__init__(
+            self,
+            f"the {backend} backend cannot express the filter on {field!r} exactly: {reason}",
+            hint=hint or "rewrite that condition (or filter on another field); nothing was searched",
+        )
+
+
 class SourceError(InvalidInput):
     """A source of documents (e.g. a JSONL file) is malformed."""
 
@@ -709,6 +728,33 @@ class NamespaceExists(BackendError):
     def __init__(self, namespace: str, reason: str) -> None:
         self.namespace = namespace
         super().__init__(f"namespace {namespace!r} already exists with {reason}")
+
+
+class ForeignNamespace(BackendError):
+    """A name the backend holds an object under (a collection, an index) that vecver did not
+    create: vecver neither writes to it, nor drops it, nor counts it as a namespace."""
+
+    def __init__(self, namespace: str, backend: str) -> None:
+        self.namespace = namespace
+        self.backend = backend
+        super().__init__(
+            f"{namespace!r} on the {backend} backend exists but was not created by vecver",
+            hint="choose another collection name or space label; vecver leaves it untouched",
+        )
+
+
+class BackendInUse(BackendError):
+    """The backend's storage is held by another client that allows no second one (an
+    embedded database in a directory, opened by another process or object)."""
+
+    def __init__(self, backend: str, location: str, detail: str) -> None:
+        self.backend = backend
+        self.location = location
+        super().__init__(
+            f"the {backend} storage at {location} is in use by another client: {detail}",
+            hint="close the other client (or process) first; for several processes at once "
+            "use a database server",
+        )
 
 
 class WriteFailed(BackendError):

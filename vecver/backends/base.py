@@ -229,11 +229,12 @@ class Backend(ABC):
         if not isinstance(records, Sequence) or isinstance(records, (str, bytes)):
             raise InvalidInput(f"records must be a list of Record, got {type(records).__name__}")
         records = list(records)
+        if not records:
+            self._spec(namespace)
+            return
         spec = self._input_spec(namespace)
         caps = self.capabilities
         vectors = validate_records(spec, records, caps, self.name)
-        if not records:
-            return
         step = caps.max_batch
         for start in range(0, len(records), step):
             self._upsert(namespace, records[start : start + step], vectors[start : start + step])

@@ -38,10 +38,12 @@ KNOWN: dict[str, KnownBackend] = {
     "memory": KnownBackend("vecver.backends.memory:MemoryBackend", "numpy", "local"),
     "memory-aliased": KnownBackend("vecver.backends.memory:AliasedMemoryBackend", "numpy", "local"),
     "local": KnownBackend("vecver.backends.local:LocalBackend", "hnswlib", "local"),
+    "qdrant": KnownBackend("vecver.backends.qdrant:QdrantBackend", "qdrant_client", "qdrant"),
+    "milvus": KnownBackend("vecver.backends.milvus:MilvusBackend", "pymilvus", "milvus"),
 }
 
 #: Backends on the roadmap whose plugins are not part of this release.
-PLANNED: frozenset[str] = frozenset({"qdrant", "milvus", "weaviate", "pinecone"})
+PLANNED: frozenset[str] = frozenset({"weaviate", "pinecone"})
 
 _registered: dict[str, type[Backend]] = {}
 

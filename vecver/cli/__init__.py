@@ -138,7 +138,7 @@ def _add_argument(sp: argparse.ArgumentParser, a: ArgSpec) -> None:
         kw["type"] = _json_object if a.kind == "json" else _typed(a.type or str)
         kw["default"] = a.default
         if a.default is not None and not a.required:
-            kw["help"] = f"{a.help} (default: {a.default})"
+            kw["help"] = f"{a.help.rstrip('.')} (default: {a.default})"
     sp.add_argument(*a.flags, **kw)
 
 

@@ -29,6 +29,7 @@ from ..runtime.reconcile import (
     embed_or_fail,
     needs_embedding,
     reconcile,
+    reconcile_present,
     write_records,
 )
 from ..runtime.sources import NamespaceSource, Source, is_end
@@ -424,8 +425,10 @@ class _BackfillRun:
 def _resume_failed(ws: Workspace, collection: str, row: NamespaceRow,
                    space: Space) -> NamespaceRow:
     """failed -> building: the namespace (kept) is made sure to exist, dual-write is on
-    again; the backfill resumes from its checkpoint, and its final verification
-    reconciles what was written while the space was failed."""
+    again, and what it holds is reconciled (documents updated or deleted while it was
+    failed); the backfill resumes from its checkpoint, and its final verification adds
+    what was inserted meanwhile. Raises ``CandidateFailed`` when the model still breaks
+    (the space is failed again)."""
     ws.backend_for(row).create_namespace(
         NamespaceSpec(row.name, space.spec.dimension, space.spec.metric, space.fingerprint)
     )
@@ -440,6 +443,7 @@ def _resume_failed(ws: Workspace, collection: str, row: NamespaceRow,
                     namespace=row.name)
     resumed = ws.manifest.namespace(row.name)
     assert resumed is not None
+    reconcile_present(ws, collection, resumed)
     return resumed
 
 

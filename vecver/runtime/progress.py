@@ -5,9 +5,10 @@ Three modes, chosen by ``enabled`` and the stream:
 - a **progress line** (done/total, rate, ETA, redrawn at most 5 times a second) when
   ``enabled`` is True, or None and the stream is a terminal;
 - **one line per phase** when ``enabled`` is None and the stream is not a terminal (CI,
-  a pipe, a log file): the phase's first line is logged at INFO on the
-  :data:`PHASE_LOGGER` logger, and nothing per batch. A library caller sees it only if it
-  configures that logger; the ``vecver`` command line shows it unless ``--quiet``;
+  a pipe, a log file): ``label: total unit`` is logged at INFO on the
+  :data:`PHASE_LOGGER` logger when the phase starts, and nothing per batch. A library
+  caller sees it only if it configures that logger; the ``vecver`` command line shows it
+  unless ``--quiet``;
 - **nothing** when ``enabled`` is False (``--quiet``).
 
 The caller can always read the counters afterwards.
@@ -90,7 +91,9 @@ class Progress:
         self.phase_line = enabled is None and not tty
         self.start = time.monotonic()
         self._last = 0.0
-        self._announced = False
+        if self.phase_line:  # before the work starts (a model may take seconds to load)
+            what = f"{total} {unit}" if total is not None else unit
+            phase(f"{label}: {what}")
 
     @property
     def elapsed(self) -> float:
@@ -119,17 +122,7 @@ class Progress:
             f"  elapsed {_fmt_seconds(self.elapsed)}  ETA {_fmt_seconds(self.eta)}"
         )
 
-    def _announce(self) -> None:
-        """The phase line: what this phase works on, once."""
-        if self._announced or not self.phase_line:
-            return
-        self._announced = True
-        what = f"{self.total} {self.unit}" if self.total is not None else f"{self.unit}"
-        before = f" ({self.done} done before)" if self.done else ""
-        phase(f"{self.label}: {what}{before}")
-
     def update(self, n: int = 1) -> None:
-        self._announce()
         self.done += n
         if not self.enabled:
             return
@@ -140,7 +133,6 @@ class Progress:
             self.stream.flush()
 
     def close(self) -> None:
-        self._announce()
         if self.enabled:
             self.stream.write("\r" + self.line() + "\x1b[K\n")
             self.stream.flush()

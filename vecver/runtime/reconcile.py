@@ -213,3 +213,23 @@ def reconcile(
         ids = [r.id for r in stale] + extra
         touched.update(ids)
     return len(touched)
+
+
+def reconcile_present(ws: Workspace, collection: str, ns: NamespaceRow,
+                      page_size: int = 1024) -> int:
+    """:func:`reconcile` every document ``ns`` holds (page by page, memory flat): what is
+    stale is re-embedded, what was deleted meanwhile is removed; nothing missing is
+    added. For a space that missed writes for a while (``failed -> building``), so that
+    what it holds is fresh again as soon as it receives writes. Returns how many
+    documents were fixed; raises like :func:`reconcile`."""
+    be = ws.backend_for(ns)
+    fixed = 0
+    cursor: str | None = None
+    while True:
+        page = be.scan(ns.name, cursor=cursor, limit=page_size)
+        held = {r.id: r for r in page.records}
+        fixed += reconcile(ws, collection, ns, list(held), written=held)
+        if page.next_cursor is None:
+            return fixed
+        cursor = page.next_cursor
+

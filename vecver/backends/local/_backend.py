@@ -86,9 +86,14 @@ class LocalBackend(Backend):
     hnswlib HNSW index that is rebuilt in memory from the newest snapshot plus the rows
     written after it.
 
-    - ``upsert`` and ``delete`` are one SQLite transaction each (all-or-nothing) and durable
-      against a crash of the process once they return (``synchronous=NORMAL``: an OS crash
-      or power loss may lose the last transactions).
+    - Each chunk of ``upsert`` (10,000 records) and ``delete`` (10,000 ids) is one SQLite
+      transaction (all-or-nothing), durable against a crash of the process once the call
+      returns (``synchronous=NORMAL``: an OS crash or power loss may lose the last
+      transactions).
+    - An update costs about what an insert does: the new vector is added under a fresh
+      hnswlib label and the old label is marked deleted (hnswlib's in-place update is
+      several times slower); the index is compacted once dead labels outnumber live ones.
+    - A full disk is reported as ``StorageFull`` naming the namespace, for writes and reads.
     - Several processes (or several instances in one process) may open the same ``path``:
       every operation first replays what others committed, so reads see their writes.
     - ``search`` is approximate (HNSW with ``ef = max(ef_search, k)``); filtered searches

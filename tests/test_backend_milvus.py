@@ -1,0 +1,537 @@
+"""The Milvus backend on real engines: Milvus Lite (a file, offline), the embedded Milvus
+server (``pip install milvus``: the real Milvus 2.3 binaries, one server for the whole
+test session) and, when ``VECVER_MILVUS_URI`` names one, a Milvus server of your own.
+
+What runs where:
+
+- the shared compliance suite: Lite, the embedded server, a server by URL;
+- congruence against the in-memory reference: Lite and the embedded server;
+- the workflow suite (migrate, dual-write, cutover with the native alias, rollback,
+  recover): Lite, the embedded server, local -> Lite and Lite -> local;
+- filter translation and injection attempts: as pure functions, and on Lite and the server
+  (quotes, backslashes, ``or 1==1``, keys with odd characters);
+- errors: unreachable server, token hidden, registry wiring.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pymilvus", reason="the milvus backend needs pymilvus (vecver[milvus])")
+
+from vecver.backends.base import Backend  # noqa: E402
+from vecver.backends.milvus import (  # noqa: E402
+    FILTER_FIELD,
+    MilvusBackend,
+    MilvusLiteBackend,
+    filter_keys,
+    string_literal,
+    translate_filter,
+)
+from vecver.backends.registry import get_backend_class, open_backend  # noqa: E402
+from vecver.errors import (  # noqa: E402
+    FilterNotExpressible,
+    ForeignNamespace,
+    InvalidNamespaceName,
+    NamespaceNotFound,
+    TransientBackendError,
+)
+from vecver.filters import F, Filter  # noqa: E402
+from vecver.testing import BackendComplianceSuite, make_spec, make_vectors  # noqa: E402
+from vecver.testing.checks import assert_hits_match_reference  # noqa: E402
+from vecver.testing.congruence import BackendCongruenceSuite, CongruencePair  # noqa: E402
+from vecver.testing.workflow import (  # noqa: E402
+    WorkflowSuite,
+    WorkspaceFactory,
+    workspace_factory_for,
+)
+from vecver.types import Record, Stamp  # noqa: E402
+
+# -- engines ------------------------------------------------------------------------------
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URI of the embedded Milvus server (the ``milvus`` package: real Milvus 2.3
+    binaries), started once for the test session and stopped at its end. Its health port
+    (9091) is fixed, so there is one per machine: the tests are skipped, saying why, when
+    the package is missing or that port is taken."""
+    milvus = pytest.importorskip("milvus", reason="the embedded Milvus server needs `pip install milvus`")
+    if _port_in_use(9091):
+        pytest.skip("port 9091 is in use: another Milvus server runs on this machine")
+    server = milvus.default_server
+    server.set_base_dir(str(tmp_path_factory.mktemp("milvus-server")))
+    try:
+        server.start()
+    except Exception as e:  # noqa: BLE001 - reported as the skip reason
+        with contextlib.suppress(Exception):
+            server.stop()
+        pytest.skip(f"the embedded Milvus server did not start: {e}")
+    try:
+        yield f"http://127.0.0.1:{server.listen_port}"
+    finally:
+        server.stop()
+
+
+def _wipe(uri: str, prefix: str = "") -> None:
+    """Drop every alias and collection (starting with ``prefix``) of a test server."""
+    from pymilvus import MilvusClient
+
+    c = MilvusClient(uri=uri)
+    try:
+        for alias in c.list_aliases().get("aliases", []):
+            if alias.startswith(prefix):
+                c.drop_alias(alias)
+        for name in c.list_collections():
+            if name.startswith(prefix):
+                c.drop_collection(name)
+    finally:
+        c.close()
+
+
+# -- the compliance suite -----------------------------------------------------------------
+
+
+class TestMilvusLiteCompliance(BackendComplianceSuite):
+    """The contract on Milvus Lite (a ``.db`` file; not shared between processes)."""
+
+    scale_count = 1200
+
+    @pytest.fixture
+    def backend(self, tmp_path: Path) -> Iterator[Backend]:
+        self.path = str(tmp_path / "lite.db")
+        b = MilvusBackend(self.path)
+        assert isinstance(b, MilvusLiteBackend)
+        yield b
+        b.close()
+
+    def reopen(self, backend: Backend) -> Backend:
+        backend.close()
+        return MilvusBackend(self.path)
+
+
+class TestMilvusServerCompliance(BackendComplianceSuite):
+    """The contract on the embedded Milvus server (shared between processes: a second
+    client stands in for another process)."""
+
+    scale_count = 1200
+
+    @pytest.fixture
+    def backend(self, milvus_server: str) -> Iterator[Backend]:
+        _wipe(milvus_server)
+        self.uri = milvus_server
+        b = MilvusBackend(milvus_server)
+        assert type(b) is MilvusBackend
+        yield b
+        b.close()
+
+    def reopen(self, backend: Backend) -> Backend:
+        backend.close()
+        return MilvusBackend(self.uri)
+
+    def open_second(self, backend: Backend) -> Backend:
+        return MilvusBackend(self.uri)
+
+
+REMOTE_URI = os.environ.get("VECVER_MILVUS_URI")
+REMOTE_TOKEN = os.environ.get("VECVER_MILVUS_TOKEN")
+
+
+@pytest.mark.skipif(
+    not REMOTE_URI,
+    reason="no Milvus server given: set VECVER_MILVUS_URI (and VECVER_MILVUS_TOKEN) to run "
+    "the compliance suite against your own server",
+)
+class TestMilvusRemoteCompliance(BackendComplianceSuite):
+    """The contract on a Milvus server of your own (``VECVER_MILVUS_URI``). It touches only
+    collections and aliases whose names start with ``vvtest_``."""
+
+    namespace_prefix = "vvtest_"
+
+    @pytest.fixture
+    def backend(self) -> Iterator[Backend]:
+        assert REMOTE_URI
+        _wipe(REMOTE_URI, self.namespace_prefix)
+        b = MilvusBackend(REMOTE_URI, token=REMOTE_TOKEN)
+        yield b
+        b.close()
+        _wipe(REMOTE_URI, self.namespace_prefix)
+
+    def reopen(self, backend: Backend) -> Backend:
+        backend.close()
+        assert REMOTE_URI
+        return MilvusBackend(REMOTE_URI, token=REMOTE_TOKEN)
+
+    def open_second(self, backend: Backend) -> Backend:
+        assert REMOTE_URI
+        return MilvusBackend(REMOTE_URI, token=REMOTE_TOKEN)
+
+
+# -- congruence with the in-memory reference ------------------------------------------------
+
+
+class TestMilvusLiteCongruence(BackendCongruenceSuite):
+    steps = 50
+
+    @pytest.fixture
+    def pair(self, tmp_path: Path) -> Iterator[CongruencePair]:
+        path = str(tmp_path / "cong.db")
+
+        def reopen(b: Backend) -> Backend:
+            b.close()
+            return MilvusBackend(path)
+
+        p = CongruencePair(MilvusBackend(path), reopen=reopen)
+        yield p
+        p.close()
+
+
+class TestMilvusServerCongruence(BackendCongruenceSuite):
+    steps = 50
+
+    @pytest.fixture
+    def pair(self, milvus_server: str) -> Iterator[CongruencePair]:
+        _wipe(milvus_server)
+
+        def reopen(b: Backend) -> Backend:
+            b.close()
+            return MilvusBackend(milvus_server)
+
+        p = CongruencePair(MilvusBackend(milvus_server), reopen=reopen)
+        yield p
+        p.close()
+
+
+# -- the workflow suite ---------------------------------------------------------------------
+
+
+class TestMilvusLiteWorkflow(WorkflowSuite):
+    """Migrate, dual-write, cutover with the Milvus alias, rollback, recover, on Lite."""
+
+    @pytest.fixture
+    def workspace_factory(self, tmp_path: Path) -> Iterator[WorkspaceFactory]:
+        with workspace_factory_for(
+            tmp_path, {"default": {"name": "milvus", "uri": str(tmp_path / "wf.db")}}
+        ) as make:
+            yield make
+
+
+class TestMilvusServerWorkflow(WorkflowSuite):
+    """The same on the embedded Milvus server."""
+
+    @pytest.fixture
+    def workspace_factory(self, tmp_path: Path, milvus_server: str) -> Iterator[WorkspaceFactory]:
+        _wipe(milvus_server)
+        with workspace_factory_for(
+            tmp_path, {"default": {"name": "milvus", "uri": milvus_server}}
+        ) as make:
+            yield make
+
+
+class TestLocalToMilvusWorkflow(WorkflowSuite):
+    """v1 on the local backend, v2 placed on Milvus Lite: a cross-instance migration."""
+
+    migrate_on = "target"
+
+    @pytest.fixture
+    def workspace_factory(self, tmp_path: Path) -> Iterator[WorkspaceFactory]:
+        with workspace_factory_for(tmp_path, {
+            "default": {"name": "local", "path": str(tmp_path / "local")},
+            "target": {"name": "milvus", "uri": str(tmp_path / "target.db")},
+        }) as make:  # fmt: skip
+            yield make
+
+
+class TestMilvusToLocalWorkflow(WorkflowSuite):
+    """v1 on Milvus Lite, v2 placed on the local backend."""
+
+    migrate_on = "target"
+
+    @pytest.fixture
+    def workspace_factory(self, tmp_path: Path) -> Iterator[WorkspaceFactory]:
+        with workspace_factory_for(tmp_path, {
+            "default": {"name": "milvus", "uri": str(tmp_path / "source.db")},
+            "target": {"name": "local", "path": str(tmp_path / "local")},
+        }) as make:  # fmt: skip
+            yield make
+
+
+# -- filters: translation and injection -----------------------------------------------------
+
+#: Strings that would change an expression's meaning if pasted in unescaped.
+INJECTIONS = [
+    'x" or 1==1 or "',
+    "x' or 1==1 or '",
+    'a"b',
+    "a\\b",
+    "a\\",
+    '\\"',
+    "a\\\"b",
+    '") or (id != "',
+    "line\nbreak",
+    "tab\there",
+    "cr\rhere",
+    "ü东京🚀",
+    "",
+    " or 1==1",
+    "]",
+    "${x}",
+]
+ODD_KEYS = ['k"]', "k'", 'a"] == 1 or filter_keys["x', "sp ace", "dot.ted", "ü", "\\", "_vv_x"]
+
+
+class TestFilterTranslation:
+    """The expression builder as pure functions: what reaches the parser."""
+
+    @pytest.mark.parametrize("value", INJECTIONS)
+    def test_string_literal_escapes(self, value: str) -> None:
+        lit = string_literal(value)
+        assert lit.startswith('"') and lit.endswith('"')
+        body = lit[1:-1]
+        # every quote inside is escaped, and no raw line break remains
+        i = 0
+        while i < len(body):
+            if body[i] == "\\":
+                assert body[i + 1] in '\\"nrt', body
+                i += 2
+                continue
+            assert body[i] not in '"\n\r', body
+            i += 1
+
+    @pytest.mark.parametrize("key", ODD_KEYS)
+    def test_user_keys_never_reach_the_expression(self, key: str) -> None:
+        expr = translate_filter(F.eq(key, "v") & F.range(key, gte=1) & F.isin(key, [True, 2]))
+        assert key not in expr or key in ("\\",) and '\\\\' not in expr
+        assert '"v"' in expr and FILTER_FIELD in expr
+        paths = {p for p in expr.split(FILTER_FIELD)[1:]}
+        for p in paths:
+            inner = p[2 : p.index('"]')]
+            assert inner.isalnum() and inner.isascii(), p
+
+    def test_kinds_use_separate_keys(self) -> None:
+        keys = filter_keys({"a": "1", "b": 1, "c": True, "d": 1.5, "e": None, "f": [1], "g": {}})
+        tags = sorted(k[0] for k in keys)
+        assert tags == ["b", "n", "n", "s"]
+        e_str = translate_filter(F.eq("a", "1"))
+        e_num = translate_filter(F.eq("a", 1))
+        e_bool = translate_filter(F.eq("a", True))
+        assert len({e_str, e_num, e_bool}) == 3
+
+    @pytest.mark.parametrize(
+        "flt",
+        [F.eq("year", 2**60), F.range("year", gt=2.0**60), F.isin("year", [1, -(2**54)])],
+        ids=["eq-big-int", "range-big-float", "in-big-int"],
+    )
+    def test_numbers_beyond_2_53_are_refused(self, flt: Filter) -> None:
+        with pytest.raises(FilterNotExpressible) as e:
+            translate_filter(flt)
+        assert e.value.field == "year" and e.value.backend == "milvus"
+
+    def test_lone_surrogates(self) -> None:
+        assert translate_filter(F.eq("k", "\ud800")) == '(id == "")'
+        with pytest.raises(FilterNotExpressible):
+            translate_filter(F.range("k", gte="\ud800"))
+
+    def test_empty_filter(self) -> None:
+        assert translate_filter(None) == "" and translate_filter(Filter()) == ""
+
+
+class FilterInjectionTests:
+    """Records whose metadata holds the injection strings (under odd keys too): a filter on
+    each returns exactly the records :meth:`Filter.matches` selects, never more."""
+
+    @pytest.fixture
+    def backend(self) -> Iterator[Backend]:
+        raise NotImplementedError
+
+    def test_injection_attempts_match_exactly(self, backend: Backend) -> None:
+        spec = make_spec("vv_inject", 8, "l2")
+        backend.create_namespace(spec)
+        vecs = make_vectors(len(INJECTIONS), 8, 3)
+        records = []
+        for i, (s, v) in enumerate(zip(INJECTIONS, vecs, strict=True)):
+            md: dict[str, Any] = {"s": s, "n": i, ODD_KEYS[i % len(ODD_KEYS)]: s}
+            rid = f"id-{s}-{i}"
+            records.append(Record(rid, v, s, md, Stamp.now(spec.fingerprint, rid, s)))
+        backend.upsert(spec.name, records)
+        q = make_vectors(2, 8, 9)
+        filters = [F.eq("s", s) for s in INJECTIONS]
+        filters += [F.isin("s", INJECTIONS[:4]), F.range("s", gte='x"', lt="y"),
+                    F.range("s", lt='" or 1==1 or "'), F.eq("s", 'nothing" or "1"=="1')]
+        filters += [F.eq(k, INJECTIONS[j]) for j, k in enumerate(ODD_KEYS)]
+        for flt in filters:
+            got = backend.search(spec.name, q, 50, filter=flt)
+            assert_hits_match_reference(got, "l2", q, records, 50, flt, where=str(flt.to_dict()))
+        # ids with quotes and backslashes: fetch, scan cursors and delete address exactly one
+        assert sorted(backend.fetch(spec.name, [r.id for r in records])) == sorted(
+            r.id for r in records
+        )
+        seen: list[str] = []
+        cursor = None
+        while True:
+            page = backend.scan(spec.name, cursor=cursor, limit=3)
+            seen += [r.id for r in page.records]
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        assert seen == sorted(r.id for r in records)
+        backend.delete(spec.name, [records[0].id])
+        assert backend.count(spec.name) == len(records) - 1
+
+
+class TestLiteFilterInjection(FilterInjectionTests):
+    @pytest.fixture
+    def backend(self, tmp_path: Path) -> Iterator[Backend]:
+        b = MilvusBackend(str(tmp_path / "inj.db"))
+        yield b
+        b.close()
+
+
+class TestServerFilterInjection(FilterInjectionTests):
+    @pytest.fixture
+    def backend(self, milvus_server: str) -> Iterator[Backend]:
+        _wipe(milvus_server)
+        b = MilvusBackend(milvus_server)
+        yield b
+        b.close()
+
+
+# -- wiring and errors ------------------------------------------------------------------------
+
+
+class TestWiring:
+    def test_registry_opens_lite_or_server_by_uri(self, tmp_path: Path) -> None:
+        assert get_backend_class("milvus") is MilvusBackend
+        b = open_backend("milvus", {"uri": str(tmp_path / "r.db")})
+        try:
+            assert isinstance(b, MilvusLiteBackend)
+            assert not type(b).capabilities.shared_between_processes
+            assert MilvusBackend.capabilities.shared_between_processes
+        finally:
+            b.close()
+
+    def test_default_options_name_a_lite_file_per_instance(self, tmp_path: Path) -> None:
+        a = MilvusBackend.default_options(tmp_path)["uri"]
+        b = MilvusBackend.default_options(tmp_path, "other")["uri"]
+        assert a != b and a.endswith(".db") and b.endswith(".db")
+
+    def test_unreachable_server_is_transient_and_hides_the_token(self) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        with pytest.raises(TransientBackendError) as e:
+            MilvusBackend(f"http://127.0.0.1:{port}", token="root:s3cret-token", timeout=1.0)
+        assert "s3cret" not in str(e.value)
+
+    def test_repr_hides_the_token(self, milvus_server: str) -> None:
+        b = MilvusBackend(milvus_server, token="root:Milvus")
+        try:
+            assert "Milvus'" not in repr(b).split("uri=")[0] and "root:Milvus" not in repr(b)
+        finally:
+            b.close()
+
+    def test_naming_rule(self) -> None:
+        for bad in ("has-dash", "1leading_digit", "sp ace", "x" * 256):
+            with pytest.raises(InvalidNamespaceName):
+                MilvusBackend.check_namespace_name(bad)
+        name = MilvusBackend.physical_name("my-docs", "minilm v1.5", "ab" * 32)
+        MilvusBackend.check_namespace_name(name)
+        assert name != MilvusBackend.physical_name("my_docs", "minilm v1.5", "ab" * 32)
+        long = MilvusBackend.physical_name("c" * 300, "v1", "ab" * 32)
+        MilvusBackend.check_namespace_name(long)
+
+    def test_aliases_milvus_would_refuse_are_mapped(self, tmp_path: Path) -> None:
+        b = MilvusBackend(str(tmp_path / "al.db"))
+        try:
+            spec = make_spec("vv_target", 4, "cosine")
+            b.create_namespace(spec)
+            b.set_alias("my-docs", spec.name)
+            assert b.get_alias("my-docs") == spec.name
+            assert b.get_alias("my_docs") is None
+            b.drop_alias("my-docs")
+            assert b.get_alias("my-docs") is None
+        finally:
+            b.close()
+
+    def test_a_foreign_collection_is_left_alone(self, tmp_path: Path) -> None:
+        from pymilvus import DataType, MilvusClient
+
+        path = str(tmp_path / "foreign.db")
+        raw = MilvusClient(path)
+        schema = raw.create_schema(auto_id=False)
+        schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=64)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=4)
+        idx = raw.prepare_index_params()
+        idx.add_index(field_name="vector", index_type="HNSW", metric_type="L2",
+                      params={"M": 8, "efConstruction": 32})  # fmt: skip
+        raw.create_collection("theirs", schema=schema, index_params=idx)
+        raw.insert("theirs", [{"id": "a", "vector": [1.0, 0, 0, 0]}])
+        raw.close()
+        b = MilvusBackend(path)
+        try:
+            assert "theirs" not in b.list_namespaces()
+            with pytest.raises(ForeignNamespace):
+                b.describe_namespace("theirs")
+            with pytest.raises(ForeignNamespace):
+                b.delete("theirs", ["a"])
+            with pytest.raises(ForeignNamespace):
+                b.create_namespace(make_spec("theirs", 4, "l2"))
+            with pytest.raises(NamespaceNotFound):
+                b.count("vv_never")
+        finally:
+            b.close()
+        raw = MilvusClient(path)
+        try:
+            assert raw.query("theirs", filter='id == "a"', output_fields=["id"])
+        finally:
+            raw.close()
+
+    @pytest.mark.parametrize("index_type", ["HNSW", "IVF_FLAT"])
+    @pytest.mark.parametrize("metric", ["cosine", "dot", "l2"])
+    def test_index_types_and_metrics_score_exactly(
+        self, milvus_server: str, index_type: str, metric: Any
+    ) -> None:
+        b = MilvusBackend(milvus_server, index_type=index_type,
+                          index_params={"nlist": 4} if index_type == "IVF_FLAT" else None,
+                          search_params={"nprobe": 4} if index_type == "IVF_FLAT" else None)  # fmt: skip
+        try:
+            spec = make_spec(f"vv_idx_{index_type.lower()}_{metric}", 8, metric)
+            b.drop_namespace(spec.name)
+            b.create_namespace(spec)
+            vecs = make_vectors(60, 8, 1)
+            recs = [Record(f"d{i}", v, None, {}, Stamp.now(spec.fingerprint, f"d{i}", ""))
+                    for i, v in enumerate(vecs)]  # fmt: skip
+            b.upsert(spec.name, recs)
+            q = make_vectors(3, 8, 2)
+            assert_hits_match_reference(b.search(spec.name, q, 10), metric, q, recs, 10)
+            assert all(r.text is None for r in b.fetch(spec.name, ["d0", "d1"]).values())
+            b.drop_namespace(spec.name)
+        finally:
+            b.close()
+
+
+def test_search_result_scores_are_floats(tmp_path: Path) -> None:
+    b = MilvusBackend(str(tmp_path / "f.db"))
+    try:
+        spec = make_spec("vv_floats", 4, "l2")
+        b.create_namespace(spec)
+        v = np.ones(4, dtype=np.float32)
+        b.upsert(spec.name, [Record("a", v, "t", {}, Stamp.now(spec.fingerprint, "a", "t"))])
+        hit = b.search(spec.name, v, 1)[0][0]
+        assert type(hit.score) is float and hit.score == 0.0
+    finally:
+        b.close()

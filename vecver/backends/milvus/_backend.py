@@ -1,0 +1,571 @@
+"""The Milvus backend: one Milvus collection per namespace, on a server or Milvus Lite."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+from pymilvus import DataType, MilvusClient
+from pymilvus.exceptions import MilvusException, MilvusUnavailableException
+
+from ...errors import (
+    BackendError,
+    ConfigError,
+    ForeignNamespace,
+    InvalidNamespaceName,
+    NamespaceNotFound,
+    TransientBackendError,
+    UnsupportedMetadata,
+    VecverError,
+)
+from ...filters import Filter
+from ...types import Hit, Matrix, Metric, NamespaceSpec, Record, ScanPage, Stamp
+from .. import _remote
+from ..base import Backend
+from ..capabilities import Capabilities
+from ._expr import FILTER_FIELD, filter_keys, string_literal, translate_filter
+
+__all__ = ["MilvusBackend", "MilvusLiteBackend"]
+
+T = TypeVar("T")
+
+# -- the schema of a namespace's collection ----------------------------------------------
+F_ID = "id"
+F_VECTOR = "vector"
+F_TEXT = "text"
+F_HAS_TEXT = "has_text"
+F_METADATA = "metadata"
+F_FP = "stamp_fingerprint"
+F_HASH = "stamp_source_hash"
+F_AT = "stamp_written_at"
+_VARCHAR_MAX = 65_535
+_RECORD_FIELDS = [F_ID, F_TEXT, F_HAS_TEXT, F_METADATA, F_FP, F_HASH, F_AT]
+
+# collection properties holding the namespace's spec
+P_FORMAT = "vecver.format"
+P_FINGERPRINT = "vecver.fingerprint"
+P_METRIC = "vecver.metric"
+P_DIMENSION = "vecver.dimension"
+_FORMAT = "1"
+
+_METRICS: dict[str, str] = {"cosine": "COSINE", "dot": "IP", "l2": "L2"}
+_INDEX_DEFAULTS: dict[str, dict[str, Any]] = {
+    "HNSW": {"M": 16, "efConstruction": 200},
+    "IVF_FLAT": {"nlist": 128},
+}
+_SEARCH_DEFAULTS: dict[str, dict[str, Any]] = {"HNSW": {"ef": 128}, "IVF_FLAT": {"nprobe": 16}}
+
+#: Milvus' window for one query or search (offset + limit, topk).
+_MAX_WINDOW = 16_384
+_NAME_MAX = 255
+_NAME_RULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_]")
+_INT64 = 2**63
+
+# Milvus status codes (server 2.3+) that say a retry may succeed: service unavailable,
+# request limit, rate limit, time-tick delay, collection not fully loaded.
+_TRANSIENT_CODES = frozenset({2, 4, 8, 11, 103})
+_TRANSIENT_WORDS = ("unavailable", "rate limit", "timeout", "deadline", "not ready",
+                    "connection refused", "connect", "too many requests")  # fmt: skip
+_NOT_LOADED_CODE = 101
+
+
+def _is_lite(uri: str) -> bool:
+    return uri.endswith(".db") and "://" not in uri
+
+
+class MilvusBackend(Backend):
+    """Namespaces as Milvus collections, on a Milvus server (``uri="http://host:19530"``,
+    optionally ``token``) or in a Milvus Lite file (``uri="./vecver.db"``: an instance of
+    :class:`MilvusLiteBackend` is returned, whose capabilities say it is not shared between
+    processes).
+
+    One collection per namespace, with the schema ``id`` (VARCHAR primary key: the vecver
+    id itself), ``vector`` (FLOAT_VECTOR of the space's dimension), ``text`` and
+    ``has_text``, ``metadata`` (JSON, as given), the stamp as ``stamp_fingerprint``,
+    ``stamp_source_hash`` and ``stamp_written_at``, and ``filter_keys`` (JSON: the
+    filterable copy of the metadata, see :mod:`vecver.backends.milvus._expr`). The spec
+    lives in the collection's properties (``vecver.fingerprint``, ``vecver.metric``,
+    ``vecver.dimension``); a collection without them is foreign: not listed, never
+    written nor dropped (:class:`~vecver.errors.ForeignNamespace`).
+
+    Every collection is created with ``consistency_level="Strong"`` and every read asks
+    for it, so reads reflect the writes before them. The vector index is ``index_type``
+    (``"HNSW"`` or ``"IVF_FLAT"``) with the space's metric (cosine -> COSINE, dot -> IP,
+    l2 -> L2) and ``index_params`` (defaults: HNSW ``M=16, efConstruction=200``;
+    IVF_FLAT ``nlist=128``); ``search_params`` are passed to each search (defaults: HNSW
+    ``ef=128``, raised to ``k`` when smaller; IVF_FLAT ``nprobe=16``). Scores follow
+    vecver's convention: COSINE and IP as Milvus returns them, L2 negated (Milvus
+    returns the squared distance). Aliases are Milvus aliases (``create_alias`` /
+    ``alter_alias``: re-pointing is one atomic call); an alias name Milvus does not
+    accept (``my-docs``) is stored under a deterministic valid name.
+
+    ``timeout`` (seconds, default 30) bounds every call; ``db_name`` selects a database on
+    a server. The token is never shown: not in ``repr``, not in errors.
+    """
+
+    name = "milvus"
+    capabilities = Capabilities(
+        native_alias=True,
+        namespace_kind="Milvus collection",
+        max_batch=256,
+        max_fetch_ids=1000,
+        max_delete_ids=1000,
+        max_metadata_bytes=16_384,
+        max_text_bytes=_VARCHAR_MAX,
+        consistency="strong",
+        persistent=True,
+        shared_between_processes=True,
+    )
+
+    def __new__(cls, uri: str = "", *args: Any, **kwargs: Any) -> MilvusBackend:
+        if cls is MilvusBackend and isinstance(uri, str) and _is_lite(uri):
+            cls = MilvusLiteBackend
+        return super().__new__(cls)
+
+    @classmethod
+    def default_options(cls, base_dir: Path, instance: str = "default") -> dict[str, Any]:
+        """``uri``: a Milvus Lite file next to the config (``milvus.db``, or
+        ``milvus-INSTANCE.db`` for an instance other than the default one)."""
+        leaf = "milvus.db" if instance == "default" else f"milvus-{instance}.db"
+        return {"uri": str(base_dir / leaf)}
+
+    def __init__(
+        self,
+        uri: str = "",
+        *,
+        token: str | None = None,
+        db_name: str | None = None,
+        timeout: float = 30.0,
+        index_type: str = "HNSW",
+        index_params: Mapping[str, Any] | None = None,
+        search_params: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        if not isinstance(uri, str) or not uri:
+            raise ConfigError(
+                "the milvus backend needs a uri",
+                hint='set uri = "http://HOST:19530" for a server or "./vecver.db" for Milvus Lite',
+            )
+        kind = str(index_type).upper()
+        if kind not in _INDEX_DEFAULTS:
+            raise ConfigError(
+                f"milvus index_type {index_type!r} is not supported",
+                hint="use " + " or ".join(sorted(_INDEX_DEFAULTS)),
+            )
+        self._uri = uri
+        self._timeout = float(timeout)
+        self._index_type = kind
+        self._index_params = {**_INDEX_DEFAULTS[kind], **dict(index_params or {})}
+        self._search_params = {**_SEARCH_DEFAULTS[kind], **dict(search_params or {})}
+        self._specs: dict[str, NamespaceSpec] = {}
+        client_kwargs: dict[str, Any] = {"uri": uri, "timeout": self._timeout}
+        if token:
+            client_kwargs["token"] = token
+        if db_name:
+            client_kwargs["db_name"] = db_name
+        with self._translated("connect"):
+            self._client = MilvusClient(**client_kwargs)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(uri={self._uri!r})"
+
+    @property
+    def uri(self) -> str:
+        """Where the backend connects (never the token)."""
+        return self._uri
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                self._client.close()
+            except Exception:  # noqa: BLE001 - closing is best effort
+                pass
+        super().close()
+
+    # -- naming ------------------------------------------------------------------------
+
+    @classmethod
+    def physical_name(cls, collection: str, space_label: str, fingerprint: str) -> str:
+        """``vv_{collection}__{label}_{fingerprint[:8]}`` with every character Milvus does
+        not allow in a collection name (anything but letters, digits and ``_``) replaced
+        by ``_``; when something was replaced, or the name would pass Milvus' 255
+        characters, the parts are shortened and a hash of the exact collection name and
+        label is appended, so different collections never share a namespace."""
+        safe_c, safe_l = _UNSAFE.sub("_", collection), _UNSAFE.sub("_", space_label)
+        fp = _UNSAFE.sub("_", fingerprint[:8])
+        name = f"vv_{safe_c}__{safe_l}_{fp}"
+        if safe_c != collection or safe_l != space_label or len(name) > _NAME_MAX:
+            digest = hashlib.blake2b(
+                f"{collection}\x00{space_label}".encode("utf-8", "surrogatepass"), digest_size=5
+            ).hexdigest()
+            name = f"vv_{safe_c[:100]}__{safe_l[:100]}_{fp}_{digest}"
+        return name
+
+    @classmethod
+    def check_namespace_name(cls, name: object) -> None:
+        """Milvus' rule for collection names: a letter or ``_`` first, then letters,
+        digits and ``_``, at most 255 characters."""
+        super().check_namespace_name(name)
+        assert isinstance(name, str)
+        if len(name) > _NAME_MAX:
+            raise InvalidNamespaceName(name, cls.name, f"it is longer than {_NAME_MAX} characters")
+        if not _NAME_RULE.fullmatch(name):
+            raise InvalidNamespaceName(
+                name, cls.name, "Milvus allows only letters, digits and '_', starting with a "
+                "letter or '_'",
+            )
+
+    @classmethod
+    def score_from_distance(cls, metric: Metric, distance: Any) -> Any:
+        """COSINE and IP are similarities already; L2 is the squared distance: negated."""
+        return -distance if metric == "l2" else distance
+
+    @staticmethod
+    def _alias_name(alias: str) -> str:
+        if len(alias) <= _NAME_MAX and _NAME_RULE.fullmatch(alias):
+            return alias
+        digest = hashlib.blake2b(alias.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+        return f"vv_alias_{_UNSAFE.sub('_', alias)[:100]}_{digest}"
+
+    # -- errors ------------------------------------------------------------------------
+
+    def _translate(self, exc: BaseException, what: str, namespace: str | None) -> VecverError:
+        if isinstance(exc, VecverError):
+            return exc
+        where = f"milvus {what}" + (f" on {namespace!r}" if namespace else "")
+        if isinstance(exc, MilvusException):
+            message = str(exc.message or exc)
+            lowered = message.lower()
+            detail = f"{where} failed: {type(exc).__name__}: {_scrub(message)}"
+            if namespace is not None and (
+                exc.code == 100 or ("collection" in lowered and "not" in lowered and (
+                    "found" in lowered or "exist" in lowered))
+            ):
+                return NamespaceNotFound(namespace)
+            if (
+                isinstance(exc, MilvusUnavailableException)
+                or exc.retriable
+                or exc.code in _TRANSIENT_CODES
+                or any(w in lowered for w in _TRANSIENT_WORDS)
+            ):
+                return TransientBackendError(detail)
+            return BackendError(detail)
+        err = _remote.translate(exc, where, namespace=namespace)
+        if type(err) is BackendError or type(err) is TransientBackendError:
+            err.message = _scrub(err.message)
+        return err
+
+    @contextmanager
+    def _translated(self, what: str, namespace: str | None = None) -> Iterator[None]:
+        try:
+            yield
+        except VecverError:
+            raise
+        except Exception as e:  # noqa: BLE001 - classified, never swallowed
+            raise self._translate(e, what, namespace) from e
+
+    def _call(self, what: str, namespace: str, fn: Callable[[], T]) -> T:
+        """Run ``fn`` (a client call on ``namespace``), loading the collection once when
+        Milvus says it is not loaded (after a server restart or a release)."""
+        with self._translated(what, namespace):
+            try:
+                return fn()
+            except MilvusException as e:
+                if e.code != _NOT_LOADED_CODE and "not loaded" not in str(e.message).lower():
+                    raise
+                self._client.load_collection(namespace, timeout=self._timeout)
+                return fn()
+
+    # -- namespaces --------------------------------------------------------------------
+
+    def _create_namespace(self, spec: NamespaceSpec) -> NamespaceSpec:
+        c = self._client
+        with self._translated("create collection", spec.name):
+            if c.has_collection(spec.name, timeout=self._timeout):
+                return self._describe_namespace(spec.name)
+            schema = c.create_schema(auto_id=False, enable_dynamic_field=False)
+            schema.add_field(F_ID, DataType.VARCHAR, is_primary=True, max_length=_VARCHAR_MAX)
+            schema.add_field(F_VECTOR, DataType.FLOAT_VECTOR, dim=spec.dimension)
+            schema.add_field(F_TEXT, DataType.VARCHAR, max_length=_VARCHAR_MAX)
+            schema.add_field(F_HAS_TEXT, DataType.BOOL)
+            schema.add_field(F_METADATA, DataType.JSON)
+            schema.add_field(FILTER_FIELD, DataType.JSON)
+            schema.add_field(F_FP, DataType.VARCHAR, max_length=_VARCHAR_MAX)
+            schema.add_field(F_HASH, DataType.VARCHAR, max_length=_VARCHAR_MAX)
+            schema.add_field(F_AT, DataType.DOUBLE)
+            index = c.prepare_index_params()
+            index.add_index(
+                field_name=F_VECTOR,
+                index_type=self._index_type,
+                metric_type=_METRICS[spec.metric],
+                params=dict(self._index_params),
+            )
+            properties = {
+                P_FORMAT: _FORMAT,
+                P_FINGERPRINT: spec.fingerprint,
+                P_METRIC: spec.metric,
+                P_DIMENSION: str(spec.dimension),
+            }
+            try:
+                c.create_collection(
+                    spec.name,
+                    schema=schema,
+                    index_params=index,
+                    consistency_level="Strong",
+                    properties=properties,
+                    timeout=self._timeout,
+                )
+            except MilvusException as e:
+                if "exist" not in str(e.message).lower():
+                    raise
+                return self._describe_namespace(spec.name)  # a concurrent creator won
+        self._specs[spec.name] = spec
+        return spec
+
+    def _describe_namespace(self, name: str) -> NamespaceSpec:
+        with self._translated("describe collection", name):
+            info = self._client.describe_collection(name, timeout=self._timeout)
+        props = info.get("properties") or {}
+        if props.get(P_FORMAT) is None or P_FINGERPRINT not in props:
+            raise ForeignNamespace(name, self.name)
+        metric = props.get(P_METRIC)
+        dims = [f.get("params", {}).get("dim") for f in info.get("fields", [])
+                if f.get("name") == F_VECTOR]  # fmt: skip
+        if metric not in _METRICS or not dims:
+            raise BackendError(f"milvus collection {name!r} has a damaged vecver spec: {props}")
+        spec = NamespaceSpec(name, int(dims[0]), metric, str(props[P_FINGERPRINT]))
+        self._specs[name] = spec
+        return spec
+
+    def _list_namespaces(self) -> list[str]:
+        with self._translated("list collections"):
+            names = self._client.list_collections(timeout=self._timeout)
+        out = []
+        for n in names:
+            try:
+                self._describe_namespace(n)
+            except (ForeignNamespace, NamespaceNotFound):
+                continue
+            out.append(n)
+        return out
+
+    def _drop_namespace(self, name: str) -> None:
+        try:
+            self._describe_namespace(name)
+        except NamespaceNotFound:
+            self._specs.pop(name, None)
+            return
+        c = self._client
+        with self._translated("drop collection", name):
+            for alias in c.list_aliases(name, timeout=self._timeout).get("aliases", []):
+                c.drop_alias(alias, timeout=self._timeout)
+            c.drop_collection(name, timeout=self._timeout)
+        self._specs.pop(name, None)
+
+    # -- data --------------------------------------------------------------------------
+
+    def _upsert(self, namespace: str, records: Sequence[Record], vectors: Matrix) -> None:
+        rows = []
+        for r, v in zip(records, vectors, strict=True):
+            _check_int64(r.id, r.metadata)
+            st = r.stamp
+            rows.append({
+                F_ID: r.id,
+                F_VECTOR: v.tolist(),
+                F_TEXT: r.text if r.text is not None else "",
+                F_HAS_TEXT: r.text is not None,
+                F_METADATA: r.metadata,
+                FILTER_FIELD: filter_keys(r.metadata),
+                F_FP: st.fingerprint,
+                F_HASH: st.source_hash,
+                F_AT: float(st.written_at),
+            })
+        self._call(
+            "upsert", namespace,
+            lambda: self._client.upsert(namespace, rows, timeout=self._timeout),
+        )
+
+    def _delete(self, namespace: str, ids: Sequence[str]) -> None:
+        self._describe_namespace(namespace)  # never delete from a foreign collection
+        expr = _ids_expr(ids)
+        self._call(
+            "delete", namespace,
+            lambda: self._client.delete(namespace, filter=expr, timeout=self._timeout),
+        )
+
+    def _fetch(self, namespace: str, ids: Sequence[str], with_vectors: bool) -> dict[str, Record]:
+        fields = _RECORD_FIELDS + ([F_VECTOR] if with_vectors else [])
+        expr = _ids_expr(ids)
+        rows = self._call("fetch", namespace, lambda: self._client.query(
+            namespace, filter=expr, output_fields=fields, limit=len(ids),
+            consistency_level="Strong", timeout=self._timeout,
+        ))  # fmt: skip
+        out = {}
+        for row in rows:
+            rec = _record(row, with_vectors)
+            out[rec.id] = rec
+        return out
+
+    def _scan(self, namespace: str, cursor: str | None, limit: int, with_vectors: bool) -> ScanPage:
+        fields = _RECORD_FIELDS + ([F_VECTOR] if with_vectors else [])
+        expr = f"{F_ID} > {string_literal(cursor if cursor is not None else '')}"
+        window = min(limit + 1, _MAX_WINDOW)
+        # ``iterator`` asks for primary-key order (which a pk cursor needs) on both the
+        # server and Milvus Lite; the page is sorted again here, as a guard.
+        rows = self._call("scan", namespace, lambda: self._client.query(
+            namespace, filter=expr, output_fields=fields, limit=window, iterator="True",
+            consistency_level="Strong", timeout=self._timeout,
+        ))  # fmt: skip
+        if not rows:
+            self._describe_namespace(namespace)  # an empty page of a dropped namespace
+        records = sorted((_record(r, with_vectors) for r in rows), key=lambda r: r.id)
+        page_size = min(limit, window - 1)
+        more = len(records) > page_size
+        records = records[:page_size]
+        return ScanPage(records, records[-1].id if more and records else None)
+
+    def _count(self, namespace: str) -> int:
+        rows = self._call("count", namespace, lambda: self._client.query(
+            namespace, filter="", output_fields=["count(*)"], consistency_level="Strong",
+            timeout=self._timeout,
+        ))  # fmt: skip
+        return int(rows[0]["count(*)"]) if rows else 0
+
+    def _search(
+        self, namespace: str, queries: Matrix, k: int, flt: Filter | None
+    ) -> list[list[Hit]]:
+        spec = self._specs.get(namespace) or self._describe_namespace(namespace)
+        expr = translate_filter(flt)
+        topk = min(k, _MAX_WINDOW)
+        params = dict(self._search_params)
+        if self._index_type == "HNSW":
+            params["ef"] = max(int(params.get("ef", 0)), topk)
+        search_params = {"metric_type": _METRICS[spec.metric], "params": params}
+        fields = [f for f in _RECORD_FIELDS if f != F_ID]
+        data = [q.tolist() for q in queries]
+        results = self._call("search", namespace, lambda: self._client.search(
+            namespace, data=data, filter=expr, limit=topk, output_fields=fields,
+            search_params=search_params, anns_field=F_VECTOR, consistency_level="Strong",
+            timeout=self._timeout,
+        ))  # fmt: skip
+        out: list[list[Hit]] = []
+        for row in results:
+            hits = []
+            for hit in row:
+                entity = dict(hit.get("entity") or {})
+                entity[F_ID] = hit.get("id", entity.get(F_ID))
+                rec = _record(entity, False)
+                # a guard against a 64-bit key-hash collision: never return a non-match
+                if flt is not None and not flt.matches(rec.metadata):
+                    continue
+                score = float(self.score_from_distance(spec.metric, float(hit["distance"])))
+                hits.append(Hit(rec.id, score, rec.text, rec.metadata, rec.stamp))
+            hits.sort(key=lambda h: -h.score)
+            out.append(hits)
+        return out
+
+    # -- aliases -----------------------------------------------------------------------
+
+    def _aliases(self) -> list[str]:
+        with self._translated("list aliases"):
+            return list(self._client.list_aliases(timeout=self._timeout).get("aliases", []))
+
+    def _set_alias(self, alias: str, namespace: str) -> None:
+        name = self._alias_name(alias)
+        with self._translated("set alias", namespace):
+            if name in self._aliases():
+                self._client.alter_alias(namespace, name, timeout=self._timeout)
+                return
+            try:
+                self._client.create_alias(namespace, name, timeout=self._timeout)
+            except MilvusException as e:
+                if "exist" not in str(e.message).lower() or "alias" not in str(e.message).lower():
+                    raise
+                self._client.alter_alias(namespace, name, timeout=self._timeout)
+
+    def _get_alias(self, alias: str) -> str | None:
+        name = self._alias_name(alias)
+        if name not in self._aliases():
+            return None
+        with self._translated("describe alias"):
+            try:
+                info = self._client.describe_alias(name, timeout=self._timeout)
+            except MilvusException as e:
+                if "not" in str(e.message).lower():
+                    return None  # dropped in between
+                raise
+        target = info.get("collection_name")
+        return str(target) if target else None
+
+    def _drop_alias(self, alias: str) -> None:
+        name = self._alias_name(alias)
+        if name not in self._aliases():
+            return
+        with self._translated("drop alias"):
+            try:
+                self._client.drop_alias(name, timeout=self._timeout)
+            except MilvusException as e:
+                if "not" not in str(e.message).lower():
+                    raise
+
+
+class MilvusLiteBackend(MilvusBackend):
+    """:class:`MilvusBackend` on a Milvus Lite file (``uri`` ending in ``.db``): the same
+    layout and behaviour, offline; one process at a time per file."""
+
+    capabilities = dataclasses.replace(
+        MilvusBackend.capabilities,
+        namespace_kind="Milvus Lite collection",
+        shared_between_processes=False,
+    )
+
+
+# -- helpers ----------------------------------------------------------------------------
+
+
+def _ids_expr(ids: Sequence[str]) -> str:
+    return f"{F_ID} in [" + ", ".join(string_literal(i) for i in ids) + "]"
+
+
+def _record(row: Mapping[str, Any], with_vectors: bool) -> Record:
+    doc_id = str(row[F_ID])
+    vec = None
+    if with_vectors and row.get(F_VECTOR) is not None:
+        vec = np.asarray(row[F_VECTOR], dtype=np.float32).copy()
+    text = row.get(F_TEXT) if row.get(F_HAS_TEXT) else None
+    metadata = row.get(F_METADATA)
+    if isinstance(metadata, (str, bytes)):
+        metadata = json.loads(metadata)
+    stamp = Stamp(str(row.get(F_FP)), doc_id, str(row.get(F_HASH)), float(row.get(F_AT) or 0.0))
+    return Record(doc_id, vec, text, dict(metadata or {}), stamp)
+
+
+def _check_int64(doc_id: str, value: Any, key: str = "") -> None:
+    """``UnsupportedMetadata`` for an int Milvus' JSON cannot hold (beyond int64)."""
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int):
+        if not -_INT64 <= value < _INT64:
+            raise UnsupportedMetadata(doc_id, key, "int beyond 64 bits", ["int64"], "milvus")
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            _check_int64(doc_id, v, str(k) if not key else key)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            _check_int64(doc_id, v, key)
+
+
+_TOKEN_RE = re.compile(r"(token|password|authorization)([=:]\s*)\S+", re.IGNORECASE)
+
+
+def _scrub(message: str) -> str:
+    """A client message with anything that looks like a credential cut out."""
+    return _TOKEN_RE.sub(r"\1\2***", message)

@@ -1,0 +1,620 @@
+"""The ``qdrant`` backend: one Qdrant collection per namespace, through ``qdrant-client``."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import re
+import threading
+import urllib.parse
+import uuid
+from collections.abc import Iterator, Sequence
+from typing import Any, Literal
+
+import numpy as np
+from qdrant_client import QdrantClient
+from qdrant_client.http import models
+from qdrant_client.http.exceptions import ResponseHandlingException
+
+from ...errors import (
+    BackendError,
+    BackendInUse,
+    ConfigError,
+    FilterNotExpressible,
+    ForeignNamespace,
+    InvalidInput,
+    InvalidNamespaceName,
+    NamespaceExists,
+    NamespaceNotFound,
+    VecverError,
+)
+from ...filters import Filter
+from ...types import Hit, Matrix, Metric, NamespaceSpec, Record, ScanPage
+from .._remote import PayloadCodec, translate, uuid_for
+from ..base import Backend, Capabilities
+from ._filters import KEY_LISTS, MAX_RESOLVED_IDS, QdrantFilter, translate_filter
+
+__all__ = ["QdrantBackend"]
+
+Mode = Literal["server", "memory", "path"]
+
+#: The key of vecver's entry in a collection's metadata.
+META_KEY = "vecver"
+_META_FORMAT = 1
+
+_DISTANCE: dict[Metric, models.Distance] = {
+    "cosine": models.Distance.COSINE,
+    "dot": models.Distance.DOT,
+    "l2": models.Distance.EUCLID,
+}
+_METRIC = {v: k for k, v in _DISTANCE.items()}
+
+#: Qdrant refuses these characters in collection names (and "", ".", "..").
+_FORBIDDEN = '<>:"/\\|?*\x00\x1f'
+_NAME_CHARS = re.compile(r"[^A-Za-z0-9_-]")
+_NAME_MAX = 255
+_QUERY_BATCH = 64
+_SCROLL_MAX = 1000
+#: Per upsert request to a server (its default limit is 32 MiB).
+_REQUEST_BYTES = 16 * 1024 * 1024
+_MIB = 1024 * 1024
+
+_CAPABILITIES = Capabilities(
+    native_alias=True,
+    namespace_kind="Qdrant collection",
+    max_batch=256,
+    max_fetch_ids=1000,
+    max_delete_ids=1000,
+    max_metadata_bytes=4 * _MIB,
+    max_text_bytes=4 * _MIB,
+    consistency="strong",
+    persistent=True,
+    shared_between_processes=True,
+)
+
+
+class QdrantBackend(Backend):
+    """Vectors in Qdrant: each namespace is one collection (its single, unnamed vector of
+    the space's dimension and distance), each record one point.
+
+    Where it connects — exactly one of:
+
+    - ``url`` (with ``api_key``): a Qdrant server. The key is sent to the server only; it
+      is kept out of ``repr``, logs and error messages.
+    - ``location=":memory:"``: qdrant-client's local mode in memory (nothing persisted).
+    - ``path``: local mode in a directory (persistent; one client per directory at a
+      time, so not shared between processes: a second one raises ``BackendInUse``).
+
+    Local mode is qdrant-client's Python re-implementation of Qdrant's behaviour (exact
+    search, the same filter rules), not the server; vecver's tests run against it.
+
+    Mapping:
+
+    - A record's id becomes the point id ``uuid5(id)`` (deterministic across processes);
+      the original id, the stamp, the text and the metadata are the point's payload (user
+      metadata at the top level, so that filters run in Qdrant; vecver's fields under
+      ``_vv_``). The namespace's spec is kept in the collection's metadata, so a collection
+      vecver did not create is never taken for a namespace (``ForeignNamespace``).
+    - Writes are sent with ``wait=True``: reads issued after a write returned see it.
+      ``upsert`` goes in requests of at most 256 points (fewer when they would exceed
+      16 MiB: such a chunk is then not all-or-nothing, a retry completes it); text and
+      metadata are limited to 4 MiB each.
+    - ``scan`` is Qdrant's scroll in point-id order; the cursor is the next point's id.
+    - Scores: cosine similarity, dot product, and for ``l2`` the negative squared distance
+      (Qdrant returns the distance).
+    - Filters: see :mod:`vecver.backends.qdrant._filters` (eq, in and numeric ranges
+      natively, string ranges resolved by a payload scan, nothing widened).
+    - Aliases are Qdrant aliases, switched in one ``update_collection_aliases`` request
+      (delete and create together: atomic on the server); dropping a collection drops
+      its aliases.
+
+    Options besides the location: ``timeout`` (seconds per request to a server),
+    ``prefer_grpc``, ``hnsw_ef`` (search beam width; None: the collection's default) and
+    ``exact`` (search without the HNSW index).
+    """
+
+    name = "qdrant"
+    capabilities = _CAPABILITIES
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        api_key: str | None = None,
+        location: str | None = None,
+        path: str | os.PathLike[str] | None = None,
+        timeout: float = 30.0,
+        prefer_grpc: bool = False,
+        hnsw_ef: int | None = None,
+        exact: bool = False,
+    ) -> None:
+        super().__init__()
+        given = [k for k, v in (("url", url), ("location", location), ("path", path)) if v]
+        if len(given) != 1:
+            raise ConfigError(
+                "qdrant backend: give exactly one of url, location or path"
+                + (f" (got {', '.join(given)})" if given else ""),
+                hint='url = "http://host:6333" for a server, location = ":memory:" or '
+                'path = "DIR" for qdrant-client\'s local mode',
+            )
+        if location is not None and location != ":memory:":
+            raise ConfigError(
+                f"qdrant backend: location must be ':memory:', got {location!r}",
+                hint="give a server as url = ..., a directory as path = ...",
+            )
+        if hnsw_ef is not None and (
+            isinstance(hnsw_ef, bool) or not isinstance(hnsw_ef, int) or hnsw_ef < 1
+        ):
+            raise ConfigError(f"qdrant backend: hnsw_ef must be an integer >= 1, got {hnsw_ef!r}")
+        if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
+            raise ConfigError(f"qdrant backend: timeout must be a number > 0, got {timeout!r}")
+        self._api_key = api_key or None
+        self._url = url
+        self._path = os.path.abspath(os.fspath(path)) if path else None
+        self.mode: Mode = "server" if url else ("path" if path else "memory")
+        self._codec = PayloadCodec()
+        self._search_params = (
+            models.SearchParams(hnsw_ef=hnsw_ef, exact=True if exact else None)
+            if (hnsw_ef or exact)
+            else None
+        )
+        self._specs: dict[str, NamespaceSpec] = {}
+        # local mode is not thread-safe: one call at a time; a server client is
+        self._lock: contextlib.AbstractContextManager[Any] = (
+            contextlib.nullcontext() if self.mode == "server" else threading.RLock()
+        )
+        if self.mode != "server":
+            # instance capabilities (a ClassVar on the class): local mode is one process's
+            vars(self)["capabilities"] = _local_capabilities(self.mode)
+        with self._call("connect"):
+            if self.mode == "server":
+                self._client = QdrantClient(
+                    url=url,
+                    api_key=self._api_key,
+                    timeout=max(1, round(timeout)),
+                    prefer_grpc=bool(prefer_grpc),
+                    check_compatibility=False,
+                )
+            elif self.mode == "memory":
+                self._client = QdrantClient(location=":memory:")
+            else:
+                assert self._path is not None
+                try:
+                    self._client = QdrantClient(
+                        path=self._path, force_disable_check_same_thread=True
+                    )
+                except RuntimeError as e:
+                    if "already accessed" in str(e):
+                        raise BackendInUse("qdrant", self._path, str(e)) from None
+                    raise
+
+    # -- what the backend knows about Qdrant ------------------------------------------
+
+    @classmethod
+    def physical_name(cls, collection: str, space_label: str, fingerprint: str) -> str:
+        """``vv_{collection}__{label}_{fingerprint[:8]}``, with every character other than
+        letters, digits, ``_`` and ``-`` replaced by ``_``; when that changed the name, or
+        it is longer than 255 characters, a short hash of the exact inputs is appended
+        (after cutting) so that distinct inputs keep distinct names."""
+        coll = _NAME_CHARS.sub("_", collection)
+        label = _NAME_CHARS.sub("_", space_label)
+        name = f"vv_{coll}__{label}_{fingerprint[:8]}"
+        if coll != collection or len(name) > _NAME_MAX:
+            digest = uuid_for(f"{collection}\x00{space_label}\x00{fingerprint}")[:8]
+            name = f"{name[: _NAME_MAX - 9]}_{digest}"
+        return name
+
+    @classmethod
+    def check_namespace_name(cls, name: object) -> None:
+        """The base rule, plus Qdrant's collection-name rule: none of ``< > : " / \\ | ?
+        *``, not ``.`` or ``..``."""
+        super().check_namespace_name(name)
+        assert isinstance(name, str)
+        bad = sorted({c for c in name if c in _FORBIDDEN})
+        if bad:
+            raise InvalidNamespaceName(
+                name, cls.name, f"Qdrant collection names may not contain {''.join(bad)!r}"
+            )
+        if name in (".", ".."):
+            raise InvalidNamespaceName(name, cls.name, "Qdrant refuses '.' and '..'")
+
+    @classmethod
+    def score_from_distance(cls, metric: Metric, distance: Any) -> Any:
+        """Qdrant's cosine and dot scores are vecver's; for ``l2`` it returns the euclidean
+        distance, whose negative square is vecver's score."""
+        if metric == "l2":
+            return -(distance * distance)
+        return distance
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    def close(self) -> None:
+        if not self.closed:
+            with self._lock, contextlib.suppress(Exception):
+                self._client.close()
+        super().close()
+
+    def __repr__(self) -> str:
+        if self.mode == "server":
+            key = ", api_key=<hidden>" if self._api_key else ""
+            return f"QdrantBackend(url={_redacted(self._url or '')!r}{key})"
+        if self.mode == "path":
+            return f"QdrantBackend(path={self._path!r})"
+        return "QdrantBackend(location=':memory:')"
+
+    @property
+    def url(self) -> str | None:
+        """The server's URL (credentials in it redacted), or None in local mode."""
+        return _redacted(self._url) if self._url else None
+
+    @property
+    def path(self) -> str | None:
+        """The local-mode directory, or None."""
+        return self._path
+
+    # -- namespaces -------------------------------------------------------------------
+
+    def _create_namespace(self, spec: NamespaceSpec) -> NamespaceSpec:
+        with contextlib.suppress(NamespaceNotFound):
+            return self._describe_namespace(spec.name)
+        meta = {
+            META_KEY: {
+                "format": _META_FORMAT,
+                "name": spec.name,
+                "dimension": spec.dimension,
+                "metric": spec.metric,
+                "fingerprint": spec.fingerprint,
+            }
+        }
+        try:
+            with self._call("create collection", spec.name):
+                self._client.create_collection(
+                    spec.name,
+                    vectors_config=models.VectorParams(
+                        size=spec.dimension, distance=_DISTANCE[spec.metric]
+                    ),
+                    metadata=meta,
+                )
+        except VecverError:
+            # a concurrent creator, or a name taken by an alias: see what is there now
+            have = self._describe_or_none(spec.name)
+            if have is None:
+                alias = self._get_alias(spec.name)
+                if alias is not None:
+                    raise NamespaceExists(
+                        spec.name, f"an alias of that name (pointing at {alias!r})"
+                    ) from None
+                raise
+            return have
+        have = self._describe_namespace(spec.name)
+        if have != spec:
+            raise BackendError(
+                f"qdrant collection {spec.name!r} was created but its metadata did not "
+                "keep vecver's spec",
+                hint="vecver needs a Qdrant server that keeps collection metadata "
+                "(Qdrant 1.16 or later)",
+            )
+        return have
+
+    def _describe_or_none(self, name: str) -> NamespaceSpec | None:
+        try:
+            return self._describe_namespace(name)
+        except NamespaceNotFound:
+            return None
+
+    def _describe_namespace(self, name: str) -> NamespaceSpec:
+        with self._call("get collection", name):
+            info = self._client.get_collection(name)
+        meta = (info.config.metadata or {}).get(META_KEY)
+        if not isinstance(meta, dict):
+            raise ForeignNamespace(name, self.name)
+        if meta.get("name") != name:
+            # Qdrant resolves an alias to its collection: an alias is not a namespace
+            raise NamespaceNotFound(name)
+        try:
+            spec = NamespaceSpec(
+                name, int(meta["dimension"]), meta["metric"], str(meta["fingerprint"])
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise BackendError(
+                f"qdrant collection {name!r} has unreadable vecver metadata ({e})"
+            ) from e
+        params = info.config.params.vectors
+        if not isinstance(params, models.VectorParams) or (
+            params.size != spec.dimension or _METRIC.get(params.distance) != spec.metric
+        ):
+            raise BackendError(
+                f"qdrant collection {name!r} no longer has the vector of its space "
+                f"({spec.dimension} dimensions, {spec.metric}); was it changed outside vecver?"
+            )
+        self._specs[name] = spec
+        return spec
+
+    def _list_namespaces(self) -> list[str]:
+        with self._call("list collections"):
+            names = [c.name for c in self._client.get_collections().collections]
+        out = []
+        for n in names:
+            with contextlib.suppress(NamespaceNotFound, ForeignNamespace):
+                self._describe_namespace(n)
+                out.append(n)
+        return out
+
+    def _drop_namespace(self, name: str) -> None:
+        self._specs.pop(name, None)
+        try:
+            self._describe_namespace(name)
+        except NamespaceNotFound:
+            return  # absent, or an alias (dropping it would drop what it points at)
+        with self._call("delete collection", name):
+            self._client.delete_collection(name)
+        self._specs.pop(name, None)
+
+    def _input_spec(self, namespace: str) -> NamespaceSpec:
+        # local mode is this client's alone: nobody else can drop or recreate a
+        # collection behind it, so the spec read last time is still right
+        if self.mode != "server" and namespace in self._specs:
+            return self._specs[namespace]
+        return self._spec(namespace)
+
+    # -- data -------------------------------------------------------------------------
+
+    def _payload(self, record: Record) -> dict[str, Any]:
+        payload = self._codec.encode(record)
+        lists = [k for k, v in record.metadata.items() if isinstance(v, list)]
+        if lists:
+            payload[KEY_LISTS] = lists
+        return payload
+
+    def _upsert(self, namespace: str, records: Sequence[Record], vectors: Matrix) -> None:
+        ids = [uuid_for(r.id) for r in records]
+        payloads = [self._payload(r) for r in records]
+        rows = vectors.tolist()
+        for start, stop in self._request_slices(payloads, vectors.shape[1]):
+            with self._call("upsert", namespace):
+                self._client.upsert(
+                    namespace,
+                    points=models.Batch(
+                        ids=ids[start:stop],
+                        vectors=rows[start:stop],
+                        payloads=payloads[start:stop],
+                    ),
+                    wait=True,
+                )
+
+    def _request_slices(
+        self, payloads: Sequence[dict[str, Any]], dimension: int
+    ) -> Iterator[tuple[int, int]]:
+        """Slices of the batch whose requests stay within the server's size limit (local
+        mode has none: the whole batch)."""
+        if self.mode != "server":
+            yield 0, len(payloads)
+            return
+        start, size = 0, 0
+        for i, p in enumerate(payloads):
+            est = 24 * dimension + 64 + len(json.dumps(p, ensure_ascii=False, default=str))
+            if i > start and size + est > _REQUEST_BYTES:
+                yield start, i
+                start, size = i, 0
+            size += est
+        yield start, len(payloads)
+
+    def _delete(self, namespace: str, ids: Sequence[str]) -> None:
+        with self._call("delete", namespace):
+            self._client.delete(
+                namespace,
+                points_selector=models.PointIdsList(points=[uuid_for(i) for i in ids]),
+                wait=True,
+            )
+
+    def _fetch(self, namespace: str, ids: Sequence[str], with_vectors: bool) -> dict[str, Record]:
+        wanted = {uuid_for(i): i for i in ids}
+        with self._call("retrieve", namespace):
+            points = self._client.retrieve(
+                namespace, ids=list(wanted), with_payload=True, with_vectors=with_vectors
+            )
+        out: dict[str, Record] = {}
+        for p in points:
+            doc = wanted.get(str(p.id))
+            payload = p.payload or {}
+            if doc is None or not self._codec.check_id(doc, payload):
+                continue  # not the record asked for (a UUID collision): absent
+            out[doc] = self._codec.to_record(payload, _vector(p.vector) if with_vectors else None)
+        return out
+
+    def _scan(self, namespace: str, cursor: str | None, limit: int, with_vectors: bool) -> ScanPage:
+        offset = None if cursor is None else _point_of_cursor(cursor)
+        with self._call("scroll", namespace):
+            points, nxt = self._client.scroll(
+                namespace,
+                limit=min(limit, _SCROLL_MAX),
+                offset=offset,
+                with_payload=True,
+                with_vectors=with_vectors,
+            )
+        records = [
+            self._codec.to_record(p.payload or {}, _vector(p.vector) if with_vectors else None)
+            for p in points
+        ]
+        return ScanPage(records, None if nxt is None else str(nxt))
+
+    def _count(self, namespace: str) -> int:
+        with self._call("count", namespace):
+            return int(self._client.count(namespace, exact=True).count)
+
+    def _search(
+        self, namespace: str, queries: Matrix, k: int, flt: Filter | None
+    ) -> list[list[Hit]]:
+        metric = self._input_spec(namespace).metric
+        native = self._native_filter(namespace, flt)
+        if native is _NOTHING:
+            return [[] for _ in range(queries.shape[0])]
+        rows = queries.tolist()
+        out: list[list[Hit]] = []
+        for start in range(0, len(rows), _QUERY_BATCH):
+            requests = [
+                models.QueryRequest(
+                    query=q,
+                    limit=k,
+                    filter=native,
+                    params=self._search_params,
+                    with_payload=True,
+                    with_vector=False,
+                )
+                for q in rows[start : start + _QUERY_BATCH]
+            ]
+            with self._call("query", namespace):
+                answers = self._client.query_batch_points(namespace, requests=requests)
+            for answer in answers:
+                hits = []
+                for p in answer.points:
+                    d = self._codec.decode(p.payload or {})
+                    score = float(self.score_from_distance(metric, float(p.score)))
+                    hits.append(Hit(d.id, score, d.text, d.metadata, d.stamp))
+                out.append(hits)
+        return out
+
+    def _native_filter(self, namespace: str, flt: Filter | None) -> models.Filter | None:
+        """The Qdrant filter for ``flt`` (None: none), or :data:`_NOTHING` when no record
+        can match. String ranges are resolved here to the point ids that satisfy them."""
+        if flt is None:
+            return None
+        qf: QdrantFilter = translate_filter(flt)
+        if qf.matches_nothing:
+            return _NOTHING
+        if qf.client_side is None:
+            return qf.native
+        field = qf.client_side.conditions[0].field
+        ids: list[models.ExtendedPointId] = []
+        offset: models.ExtendedPointId | None = None
+        while True:
+            with self._call("scroll", namespace):
+                points, offset = self._client.scroll(
+                    namespace,
+                    scroll_filter=qf.native,
+                    limit=_SCROLL_MAX,
+                    offset=offset,
+                    with_payload=True,
+                    with_vectors=False,
+                )
+            ids.extend(p.id for p in points if qf.client_side.matches(p.payload or {}))
+            if len(ids) > MAX_RESOLVED_IDS:
+                raise FilterNotExpressible(
+                    self.name, field,
+                    f"a string range is resolved on the client and this one admits more than "
+                    f"{MAX_RESOLVED_IDS} records",
+                    hint="narrow it with eq, in or numeric range conditions",
+                )
+            if offset is None:
+                break
+        if not ids:
+            return _NOTHING
+        return models.Filter(must=[models.HasIdCondition(has_id=ids)])
+
+    # -- aliases ----------------------------------------------------------------------
+
+    def _aliases(self) -> dict[str, str]:
+        with self._call("get aliases"):
+            got = self._client.get_aliases().aliases
+        return {a.alias_name: a.collection_name for a in got}
+
+    def _set_alias(self, alias: str, namespace: str) -> None:
+        ops: list[models.AliasOperations] = []
+        if alias in self._aliases():
+            ops.append(models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=alias)))
+        ops.append(
+            models.CreateAliasOperation(
+                create_alias=models.CreateAlias(collection_name=namespace, alias_name=alias)
+            )
+        )
+        with self._call("update aliases", namespace):
+            self._client.update_collection_aliases(change_aliases_operations=ops)
+
+    def _get_alias(self, alias: str) -> str | None:
+        return self._aliases().get(alias)
+
+    def _drop_alias(self, alias: str) -> None:
+        if alias not in self._aliases():
+            return
+        with self._call("update aliases"):
+            self._client.update_collection_aliases(
+                change_aliases_operations=[
+                    models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=alias))
+                ]
+            )
+
+    # -- plumbing ---------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _call(self, what: str, namespace: str | None = None) -> Iterator[None]:
+        """One client call: serialized in local mode, its failures as vecver errors
+        (transient: timeouts, connection failures, HTTP 429/5xx, gRPC UNAVAILABLE...;
+        a missing collection as ``NamespaceNotFound``; the rest ``BackendError``), with
+        the API key scrubbed from every message."""
+        try:
+            with self._lock:
+                yield
+        except VecverError:
+            raise
+        except Exception as e:  # noqa: BLE001 - translated, never swallowed
+            raise self._translate(e, what, namespace) from e
+
+    def _translate(self, exc: Exception, what: str, namespace: str | None) -> VecverError:
+        where = f"qdrant {what}" + (f" on {namespace!r}" if namespace else "")
+        if self.mode != "server" and isinstance(exc, ValueError):
+            # local mode reports everything as ValueError
+            if namespace is not None and re.search(r"Collection .* not found", str(exc)):
+                return NamespaceNotFound(namespace)
+            return BackendError(self._scrub(f"{where} failed: {exc}"))
+        source = exc.source if isinstance(exc, ResponseHandlingException) else exc
+        err = translate(source if isinstance(source, BaseException) else exc, where,
+                        namespace=namespace)  # fmt: skip
+        if self._api_key and self._api_key in err.message:
+            err.message = self._scrub(err.message)
+            err.args = (err.message,)
+        return err
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._api_key, "<hidden>") if self._api_key else text
+
+
+#: Marks a filter no record can match (no database call needed).
+_NOTHING = models.Filter(must=[models.HasIdCondition(has_id=[])])
+
+
+def _local_capabilities(mode: Mode) -> Capabilities:
+    return dataclasses.replace(
+        _CAPABILITIES, persistent=(mode == "path"), shared_between_processes=False
+    )
+
+
+def _vector(v: Any) -> Any:
+    """The unnamed vector of a point as returned by the client."""
+    if isinstance(v, dict):
+        v = v.get("")
+    return None if v is None else np.asarray(v, dtype=np.float32)
+
+
+def _point_of_cursor(cursor: str) -> str:
+    try:
+        return str(uuid.UUID(cursor))
+    except ValueError:
+        raise InvalidInput(
+            f"{cursor!r} is not a scan cursor of the qdrant backend",
+            hint="pass the next_cursor of a previous page",
+        ) from None
+
+
+def _redacted(url: str) -> str:
+    """``url`` without a password or a query string (which may carry credentials)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return "<unparseable url>"
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "<hidden>@" + netloc.rsplit("@", 1)[1]
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
