@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import json
 import re
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 from pymilvus import DataType, MilvusClient
+from pymilvus.client.types import LoadState
 from pymilvus.exceptions import MilvusException, MilvusUnavailableException
 
 from ...errors import (
@@ -318,7 +320,6 @@ class MilvusBackend(Backend):
                 c.create_collection(
                     spec.name,
                     schema=schema,
-                    index_params=index,
                     consistency_level="Strong",
                     properties=properties,
                     timeout=self._timeout,
@@ -327,8 +328,28 @@ class MilvusBackend(Backend):
                 if "exist" not in str(e.message).lower():
                     raise
                 return self._describe_namespace(spec.name)  # a concurrent creator won
+            # the client's own waits poll every 0.5 s; an empty collection is indexed and
+            # loaded in milliseconds, so ask without waiting and poll faster here
+            c.create_index(spec.name, index, timeout=self._timeout, sync=False)
+            c.load_collection(spec.name, timeout=self._timeout, _async=True)
+            self._await_loaded(spec.name)
         self._specs[spec.name] = spec
         return spec
+
+    def _await_loaded(self, name: str) -> None:
+        deadline = time.monotonic() + self._timeout
+        delay = 0.005
+        while True:
+            state = self._client.get_load_state(name, timeout=self._timeout).get("state")
+            if state == LoadState.Loaded:
+                return
+            if time.monotonic() > deadline:
+                raise TransientBackendError(
+                    f"milvus collection {name!r} was not loaded within {self._timeout:.0f} s",
+                    hint="the server may be busy; retry",
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
 
     def _describe_namespace(self, name: str) -> NamespaceSpec:
         with self._translated("describe collection", name):

@@ -353,11 +353,13 @@ class QdrantBackend(Backend):
         self._specs.pop(name, None)
 
     def _input_spec(self, namespace: str) -> NamespaceSpec:
-        # local mode is this client's alone: nobody else can drop or recreate a
-        # collection behind it, so the spec read last time is still right
-        if self.mode != "server" and namespace in self._specs:
-            return self._specs[namespace]
-        return self._spec(namespace)
+        """The spec of a namespace vecver created, from a cache filled by every describe.
+        Every data call asks it first, so a collection vecver did not create is never
+        read or written (``ForeignNamespace``). The cache is safe: a namespace's name
+        carries its fingerprint, Qdrant itself refuses vectors of another dimension, and
+        a collection deleted behind vecver's back answers "not found" (which evicts it)."""
+        spec = self._specs.get(namespace)
+        return spec if spec is not None else self._spec(namespace)
 
     # -- data -------------------------------------------------------------------------
 
@@ -402,6 +404,7 @@ class QdrantBackend(Backend):
         yield start, len(payloads)
 
     def _delete(self, namespace: str, ids: Sequence[str]) -> None:
+        self._input_spec(namespace)
         with self._call("delete", namespace):
             self._client.delete(
                 namespace,
@@ -410,6 +413,7 @@ class QdrantBackend(Backend):
             )
 
     def _fetch(self, namespace: str, ids: Sequence[str], with_vectors: bool) -> dict[str, Record]:
+        self._input_spec(namespace)
         wanted = {uuid_for(i): i for i in ids}
         with self._call("retrieve", namespace):
             points = self._client.retrieve(
@@ -425,6 +429,7 @@ class QdrantBackend(Backend):
         return out
 
     def _scan(self, namespace: str, cursor: str | None, limit: int, with_vectors: bool) -> ScanPage:
+        self._input_spec(namespace)
         offset = None if cursor is None else _point_of_cursor(cursor)
         with self._call("scroll", namespace):
             points, nxt = self._client.scroll(
@@ -441,6 +446,7 @@ class QdrantBackend(Backend):
         return ScanPage(records, None if nxt is None else str(nxt))
 
     def _count(self, namespace: str) -> int:
+        self._input_spec(namespace)
         with self._call("count", namespace):
             return int(self._client.count(namespace, exact=True).count)
 
@@ -559,7 +565,10 @@ class QdrantBackend(Backend):
         except VecverError:
             raise
         except Exception as e:  # noqa: BLE001 - translated, never swallowed
-            raise self._translate(e, what, namespace) from e
+            err = self._translate(e, what, namespace)
+            if isinstance(err, NamespaceNotFound) and namespace is not None:
+                self._specs.pop(namespace, None)
+            raise err from e
 
     def _translate(self, exc: Exception, what: str, namespace: str | None) -> VecverError:
         where = f"qdrant {what}" + (f" on {namespace!r}" if namespace else "")
