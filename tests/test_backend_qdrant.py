@@ -9,6 +9,7 @@ import logging
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -97,7 +98,12 @@ class TestQdrantMemoryCompliance(BackendComplianceSuite):
 
 
 class TestQdrantPathCompliance(
-    NamespaceTests, WriteTests, ReadTests, AliasTests, LifecycleTests, PersistenceTests,
+    NamespaceTests,
+    WriteTests,
+    ReadTests,
+    AliasTests,
+    LifecycleTests,
+    PersistenceTests,
     ConsistencyTests,
 ):
     """Local mode in a directory: persistent (reopen), one client at a time. Search, filter
@@ -160,10 +166,13 @@ class TestQdrantToLocalWorkflow(WorkflowSuite):
 
     @pytest.fixture
     def workspace_factory(self, fast_dir: Path) -> Iterator[WorkspaceFactory]:
-        with workspace_factory_for(fast_dir, {
-            "default": {"name": "qdrant", "path": str(fast_dir / "q")},
-            "disk": {"name": "local", "path": str(fast_dir / "local")},
-        }) as make:
+        with workspace_factory_for(
+            fast_dir,
+            {
+                "default": {"name": "qdrant", "path": str(fast_dir / "q")},
+                "disk": {"name": "local", "path": str(fast_dir / "local")},
+            },
+        ) as make:
             yield make
 
 
@@ -175,10 +184,13 @@ class TestLocalToQdrantWorkflow(WorkflowSuite):
 
     @pytest.fixture
     def workspace_factory(self, fast_dir: Path) -> Iterator[WorkspaceFactory]:
-        with workspace_factory_for(fast_dir, {
-            "default": {"name": "local", "path": str(fast_dir / "local")},
-            "q": {"name": "qdrant", "path": str(fast_dir / "q")},
-        }) as make:
+        with workspace_factory_for(
+            fast_dir,
+            {
+                "default": {"name": "local", "path": str(fast_dir / "local")},
+                "q": {"name": "qdrant", "path": str(fast_dir / "q")},
+            },
+        ) as make:
             yield make
 
 
@@ -190,7 +202,9 @@ def _records(n: int, ids: list[str] | None = None, dim: int = 4) -> tuple[list[R
     recs = make_records(spec, n, seed=3)
     if ids is not None:
         recs = [
-            Record(i, r.vector, r.text, dict(r.metadata), Stamp.now(spec.fingerprint, i, r.text))
+            Record(
+                i, r.vector, r.text, dict(r.metadata), Stamp.now(spec.fingerprint, i, r.text or "")
+            )
             for i, r in zip(ids, recs)
         ]
     return recs, spec.fingerprint
@@ -206,13 +220,12 @@ def test_points_hold_uuid5_ids_and_the_payload_layout(fast_dir: Path) -> None:
     rec = Record("doc-1", np.array([1, 2, 3, 4], np.float32), "hello",
                  {"tags": ["a", "b"], "year": 2001, "nested": {"x": 1}},
                  Stamp.now(spec.fingerprint, "doc-1", "hello"))  # fmt: skip
-    with QdrantBackend(path=path) as b:
+    with closing(QdrantBackend(path=path)) as b:
         b.create_namespace(spec)
         b.upsert(spec.name, [rec])
     raw = QdrantClient(path=str(path))
     try:
         (point,) = raw.retrieve(spec.name, ids=[uuid_for("doc-1")], with_vectors=True)
-        assert str(point.id) == str(uuid.uuid5(uuid.UUID(str(point.id)), "x")) or True
         assert str(point.id) == uuid_for("doc-1")
         p = point.payload or {}
         assert p[KEY_ID] == "doc-1" and p[KEY_TEXT] == "hello"
@@ -234,7 +247,7 @@ def test_id_mapping_round_trips_odd_ids() -> None:
     ids = ["ünïcödé-文字-🙂", "x" * 10_000, str(uuid.uuid4()), "Doc", "doc", " doc ", "a/b?c#d",
            "12345"]  # fmt: skip
     recs, _ = _records(len(ids), ids)
-    with QdrantBackend(location=":memory:") as b:
+    with closing(QdrantBackend(location=":memory:")) as b:
         spec = make_spec("vv_items", 4, "cosine")
         b.create_namespace(spec)
         b.upsert(spec.name, recs)
@@ -252,7 +265,7 @@ def test_a_uuid_collision_reads_as_absent() -> None:
     that id (the check that guards against hash collisions)."""
     from vecver.backends._remote import KEY_ID, uuid_for
 
-    with QdrantBackend(location=":memory:") as b:
+    with closing(QdrantBackend(location=":memory:")) as b:
         spec = make_spec("vv_items", 4, "cosine")
         b.create_namespace(spec)
         recs, _ = _records(1, ["real"])
@@ -262,7 +275,7 @@ def test_a_uuid_collision_reads_as_absent() -> None:
 
 
 def test_scan_cursor_is_a_point_id_and_garbage_is_refused() -> None:
-    with QdrantBackend(location=":memory:") as b:
+    with closing(QdrantBackend(location=":memory:")) as b:
         spec = make_spec("vv_items", 4, "cosine")
         b.create_namespace(spec)
         recs, _ = _records(10)
@@ -279,9 +292,9 @@ def test_scores_follow_vecvers_convention() -> None:
 
     vecs = make_vectors(30, 6, 5)
     q = make_vectors(2, 6, 6)
-    with QdrantBackend(location=":memory:") as b:
+    with closing(QdrantBackend(location=":memory:")) as b:
         for metric in ("cosine", "dot", "l2"):
-            spec = make_spec(f"vv_{metric}", 6, metric)  # type: ignore[arg-type]
+            spec = make_spec(f"vv_{metric}", 6, metric)
             b.create_namespace(spec)
             recs = make_records(spec, 30, seed=1, vectors=vecs)
             b.upsert(spec.name, recs)
@@ -300,7 +313,7 @@ def test_alias_switch_is_one_update_request() -> None:
     """Re-pointing an alias sends one ``update_collection_aliases`` request holding the
     delete and the create (atomic on the server); the raw client sees the new target and
     searches through it."""
-    with QdrantBackend(location=":memory:") as b:
+    with closing(QdrantBackend(location=":memory:")) as b:
         a, c = make_spec("vv_a", 4, "cosine"), make_spec("vv_b", 4, "cosine")
         for s in (a, c):
             b.create_namespace(s)
@@ -312,7 +325,7 @@ def test_alias_switch_is_one_update_request() -> None:
             calls.append(list(change_aliases_operations))
             return real(change_aliases_operations=change_aliases_operations, **kw)  # type: ignore[arg-type]
 
-        b._client.update_collection_aliases = spy  # type: ignore[method-assign]
+        b._client.update_collection_aliases = spy  # type: ignore[method-assign,assignment]
         b.set_alias("coll", c.name)
         assert len(calls) == 1
         kinds = [type(op).__name__ for op in calls[0]]
@@ -343,9 +356,9 @@ def test_a_collection_vecver_did_not_create_is_left_alone(fast_dir: Path) -> Non
     raw = QdrantClient(path=str(path))
     raw.create_collection("theirs", vectors_config=models.VectorParams(
         size=4, distance=models.Distance.COSINE))  # fmt: skip
-    raw.upsert("theirs", points=[models.PointStruct(id=1, vector=[1, 0, 0, 0], payload={})])
+    raw.upsert("theirs", points=[models.PointStruct(id=1, vector=[1.0, 0.0, 0.0, 0.0], payload={})])
     raw.close()
-    with QdrantBackend(path=path) as b:
+    with closing(QdrantBackend(path=path)) as b:
         assert "theirs" not in b.list_namespaces()
         for op in (
             lambda: b.describe_namespace("theirs"),
@@ -377,7 +390,7 @@ def test_physical_names_follow_qdrants_rule() -> None:
 
 
 def test_one_client_per_directory(fast_dir: Path) -> None:
-    with QdrantBackend(path=fast_dir / "q") as first:
+    with closing(QdrantBackend(path=fast_dir / "q")) as first:
         with pytest.raises(BackendInUse) as e:
             QdrantBackend(path=fast_dir / "q")
         assert e.value.location == str(fast_dir / "q")
@@ -386,7 +399,10 @@ def test_one_client_per_directory(fast_dir: Path) -> None:
 
 
 def test_capabilities_per_mode(fast_dir: Path) -> None:
-    with QdrantBackend(location=":memory:") as m, QdrantBackend(path=fast_dir / "q") as p:
+    with (
+        closing(QdrantBackend(location=":memory:")) as m,
+        closing(QdrantBackend(path=fast_dir / "q")) as p,
+    ):
         assert m.capabilities.native_alias and p.capabilities.native_alias
         assert not m.capabilities.persistent and p.capabilities.persistent
         assert not m.capabilities.shared_between_processes
@@ -443,7 +459,7 @@ def test_filters_qdrant_cannot_express_natively() -> None:
 def test_inexpressible_filters_are_refused(flt: Filter) -> None:
     """Refused with ``FilterNotExpressible`` (an ``UnsupportedFilter``) before Qdrant is
     asked, never run as a wider filter."""
-    with QdrantBackend(location=":memory:") as b:
+    with closing(QdrantBackend(location=":memory:")) as b:
         spec = make_spec("vv_items", 4, "cosine")
         b.create_namespace(spec)
         with pytest.raises(FilterNotExpressible) as e:
@@ -455,7 +471,7 @@ def test_inexpressible_filters_are_refused(flt: Filter) -> None:
 def test_field_names_with_dots_are_not_paths() -> None:
     """A metadata key ``"a.b"`` is one field: it matches ``{"a.b": 1}``, never the nested
     ``{"a": {"b": 1}}`` (Qdrant would read an unquoted key as a path)."""
-    with QdrantBackend(location=":memory:") as b:
+    with closing(QdrantBackend(location=":memory:")) as b:
         spec = make_spec("vv_items", 4, "cosine")
         b.create_namespace(spec)
         recs = make_records(spec, 2, seed=2, metadata=None)
@@ -474,7 +490,7 @@ def test_string_ranges_admitting_too_many_records_are_refused(
     import vecver.backends.qdrant._backend as qb
 
     monkeypatch.setattr(qb, "MAX_RESOLVED_IDS", 5)
-    with QdrantBackend(location=":memory:") as b:
+    with closing(QdrantBackend(location=":memory:")) as b:
         spec = make_spec("vv_items", 4, "cosine")
         b.create_namespace(spec)
         b.upsert(spec.name, make_records(spec, 20, seed=1))
@@ -486,3 +502,268 @@ def test_string_ranges_admitting_too_many_records_are_refused(
         assert {h.id for h in b.search(spec.name, q, 10, filter=narrow)[0]} == {
             r.id for r in make_records(spec, 20, seed=1)[:3]
         }
+
+
+# -- a server that answers with errors: translation and secrets --------------------------------
+
+
+class _StubServer:
+    """A tiny HTTP server standing in for Qdrant's REST API: every request is answered
+    with ``status`` (and ``headers``); the requests' headers are recorded."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        self.status = 503
+        self.headers: dict[str, str] = {}
+        self.seen: list[dict[str, str]] = []
+        stub = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                stub.seen.append({k.lower(): v for k, v in self.headers.items()})
+                body = b'{"status": {"error": "stub says no"}, "time": 0.0}'
+                self.send_response(stub.status)
+                for k, v in stub.headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _answer
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def stub() -> Iterator[_StubServer]:
+    s = _StubServer()
+    yield s
+    s.close()
+
+
+SECRET = "sk-vecver-test-7f3a9c"
+
+
+def _server_backend(url: str) -> QdrantBackend:
+    with pytest.warns(UserWarning, match="insecure"):  # qdrant-client's warning, no key in it
+        return QdrantBackend(url, api_key=SECRET, timeout=2)
+
+
+@pytest.mark.parametrize(("status", "headers", "transient", "retry_after"), [
+    (503, {}, True, None), (502, {}, True, None), (429, {"Retry-After": "7"}, True, 7.0),
+    (429, {}, True, None),
+    (403, {}, False, None), (400, {}, False, None),
+])  # fmt: skip
+def test_server_errors_are_translated(
+    stub: _StubServer,
+    status: int,
+    headers: dict[str, str],
+    transient: bool,
+    retry_after: float | None,
+) -> None:
+    """5xx and 429 are transient (with the server's Retry-After), an auth refusal or a bad
+    request permanent; each names the backend and the operation."""
+    from vecver.errors import BackendError
+
+    stub.status, stub.headers = status, headers
+    b = _server_backend(stub.url)
+    with pytest.raises(BackendError) as e:
+        b.list_namespaces()
+    assert isinstance(e.value, TransientBackendError) is transient
+    assert "qdrant" in str(e.value) and str(status) in str(e.value)
+    if retry_after is not None:
+        assert isinstance(e.value, TransientBackendError)
+        assert e.value.retry_after == retry_after
+    b.close()
+
+
+def test_a_missing_collection_on_a_server_is_namespace_not_found(stub: _StubServer) -> None:
+    stub.status = 404
+    b = _server_backend(stub.url)
+    with pytest.raises(NamespaceNotFound) as e:
+        b.count("vv_gone")
+    assert e.value.namespace == "vv_gone"
+    b.close()
+
+
+def test_an_unreachable_server_is_transient() -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    b = _server_backend(f"http://127.0.0.1:{port}")
+    with pytest.raises(TransientBackendError, match="qdrant"):
+        b.list_namespaces()
+    b.close()
+
+
+def test_the_api_key_is_sent_but_never_shown(
+    stub: _StubServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The key reaches the server (``api-key`` header) and nothing else: not ``repr``, not
+    error messages, not log records (at DEBUG, the client's included)."""
+    caplog.set_level(logging.DEBUG)
+    b = _server_backend(stub.url.replace("http://", "http://user:pw@"))
+    with pytest.raises(TransientBackendError) as e:
+        b.list_namespaces()
+    assert stub.seen and stub.seen[-1].get("api-key") == SECRET
+    shown = [repr(b), str(b.url), str(e.value), repr(e.value), caplog.text]
+    assert all(SECRET not in t for t in shown), shown
+    assert "pw" not in repr(b) and "<hidden>" in repr(b)
+    b.close()
+
+
+# -- a real Qdrant server (VECVER_QDRANT_URL) -----------------------------------------------------
+
+#: Namespaces of this run on a shared server start with it (and are dropped afterwards).
+_RUN = uuid.uuid4().hex[:6]
+
+
+def _open_server() -> QdrantBackend:
+    assert SERVER_URL is not None
+    return QdrantBackend(SERVER_URL, api_key=SERVER_KEY)
+
+
+def _drop_run_namespaces(prefix: str) -> None:
+    with _open_server() as b:
+        for name in b.list_namespaces():
+            if name.startswith(prefix):
+                b.drop_namespace(name)
+
+
+@needs_server
+class TestQdrantServerCompliance(BackendComplianceSuite):
+    """The whole suite on a server: persistent, shared between clients (a second client
+    stands in for another process)."""
+
+    namespace_prefix = f"vvt{_RUN}_"
+
+    @pytest.fixture
+    def backend(self) -> Iterator[Backend]:
+        _drop_run_namespaces(self.namespace_prefix)
+        b = _open_server()
+        yield b
+        b.close()
+        _drop_run_namespaces(self.namespace_prefix)
+
+    def reopen(self, backend: Backend) -> Backend:
+        backend.close()
+        return _open_server()
+
+    def open_second(self, backend: Backend) -> Backend:
+        return _open_server()
+
+
+@needs_server
+class TestQdrantServerCongruence(BackendCongruenceSuite):
+    namespace_prefix = f"vvc{_RUN}_"
+
+    @pytest.fixture
+    def pair(self) -> Iterator[CongruencePair]:
+        _drop_run_namespaces(self.namespace_prefix)
+
+        def reopen(b: Backend) -> Backend:
+            b.close()
+            return _open_server()
+
+        p = CongruencePair(_open_server(), reopen=reopen)
+        yield p
+        p.close()
+        _drop_run_namespaces(self.namespace_prefix)
+
+
+# -- the command line: named instances -----------------------------------------------------------
+
+
+def test_cli_migrates_from_qdrant_to_a_named_local_instance_and_back(cli_ws: object) -> None:
+    """``[backend] name = "qdrant"`` plus ``[backends.disk]`` (local): ingest on Qdrant,
+    ``migrate --on disk``, ``cutover`` (Qdrant's alias is dropped: it would name a space no
+    longer active) and ``rollback`` (set again), through the real command line."""
+    from vvcli import CliWorkspace, hash_config, make_docs
+
+    assert isinstance(cli_ws, CliWorkspace)
+    cli_ws.write_config(
+        hash_config(backend="qdrant", extra='[backends.disk]\nname = "local"\npath = "disk"\n')
+    )
+    cli_ws.run("-q", "ingest", "docs", cli_ws.jsonl("d.jsonl", make_docs(30)), ok=True)
+    cli_ws.run("-q", "migrate", "docs", "--to", "v2", "--on", "disk", ok=True)
+    cli_ws.run("-q", "cutover", "docs", "--force", ok=True)
+    sp = cli_ws.spaces()
+    assert (sp["v1"]["backend"], sp["v1"]["state"], sp["v1"]["count"]) == ("default", "retired", 30)
+    assert (sp["v2"]["backend"], sp["v2"]["state"], sp["v2"]["count"]) == ("disk", "active", 30)
+    cli_ws.run("-q", "rollback", "docs", ok=True)
+    with closing(QdrantBackend(path=cli_ws.root / "vectors")) as q:
+        assert q.get_alias("docs") == sp["v1"]["namespace"]
+
+
+# -- odds and ends ---------------------------------------------------------------------------
+
+
+def test_a_collection_deleted_behind_vecvers_back_is_namespace_not_found() -> None:
+    with closing(QdrantBackend(location=":memory:")) as b:
+        spec = make_spec("vv_items", 4, "cosine")
+        b.create_namespace(spec)
+        recs, _ = _records(3)
+        b.upsert(spec.name, recs)
+        b._client.delete_collection(spec.name)
+        for op in (
+            lambda: b.upsert(spec.name, recs),
+            lambda: b.fetch(spec.name, ["doc-00000"]),
+            lambda: b.search(spec.name, make_vectors(1, 4, 1), 3),
+            lambda: b.count(spec.name),
+        ):
+            with pytest.raises(NamespaceNotFound):
+                op()
+
+
+def test_local_mode_serves_threads(fast_dir: Path) -> None:
+    """Searches and writes from several threads at once on one path-mode backend (local
+    mode is not thread-safe by itself: the backend serializes its calls)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with closing(QdrantBackend(path=fast_dir / "q")) as b:
+        spec = make_spec("vv_items", 8, "l2")
+        b.create_namespace(spec)
+        recs = make_records(spec, 200, seed=4)
+        b.upsert(spec.name, recs[:100])
+
+        def search(i: int) -> int:
+            return len(b.search(spec.name, make_vectors(2, 8, i), 5)[0])
+
+        def write(i: int) -> int:
+            b.upsert(spec.name, recs[100 + 10 * i : 110 + 10 * i])
+            return 5
+
+        with ThreadPoolExecutor(4) as pool:
+            got = list(pool.map(lambda i: (search if i % 2 else write)(i // 2), range(20)))
+        assert got == [5] * 20
+        assert b.count(spec.name) == 200
+
+
+def test_a_missing_client_library_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from vecver.errors import BackendNotInstalled
+
+    for mod in [
+        m for m in sys.modules if m.startswith(("qdrant_client", "vecver.backends.qdrant"))
+    ]:
+        monkeypatch.delitem(sys.modules, mod)
+    monkeypatch.setitem(sys.modules, "qdrant_client", None)  # import qdrant_client -> ImportError
+    with pytest.raises(BackendNotInstalled) as e:
+        get_backend_class("qdrant")
+    assert (e.value.package, e.value.extra) == ("qdrant_client", "qdrant")

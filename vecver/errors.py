@@ -623,7 +623,8 @@ class FilterNotExpressible(UnsupportedFilter):
         InvalidFilter.__init__(
             self,
             f"the {backend} backend cannot express the filter on {field!r} exactly: {reason}",
-            hint=hint or "rewrite that condition (or filter on another field); nothing was searched",
+            hint=hint
+            or "rewrite that condition (or filter on another field); nothing was searched",
         )
 
 

@@ -138,6 +138,12 @@ def backfill(
     ``failed`` first, and the collection's writes go on without it); ``StateError``
     for a space that is not being built.
     """
+    return _backfill(ws, collection, space, _Options(source, batch_size, progress, restart,
+                                                     on_batch))
+
+
+def _backfill(ws: Workspace, collection: str, space: str | None,
+              opts: _Options) -> BackfillReport:
     ws.manifest.require_collection(collection)
     target = _target(ws, collection, space)
     rep = BackfillReport(collection, target.space_label, target.name, "")
@@ -162,9 +168,7 @@ def backfill(
     if holder is not None:
         raise LeaseHeld(f"the backfill of {target.space_label!r} in {collection!r}", holder)
     try:
-        run = _BackfillRun(ws, collection, target, rep, lease,
-                           _Options(source, batch_size, progress, restart, on_batch))
-        return run.run()
+        return _BackfillRun(ws, collection, target, rep, lease, opts).run()
     finally:
         ws.manifest.release_lease(lease)
 
@@ -181,6 +185,7 @@ class _Options:
     progress: bool | None
     restart: bool
     on_batch: Callable[[BackfillReport], None] | None
+    source_checked: bool = False  # migrate validated it already
 
 
 @dataclass
@@ -281,7 +286,7 @@ class _BackfillRun:
                             and self.src.namespace == active_name)
         self.rep.source = self.src.name
         validate_source = getattr(self.src, "validate", None)
-        if callable(validate_source):
+        if callable(validate_source) and not opts.source_checked:
             # a malformed file fails before anything from it is written (and before a
             # checkpoint points into it)
             validate_source()
@@ -543,10 +548,14 @@ def migrate(
     """Start (or resume) the migration of ``collection`` to space ``to``: create its
     namespace (on backend instance ``on``, default: the active space's instance), turn
     dual-write on, backfill, verify; the space ends ``ready``. See
-    :func:`start_migration` for what is refused."""
+    :func:`start_migration` for what is refused. A source with a ``validate`` method (a
+    JSONL file) is checked whole first: a malformed one is refused (``SourceError``)
+    before anything is created. A migration that ``failed`` is resumed. Raises
+    ``CandidateFailed`` when the new space's model breaks (the space is marked
+    ``failed``; production writes go on), and what :func:`backfill` raises."""
     validate_source = getattr(source, "validate", None)
-    if callable(validate_source) and ws.manifest.namespace_for(collection, to) is None:
+    if callable(validate_source):
         validate_source()  # a malformed source is refused before anything is created
     start_migration(ws, collection, to, on=on)
-    return backfill(ws, collection, space=to, source=source, batch_size=batch_size,
-                    progress=progress, on_batch=on_batch)
+    return _backfill(ws, collection, to, _Options(source, batch_size, progress, False,
+                                                  on_batch, source_checked=True))

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import numpy as np
 from qdrant_client import QdrantClient
+from qdrant_client.common.client_exceptions import ResourceExhaustedResponse
 from qdrant_client.http import models
 from qdrant_client.http.exceptions import ResponseHandlingException
 
@@ -28,6 +29,7 @@ from ...errors import (
     InvalidNamespaceName,
     NamespaceExists,
     NamespaceNotFound,
+    TransientBackendError,
     VecverError,
 )
 from ...filters import Filter
@@ -371,7 +373,7 @@ class QdrantBackend(Backend):
         return payload
 
     def _upsert(self, namespace: str, records: Sequence[Record], vectors: Matrix) -> None:
-        ids = [uuid_for(r.id) for r in records]
+        ids: list[models.ExtendedPointId] = [uuid_for(r.id) for r in records]
         payloads = [self._payload(r) for r in records]
         rows = vectors.tolist()
         for start, stop in self._request_slices(payloads, vectors.shape[1]):
@@ -508,7 +510,8 @@ class QdrantBackend(Backend):
             ids.extend(p.id for p in points if qf.client_side.matches(p.payload or {}))
             if len(ids) > MAX_RESOLVED_IDS:
                 raise FilterNotExpressible(
-                    self.name, field,
+                    self.name,
+                    field,
                     f"a string range is resolved on the client and this one admits more than "
                     f"{MAX_RESOLVED_IDS} records",
                     hint="narrow it with eq, in or numeric range conditions",
@@ -529,7 +532,9 @@ class QdrantBackend(Backend):
     def _set_alias(self, alias: str, namespace: str) -> None:
         ops: list[models.AliasOperations] = []
         if alias in self._aliases():
-            ops.append(models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=alias)))
+            ops.append(
+                models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=alias))
+            )
         ops.append(
             models.CreateAliasOperation(
                 create_alias=models.CreateAlias(collection_name=namespace, alias_name=alias)
@@ -577,6 +582,11 @@ class QdrantBackend(Backend):
             if namespace is not None and re.search(r"Collection .* not found", str(exc)):
                 return NamespaceNotFound(namespace)
             return BackendError(self._scrub(f"{where} failed: {exc}"))
+        if isinstance(exc, ResourceExhaustedResponse):  # HTTP 429 with a Retry-After
+            return TransientBackendError(
+                self._scrub(f"{where} failed: rate limited by the server (HTTP 429): {exc}"),
+                retry_after=float(exc.retry_after_s),
+            )
         source = exc.source if isinstance(exc, ResponseHandlingException) else exc
         err = translate(source if isinstance(source, BaseException) else exc, where,
                         namespace=namespace)  # fmt: skip
@@ -626,4 +636,3 @@ def _redacted(url: str) -> str:
     if "@" in netloc:
         netloc = "<hidden>@" + netloc.rsplit("@", 1)[1]
     return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-

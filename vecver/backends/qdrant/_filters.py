@@ -76,7 +76,9 @@ def field_key(field: str) -> str:
         return field
     if '"' in field:
         raise FilterNotExpressible(
-            _BACKEND, field, "a field name holding a double quote cannot be addressed",
+            _BACKEND,
+            field,
+            "a field name holding a double quote cannot be addressed",
             hint="rename the metadata field",
         )
     return f'"{field}"'
@@ -85,7 +87,8 @@ def field_key(field: str) -> str:
 def _check_number(field: str, value: float) -> float:
     if isinstance(value, int) and not -_EXACT_INT <= value <= _EXACT_INT:
         raise FilterNotExpressible(
-            _BACKEND, field,
+            _BACKEND,
+            field,
             f"{value} is beyond +-2**53; Qdrant compares numbers as 64-bit floats",
             hint="compare with a float bound, or store such numbers as strings",
         )
@@ -144,7 +147,9 @@ def translate_filter(flt: Filter) -> QdrantFilter:
                     models.FieldCondition(
                         key=key,
                         range=models.Range(
-                            gt=_num(cond.gt), gte=_num(cond.gte), lt=_num(cond.lt),
+                            gt=_num(cond.gt),
+                            gte=_num(cond.gte),
+                            lt=_num(cond.lt),
                             lte=_num(cond.lte),
                         ),
                     )
