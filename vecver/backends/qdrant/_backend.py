@@ -90,7 +90,9 @@ class QdrantBackend(Backend):
       time, so not shared between processes: a second one raises ``BackendInUse``).
 
     Local mode is qdrant-client's Python re-implementation of Qdrant's behaviour (exact
-    search, the same filter rules), not the server; vecver's tests run against it.
+    search, the same filter rules), not the server; vecver's tests run against it. In a
+    directory it commits every point in its own SQLite transaction, so filling one is
+    slow (about a disk sync per record).
 
     Mapping:
 
@@ -111,6 +113,11 @@ class QdrantBackend(Backend):
     - Aliases are Qdrant aliases, switched in one ``update_collection_aliases`` request
       (delete and create together: atomic on the server); dropping a collection drops
       its aliases.
+
+    Errors: timeouts, connection failures, HTTP 429 (with its ``Retry-After``) and 5xx,
+    gRPC UNAVAILABLE and the like are ``TransientBackendError`` (the core retries them); a
+    missing collection is ``NamespaceNotFound``; the rest (an auth refusal, a value the
+    server rejects) ``BackendError`` naming the operation and the namespace.
 
     Options besides the location: ``timeout`` (seconds per request to a server),
     ``prefer_grpc``, ``hnsw_ef`` (search beam width; None: the collection's default) and
@@ -203,7 +210,7 @@ class QdrantBackend(Backend):
         coll = _NAME_CHARS.sub("_", collection)
         label = _NAME_CHARS.sub("_", space_label)
         name = f"vv_{coll}__{label}_{fingerprint[:8]}"
-        if coll != collection or len(name) > _NAME_MAX:
+        if coll != collection or label != space_label or len(name) > _NAME_MAX:
             digest = uuid_for(f"{collection}\x00{space_label}\x00{fingerprint}")[:8]
             name = f"{name[: _NAME_MAX - 9]}_{digest}"
         return name

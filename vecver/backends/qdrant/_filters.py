@@ -24,7 +24,8 @@ ids (``HasId``): exact, at a cost that grows with the number of records the rest
 filter admits (refused beyond :data:`MAX_RESOLVED_IDS`).
 
 Refused with :class:`~vecver.errors.FilterNotExpressible` (never widened): a field name
-Qdrant cannot address (one holding a double quote), an integer beyond +-2**53 in a
+Qdrant cannot address (one holding a double quote), a string that is not valid Unicode (a
+lone surrogate, which no stored value holds and JSON cannot carry), an integer beyond +-2**53 in a
 condition (Qdrant compares numbers as 64-bit floats, so it could not tell 2**53 from
 2**53 + 1), and string ranges admitting more than :data:`MAX_RESOLVED_IDS` records.
 """
@@ -74,6 +75,7 @@ def field_key(field: str) -> str:
     brackets are not read as a path. ``FilterNotExpressible`` for a name holding ``"``."""
     if _PLAIN_KEY.fullmatch(field):
         return field
+    _check_text(field, field, "field name")
     if '"' in field:
         raise FilterNotExpressible(
             _BACKEND,
@@ -82,6 +84,16 @@ def field_key(field: str) -> str:
             hint="rename the metadata field",
         )
     return f'"{field}"'
+
+
+def _check_text(field: str, value: str, what: str = "value") -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise FilterNotExpressible(
+            _BACKEND, field, f"the {what} {value!r} is not valid Unicode (a lone surrogate)"
+        ) from None
+    return value
 
 
 def _check_number(field: str, value: float) -> float:
@@ -98,7 +110,7 @@ def _check_number(field: str, value: float) -> float:
 def _value_conditions(key: str, field: str, values: tuple[Scalar, ...]) -> list[models.Condition]:
     """Conditions of which one holds exactly when the field equals one of ``values`` by
     vecver's rules (bools, numbers and strings never equal each other)."""
-    strings = [v for v in values if isinstance(v, str)]
+    strings = [_check_text(field, v) for v in values if isinstance(v, str)]
     out: list[models.Condition] = []
     if len(strings) == 1:
         out.append(models.FieldCondition(key=key, match=models.MatchValue(value=strings[0])))
