@@ -64,6 +64,13 @@ def _port_in_use(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+TEST_SERVER_CONFIG = {
+    "proxy.timeTickInterval": 10,
+    "queryCoord.checkInterval": 50,
+    "queryCoord.distPullInterval": 50,
+}
+
+
 @pytest.fixture(scope="session")
 def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The URI of the embedded Milvus server (the ``milvus`` package: real Milvus 2.3
@@ -75,6 +82,11 @@ def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pytest.skip("port 9091 is in use: another Milvus server runs on this machine")
     server = milvus.default_server
     server.set_base_dir(str(tmp_path_factory.mktemp("milvus-server")))
+    # Tuned for tests: a strongly consistent read waits for the next time tick (200 ms by
+    # default) and a load for the query coordinator's next check (1 s); shorter intervals
+    # keep the suite's thousands of reads fast. The engine is otherwise as shipped.
+    for key, value in TEST_SERVER_CONFIG.items():
+        server.config.set(key, value)
     try:
         server.start()
     except Exception as e:  # noqa: BLE001 - reported as the skip reason

@@ -316,6 +316,29 @@ def test_abort_a_migration_in_progress(ws, label_state: str) -> None:
     assert_all_live_match(ws, "c", {**model_of(docs), **model_of(make_docs(2, start=40))})
 
 
+def test_an_aborted_migration_can_be_started_again(ws) -> None:
+    """Abort, keep writing, then migrate to the same space again: it is planned anew
+    (same name, same instance), backfilled from scratch and ends ready and clean."""
+    c = ws.collection("c")
+    docs = make_docs(12)
+    c.upsert(docs)
+    vecver.start_migration(ws, "c", "v2")
+    c.upsert(make_docs(3, start=20))
+    abort(ws, "c", "v2")
+    c.upsert(make_docs(2, start=40))
+    c.delete([docs[0].id])
+    rep = vecver.migrate(ws, "c", "v2", progress=False)
+    assert rep.state == "ready" and rep.verify is not None and rep.verify.clean
+    row = ws.manifest.namespace_for("c", "v2")
+    assert row is not None and row.state == "ready" and row.reason is None
+    assert ws.backend.count(row.name) == 12 - 1 + 3 + 2
+    kinds = [e["kind"] for e in ws.manifest.events("c")]
+    assert "namespace.replanned" in kinds
+    # a space that is not dropped is not "planned again"
+    with pytest.raises(vecver.errors.StateError, match="not dropped"):
+        ws.manifest.replan_namespace("c", "v2", row.fingerprint, row.name)
+
+
 def test_abort_is_refused_for_the_active_and_a_retired_space(ws) -> None:
     c = ws.collection("c")
     c.upsert(make_docs(6))

@@ -238,8 +238,17 @@ class SearchResult(Result):
 # ----------------------------------------------------------------------------- helpers
 
 
-def _ws(config: Config, progress: bool | None = None) -> Workspace:
-    return Workspace(config, progress=progress)
+def _ws(config: Config, progress: bool | None = None, *, write: bool = False) -> Workspace:
+    """Open the workspace of a verb; a verb that writes (``write``) is refused at once
+    when the manifest can only be read here, before any phase starts."""
+    ws = Workspace(config, progress=progress)
+    if write:
+        try:
+            ws.manifest.require_writable()
+        except BaseException:
+            ws.close()
+            raise
+    return ws
 
 
 def _positive(what: str, value: int | None) -> None:
@@ -280,7 +289,7 @@ def init(config_path: str | os.PathLike[str]) -> InitResult:
         wrote = True
     cfg = Config.load(p)
     created = []
-    with _ws(cfg) as ws:
+    with _ws(cfg, write=True) as ws:
         for name in cfg.collections:
             if not ws.manifest.has_collection(name):
                 ws.collection(name)
@@ -315,7 +324,7 @@ def ingest(
     src = JsonlSource(path)
     total = src.validate()
 
-    with _ws(config, progress) as ws:
+    with _ws(config, progress, write=True) as ws:
         if not ws.manifest.has_collection(collection):
             label = space or config.collections.get(collection)
             if label is None:
@@ -415,7 +424,7 @@ def migrate(
     :param on_batch: Python only: called with the report after each durable batch.
     """
     _positive("batch size", batch_size)
-    with _ws(config, progress) as ws:
+    with _ws(config, progress, write=True) as ws:
         return _backfill.migrate(ws, collection, to, source=_source(source),
                                  batch_size=batch_size, progress=progress, on_batch=on_batch,
                                  on=on)
@@ -444,7 +453,7 @@ def backfill(
     :param restart: ignore the checkpoint and start over.
     """
     _positive("batch size", batch_size)
-    with _ws(config, progress) as ws:
+    with _ws(config, progress, write=True) as ws:
         return _backfill.backfill(ws, collection, space=space, source=_source(source),
                                   batch_size=batch_size, progress=progress, restart=restart)
 
@@ -456,7 +465,7 @@ def verify(config: Config, collection: str, *, repair: bool = False) -> VerifyRe
     :param collection: the collection to check.
     :param repair: fix what is found (re-embed, delete, restamp).
     """
-    with _ws(config) as ws:
+    with _ws(config, write=repair) as ws:
         reps = _verify.verify(ws, collection, repair=repair)
         return VerifyResult(collection, all(r.clean for r in reps),
                             len(ws.manifest.intents(collection)), list(reps))
@@ -501,7 +510,7 @@ def cutover(
     :metavar to: SPACE
     :param force: skip the evaluation gate.
     """
-    with _ws(config) as ws:
+    with _ws(config, write=True) as ws:
         return _cutover.cutover(ws, collection, to=to, force=force)
 
 
@@ -510,7 +519,7 @@ def rollback(config: Config, collection: str) -> _cutover.CutoverReport:
 
     :param collection: the collection to switch back.
     """
-    with _ws(config) as ws:
+    with _ws(config, write=True) as ws:
         return _cutover.rollback(ws, collection)
 
 
@@ -525,7 +534,7 @@ def abort(
     :param collection: the collection whose migration to abandon.
     :param space: the space to abandon (needed only when several are being built).
     """
-    with _ws(config) as ws:
+    with _ws(config, write=True) as ws:
         return _abort.abort(ws, collection, space)
 
 

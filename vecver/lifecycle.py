@@ -15,7 +15,9 @@
 - ``failed``: a candidate whose embedder or source broke. It is *not* live: it stops
   receiving writes, so a broken candidate cannot take production writes down. It can be
   retried (``failed -> building``) or abandoned (``failed -> dropped``).
-- ``dropped``: final.
+- ``dropped``: its data is gone. An abandoned migration (``vecver abort``) may be
+  started again: the store plans the same space anew (``replan_namespace``), which is a
+  new build, not a transition of the old one.
 
 A store applies these rules inside its transactions; nothing here touches storage.
 """

@@ -485,6 +485,19 @@ def start_migration(
             return _build(ws, collection, row, space, active.space_label)
         if row.state == "failed":
             return _resume_failed(ws, collection, row, space)
+        if row.state == "dropped":
+            # an abandoned migration (`vecver abort`), started again from scratch
+            if space.fingerprint == active.fingerprint:
+                raise StateError(
+                    f"space {to!r} has the same fingerprint as the active space "
+                    f"{active.space_label!r}: the geometry is identical, nothing to migrate",
+                )
+            ws.manifest.replan_namespace(collection, to, space.fingerprint,
+                                         ws.namespace_name(collection, space, be),
+                                         backend=instance)
+            row = ws.manifest.namespace_for(collection, to)
+            assert row is not None
+            return _build(ws, collection, row, space, active.space_label)
         if row.state == "active":
             raise StateError(f"space {to!r} is already the active space of {collection!r}")
         if row.state == "retired":

@@ -551,6 +551,12 @@ class Manifest:
         """Whether this handle can only read (writes raise :class:`ManifestReadOnly`)."""
         return self._read_only
 
+    def require_writable(self) -> None:
+        """Raise :class:`ManifestReadOnly` when this handle can only read."""
+        if self._read_only:
+            raise ManifestReadOnly(self.path, "opened read-only: the file or its directory "
+                                   "is not writable")
+
     @property
     def schema_version(self) -> int:
         return self._version
@@ -797,6 +803,47 @@ class Manifest:
             )
             self.log("namespace.added", collection, space=space_label, namespace=ns, state=state,
                      backend=backend)
+
+    def replan_namespace(
+        self, collection: str, space_label: str, fingerprint: str, ns: str, *,
+        backend: str = DEFAULT_BACKEND,
+    ) -> None:
+        """Start an abandoned migration again: the ``dropped`` namespace of
+        ``space_label`` in ``collection`` becomes ``planned`` under the name ``ns`` on
+        backend instance ``backend`` (both may differ from before: the space may be placed
+        elsewhere this time). Its old reason is cleared; the event log keeps the history.
+        Raises :class:`StateError` unless that namespace exists and is ``dropped``, and
+        :class:`AlreadyRecorded` when ``ns`` names another namespace."""
+        if not isinstance(backend, str) or not backend:
+            raise InvalidArgument("backend", backend, "a backend instance name")
+        now = self._clock()
+        with self.transaction() as db:
+            got = db.execute(
+                "SELECT name, state FROM namespaces WHERE collection=? AND space_label=?",
+                (collection, space_label),
+            ).fetchone()
+            if got is None or got[1] != "dropped":
+                state = "not recorded" if got is None else got[1]
+                raise StateError(
+                    f"space {space_label!r} of {collection!r} is {state}, not dropped: only an "
+                    "abandoned migration is planned again"
+                )
+            old = str(got[0])
+            if ns != old and db.execute(
+                "SELECT 1 FROM namespaces WHERE name=?", (ns,)
+            ).fetchone():
+                raise AlreadyRecorded("namespace", ns, "another space holds that name")
+            db.execute(
+                "UPDATE namespaces SET name=?, fingerprint=?, state='planned', created_at=?,"
+                " updated_at=?, ready_at=NULL, backend=?, reason=NULL WHERE name=?",
+                (ns, fingerprint, now, now, backend, old),
+            )
+            db.execute("DELETE FROM checkpoints WHERE namespace IN (?, ?)", (old, ns))
+            db.execute(
+                "UPDATE collections SET generation = generation + 1 WHERE name=?", (collection,)
+            )
+            self.log("namespace.replanned", collection, space=space_label, namespace=ns,
+                     previous=old, backend=backend)
 
     def _ns_rows(self, where: str, args: Sequence[Any]) -> list[NamespaceRow]:
         rows = self._query(f"SELECT {self._ns_cols} FROM namespaces WHERE {where}", args)
