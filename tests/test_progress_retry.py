@@ -116,6 +116,21 @@ def test_with_retry_retries_transient_errors_then_succeeds() -> None:
     assert len(calls) == 3 and len(sleeps) == 2 and sleeps[1] > 0
 
 
+def test_with_retry_respects_the_wait_the_database_asked_for() -> None:
+    """A 429 with Retry-After: 7 waits 7 s (not the 0.2 s backoff), capped at the limit."""
+    asked = iter([7.0, 500.0])
+    sleeps: list[float] = []
+
+    def throttled() -> str:
+        wait = next(asked, None)
+        if wait is not None:
+            raise TransientBackendError("rate limited", retry_after=wait)
+        return "ok"
+
+    assert with_retry(throttled, what="t", sleep=sleeps.append, max_retry_after=30.0) == "ok"
+    assert sleeps == [7.0, 30.0]
+
+
 def test_with_retry_gives_up_and_does_not_retry_permanent_errors() -> None:
     def always() -> None:
         raise TransientBackendError("down")

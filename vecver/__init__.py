@@ -16,15 +16,18 @@ from .config import Config, Gate
 from .embedders import Embedder, SpaceEmbedder
 from .errors import VecverError
 from .filters import F, Filter
+from .ops.abort import abort
 from .ops.backfill import backfill, migrate, start_migration
 from .ops.cutover import cutover, rollback
 from .ops.evaluate import evaluate
 from .ops.plan import plan
 from .ops.verify import verify
+from .read.routes import Active, Candidate, Route, SpaceRoute
 from .runtime.collection import Collection
 from .runtime.sources import IterableSource, JsonlSource, NamespaceSource, Source
 from .runtime.workspace import Workspace
 from .space import Space, SpaceSpec
+from .store.base import ManifestStore
 from .store.sqlite import Manifest
 from .types import Document, Hit, NamespaceSpec, Record, Stamp
 
@@ -39,10 +42,11 @@ def open(  # noqa: A001 - the natural name
 
 
 __all__ = [
-    "Backend", "Capabilities", "Collection", "Config", "Document", "Embedder", "F", "Filter",
-    "Gate", "Hit", "IterableSource", "JsonlSource", "Manifest", "NamespaceSource",
-    "NamespaceSpec", "Record", "Source", "Space", "SpaceEmbedder", "SpaceSpec", "Stamp",
-    "VecverError", "Workspace", "backfill", "command", "cutover", "errors", "evaluate",
+    "Active", "Backend", "Candidate", "Capabilities", "Collection", "Config", "Document",
+    "Embedder", "F", "Filter", "Gate", "Hit", "IterableSource", "JsonlSource", "Manifest",
+    "ManifestStore", "NamespaceSource", "NamespaceSpec", "Record", "Route", "Source", "Space",
+    "SpaceEmbedder", "SpaceRoute", "SpaceSpec", "Stamp", "VecverError", "Workspace", "abort",
+    "backfill", "command", "cutover", "errors", "evaluate",
     "migrate", "open", "plan", "register_backend", "rollback", "start_migration", "verify",
     "__version__",
 ]

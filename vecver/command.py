@@ -157,7 +157,8 @@ class BackfillProgress(Result):
 @dataclass
 class SpaceStatus(Result):
     """One space of a collection: its namespace on backend instance ``backend``, its
-    lifecycle ``state`` and the vectors it stores (``count``; 0 once dropped)."""
+    lifecycle ``state`` and the vectors it stores (``count``; 0 once dropped);
+    ``reason`` says why a ``failed`` space broke."""
 
     label: str
     fingerprint: str
@@ -166,6 +167,7 @@ class SpaceStatus(Result):
     namespace: str
     backend: str = DEFAULT_INSTANCE
     backfill: BackfillProgress | None = None
+    reason: str | None = None
 
 
 @dataclass
@@ -372,6 +374,7 @@ def status(config: Config) -> StatusReport:
                 spaces.append(SpaceStatus(
                     ns.space_label, ns.fingerprint, ns.state, count, ns.name, _instance(ns),
                     BackfillProgress(ck.done, ck.finished, ck.source) if ck else None,
+                    ns.reason if ns.state == "failed" else None,
                 ))
             out.append(CollectionStatus(
                 name, active_label, spaces, ws.manifest.tombstone_count(name),

@@ -102,6 +102,7 @@ def text_status(r: StatusReport) -> str:
         if len(instances) > 1:
             header.append("backend")
         out.append(table(rows, header))
+        out += [f"  {s.label} failed: {s.reason}" for s in c.spaces if s.reason]
     return "\n".join(out)
 
 

@@ -23,7 +23,7 @@ from ..errors import (
     StateError,
     UnknownSpace,
 )
-from ..runtime.progress import Progress
+from ..runtime.progress import Progress, phase
 from ..runtime.reconcile import (
     delete_ids,
     embed_or_fail,
@@ -406,6 +406,8 @@ class _BackfillRun:
         not counted, see ``verify_namespace``); the space is ready when a round finds
         nothing."""
         ws, rep, target = self.ws, self.rep, self.target
+        phase(f"verify {self.collection} -> {target.space_label}",
+              enabled=self.opts.progress if self.opts.progress is not None else ws.progress)
         check: VerifyReport | None = None
         for _ in range(FINAL_ROUNDS):
             check = verify_namespace(ws, self.collection, target, repair=True)

@@ -39,7 +39,8 @@ from ..filters import Filter
 from ..lifecycle import is_live
 from ..read.routes import ReadPlan, Route
 from ..read.searcher import Searcher
-from ..store.sqlite import Manifest, NamespaceRow
+from ..store.base import ManifestStore
+from ..store.sqlite import NamespaceRow
 from ..types import Document, Hit, Record
 from .reconcile import delete_ids, embed_or_fail, reconcile, write_records
 from .sources import check_storable, to_document
@@ -141,7 +142,7 @@ class Collection:
         return self.ws.backend
 
     @property
-    def manifest(self) -> Manifest:
+    def manifest(self) -> ManifestStore:
         return self.ws.manifest
 
     # -- write path ---------------------------------------------------------------------

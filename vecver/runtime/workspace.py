@@ -26,6 +26,7 @@ from ..errors import (
     UnknownSpace,
 )
 from ..space import Space, SpaceSpec, check_label
+from ..store.base import ManifestStore
 from ..store.sqlite import Manifest, NamespaceRow
 from .collection import Collection
 from .recover import RecoveryReport, recover
@@ -66,7 +67,7 @@ class Workspace:
             given[DEFAULT_INSTANCE] = backend
         for name in given:
             self.config.backend_config(name)  # UnknownBackendInstance for a stray name
-        self.manifest = Manifest(self.config.manifest_path)
+        self.manifest: ManifestStore = Manifest(self.config.manifest_path)
         self._backends: dict[str, Backend] = given
         self._lock = threading.RLock()
         try:
