@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -19,6 +20,7 @@ from pymilvus.exceptions import MilvusException, MilvusUnavailableException
 
 from ...errors import (
     BackendError,
+    BackendInUse,
     ConfigError,
     ForeignNamespace,
     InvalidNamespaceName,
@@ -30,7 +32,7 @@ from ...errors import (
 from ...filters import Filter
 from ...types import Hit, Matrix, Metric, NamespaceSpec, Record, ScanPage, Stamp
 from .. import _remote
-from ..base import Backend
+from ..base import Backend, exact_scores
 from ..capabilities import Capabilities
 from ._expr import FILTER_FIELD, filter_keys, string_literal, translate_filter
 
@@ -173,8 +175,15 @@ class MilvusBackend(Backend):
             client_kwargs["token"] = token
         if db_name:
             client_kwargs["db_name"] = db_name
-        with self._translated("connect"):
+        try:
             self._client = MilvusClient(**client_kwargs)
+        except Exception as e:  # noqa: BLE001 - classified here
+            if _is_lite(uri) and "local" in str(e).lower():
+                raise BackendInUse(
+                    self.name, uri, "Milvus Lite opens a file in one process at a time "
+                    "(or the file is not a Milvus Lite database)",
+                ) from e
+            raise self._translate(e, "connect", None) from e
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(uri={self._uri!r})"
@@ -186,10 +195,8 @@ class MilvusBackend(Backend):
 
     def close(self) -> None:
         if not self.closed:
-            try:
+            with contextlib.suppress(Exception):  # closing is best effort
                 self._client.close()
-            except Exception:  # noqa: BLE001 - closing is best effort
-                pass
         super().close()
 
     # -- naming ------------------------------------------------------------------------
@@ -470,7 +477,7 @@ class MilvusBackend(Backend):
         if self._index_type == "HNSW":
             params["ef"] = max(int(params.get("ef", 0)), topk)
         search_params = {"metric_type": _METRICS[spec.metric], "params": params}
-        fields = [f for f in _RECORD_FIELDS if f != F_ID]
+        fields = [f for f in _RECORD_FIELDS if f != F_ID] + [F_VECTOR]
         data = [q.tolist() for q in queries]
         results = self._call("search", namespace, lambda: self._client.search(
             namespace, data=data, filter=expr, limit=topk, output_fields=fields,
@@ -478,19 +485,28 @@ class MilvusBackend(Backend):
             timeout=self._timeout,
         ))  # fmt: skip
         out: list[list[Hit]] = []
-        for row in results:
-            hits = []
+        for qi, row in enumerate(results):
+            recs = []
             for hit in row:
                 entity = dict(hit.get("entity") or {})
                 entity[F_ID] = hit.get("id", entity.get(F_ID))
-                rec = _record(entity, False)
+                rec = _record(entity, True)
                 # a guard against a 64-bit key-hash collision: never return a non-match
-                if flt is not None and not flt.matches(rec.metadata):
-                    continue
-                score = float(self.score_from_distance(spec.metric, float(hit["distance"])))
-                hits.append(Hit(rec.id, score, rec.text, rec.metadata, rec.stamp))
-            hits.sort(key=lambda h: -h.score)
-            out.append(hits)
+                if rec.vector is not None and (flt is None or flt.matches(rec.metadata)):
+                    recs.append(rec)
+            if not recs:
+                out.append([])
+                continue
+            # the candidates are re-scored from their stored vectors, in float32 as
+            # exact_scores does, so that scores (and the order of near ties) do not
+            # depend on the engine's arithmetic
+            mat = np.stack([np.asarray(r.vector, dtype=np.float32) for r in recs])
+            scores = exact_scores(spec.metric, queries[qi : qi + 1], mat)[0]
+            order = sorted(range(len(recs)), key=lambda j: (-float(scores[j]), recs[j].id))
+            out.append([
+                Hit(recs[j].id, float(scores[j]), recs[j].text, recs[j].metadata, recs[j].stamp)
+                for j in order
+            ])
         return out
 
     # -- aliases -----------------------------------------------------------------------
@@ -578,7 +594,7 @@ def _check_int64(doc_id: str, value: Any, key: str = "") -> None:
             raise UnsupportedMetadata(doc_id, key, "int beyond 64 bits", ["int64"], "milvus")
     elif isinstance(value, Mapping):
         for k, v in value.items():
-            _check_int64(doc_id, v, str(k) if not key else key)
+            _check_int64(doc_id, v, key or str(k))
     elif isinstance(value, (list, tuple)):
         for v in value:
             _check_int64(doc_id, v, key)
