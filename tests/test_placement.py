@@ -330,3 +330,10 @@ def test_a_cross_instance_cutover_stands_when_the_old_alias_cannot_be_dropped(
         assert v2 is not None and ws.manifest.active_namespace("c") == v2.name
         assert "could not be moved along" in caplog.text
         assert {h.space for h in ws.collection("c").search("alpha3", k=2)} == {"v2"}
+        # the stale database alias still names v1 there; once the database takes calls
+        # again, recovery (run by every write verb) drops it
+        assert aliased.get_alias("c") is not None
+        aliased.clear_faults()
+        rec = ws.recover("c")
+        assert rec.aliases == 1 and aliased.get_alias("c") is None, rec
+        assert ws.recover("c").aliases == 0

@@ -59,6 +59,7 @@ __all__ = [
 
 _MAX_DEPTH = 64
 _DEFAULT_CAPABILITIES = Capabilities()
+_F32 = np.dtype(np.float32)
 
 
 def check_id(value: object) -> str:
@@ -192,6 +193,25 @@ def check_metadata(
             raise LimitExceeded("metadata", doc_id, size, max_bytes, backend)
 
 
+def _plain_scalars(metadata: dict[str, Any]) -> bool:
+    """True when every key is a ``str`` and every value an ASCII ``str``, an ``int``, a
+    ``bool``, ``None`` or a finite ``float``: metadata :func:`check_metadata` accepts for
+    every backend without limits (False says nothing: check it in full)."""
+    for key, value in metadata.items():
+        if type(key) is not str:
+            return False
+        t = type(value)
+        if t is str:
+            if not value.isascii():
+                return False
+        elif t is float:
+            if not math.isfinite(value):
+                return False
+        elif not (t is int or t is bool or value is None):
+            return False
+    return True
+
+
 def _check_unicode(s: str, what: str) -> None:
     try:
         s.encode("utf-8")
@@ -234,6 +254,10 @@ def validate_records(
     kinds = frozenset(caps.metadata_kinds)
     max_md = caps.max_metadata_bytes
     max_text = caps.max_text_bytes
+    # metadata of plain scalars is checked inline (the usual case: no call per record);
+    # anything else, or a backend with limits on metadata, goes through check_metadata
+    inline_md = max_md is None and kinds >= METADATA_KINDS
+    dim = spec.dimension
     for r in records:
         stamp = r.stamp
         if not isinstance(stamp, Stamp):
@@ -254,9 +278,13 @@ def validate_records(
                 size = len(text.encode("utf-8"))
                 if size > max_text:
                     raise LimitExceeded("text", r.id, size, max_text, backend)
-        check_metadata(r.metadata, r.id, kinds=kinds, max_bytes=max_md, backend=backend)
-        v = np.asarray(r.vector)
-        if v.ndim != 1 or v.shape[0] != spec.dimension:
+        md = r.metadata
+        if not (inline_md and type(md) is dict and _plain_scalars(md)):
+            check_metadata(md, r.id, kinds=kinds, max_bytes=max_md, backend=backend)
+        v = r.vector
+        if type(v) is not np.ndarray:
+            v = np.asarray(v)
+        if v.ndim != 1 or v.shape[0] != dim:
             got = int(v.shape[-1]) if v.ndim else 0
             raise DimensionMismatch(spec.dimension, got, r.id, spec.name)
         rows.append(v)
@@ -292,20 +320,26 @@ def validate_queries(spec: NamespaceSpec, queries: Matrix, k: int) -> Matrix:
 
     Raises ``DimensionMismatch``, ``NonFiniteVector``, ``ZeroVector`` (a cosine query of
     all zeros) or ``InvalidInput`` (bad ``k``, not numeric)."""
-    try:
-        q = np.asarray(queries, dtype=np.float32)
-    except (TypeError, ValueError) as e:
-        raise InvalidInput(f"queries must be a numeric matrix: {e}") from e
+    if type(queries) is np.ndarray and queries.dtype == _F32:
+        q = queries  # the common case: no conversion, no copy
+    else:
+        try:
+            q = np.asarray(queries, dtype=np.float32)
+        except (TypeError, ValueError) as e:
+            raise InvalidInput(f"queries must be a numeric matrix: {e}") from e
     if q.ndim == 1:
         q = q[None, :]
     if q.ndim != 2 or q.shape[1] != spec.dimension:
         raise DimensionMismatch(spec.dimension, int(q.shape[-1]) if q.ndim else 0, None, spec.name)
-    if not np.isfinite(q).all():
+    # the float64 sum of float32 values is finite exactly when every value is
+    if not math.isfinite(q.sum(dtype=np.float64)):
         raise NonFiniteVector(None)
     validate_k(k)
-    if spec.metric == "cosine" and q.shape[0] and not q.any(axis=1).all():
-        raise ZeroVector(None, spec.metric)
-    return np.ascontiguousarray(q)
+    if spec.metric == "cosine" and q.shape[0]:
+        zero = not q[0].any() if q.shape[0] == 1 else not q.any(axis=1).all()
+        if zero:
+            raise ZeroVector(None, spec.metric)
+    return q if q.flags.c_contiguous else np.ascontiguousarray(q)
 
 
 def filter_operators(flt: Filter) -> frozenset[str]:

@@ -873,10 +873,20 @@ class Manifest:
         return int(gen[0][0]), lifecycle.live_order(rows)
 
     def generation(self, collection: str) -> int:
-        rows = self._query("SELECT generation FROM collections WHERE name=?", (collection,))
-        if not rows:
+        # the searcher's read on every call: one cached statement, no context managers
+        with self._lock:
+            try:
+                row = self._db.execute(
+                    "SELECT generation FROM collections WHERE name=?", (collection,)
+                ).fetchone()
+            except sqlite3.Error as e:
+                err = self._fail(e)
+                if err is None:
+                    raise
+                raise err from e
+        if row is None:
             raise UnknownCollection(collection, self.collections())
-        return int(rows[0][0])
+        return int(row[0])
 
     def active_namespace(self, collection: str) -> str:
         rows = self._query("SELECT active_namespace FROM collections WHERE name=?", (collection,))

@@ -61,23 +61,37 @@ def _dir_name(namespace: str) -> str:
     return f"{prefix}-{digest}"
 
 
-@contextlib.contextmanager
-def _translated(where: str) -> Iterator[None]:
+class _translated:  # noqa: N801 - used like the context-manager function it replaced
     """SQLite and file-system failures as vecver errors: lock contention is transient, a
-    full disk is ``StorageFull`` (naming ``where``), the rest ``BackendError``."""
-    try:
-        yield
-    except sqlite3.Error as e:
-        if is_disk_full(e):
-            raise StorageFull(where, str(e)) from e
-        msg = str(e).lower()
-        if isinstance(e, sqlite3.OperationalError) and ("locked" in msg or "busy" in msg):
-            raise TransientBackendError(f"local store is busy: {e}") from e
-        raise BackendError(f"local store failed: {e}") from e
-    except OSError as e:
-        if is_disk_full(e):
-            raise StorageFull(where, str(e)) from e
-        raise
+    full disk is ``StorageFull`` (naming ``where``), the rest ``BackendError``.
+
+    A class rather than a generator (it is entered on every call); ``where`` may be a
+    (namespace, directory) pair, formatted only when something failed."""
+
+    __slots__ = ("where",)
+
+    def __init__(self, where: str | tuple[str, str]) -> None:
+        self.where = where
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, tp: object, e: BaseException | None, tb: object) -> None:
+        if e is None:
+            return
+        if isinstance(e, sqlite3.Error):
+            if is_disk_full(e):
+                raise StorageFull(self._where(), str(e)) from e
+            msg = str(e).lower()
+            if isinstance(e, sqlite3.OperationalError) and ("locked" in msg or "busy" in msg):
+                raise TransientBackendError(f"local store is busy: {e}") from e
+            raise BackendError(f"local store failed: {e}") from e
+        if isinstance(e, OSError) and is_disk_full(e):
+            raise StorageFull(self._where(), str(e)) from e
+
+    def _where(self) -> str:
+        w = self.where
+        return w if isinstance(w, str) else f"namespace {w[0]!r} in {w[1]}"
 
 
 class LocalBackend(Backend):
@@ -196,7 +210,7 @@ class LocalBackend(Backend):
                 if not ns.closed:
                     self._check_open()
                     if not ns.is_stale():
-                        with _translated(f"namespace {name!r} in {ns.dir}"):
+                        with _translated((name, ns.dir)):
                             if index:
                                 ns.sync()
                             yield ns

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import json
 import logging
 import os
@@ -93,6 +94,18 @@ _BRUTE_MAX = 20_000
 #: the index is compacted when it holds more retired/deleted elements than live ones, and
 #: at least this many
 _COMPACT_MIN = 1024
+#: hit payloads (id, text, metadata, stamp) kept in memory per namespace, by label: a
+#: label's row never changes while it is live (every write takes a fresh label), so an
+#: entry stays right for as long as the index can return its label
+_PAYLOAD_MAX = 16_384
+#: ... for texts of at most this many characters (bounds the memory of the cache)
+_PAYLOAD_TEXT_MAX = 4096
+#: hits of at most this many labels are read with one ``IN (?, ...)`` statement (cached by
+#: SQLite per count); more go through ``json_each``
+_HITS_PLACEHOLDERS_MAX = 256
+#: the page cache of a store connection, in KiB (SQLite's default is 2 MiB: searches then
+#: re-read the pages of their hits from the OS)
+_CACHE_KIB = 32_768
 
 _RETIRED_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS retired (label INTEGER PRIMARY KEY, seq INTEGER NOT NULL)",
@@ -128,6 +141,14 @@ _UPSERT_ROWS = (
 _UPSERT_BLOBS = "INSERT OR REPLACE INTO blobs (label, vector, text) VALUES (?, ?, ?)"
 _IDS_IN = "(SELECT value FROM json_each(?))"
 _RECORD_COLS = "r.id, r.fingerprint, r.source_hash, r.written_at, r.metadata, b.text"
+_HITS_SELECT = (
+    f"SELECT r.label, {_RECORD_COLS} FROM rows r JOIN blobs b ON b.label = r.label"
+    " WHERE r.deleted = 0 AND r.label IN "
+)
+_SCALARS = (str, int, float, bool, type(None))
+
+#: what a hit needs of a row: id, text, metadata (a dict of scalars, or JSON), stamp
+_Payload = tuple[str, "str | None", "dict[str, Any] | str", Stamp]
 
 _json_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 
@@ -162,6 +183,7 @@ def connect(db_path: str, *, create: bool) -> sqlite3.Connection:
         if create:
             conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute(f"PRAGMA cache_size = -{_CACHE_KIB}")
     except BaseException:
         conn.close()
         raise
@@ -353,6 +375,9 @@ class Namespace:
         self.since_snapshot = 0
         self.snapshot_seq = 0
         self.executor: ThreadPoolExecutor | None = None
+        # label -> (id, text, metadata, stamp) of hits read before; the metadata is a dict
+        # of scalars (handed out as a copy) or its JSON text (parsed for every hit)
+        self.payload: dict[int, _Payload] = {}
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -954,8 +979,8 @@ class Namespace:
                 labels, dist = index.knn_query(queries, k=k, num_threads=1, filter=flt)
         except RuntimeError:
             return None
-        scores = hnsw_scores(self.spec.metric, np.asarray(dist, dtype=np.float64))
-        return [np.asarray(row, dtype=np.int64) for row in labels], list(scores)
+        scores = hnsw_scores(self.spec.metric, dist.astype(np.float64))
+        return list(labels.astype(np.int64)), list(scores)
 
     def _brute(self, queries: Matrix, labels: IntArray, k: int) -> list[list[Hit]]:
         """Exact scores against ``labels``; keeps every candidate tied with the k-th best so
@@ -986,30 +1011,61 @@ class Namespace:
         scores: list[npt.NDArray[np.float64]],
         k: int,
     ) -> list[list[Hit]]:
-        """Hits with text, metadata and stamp read in one query; best first, ties by id."""
-        wanted = sorted({int(x) for row in labels for x in row.tolist()})
-        info: dict[int, tuple[Any, ...]] = {}
-        if wanted:
-            for row in self.conn.execute(
-                f"SELECT r.label, {_RECORD_COLS} FROM rows r JOIN blobs b ON b.label = r.label"
-                f" WHERE r.deleted = 0 AND r.label IN {_IDS_IN}",
-                (json.dumps(wanted),),
-            ):
-                info[row[0]] = row[1:]
+        """Hits with text, metadata and stamp (from the payload cache, the rest read in one
+        query); best first, ties by id."""
+        payload = self.payload
+        label_rows = [row.tolist() for row in labels]
+        missing = {x for row in label_rows for x in row if x not in payload}
+        fresh = self._read_payload(missing) if missing else {}
         out: list[list[Hit]] = []
-        for lab_row, sc_row in zip(labels, scores, strict=True):
+        for lab_row, sc_row in zip(label_rows, scores, strict=True):
             hits: list[Hit] = []
-            for label, score in zip(lab_row.tolist(), sc_row.tolist(), strict=True):
-                r = info.get(label)
-                if r is None:
+            for label, score in zip(lab_row, sc_row.tolist(), strict=True):
+                p = payload.get(label) or fresh.get(label)
+                if p is None:
                     continue  # deleted by another process since our last sync
-                doc_id = r[0]
+                md = p[2]
                 hits.append(
-                    Hit(doc_id, float(score), r[5], _loads(r[4]), Stamp(r[1], doc_id, r[2], r[3]))
+                    Hit(p[0], score, p[1], dict(md) if isinstance(md, dict) else _loads(md), p[3])
                 )
-            hits.sort(key=lambda h: (-h.score, h.id))
+            if len(hits) > 1:
+                hits.sort(key=_hit_order)
             out.append(hits[:k])
         return out
+
+    def _read_payload(self, labels: set[int]) -> dict[int, _Payload]:
+        """The payloads of ``labels`` whose rows are live, read in one query; kept in
+        :attr:`payload` too (within its bounds)."""
+        wanted = sorted(labels)
+        if len(wanted) <= _HITS_PLACEHOLDERS_MAX:
+            sql = _HITS_SELECT + "(" + ",".join("?" * len(wanted)) + ")"
+            cur = self.conn.execute(sql, wanted)
+        else:
+            cur = self.conn.execute(_HITS_SELECT + _IDS_IN, (json.dumps(wanted),))
+        fresh: dict[int, _Payload] = {}
+        for label, doc_id, fp, sh, at, md_json, text in cur:
+            md: dict[str, Any] | str = md_json or "{}"
+            if md == "{}":
+                md = {}
+            else:
+                parsed = _loads(md_json)
+                if all(isinstance(v, _SCALARS) for v in parsed.values()):
+                    md = parsed
+            fresh[label] = (doc_id, text, md, Stamp(fp, doc_id, sh, at))
+        if not self.params.in_place_updates:  # rewritten ids keep their labels there
+            payload = self.payload
+            for label, p in fresh.items():
+                if p[1] is None or len(p[1]) <= _PAYLOAD_TEXT_MAX:
+                    payload[label] = p
+            if len(payload) > _PAYLOAD_MAX:  # drop the oldest entries (and a quarter more)
+                drop = len(payload) - _PAYLOAD_MAX + _PAYLOAD_MAX // 4
+                for label in list(itertools.islice(payload, drop)):
+                    del payload[label]
+        return fresh
+
+
+def _hit_order(h: Hit) -> tuple[float, str]:
+    return (-h.score, h.id)
 
 
 def _top_with_ties(

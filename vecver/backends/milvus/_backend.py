@@ -100,19 +100,31 @@ class MilvusBackend(Backend):
     ``vecver.dimension``); a collection without them is foreign: not listed, never
     written nor dropped (:class:`~vecver.errors.ForeignNamespace`).
 
-    Every collection is created with ``consistency_level="Strong"`` and every read asks
-    for it, so reads reflect the writes before them. The vector index is ``index_type``
+    Every collection is created with ``consistency_level="Strong"`` and reads use it, so
+    they reflect every write acknowledged before them (on a server a read waits for the
+    next time tick, ``proxy.timeTickInterval``, 200 ms by default). Scans are pages of the
+    query iterator in primary-key order; the cursor is the last id (valid across
+    processes). The vector index is ``index_type``
     (``"HNSW"`` or ``"IVF_FLAT"``) with the space's metric (cosine -> COSINE, dot -> IP,
     l2 -> L2) and ``index_params`` (defaults: HNSW ``M=16, efConstruction=200``;
     IVF_FLAT ``nlist=128``); ``search_params`` are passed to each search (defaults: HNSW
     ``ef=128``, raised to ``k`` when smaller; IVF_FLAT ``nprobe=16``). Scores follow
     vecver's convention: COSINE and IP as Milvus returns them, L2 negated (Milvus
-    returns the squared distance). Aliases are Milvus aliases (``create_alias`` /
+    returns the squared distance); the hits Milvus returns are re-scored from their
+    stored vectors with :func:`~vecver.backends.base.exact_scores`, so scores and the order
+    of near ties do not depend on the engine's arithmetic. Aliases are Milvus aliases
+    (``create_alias`` /
     ``alter_alias``: re-pointing is one atomic call); an alias name Milvus does not
     accept (``my-docs``) is stored under a deterministic valid name.
 
+    Limits (declared, enforced by the base): 256 records per write (a request stays under
+    Milvus' 64 MiB), 1,000 ids per fetch and delete, metadata of at most 16 KiB of JSON
+    (its filterable copy must fit Milvus' 64 KiB JSON field), text of at most 65,535
+    bytes (a VARCHAR); ints in metadata must fit 64 bits (``UnsupportedMetadata``).
+
     ``timeout`` (seconds, default 30) bounds every call; ``db_name`` selects a database on
-    a server. The token is never shown: not in ``repr``, not in errors.
+    a server. The token is never shown: not in ``repr`` (nor credentials in the uri), not
+    in errors.
     """
 
     name = "milvus"
@@ -186,12 +198,12 @@ class MilvusBackend(Backend):
             raise self._translate(e, "connect", None) from e
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(uri={self._uri!r})"
+        return f"{type(self).__name__}(uri={self.uri!r})"
 
     @property
     def uri(self) -> str:
-        """Where the backend connects (never the token)."""
-        return self._uri
+        """Where the backend connects, without credentials (never the token)."""
+        return _USERINFO.sub(r"\1", self._uri)
 
     def close(self) -> None:
         if not self.closed:
@@ -600,9 +612,10 @@ def _check_int64(doc_id: str, value: Any, key: str = "") -> None:
             _check_int64(doc_id, v, key)
 
 
+_USERINFO = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]*@")
 _TOKEN_RE = re.compile(r"(token|password|authorization)([=:]\s*)\S+", re.IGNORECASE)
 
 
 def _scrub(message: str) -> str:
     """A client message with anything that looks like a credential cut out."""
-    return _TOKEN_RE.sub(r"\1\2***", message)
+    return _TOKEN_RE.sub(r"\1\2***", re.sub(r"://[^/@\s]*@", "://", message))
