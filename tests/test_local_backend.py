@@ -340,6 +340,7 @@ def test_rewriting_an_id_moves_it_to_a_new_label(backend: LocalBackend, root: st
     assert ns.alive[new] and not ns.alive[label]
     backend.upsert(NS, [rec(4, v=vec(444))])  # a live id replaced: same rule
     assert _label(backend, "doc-00004") > new
+    ns.settle()  # the index add of an upsert runs on after it returns (reads wait for it)
     labels, _ = ns.index.knn_query(vec(4), k=50)
     assert label not in labels[0].tolist() and _label(backend, "doc-00004") in labels[0].tolist()
     backend.close()
@@ -362,6 +363,7 @@ def test_updates_compact_the_index(
     backend.upsert(NS, [rec(i) for i in range(40)])
     for rnd in range(1, 6):
         backend.upsert(NS, [rec(i, v=vec(1000 * rnd + i)) for i in range(40)])
+        backend._ns[NS].settle()  # the upsert's index add (and compaction) may still run
         index = backend._ns[NS].index
         assert index.element_count <= 2 * 40 + 40
     assert backend.count(NS) == 40
@@ -379,10 +381,39 @@ def test_updates_compact_the_index(
                 b.close()
 
 
+def test_an_index_add_that_fails_after_the_commit_is_rebuilt_from_the_store(
+    backend: LocalBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The index add of an upsert runs on after the call returned; when it fails, the
+    committed write is not lost: the next operation rebuilds the index from the store,
+    and reads (count, search, fetch) see the write."""
+    from concurrent.futures import Future
+
+    backend.upsert(NS, [rec(i) for i in range(10)])  # loads the index cache
+    ns = backend._ns[NS]
+
+    class FailingWorker:
+        def submit(self, fn: Any, *args: Any) -> Future[None]:
+            f: Future[None] = Future()
+            f.set_exception(RuntimeError("index add failed"))
+            return f
+
+    monkeypatch.setattr(ns, "_worker", lambda: FailingWorker())
+    backend.upsert(NS, [rec(i) for i in range(10, 20)])  # committed: returns normally
+    monkeypatch.undo()
+    assert backend.count(NS) == 20
+    assert all(top1(backend, i) == f"doc-{i:05d}" for i in range(20))
+    assert sorted(backend.fetch(NS, [f"doc-{i:05d}" for i in range(10, 20)])) == [
+        f"doc-{i:05d}" for i in range(10, 20)
+    ]
+    assert backend._ns[NS].index is not None and backend._ns[NS].live == 20
+
+
 def test_index_grows_past_its_initial_capacity(backend: LocalBackend, root: str) -> None:
     n = 2600  # the initial capacity is 1024
     for start in range(0, n, 500):
         backend.upsert(NS, [rec(i) for i in range(start, min(n, start + 500))])
+    backend._ns[NS].settle()  # the last upsert's index add may still run
     index = backend._ns[NS].index
     assert index.element_count == n <= index.get_max_elements()
     assert backend.count(NS) == n

@@ -107,6 +107,8 @@ class LocalBackend(Backend):
     - An update costs about what an insert does: the new vector is added under a fresh
       hnswlib label and the old label is marked deleted (hnswlib's in-place update is
       several times slower); the index is compacted once dead labels outnumber live ones.
+      The index add of a chunk runs on in the background once it is committed, overlapping
+      the caller's next batch; every later operation on the namespace waits for it first.
     - A full disk is reported as ``StorageFull`` naming the namespace, for writes and reads.
     - Several processes (or several instances in one process) may open the same ``path``:
       every operation first replays what others committed, so reads see their writes.
@@ -201,9 +203,10 @@ class LocalBackend(Backend):
             return ns
 
     @contextlib.contextmanager
-    def _use(self, name: str, *, index: bool) -> Iterator[Namespace]:
+    def _use(self, name: str, *, index: bool, defer: bool = False) -> Iterator[Namespace]:
         """The namespace, locked, checked to still exist, and (``index=True``) with its index
-        cache in sync with every committed write."""
+        cache in sync with every committed write (``defer``: but for the index add of this
+        object's previous upsert, which ``Namespace.upsert`` settles itself)."""
         for _ in range(8):
             ns = self._get(name)
             with ns.lock:
@@ -212,7 +215,7 @@ class LocalBackend(Backend):
                     if not ns.is_stale():
                         with _translated((name, ns.dir)):
                             if index:
-                                ns.sync()
+                                ns.sync(defer=defer)
                             yield ns
                         return
                     ns.close(snapshot=False)  # dropped or replaced by someone else
@@ -330,7 +333,7 @@ class LocalBackend(Backend):
     def _upsert(self, namespace: str, records: Sequence[Record], vectors: Matrix) -> None:
         """One SQLite transaction for the chunk (nothing is written when it fails), then
         the index is updated. Durable against a process crash when it returns."""
-        with self._use(namespace, index=True) as ns:
+        with self._use(namespace, index=True, defer=True) as ns:
             ns.upsert(records, vectors)
 
     def _delete(self, namespace: str, ids: Sequence[str]) -> None:

@@ -375,6 +375,9 @@ class Namespace:
         self.since_snapshot = 0
         self.snapshot_seq = 0
         self.executor: ThreadPoolExecutor | None = None
+        # the index add an upsert left running (see settle): (future, index, labels added,
+        # labels retired, seq of the write)
+        self.pending: tuple[Future[None], Any, IntArray, IntArray, int] | None = None
         # label -> (id, text, metadata, stamp) of hits read before; the metadata is a dict
         # of scalars (handed out as a copy) or its JSON text (parsed for every hit)
         self.payload: dict[int, _Payload] = {}
@@ -422,6 +425,8 @@ class Namespace:
             return
         self.closed = True
         try:
+            if snapshot:
+                self.settle()
             if snapshot and self.index is not None and self.since_snapshot > 0:
                 try:
                     self.write_snapshot()
@@ -592,12 +597,48 @@ class Namespace:
                 self.applied_seq = current
         self.data_version = dv
 
-    def sync(self) -> None:
-        """Make the index reflect every committed write (cheap when nothing changed)."""
+    def sync(self, *, defer: bool = False) -> None:
+        """Make the index reflect every committed write (cheap when nothing changed).
+
+        ``defer`` (for an upsert, which settles right before it adds): an index add left
+        running by the previous upsert may go on when no one else committed since."""
+        if self.pending is not None and not defer:
+            self.settle()
         if self.index is None:
+            self.settle()
             self._invalidating(self._load)
         elif self._data_version() != self.data_version:
+            self.settle()
             self._invalidating(self._catch_up)
+        if self.pending is None:
+            self._maybe_snapshot()
+
+    def settle(self) -> None:
+        """Finish the index add the last upsert left running (it overlaps whatever the
+        caller does next: preparing the next batch, checkpointing): wait for it, then mark
+        its labels added and the labels it retired deleted. Every operation that reads or
+        changes the index settles first (through :meth:`sync`). When the add failed, the
+        index is dropped: the store holds the write, the next sync rebuilds the index."""
+        pending = self.pending
+        if pending is None:
+            return
+        self.pending = None
+        added, index, labels, old, seq = pending
+        try:
+            added.result()
+        except Exception as e:  # noqa: BLE001 - the store is the truth; rebuilt from it
+            log.warning("index update of namespace %r failed (%s); it is rebuilt from the "
+                        "store", self.spec.name, e)
+            self.index = None
+            return
+        except BaseException:
+            self.index = None
+            raise
+        if self.index is not index:
+            return  # replaced since (by an index loaded from the store, with this write)
+        self._invalidating(lambda: self._retire(labels, old))
+        self.applied_seq = seq
+        self._maybe_compact()
         self._maybe_snapshot()
 
     def _invalidating(self, fn: Any) -> None:
@@ -662,6 +703,7 @@ class Namespace:
 
     def compact(self) -> None:
         """Replace the index by one holding only the live elements (same labels)."""
+        self.settle()
         live = np.flatnonzero(self.alive).astype(np.int64)
         new = self._new_index(int(live.size * 1.25) + 16)
         step = 8192
@@ -683,6 +725,7 @@ class Namespace:
     def write_snapshot(self) -> None:
         """Write ``hnsw-<applied_seq>.bin`` atomically (temp file, fsync, rename), then
         remove older snapshots. Skipped when one at least as new exists."""
+        self.settle()
         seq = self.applied_seq
         snaps = self._snapshots()
         if not snaps or snaps[0][0] < seq:
@@ -796,15 +839,15 @@ class Namespace:
                     strict=True,
                 ),
             )
+            self.settle()  # the add of the previous upsert overlapped all of the above
             fast = self.index is not None and self.applied_seq == seq - 1
             if fast:
                 # the index add (GIL released, all cores) overlaps the commit (I/O bound)
+                # and, once this returns, the caller's next batch (see settle)
                 self._reserve(labels)
                 added = self._worker().submit(self.index.add_items, vectors, labels, -1)
             conn.execute("COMMIT")
             committed = True
-            if added is not None:
-                added.result()
         except BaseException as e:
             if added is not None:
                 # the index may hold rows the store does not (or lack rows it does): rebuild
@@ -821,13 +864,12 @@ class Namespace:
                     raise InvalidId(bad) from e
                 raise InvalidInput(f"text or metadata is not valid Unicode: {e}") from e
             raise
+        if added is not None:
+            self.pending = (added, self.index, labels, old, seq)
+            return
         if self.index is None:
             return  # loaded (with this write) by the next sync
-        if added is not None:
-            self._invalidating(lambda: self._retire(labels, old))
-            self.applied_seq = seq
-        else:
-            self._invalidating(self._catch_up)
+        self._invalidating(self._catch_up)
         self._maybe_compact()
         self._maybe_snapshot()
 
