@@ -436,21 +436,9 @@ def _resume_failed(ws: Workspace, collection: str, row: NamespaceRow,
     failed); the backfill resumes from its checkpoint, and its final verification adds
     what was inserted meanwhile. Raises ``CandidateFailed`` when the model still breaks
     (the space is failed again)."""
-    ws.backend_for(row).create_namespace(
-        NamespaceSpec(row.name, space.spec.dimension, space.spec.metric, space.fingerprint)
-    )
-    try:
-        ws.manifest.set_state(row.name, "building", expect=["failed"])
-    except StateError:
-        now = ws.manifest.namespace(row.name)
-        if now is None or now.state not in ("building", "ready"):
-            raise
-        return now
-    ws.manifest.log("migration.resumed", collection, space=row.space_label,
-                    namespace=row.name)
-    resumed = ws.manifest.namespace(row.name)
-    assert resumed is not None
-    reconcile_present(ws, collection, resumed)
+    resumed, moved = _to_building(ws, collection, row, space, "failed", "migration.resumed")
+    if moved:
+        reconcile_present(ws, collection, resumed)
     return resumed
 
 
@@ -531,22 +519,32 @@ def _build(
     ws: Workspace, collection: str, row: NamespaceRow, space: Space, from_label: str
 ) -> NamespaceRow:
     """planned -> building: create the backend namespace (idempotent), turn dual-write on."""
+    built, _ = _to_building(ws, collection, row, space, "planned", "migration.started",
+                            from_space=from_label, backend=row.backend)
+    return built
+
+
+def _to_building(
+    ws: Workspace, collection: str, row: NamespaceRow, space: Space, from_state: str,
+    event: str, **detail: Any,
+) -> tuple[NamespaceRow, bool]:
+    """``from_state`` -> building: make sure the backend namespace exists (idempotent),
+    then move the row and log ``event``. Returns the row and whether this call moved it
+    (False: a concurrent caller moved it to building or ready first)."""
     ws.backend_for(row).create_namespace(
         NamespaceSpec(row.name, space.spec.dimension, space.spec.metric, space.fingerprint)
     )
     try:
-        ws.manifest.set_state(row.name, "building", expect=["planned"])
+        ws.manifest.set_state(row.name, "building", expect=[from_state])
     except StateError:
-        # a concurrent caller moved it first
         now = ws.manifest.namespace(row.name)
         if now is None or now.state not in ("building", "ready"):
             raise
-        return now
-    ws.manifest.log("migration.started", collection, space=row.space_label,
-                    namespace=row.name, from_space=from_label, backend=row.backend)
-    built = ws.manifest.namespace(row.name)
-    assert built is not None
-    return built
+        return now, False
+    ws.manifest.log(event, collection, space=row.space_label, namespace=row.name, **detail)
+    moved = ws.manifest.namespace(row.name)
+    assert moved is not None
+    return moved, True
 
 
 def migrate(
