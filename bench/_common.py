@@ -312,3 +312,13 @@ def add_wait_flags(parser: Any) -> None:
                              "average is below L (shared machines)")
     parser.add_argument("--max-wait", type=float, default=180.0, metavar="S",
                         help="give up waiting for --wait-load after S seconds (default 180)")
+
+
+def announce() -> None:
+    """Print which tree is measured, registering the shipped backends first when the
+    venv's entry points name modules that tree does not have (and say so)."""
+    print(describe(), flush=True)
+    fixed = ensure_registered()
+    if fixed:
+        print(f"note: registered {fixed} at run time (the venv's entry points name modules "
+              "this tree does not have)", flush=True)

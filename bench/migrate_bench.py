@@ -170,11 +170,7 @@ def main() -> None:
     C.add_wait_flags(p)
     args = p.parse_args()
 
-    print(C.describe(), flush=True)
-    fixed = C.ensure_registered()
-    if fixed:
-        print(f"note: registered {fixed} at run time (the venv's entry points name modules "
-              "this tree does not have)", flush=True)
+    C.announce()
     params = C.local_params()
     root = Path(tempfile.mkdtemp(prefix="vecver-mbench-", dir=args.workdir))
     try:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import signal
 import subprocess
 import sys
 import textwrap
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_crash import kill_at
 from vvcore import SPACES, config, make_docs
 
 import vecver
@@ -196,18 +196,11 @@ def _run_migrate(root: Path) -> subprocess.Popen[str]:
 
 
 def _kill_at(proc: subprocess.Popen[str], delay: float) -> tuple[str, str]:
-    """SIGKILL ``proc`` ``delay`` seconds after it opened its workspace, unless it ended
-    first. Returns ("killed" | "exited <rc>", its stderr)."""
+    """Once the child says it has opened its workspace, SIGKILL it ``delay`` seconds later
+    unless it ended first (``test_crash.kill_at``)."""
     assert proc.stdout is not None
     proc.stdout.readline()  # "open" (or "" when it ended before)
-    try:
-        proc.wait(timeout=delay)
-    except subprocess.TimeoutExpired:
-        os.kill(proc.pid, signal.SIGKILL)
-        _, err = proc.communicate()
-        return "killed", err
-    _, err = proc.communicate()
-    return f"exited {proc.returncode}", err
+    return kill_at(proc, delay)
 
 
 def _phase(root: Path) -> str:
