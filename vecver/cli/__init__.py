@@ -41,7 +41,7 @@ from ..errors import (
 )
 from ..runtime.progress import PHASE_LOGGER
 from . import render
-from .spec import ArgSpec, VerbSpec, verb_functions, verb_spec
+from .spec import ArgSpec, VerbSpec, VerbSpecError, verb_functions, verb_spec
 
 #: exit status and stderr prefix by error class; the first class that matches wins
 EXIT_CODES: tuple[tuple[type[BaseException], int, str], ...] = (
@@ -79,8 +79,14 @@ def verbs() -> dict[str, VerbSpec]:
     :mod:`vecver.command`, and ``demo``."""
     from ..demo import run_demo
 
+    from .. import verbs as verb_modules
+
     fns: dict[str, Callable[..., Any]] = dict(verb_functions(command))
     fns["demo"] = run_demo
+    for name, fn in verb_modules.functions().items():
+        if name in fns or name.split(" ")[0] in fns:
+            raise VerbSpecError(f"verb {name!r} is defined twice")
+        fns[name] = fn
     return {name: verb_spec(name, fn) for name, fn in fns.items()}
 
 
@@ -151,8 +157,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_global_options(p, suppress=False)
     sub = p.add_subparsers(dest="verb", required=True, metavar="VERB")
+    groups: dict[str, Any] = {}
     for name, spec in verbs().items():
-        sp = sub.add_parser(name, help=spec.doc.headline, description=spec.doc.description)
+        parent, word = sub, name
+        if " " in name:  # a sub-verb: ``vecver GROUP WORD``
+            group, word = name.split(" ", 1)
+            if group not in groups:
+                gp = sub.add_parser(group, help=f"{group} verbs (see `vecver {group} --help`)")
+                groups[group] = gp.add_subparsers(dest=f"_{group}_verb", required=True,
+                                                  metavar="VERB")
+            parent = groups[group]
+        sp = parent.add_parser(word, help=spec.doc.headline, description=spec.doc.description)
         sp.set_defaults(_verb=spec)
         for a in spec.args:
             _add_argument(sp, a)
@@ -216,7 +231,7 @@ def _run(spec: VerbSpec, args: argparse.Namespace) -> int:
         kw["on_step"] = lambda line: print(line, file=out, flush=True)
     result = spec.function(*pos, **kw)
     render.print_result(spec.name, result, as_json=as_json)
-    rc, why = render.RENDERERS[spec.name].status(result, vars(args))
+    rc, why = render.renderer(spec.name).status(result, vars(args))
     if why:
         print(f"vecver: {why}", file=sys.stderr)
     return rc

@@ -296,9 +296,20 @@ RENDERERS: dict[str, Renderer] = {
 }
 
 
+def renderer(verb: str) -> Renderer:
+    """How ``verb``'s result is shown: :data:`RENDERERS`, then the ``RENDERERS`` of the verb
+    modules (:mod:`vecver.verbs`), else the result's ``to_dict()`` as indented JSON."""
+    r = RENDERERS.get(verb)
+    if r is None:
+        from .. import verbs
+
+        r = verbs.renderers().get(verb)
+    return r if r is not None else Renderer(lambda result: dumps(result.to_dict()))
+
+
 def print_result(verb: str, result: Any, *, as_json: bool) -> None:
     """Print a verb's result on stdout (text, or JSON with ``as_json``)."""
-    r = RENDERERS[verb]
+    r = renderer(verb)
     text = dumps(r.to_json(result)) if as_json else r.text(result)
     if text:
         print(text)
