@@ -77,9 +77,8 @@ def exit_code(err: BaseException) -> tuple[int, str]:
 def verbs() -> dict[str, VerbSpec]:
     """Every verb of the command line, by name: the public functions of
     :mod:`vecver.command`, and ``demo``."""
-    from ..demo import run_demo
-
     from .. import verbs as verb_modules
+    from ..demo import run_demo
 
     fns: dict[str, Callable[..., Any]] = dict(verb_functions(command))
     fns["demo"] = run_demo
