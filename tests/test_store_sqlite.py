@@ -206,7 +206,7 @@ def test_a_version_1_manifest_is_upgraded_in_place(fast_dir: Path) -> None:
     path = fast_dir / "v1.db"
     _v1_manifest(path)
     with Manifest(path) as m:
-        assert m.schema_version == 2
+        assert m.schema_version == 3
         rows = {n.name: (n.state, n.backend, n.reason) for n in m.namespaces("c")}
         assert rows == {"c__v1": ("active", "default", None),
                         "c__v2": ("building", "default", None)}
@@ -223,6 +223,12 @@ def test_a_version_1_manifest_is_upgraded_in_place(fast_dir: Path) -> None:
         m.add_namespace("c", "v3", "fp3", "c__v3", "planned", backend="second")
         m.set_state("c__v2", "failed", reason="embedder broke")
         assert m.enqueue("k", {"x": 1}) is not None
+        # ... and what version 3 adds
+        assert all(n.layout == {} for n in m.namespaces("c"))
+        m.set_layout("c__v1", {"text_field": "body"})
+        assert m.put_artifact("adapter", "c", "a", b"x").version == 1
+        m.record_reads("c", {"d1": 2})
+        m.bump_counters("c", {"q": 1.0})
     with Manifest(path) as m:  # opened again: nothing to upgrade
         assert [e["kind"] for e in m.events()].count("manifest.upgraded") == 1
         row = m.namespace("c__v3")
@@ -230,8 +236,42 @@ def test_a_version_1_manifest_is_upgraded_in_place(fast_dir: Path) -> None:
         row = m.namespace("c__v2")
         assert row is not None and row.state == "failed" and row.reason == "embedder broke"
     db = sqlite3.connect(path)
-    assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("2",)
+    assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("3",)
     db.close()
+    with Manifest(path) as m:
+        row = m.namespace("c__v1")
+        assert row is not None and row.layout == {"text_field": "body"}
+        assert m.read_counts("c") == [("d1", 2)] and m.counters("c") == {"q": 1.0}
+
+
+def test_a_version_2_manifest_is_upgraded_to_3(fast_dir: Path) -> None:
+    """A schema-2 file (namespaces with backend and reason, the work queue) gains the
+    layout column, artifacts, read counts and counters, keeping its rows and queue."""
+    from vecver.store.sqlite import _UPGRADE_V2
+
+    fast_dir.mkdir(parents=True, exist_ok=True)
+    path = fast_dir / "v2.db"
+    _v1_manifest(path)
+    db = sqlite3.connect(path, isolation_level=None)
+    for stmt in _UPGRADE_V2:
+        db.execute(stmt)
+    db.execute("UPDATE meta SET value='2' WHERE key='schema_version'")
+    db.execute("UPDATE namespaces SET backend='second', reason='why' WHERE name='c__v2'")
+    db.execute("INSERT INTO work_items (kind, payload, enqueued_at) VALUES ('k', '1', 0)")
+    db.close()
+    with Manifest(path, read_only=True) as m:  # read as it is, nothing of v3 yet
+        assert m.schema_version == 2
+        assert [n.layout for n in m.namespaces("c")] == [{}, {}]
+        assert m.artifacts("adapter") == [] and m.read_counts("c") == []
+        assert m.counters("c") == {} and m.read_totals("c") == (0, 0)
+    with Manifest(path) as m:
+        assert m.schema_version == 3
+        row = m.namespace("c__v2")
+        assert row is not None and (row.backend, row.reason, row.layout) == (
+            "second", "why", {})
+        assert m.queue_stats("k").pending == 1
+        upgraded = [e for e in m.events() if e["kind"] == "manifest.upgraded"]
+        assert [e["detail"]["from_version"] for e in upgraded] == [2]
 
 
 def test_a_version_1_manifest_opened_read_only_is_read_as_it_is(fast_dir: Path) -> None:
@@ -245,7 +285,7 @@ def test_a_version_1_manifest_opened_read_only_is_read_as_it_is(fast_dir: Path) 
         with pytest.raises(ManifestReadOnly):
             m.log("note")
     with Manifest(path) as m:
-        assert m.schema_version == 2
+        assert m.schema_version == 3
 
 
 # =============================================================== faults of the file

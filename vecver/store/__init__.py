@@ -8,6 +8,7 @@ from ..lifecycle import LIVE_STATES, STATES
 from .base import (
     DEFAULT_BACKEND,
     AliasChange,
+    Artifact,
     Checkpoint,
     Evaluation,
     Event,
@@ -23,7 +24,7 @@ from .leases import owner_alive, owner_id
 from .sqlite import Manifest
 
 __all__ = [
-    "DEFAULT_BACKEND", "LIVE_STATES", "STATES", "AliasChange", "Checkpoint", "Evaluation",
-    "Event", "Intent", "Lease", "Manifest", "ManifestStore", "NamespaceRow", "QueueStats",
-    "SpaceRow", "WorkItem", "owner_alive", "owner_id",
+    "DEFAULT_BACKEND", "LIVE_STATES", "STATES", "AliasChange", "Artifact", "Checkpoint",
+    "Evaluation", "Event", "Intent", "Lease", "Manifest", "ManifestStore", "NamespaceRow",
+    "QueueStats", "SpaceRow", "WorkItem", "owner_alive", "owner_id",
 ]

@@ -16,8 +16,8 @@ atomically.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 #: the backend instance of a namespace when none is named: the config's ``[backend]`` table
@@ -42,6 +42,9 @@ class NamespaceRow:
     ready_at: float | None
     backend: str = DEFAULT_BACKEND
     reason: str | None = None
+    #: how the namespace's physical collection is laid out when vecver did not create it
+    #: (an adopted collection: its own id and text fields, no stamps); ``{}`` otherwise
+    layout: dict[str, Any] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,30 @@ class QueueStats:
     retried: int = 0
 
 
+@dataclass(frozen=True)
+class Artifact:
+    """One version of a named blob the core keeps beside the manifest's rows: a query
+    adapter, a drift reference sample, a shadow-traffic summary. ``(kind, collection,
+    name)`` names it (``collection`` is ``""`` for workspace-wide ones); ``version``
+    counts from 1; at most one version of a name is ``enabled``. ``meta`` is a JSON
+    object (what the artifact is tied to: fingerprints, sizes, scores)."""
+
+    id: int
+    kind: str
+    collection: str
+    name: str
+    version: int
+    meta: dict[str, Any] = field(hash=False)
+    data: bytes = field(repr=False)
+    enabled: bool
+    created_at: float
+
+    @property
+    def size(self) -> int:
+        """The blob's size in bytes."""
+        return len(self.data)
+
+
 # The three record lists below stay plain dicts (JSON-ready, as ``history --json`` shows
 # them); the aliases name them and say their keys.
 
@@ -173,11 +200,11 @@ class ManifestStore(Protocol):
     def require_collection(self, name: str) -> None: ...
     def create_collection(
         self, name: str, space_label: str, fingerprint: str, ns: str, *,
-        backend: str = DEFAULT_BACKEND,
+        backend: str = DEFAULT_BACKEND, layout: Mapping[str, Any] | None = None,
     ) -> None: ...
     def add_namespace(
         self, collection: str, space_label: str, fingerprint: str, ns: str, state: str, *,
-        backend: str = DEFAULT_BACKEND,
+        backend: str = DEFAULT_BACKEND, layout: Mapping[str, Any] | None = None,
     ) -> None: ...
     def replan_namespace(
         self, collection: str, space_label: str, fingerprint: str, ns: str, *,
@@ -248,3 +275,27 @@ class ManifestStore(Protocol):
         self, collection: str, run: str, ns: str, space_label: str, results: dict[str, Any]
     ) -> None: ...
     def evaluations(self, collection: str, ns: str | None = None) -> list[Evaluation]: ...
+
+    # -- artifacts (versioned blobs: adapters, reference samples) -------------------
+    def put_artifact(
+        self, kind: str, collection: str, name: str, data: bytes,
+        meta: Mapping[str, Any] | None = None, *, enable: bool = False, keep: int | None = None,
+    ) -> Artifact: ...
+    def artifact(self, kind: str, collection: str, name: str,
+                 version: int | None = None) -> Artifact | None: ...
+    def enabled_artifact(self, kind: str, collection: str, name: str) -> Artifact | None: ...
+    def artifacts(self, kind: str, collection: str | None = None) -> list[Artifact]: ...
+    def enable_artifact(self, id: int) -> Artifact: ...
+    def disable_artifact(self, id: int) -> Artifact: ...
+
+    # -- read counts and counters ------------------------------------------------------
+    def record_reads(self, collection: str, counts: Mapping[str, int]) -> None: ...
+    def read_counts(self, collection: str, *, limit: int | None = None,
+                    offset: int = 0) -> list[tuple[str, int]]: ...
+    def read_totals(self, collection: str) -> tuple[int, int]: ...
+    def bump_counters(self, collection: str, deltas: Mapping[str, float]) -> None: ...
+    def counters(self, collection: str, prefix: str = "") -> dict[str, float]: ...
+    def reset_counters(self, collection: str, prefix: str = "") -> int: ...
+
+    # -- namespace layout ----------------------------------------------------------
+    def set_layout(self, ns: str, layout: Mapping[str, Any]) -> None: ...

@@ -25,7 +25,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -53,6 +53,7 @@ from ..lifecycle import LIVE_STATES, STATES
 from .base import (
     DEFAULT_BACKEND,
     AliasChange,
+    Artifact,
     Checkpoint,
     Evaluation,
     Event,
@@ -73,8 +74,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 APPLICATION_ID = 0x76655652  # "veVR"
-#: 1: the first layout; 2: namespaces.backend and .reason, owners, work queue
-SCHEMA_VERSION = 2
+#: 1: the first layout; 2: namespaces.backend and .reason, owners, work queue;
+#: 3: namespaces.layout, artifacts, read counts, counters
+SCHEMA_VERSION = 3
 
 #: how long an owner counts as alive after its last heartbeat (seconds)
 OWNER_TTL = 30.0
@@ -208,10 +210,41 @@ _UPGRADE_V2 = [
         completed INTEGER NOT NULL DEFAULT 0)""",
 ]
 
+#: what version 3 adds to version 2
+_UPGRADE_V3 = [
+    "ALTER TABLE namespaces ADD COLUMN layout TEXT",
+    """CREATE TABLE IF NOT EXISTS artifacts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
+        collection TEXT NOT NULL,
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        meta TEXT NOT NULL,
+        data BLOB NOT NULL,
+        enabled INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL,
+        UNIQUE (kind, collection, name, version))""",
+    """CREATE TABLE IF NOT EXISTS read_counts (
+        collection TEXT NOT NULL,
+        doc_id TEXT NOT NULL,
+        reads INTEGER NOT NULL,
+        last_read_at REAL NOT NULL,
+        PRIMARY KEY (collection, doc_id))""",
+    "CREATE INDEX IF NOT EXISTS read_counts_hot ON read_counts (collection, reads DESC, doc_id)",
+    """CREATE TABLE IF NOT EXISTS counters (
+        collection TEXT NOT NULL,
+        name TEXT NOT NULL,
+        value REAL NOT NULL,
+        PRIMARY KEY (collection, name))""",
+]
+
 _NS_COLS = ("name, collection, space_label, fingerprint, state, created_at, updated_at,"
-            " ready_at, backend, reason")
+            " ready_at, backend, reason, layout")
+_NS_COLS_V2 = ("name, collection, space_label, fingerprint, state, created_at, updated_at,"
+               " ready_at, backend, reason, NULL")
 _NS_COLS_V1 = ("name, collection, space_label, fingerprint, state, created_at, updated_at,"
-               " ready_at, 'default', NULL")
+               " ready_at, 'default', NULL, NULL")
+_ART_COLS = "id, kind, collection, name, version, meta, data, enabled, created_at"
 _WORK_COLS = ("id, kind, payload, priority, dedup_key, attempts, owner, lease_expires_at,"
               " enqueued_at, last_error")
 
@@ -396,7 +429,8 @@ class Manifest:
         except BaseException:
             self._db.close()
             raise
-        self._ns_cols = _NS_COLS if self._version >= 2 else _NS_COLS_V1
+        self._ns_cols = (_NS_COLS if self._version >= 3 else
+                         _NS_COLS_V2 if self._version >= 2 else _NS_COLS_V1)
 
     # -- opening --------------------------------------------------------------------
 
@@ -428,7 +462,7 @@ class Manifest:
                 db = sqlite3.connect(tmp, isolation_level=None)
                 try:
                     db.execute("BEGIN IMMEDIATE")
-                    for stmt in _SCHEMA_V1 + _UPGRADE_V2:
+                    for stmt in _SCHEMA_V1 + _UPGRADE_V2 + _UPGRADE_V3:
                         db.execute(stmt)
                     db.execute("INSERT INTO meta VALUES ('schema_version', ?)",
                                (str(SCHEMA_VERSION),))
@@ -531,16 +565,18 @@ class Manifest:
             raise ManifestCorrupt(self.path, f"schema version {row[0]!r}") from None
 
     def _upgrade(self) -> int:
-        """Bring a version-1 file to the current schema in place, in one transaction
+        """Bring an older file to the current schema in place, in one transaction
         (concurrent openers serialize on it; the second finds it done)."""
         with self.transaction() as db:
             version = self._schema_version()
-            if version == 1:
-                for stmt in _UPGRADE_V2:
+            if version < SCHEMA_VERSION:
+                steps = {1: _UPGRADE_V2 + _UPGRADE_V3, 2: _UPGRADE_V3}[version]
+                for stmt in steps:
                     db.execute(stmt)
                 db.execute("UPDATE meta SET value=? WHERE key='schema_version'",
                            (str(SCHEMA_VERSION),))
-                self.log("manifest.upgraded", None, from_version=1, to_version=SCHEMA_VERSION)
+                self.log("manifest.upgraded", None, from_version=version,
+                         to_version=SCHEMA_VERSION)
                 version = SCHEMA_VERSION
         return version
 
@@ -744,11 +780,12 @@ class Manifest:
 
     def create_collection(
         self, name: str, space_label: str, fingerprint: str, ns: str, *,
-        backend: str = DEFAULT_BACKEND,
+        backend: str = DEFAULT_BACKEND, layout: Mapping[str, Any] | None = None,
     ) -> None:
         """Create a collection whose first space is active from the start, its namespace
         on backend instance ``backend``. Raises :class:`AlreadyRecorded` if the collection
         (or the namespace) exists."""
+        layout_json = _layout_json(layout)
         now = self._clock()
         with self.transaction() as db:
             if db.execute("SELECT 1 FROM collections WHERE name=?", (name,)).fetchone():
@@ -757,7 +794,7 @@ class Manifest:
             self._existing_namespace(db, ns, name, space_label)
             db.execute("INSERT INTO collections VALUES (?,?,0,?)", (name, ns, now))
             self._insert_namespace(db, ns, name, space_label, fingerprint, "active", now, now,
-                                   backend)
+                                   backend, layout_json)
             db.execute(
                 "INSERT INTO alias_history (collection, from_namespace, to_namespace, reason, at,"
                 " actor) VALUES (?,?,?,?,?,?)",
@@ -768,19 +805,22 @@ class Manifest:
 
     def _insert_namespace(self, db: sqlite3.Connection, ns: str, collection: str,
                           space_label: str, fingerprint: str, state: str, now: float,
-                          ready_at: float | None, backend: str) -> None:
-        if self._has_v2():
+                          ready_at: float | None, backend: str,
+                          layout_json: str | None = None) -> None:
+        if self._version >= 3:
             db.execute(
                 "INSERT INTO namespaces (name, collection, space_label, fingerprint, state,"
-                " created_at, updated_at, ready_at, backend) VALUES (?,?,?,?,?,?,?,?,?)",
-                (ns, collection, space_label, fingerprint, state, now, now, ready_at, backend),
+                " created_at, updated_at, ready_at, backend, layout)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (ns, collection, space_label, fingerprint, state, now, now, ready_at, backend,
+                 layout_json),
             )
         else:  # pragma: no cover - a v1 file is upgraded before any write
             raise ManifestReadOnly(self.path, "schema version 1 opened without upgrade")
 
     def add_namespace(
         self, collection: str, space_label: str, fingerprint: str, ns: str, state: str, *,
-        backend: str = DEFAULT_BACKEND,
+        backend: str = DEFAULT_BACKEND, layout: Mapping[str, Any] | None = None,
     ) -> None:
         """Record a new namespace of ``collection`` for ``space_label`` in ``state``, on
         backend instance ``backend``. Raises :class:`AlreadyRecorded` when the namespace
@@ -790,6 +830,7 @@ class Manifest:
             raise StateError(f"unknown state {state!r}; states are: {', '.join(STATES)}")
         if not isinstance(backend, str) or not backend:
             raise InvalidArgument("backend", backend, "a backend instance name")
+        layout_json = _layout_json(layout)
         now = self._clock()
         with self.transaction() as db:
             if not db.execute("SELECT 1 FROM collections WHERE name=?", (collection,)).fetchone():
@@ -797,7 +838,7 @@ class Manifest:
             self._require_space(db, space_label)
             self._existing_namespace(db, ns, collection, space_label)
             self._insert_namespace(db, ns, collection, space_label, fingerprint, state, now,
-                                   None, backend)
+                                   None, backend, layout_json)
             db.execute(
                 "UPDATE collections SET generation = generation + 1 WHERE name=?", (collection,)
             )
@@ -847,7 +888,8 @@ class Manifest:
 
     def _ns_rows(self, where: str, args: Sequence[Any]) -> list[NamespaceRow]:
         rows = self._query(f"SELECT {self._ns_cols} FROM namespaces WHERE {where}", args)
-        return [NamespaceRow(*r) for r in rows]
+        return [NamespaceRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
+                             json.loads(r[10]) if r[10] else {}) for r in rows]
 
     def namespaces(self, collection: str) -> list[NamespaceRow]:
         """Every namespace of ``collection`` (dropped and failed ones included), oldest
@@ -1510,6 +1552,243 @@ class Manifest:
              "results": json.loads(r[4])}
             for r in self._query(sql + " ORDER BY id", args)
         ]
+
+    # -- artifacts --------------------------------------------------------------------
+
+    def _require_v3(self, what: str) -> None:
+        if self._version < 3:  # only a read-only, never-upgraded file
+            raise ManifestReadOnly(self.path, f"schema version {self._version} has no {what}; "
+                                   "open it writable once to upgrade it")
+
+    def put_artifact(
+        self, kind: str, collection: str, name: str, data: bytes,
+        meta: Mapping[str, Any] | None = None, *, enable: bool = False, keep: int | None = None,
+    ) -> Artifact:
+        """Store a new version of the artifact ``(kind, collection, name)`` (versions count
+        from 1) in one transaction. ``enable`` makes it the one enabled version of that
+        name. ``keep`` removes older versions beyond the newest ``keep`` (never the
+        enabled one). ``meta`` must be a JSON object. Logged as ``artifact.put``."""
+        _check_kind(kind)
+        for what, value in (("collection", collection), ("name", name)):
+            if not isinstance(value, str) or not _encodable(value):
+                raise InvalidArgument(what, value, "a string")
+        if not name:
+            raise InvalidArgument("name", name, "a non-empty string")
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise InvalidArgument("data", type(data).__name__, "bytes")
+        if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int)
+                                 or keep < 1):
+            raise InvalidArgument("keep", keep, "a positive integer or None")
+        meta_json = _json_object("meta", meta)
+        self._require_v3("artifacts")
+        now = self._clock()
+        with self.transaction() as db:
+            (top,) = db.execute(
+                "SELECT coalesce(max(version), 0) FROM artifacts WHERE kind=? AND collection=?"
+                " AND name=?", (kind, collection, name)).fetchone()
+            version = int(top) + 1
+            if enable:
+                db.execute("UPDATE artifacts SET enabled=0 WHERE kind=? AND collection=?"
+                           " AND name=?", (kind, collection, name))
+            cur = db.execute(
+                "INSERT INTO artifacts (kind, collection, name, version, meta, data, enabled,"
+                " created_at) VALUES (?,?,?,?,?,?,?,?)",
+                (kind, collection, name, version, meta_json, bytes(data), int(bool(enable)),
+                 now))
+            art_id = int(cur.lastrowid or 0)
+            if keep is not None:
+                db.execute(
+                    "DELETE FROM artifacts WHERE kind=? AND collection=? AND name=?"
+                    " AND enabled=0 AND version <= ?",
+                    (kind, collection, name, version - keep))
+            self.log("artifact.put", collection or None, of=kind, name=name, version=version,
+                     size=len(data), enabled=bool(enable))
+        got = self._artifact_rows("id=?", (art_id,))
+        return got[0]
+
+    def _artifact_rows(self, where: str, args: Sequence[Any]) -> list[Artifact]:
+        if self._version < 3:
+            return []
+        rows = self._query(f"SELECT {_ART_COLS} FROM artifacts WHERE {where}", args)
+        return [Artifact(int(r[0]), r[1], r[2], r[3], int(r[4]), json.loads(r[5]),
+                         bytes(r[6]), bool(r[7]), float(r[8])) for r in rows]
+
+    def artifact(self, kind: str, collection: str, name: str,
+                 version: int | None = None) -> Artifact | None:
+        """A version of an artifact (the newest when ``version`` is None), or None."""
+        if version is None:
+            rows = self._artifact_rows(
+                "kind=? AND collection=? AND name=? ORDER BY version DESC LIMIT 1",
+                (kind, collection, name))
+        else:
+            rows = self._artifact_rows("kind=? AND collection=? AND name=? AND version=?",
+                                       (kind, collection, name, version))
+        return rows[0] if rows else None
+
+    def enabled_artifact(self, kind: str, collection: str, name: str) -> Artifact | None:
+        """The enabled version of an artifact, or None when none is enabled."""
+        rows = self._artifact_rows("kind=? AND collection=? AND name=? AND enabled=1",
+                                   (kind, collection, name))
+        return rows[0] if rows else None
+
+    def artifacts(self, kind: str, collection: str | None = None) -> list[Artifact]:
+        """Every stored version of artifacts of ``kind`` (of one collection), oldest
+        first."""
+        if collection is None:
+            return self._artifact_rows("kind=? ORDER BY id", (kind,))
+        return self._artifact_rows("kind=? AND collection=? ORDER BY id", (kind, collection))
+
+    def _set_enabled(self, art_id: int, enabled: bool) -> Artifact:
+        if isinstance(art_id, bool) or not isinstance(art_id, int):
+            raise InvalidArgument("id", art_id, "an artifact id (an integer)")
+        self._require_v3("artifacts")
+        with self.transaction() as db:
+            row = db.execute("SELECT kind, collection, name, version FROM artifacts WHERE id=?",
+                             (art_id,)).fetchone()
+            if row is None:
+                raise InvalidArgument("id", art_id, "the id of a stored artifact")
+            kind, collection, name, version = row
+            if enabled:
+                db.execute("UPDATE artifacts SET enabled=0 WHERE kind=? AND collection=?"
+                           " AND name=?", (kind, collection, name))
+            db.execute("UPDATE artifacts SET enabled=? WHERE id=?", (int(enabled), art_id))
+            self.log("artifact.enabled" if enabled else "artifact.disabled", collection or None,
+                     of=kind, name=name, version=int(version))
+        return self._artifact_rows("id=?", (art_id,))[0]
+
+    def enable_artifact(self, id: int) -> Artifact:
+        """Make artifact ``id`` the enabled version of its name (others are disabled in
+        the same transaction). Unknown id: ``InvalidArgument``."""
+        return self._set_enabled(id, True)
+
+    def disable_artifact(self, id: int) -> Artifact:
+        """Disable artifact ``id``. Unknown id: ``InvalidArgument``."""
+        return self._set_enabled(id, False)
+
+    # -- read counts and counters -----------------------------------------------------
+
+    def record_reads(self, collection: str, counts: Mapping[str, int]) -> None:
+        """Add ``counts`` (document id -> reads, each >= 0) to the collection's read counts,
+        in one transaction."""
+        items = _count_items(counts, int)
+        if not items:
+            return
+        self._require_v3("read counts")
+        now = self._clock()
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT INTO read_counts (collection, doc_id, reads, last_read_at)"
+                " VALUES (?,?,?,?) ON CONFLICT (collection, doc_id) DO UPDATE SET"
+                " reads = reads + excluded.reads, last_read_at = excluded.last_read_at",
+                [(collection, k, int(v), now) for k, v in items])
+
+    def read_counts(self, collection: str, *, limit: int | None = None,
+                    offset: int = 0) -> list[tuple[str, int]]:
+        """(document id, reads), most read first, ties by id (a stable order to page
+        through with ``offset``)."""
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
+                                  or limit < 0):
+            raise InvalidArgument("limit", limit, "a non-negative integer or None")
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise InvalidArgument("offset", offset, "a non-negative integer")
+        if self._version < 3:
+            return []
+        rows = self._query(
+            "SELECT doc_id, reads FROM read_counts WHERE collection=? AND reads > 0"
+            " ORDER BY reads DESC, doc_id LIMIT ? OFFSET ?",
+            (collection, -1 if limit is None else limit, offset))
+        return [(str(r[0]), int(r[1])) for r in rows]
+
+    def read_totals(self, collection: str) -> tuple[int, int]:
+        """(documents read at least once, total reads) of ``collection``."""
+        if self._version < 3:
+            return 0, 0
+        (n, total), = self._query(
+            "SELECT count(*), coalesce(sum(reads), 0) FROM read_counts WHERE collection=?"
+            " AND reads > 0", (collection,))
+        return int(n), int(total)
+
+    def bump_counters(self, collection: str, deltas: Mapping[str, float]) -> None:
+        """Add ``deltas`` (counter name -> finite amount) to the collection's counters, in
+        one transaction."""
+        items = _count_items(deltas, float)
+        if not items:
+            return
+        self._require_v3("counters")
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT INTO counters (collection, name, value) VALUES (?,?,?)"
+                " ON CONFLICT (collection, name) DO UPDATE SET value = value + excluded.value",
+                [(collection, k, float(v)) for k, v in items])
+
+    def counters(self, collection: str, prefix: str = "") -> dict[str, float]:
+        """The collection's counters whose names start with ``prefix``."""
+        if self._version < 3:
+            return {}
+        rows = self._query(
+            "SELECT name, value FROM counters WHERE collection=? AND substr(name, 1, ?) = ?"
+            " ORDER BY name", (collection, len(prefix), prefix))
+        return {str(r[0]): float(r[1]) for r in rows}
+
+    def reset_counters(self, collection: str, prefix: str = "") -> int:
+        """Remove the collection's counters whose names start with ``prefix``; returns how
+        many were removed."""
+        self._require_v3("counters")
+        with self.transaction() as db:
+            cur = db.execute("DELETE FROM counters WHERE collection=? AND substr(name, 1, ?) = ?",
+                             (collection, len(prefix), prefix))
+            return int(cur.rowcount)
+
+    # -- namespace layout -------------------------------------------------------------
+
+    def set_layout(self, ns: str, layout: Mapping[str, Any]) -> None:
+        """Replace the layout of namespace ``ns`` (a JSON object; see
+        :attr:`NamespaceRow.layout`). Unknown namespace: ``StateError``."""
+        if layout is None:
+            raise InvalidArgument("layout", layout, "a JSON object ({} for none)")
+        layout_json = _layout_json(layout)
+        self._require_v3("namespace layouts")
+        with self.transaction() as db:
+            row = db.execute("SELECT collection FROM namespaces WHERE name=?", (ns,)).fetchone()
+            if row is None:
+                raise StateError(f"namespace {ns!r} is not recorded in the manifest",
+                                 hint="run `vecver status` to see the namespaces")
+            db.execute("UPDATE namespaces SET layout=? WHERE name=?", (layout_json, ns))
+            db.execute("UPDATE collections SET generation = generation + 1 WHERE name=?",
+                       (row[0],))
+            self.log("namespace.layout", row[0], namespace=ns, layout=dict(layout))
+
+
+def _json_object(what: str, value: Mapping[str, Any] | None) -> str:
+    if value is None:
+        return "{}"
+    if not isinstance(value, Mapping):
+        raise InvalidArgument(what, type(value).__name__, "a JSON object (a dict)")
+    try:
+        return json.dumps(dict(value), sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise InvalidArgument(what, "...", f"a JSON object ({e})") from e
+
+
+def _layout_json(layout: Mapping[str, Any] | None) -> str | None:
+    return None if not layout else _json_object("layout", layout)
+
+
+def _count_items(counts: Mapping[str, Any], typ: type) -> list[tuple[str, Any]]:
+    if not isinstance(counts, Mapping):
+        raise InvalidArgument("counts", type(counts).__name__, "a mapping of name -> amount")
+    out: list[tuple[str, Any]] = []
+    for k, v in counts.items():
+        if not isinstance(k, str) or not k or not _encodable(k):
+            raise InvalidArgument("counts", k, "non-empty string keys")
+        ok = (not isinstance(v, bool) and isinstance(v, (int, float) if typ is float else int)
+              and math.isfinite(v))
+        if not ok or (typ is int and v < 0):
+            raise InvalidArgument("counts", v, "finite amounts" if typ is float
+                                  else "non-negative integer counts")
+        if v:
+            out.append((k, v))
+    return out
 
 
 def _positive(name: str, value: float) -> float:

@@ -628,6 +628,116 @@ class ManifestStoreSuite:
         (e,) = store.evaluations("c", "ns2")
         assert e["space"] == "v2" and e["results"] == {"recall": 0.95} and e["run"] == "run1"
 
+    # ----------------------------------------------------------------- artifacts
+
+    def test_artifacts_are_versioned_and_one_is_enabled(self, store: ManifestStore) -> None:
+        """put_artifact numbers versions per name from 1; at most one version of a name is
+        enabled; blobs and JSON meta round-trip; every step is an event."""
+        a1 = store.put_artifact("adapter", "c", "v2->v1", b"\x00one", {"fp": "a"})
+        a2 = store.put_artifact("adapter", "c", "v2->v1", b"two", {"fp": "b"}, enable=True)
+        other = store.put_artifact("adapter", "d", "v2->v1", b"", None)
+        assert (a1.version, a2.version, other.version) == (1, 2, 1)
+        assert (a1.enabled, a2.enabled) == (False, True) and a1.data == b"\x00one"
+        assert a2.meta == {"fp": "b"} and other.meta == {} and a2.size == 3
+        newest = store.artifact("adapter", "c", "v2->v1")
+        assert newest is not None and newest.id == a2.id
+        first = store.artifact("adapter", "c", "v2->v1", version=1)
+        assert first is not None and first.data == b"\x00one"
+        assert store.artifact("adapter", "c", "v2->v1", version=9) is None
+        assert store.artifact("adapter", "c", "nope") is None
+        enabled = store.enabled_artifact("adapter", "c", "v2->v1")
+        assert enabled is not None and enabled.id == a2.id
+        again = store.enable_artifact(a1.id)
+        assert again.enabled
+        assert [a.enabled for a in store.artifacts("adapter", "c")] == [True, False]
+        assert store.disable_artifact(a1.id).enabled is False
+        assert store.enabled_artifact("adapter", "c", "v2->v1") is None
+        assert [a.collection for a in store.artifacts("adapter")] == ["c", "c", "d"]
+        assert store.artifacts("sample") == []
+        kinds = [e["kind"] for e in store.events("c")]
+        assert kinds.count("artifact.put") == 2 and "artifact.enabled" in kinds
+        assert "artifact.disabled" in kinds
+
+    def test_artifact_keep_prunes_old_versions_but_never_the_enabled_one(
+        self, store: ManifestStore
+    ) -> None:
+        first = store.put_artifact("sample", "c", "v1", b"1", enable=True)
+        for i in range(2, 6):
+            store.put_artifact("sample", "c", "v1", str(i).encode(), keep=2)
+        versions = [a.version for a in store.artifacts("sample", "c")]
+        assert versions == [first.version, 4, 5]
+
+    def test_bad_artifacts_are_refused_and_nothing_is_stored(self, store: ManifestStore) -> None:
+        bad: list[dict[str, Any]] = [
+            {"kind": "", "name": "n", "data": b""},
+            {"kind": "k", "name": "", "data": b""},
+            {"kind": "k", "name": "n", "data": "text, not bytes"},
+            {"kind": "k", "name": "n", "data": b"", "meta": ["not", "an", "object"]},
+            {"kind": "k", "name": "n", "data": b"", "meta": {"x": float("nan")}},
+            {"kind": "k", "name": "n", "data": b"", "keep": 0},
+        ]
+        for args in bad:
+            meta = args.pop("meta", None)
+            keep = args.pop("keep", None)
+            with pytest.raises(InvalidArgument):
+                store.put_artifact(args["kind"], "c", args["name"], args["data"], meta,
+                                   keep=keep)
+        assert store.artifacts("k") == []
+        with pytest.raises(InvalidArgument):
+            store.enable_artifact(12345)
+
+    # ----------------------------------------------------------------- reads, counters
+
+    def test_read_counts_add_up_and_list_hottest_first(self, store: ManifestStore) -> None:
+        store.record_reads("c", {"a": 1, "b": 5, "c": 2})
+        store.record_reads("c", {"a": 4, "d": 0})
+        store.record_reads("other", {"a": 100})
+        store.record_reads("c", {})
+        assert store.read_counts("c") == [("a", 5), ("b", 5), ("c", 2)]  # ties by id
+        assert store.read_counts("c", limit=1, offset=1) == [("b", 5)]
+        assert store.read_counts("c", limit=0) == []
+        assert store.read_totals("c") == (3, 12) and store.read_totals("none") == (0, 0)
+        for bad in ({"a": -1}, {"a": 1.5}, {"": 1}, {"a": True}):
+            with pytest.raises(InvalidArgument):
+                store.record_reads("c", bad)
+        with pytest.raises(InvalidArgument):
+            store.read_counts("c", limit=-1)
+        assert store.read_totals("c") == (3, 12)
+
+    def test_counters_add_up_per_collection(self, store: ManifestStore) -> None:
+        store.bump_counters("c", {"route.active.queries": 2, "latency.le_0.01": 1.5})
+        store.bump_counters("c", {"route.active.queries": 1})
+        store.bump_counters("d", {"route.active.queries": 7})
+        assert store.counters("c") == {"latency.le_0.01": 1.5, "route.active.queries": 3.0}
+        assert store.counters("c", "route.") == {"route.active.queries": 3.0}
+        with pytest.raises(InvalidArgument):
+            store.bump_counters("c", {"x": float("inf")})
+        assert store.reset_counters("c", "latency.") == 1
+        assert store.counters("c") == {"route.active.queries": 3.0}
+        assert store.counters("d") == {"route.active.queries": 7.0}
+
+    def test_namespace_layout_round_trips(self, store: ManifestStore) -> None:
+        """A namespace's layout (an adopted collection's own fields) is kept as given;
+        the default is {}; changing it moves the collection's generation."""
+        ns = self.collection(store)
+        row = store.namespace(ns)
+        assert row is not None and row.layout == {}
+        store.register_space("v2", "fp-v2", "rev", {})
+        store.add_namespace("c", "v2", "fp-v2", "c__v2", "planned",
+                            layout={"text_field": "body", "id_field": "doc_id"})
+        row = store.namespace("c__v2")
+        assert row is not None and row.layout == {"text_field": "body", "id_field": "doc_id"}
+        gen = store.generation("c")
+        store.set_layout(ns, {"adopted": True})
+        row = store.namespace(ns)
+        assert row is not None and row.layout == {"adopted": True}
+        assert store.generation("c") > gen
+        with pytest.raises(StateError):
+            store.set_layout("nope", {})
+        with pytest.raises(InvalidArgument):
+            store.set_layout(ns, {"x": float("nan")})
+        hash(row)  # rows stay hashable (routes and plans hold them)
+
     # ----------------------------------------------------------------- queue, model-based
 
     def test_queue_behaves_like_its_model(self, handles: OpenStore, clock: FakeClock) -> None:
