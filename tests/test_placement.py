@@ -330,3 +330,28 @@ def test_a_cross_instance_cutover_stands_when_the_old_alias_cannot_be_dropped(
         rec = ws.recover("c")
         assert rec.aliases == 1 and aliased.get_alias("c") is None, rec
         assert ws.recover("c").aliases == 0
+
+
+def test_a_declared_collection_starts_on_the_instance_it_names(tmp_path: Path) -> None:
+    """``[collections.NAME] backend = "INSTANCE"`` places the first space there (the
+    manifest records it, the files appear there, not on the default instance); an
+    undeclared instance or an unknown key is a ConfigError naming it."""
+    from vecver.errors import ConfigError
+
+    (tmp_path / "vecver.toml").write_text(
+        _toml(tmp_path).replace("[collections.docs]\nspace = 'v1'\n",
+                                "[collections.docs]\nspace = 'v1'\nbackend = 'second'\n"))
+    cfg = vecver.Config.load(tmp_path / "vecver.toml")
+    assert cfg.collection_backends == {"docs": "second"}
+    with vecver.Workspace(cfg) as ws:
+        coll = ws.collection("docs")
+        coll.upsert(_crash_docs()[:10])
+        (row,) = ws.manifest.namespaces("docs")
+        assert row.backend == "second"
+        assert ws.backend_for(row).count(row.name) == 10
+        assert not ws.instance("default").list_namespaces()
+    for bad, word in (("backend = 'nope'", "nope"), ("backnd = 'second'", "backnd")):
+        (tmp_path / "bad.toml").write_text(_toml(tmp_path).replace(
+            "[collections.docs]\nspace = 'v1'\n", f"[collections.docs]\nspace = 'v1'\n{bad}\n"))
+        with pytest.raises(ConfigError, match=word):
+            vecver.Config.load(tmp_path / "bad.toml")

@@ -118,7 +118,7 @@ class Newest(Route):
 
 @dataclass(frozen=True)
 class Both(Route):
-    """A two-leg route (the shape of ``dual``), which this version cannot execute."""
+    """A two-leg route defined outside vecver (the shape of ``dual``)."""
 
     def plan(self, view: CollectionView) -> ReadPlan:
         return ReadPlan(self, (Leg(view.active), Leg(view.candidate())), fusion="rrf")
@@ -131,8 +131,10 @@ def test_a_new_route_needs_no_change_to_the_callers(migrating: vecver.Workspace)
     assert hits[0].id == docs[4].id
     assert {(h.space, h.namespace) for h in hits} == {("v2", ns_of(migrating, "c", "v2"))}
     assert c.count(route=Newest()) == 30 and set(c.get(["d0001"], route=Newest())) == {"d0001"}
-    with pytest.raises(InvalidInput, match="cannot execute"):
-        c.search(docs[4].text, 3, route=Both())
+    # a plan of two serving legs is executed by the searcher as it stands: fused
+    hits = c.search(docs[4].text, 3, route=Both())
+    assert hits[0].id == docs[4].id and hits[0].fused_score is not None
+    assert hits[0].ranks == {"v1": 1, "v2": 1}
     with pytest.raises(InvalidInput, match="not one"):
         c.route(Both())
 

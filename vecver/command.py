@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import DEFAULT_INSTANCE, Config
-from .errors import ConfigError, InvalidArgument, SourceError
+from .errors import ConfigError, InvalidArgument, InvalidInput, SourceError
 from .ops import abort as _abort
 from .ops import backfill as _backfill
 from .ops import cutover as _cutover
@@ -52,7 +52,7 @@ from .ops import evaluate as _evaluate
 from .ops import plan as _plan
 from .ops import verify as _verify
 from .runtime.collection import probe_space
-from .runtime.progress import Progress, notice_if_slow
+from .runtime.progress import Progress
 from .runtime.sources import JsonlSource, Source
 from .runtime.workspace import Workspace
 
@@ -216,27 +216,6 @@ class HistoryReport(Result):
     events: list[dict[str, Any]]
 
 
-@dataclass
-class SearchHit(Result):
-    """One hit: the document, its score (higher is closer) and the space that served it."""
-
-    id: str
-    score: float
-    space: str | None
-    metadata: dict[str, Any]
-    text: str | None
-
-
-@dataclass
-class SearchResult(Result):
-    """The hits of ``query`` in ``collection`` through ``route``, best first."""
-
-    collection: str
-    query: str
-    route: str
-    hits: list[SearchHit]
-
-
 # ----------------------------------------------------------------------------- helpers
 
 
@@ -337,7 +316,8 @@ def ingest(
             for first, _ in src.pages(None, batch_size or config.batch_size):
                 probe_space(ws, label, first)  # a broken space refuses before anything
                 break                           # is created
-            ws.create_collection(collection, label)
+            ws.create_collection(collection, label,
+                                 on=config.collection_backends.get(collection))
         coll = ws.collection(collection)
         ws.recover(collection)
         # refused before the phase starts: the active space's geometry changed under its
@@ -405,6 +385,9 @@ def migrate(
     on: str | None = None,
     source: str | None = None,
     batch_size: int | None = None,
+    priority: str | None = None,
+    budget_docs: int | None = None,
+    no_backfill: bool = False,
     progress: bool | None = None,
     on_batch: Callable[[_backfill.BackfillReport], None] | None = None,
 ) -> _backfill.BackfillReport:
@@ -412,7 +395,9 @@ def migrate(
     backfill it (resumable), verify it.
 
     The space ends ``ready`` for cutover; a backfill that does not verify clean leaves it
-    ``building`` (run ``backfill`` again).
+    ``building`` (run ``backfill`` again). With --no-backfill only dual-write is turned on:
+    documents move into the new space as reads find them (lazy re-embedding; drain the
+    queue with ``backfill --lazy``), and a later ``backfill`` copies the rest.
 
     :param collection: the collection to migrate.
     :param to: the space to migrate to.
@@ -424,13 +409,24 @@ def migrate(
     :metavar source: FILE
     :param batch_size: documents per batch (default: [backfill] batch_size).
     :metavar batch_size: N
+    :param priority: the order documents are copied in: order (the source's, default) or
+        hot (the most-read documents first, then the rest).
+    :metavar priority: ORDER
+    :param budget_docs: with --priority hot: copy only the N most-read documents, then
+        stop (the space stays building); the report gives the share of observed reads
+        they cover.
+    :metavar budget_docs: N
+    :param no_backfill: start a lazy-only migration: dual-write on, nothing copied now.
     :param on_batch: Python only: called with the report after each durable batch.
     """
     _positive("batch size", batch_size)
+    prio = _backfill.check_priority(priority)
+    _backfill.check_budget(budget_docs, prio)
     with _ws(config, progress, write=True) as ws:
         return _backfill.migrate(ws, collection, to, source=_source(source),
                                  batch_size=batch_size, progress=progress, on_batch=on_batch,
-                                 on=on)
+                                 on=on, priority=priority, budget_docs=budget_docs,
+                                 no_backfill=no_backfill)
 
 
 def backfill(
@@ -441,11 +437,17 @@ def backfill(
     source: str | None = None,
     batch_size: int | None = None,
     restart: bool = False,
+    priority: str | None = None,
+    budget_docs: int | None = None,
+    lazy: bool = False,
     progress: bool | None = None,
 ) -> _backfill.BackfillReport:
     """Resume an interrupted backfill from its checkpoint (after a crash or kill -9).
 
-    The space ends ``ready`` when it verifies clean.
+    The space ends ``ready`` when it verifies clean. Documents already current in the
+    space (copied by an earlier run or by lazy re-embedding) are skipped. With --lazy it
+    only drains the lazy re-embedding queue (what reads found missing or stale), and the
+    space stays building.
 
     :param collection: the collection whose new space is being built.
     :param space: the space being built (needed only when there are several).
@@ -454,11 +456,30 @@ def backfill(
     :param batch_size: documents per batch (default: [backfill] batch_size).
     :metavar batch_size: N
     :param restart: ignore the checkpoint and start over.
+    :param priority: the order documents are copied in: order (the source's, default) or
+        hot (the most-read documents first, then the rest).
+    :metavar priority: ORDER
+    :param budget_docs: with --priority hot: copy only the N most-read documents, then
+        stop (the space stays building); the report gives the share of observed reads
+        they cover.
+    :metavar budget_docs: N
+    :param lazy: drain the lazy re-embedding queue only (nothing queued is fine).
     """
     _positive("batch size", batch_size)
+    prio = _backfill.check_priority(priority)
+    _backfill.check_budget(budget_docs, prio)
+    if lazy and (source is not None or restart or priority is not None
+                 or budget_docs is not None):
+        raise InvalidInput("--lazy drains the lazy queue; it takes no --source, --restart, "
+                           "--priority or --budget-docs",
+                           hint="drop --lazy, or the other options")
     with _ws(config, progress, write=True) as ws:
+        if lazy:
+            return _backfill.lazy_backfill(ws, collection, space=space,
+                                           batch_size=batch_size)
         return _backfill.backfill(ws, collection, space=space, source=_source(source),
-                                  batch_size=batch_size, progress=progress, restart=restart)
+                                  batch_size=batch_size, progress=progress, restart=restart,
+                                  priority=priority, budget_docs=budget_docs)
 
 
 def verify(config: Config, collection: str, *, repair: bool = False) -> VerifyResult:
@@ -550,36 +571,3 @@ def history(config: Config, collection: str) -> HistoryReport:
         ws.manifest.require_collection(collection)
         return HistoryReport(collection, ws.manifest.alias_history(collection),
                              ws.manifest.events(collection))
-
-
-def search(
-    config: Config,
-    collection: str,
-    query: str,
-    *,
-    k: int = 10,
-    route: str = "active",
-    filter: dict[str, Any] | None = None,
-) -> SearchResult:
-    """Search a collection; each hit names the space that served it.
-
-    The query is embedded with the routed space's own model (loading it takes a few
-    seconds for a real model, said on stderr when it does).
-
-    :param collection: the collection to search.
-    :param query: the query text.
-    :param k: hits to return.
-    :param route: active, candidate or space:LABEL.
-    :param filter: a metadata filter, e.g. {"topic": "sport", "year": {"gte": 2020}}.
-    :metavar filter: JSON
-    """
-    with _ws(config) as ws:
-        coll = ws.collection(collection)
-        label = coll.route(route).space_label
-        ws.embedder(label)  # registered and built here; a real model loads on first use
-        with notice_if_slow(f"search {collection}: loading space {label!r} (its model and "
-                            "index) ..."):
-            hits = coll.search(query, k, route=route, filter=filter)
-        return SearchResult(collection, query, route, [
-            SearchHit(h.id, h.score, h.space, dict(h.metadata), h.text) for h in hits
-        ])

@@ -102,10 +102,235 @@ class Gate:
         )
 
 
+@dataclass(frozen=True)
+class ReadSettings:
+    """The ``[read]`` table: how the searcher's routes read during a migration.
+
+    - ``rrf_k``: the constant of reciprocal rank fusion (``dual``), > 0;
+    - ``dual_candidates``: hits asked of each space by ``dual`` (None: ``rrf_k + 2k`` for
+      rrf, ``max(3k, 30)`` for the score fusions; never fewer than k);
+    - ``rerank_depth``: K', the active hits ``rerank`` rescores (default of ``rerank``);
+    - ``rerank_max_sync_embeds``: at most this many missing documents embedded on the spot
+      per query by ``rerank`` (0: none; the rest keep their active rank, after the rescored);
+    - ``hook_top_n``: candidates a re-rank hook scores;
+    - ``canary_p``: the fraction of routing keys bare ``canary`` sends to the candidate;
+    - ``max_k``: the largest ``k`` a search accepts;
+    - ``shadow_flush_every``: shadow comparisons buffered before they are written to the
+      store's counters; ``shadow_queue``: shadow searches waiting at most (more are dropped
+      and counted).
+    """
+
+    rrf_k: float = 60.0
+    dual_candidates: int | None = None
+    rerank_depth: int = 50
+    rerank_max_sync_embeds: int = 32
+    hook_top_n: int = 20
+    canary_p: float = 0.1
+    max_k: int = 1000
+    shadow_flush_every: int = 64
+    shadow_queue: int = 1024
+
+    @staticmethod
+    def from_mapping(data: Mapping[str, Any]) -> ReadSettings:
+        """Checked settings; ``ConfigError`` naming the key for a wrong kind or range."""
+        _known_keys("read", data, set(ReadSettings.__dataclass_fields__))
+
+        def count(key: str, default: int, least: int) -> int:
+            v = data.get(key, default)
+            if isinstance(v, bool) or not isinstance(v, int) or v < least:
+                raise ConfigError(f"[read] {key} must be an integer of at least {least}, "
+                                  f"got {v!r}")
+            return v
+
+        rrf = _number("[read] rrf_k", data.get("rrf_k", 60.0))
+        if rrf <= 0 or rrf == float("inf"):
+            raise ConfigError(f"[read] rrf_k must be a positive number, got {rrf!r}")
+        p = _number("[read] canary_p", data.get("canary_p", 0.1))
+        if not 0.0 <= p <= 1.0:
+            raise ConfigError(f"[read] canary_p must be between 0 and 1, got {p!r}")
+        dual = data.get("dual_candidates")
+        return ReadSettings(
+            rrf_k=rrf,
+            dual_candidates=None if dual is None else count("dual_candidates", 0, 1),
+            rerank_depth=count("rerank_depth", 50, 2),
+            rerank_max_sync_embeds=count("rerank_max_sync_embeds", 32, 0),
+            hook_top_n=count("hook_top_n", 20, 1),
+            canary_p=p,
+            max_k=count("max_k", 1000, 1),
+            shadow_flush_every=count("shadow_flush_every", 64, 1),
+            shadow_queue=count("shadow_queue", 1024, 1),
+        )
+
+
+@dataclass(frozen=True)
+class LazySettings:
+    """The ``[lazy]`` table: lazy on-read re-embedding and read counting
+    (:mod:`vecver.read.lazy`).
+
+    - ``enabled``: the workspace counts reads per document (for ``--priority hot``), keeps
+      per-route metrics and queues the documents a read finds missing or stale in a space
+      being built (default true);
+    - ``max_queue``: at most this many documents wait in one collection's lazy queue (more
+      are dropped and counted; a later backfill still covers them), >= 1;
+    - ``sync_limit``: at most this many documents one ``lazy="sync"`` search re-embeds
+      before it returns (the rest are queued), >= 0;
+    - ``flush_interval``: seconds between the batched writes of what reads noticed, > 0;
+    - ``lease_ttl``: seconds a drainer holds the queued documents it claimed (a crashed
+      drainer's claims are handed out again after it), > 0;
+    - ``batch``: documents a drainer claims and re-embeds at a time, >= 1.
+    """
+
+    enabled: bool = True
+    max_queue: int = 10_000
+    sync_limit: int = 32
+    flush_interval: float = 1.0
+    lease_ttl: float = 60.0
+    batch: int = 64
+
+    @staticmethod
+    def from_mapping(data: Mapping[str, Any]) -> LazySettings:
+        """Checked settings; ``ConfigError`` naming the key for a wrong kind or range."""
+        _known_keys("lazy", data, set(LazySettings.__dataclass_fields__))
+        enabled = data.get("enabled", True)
+        if not isinstance(enabled, bool):
+            raise ConfigError(f"[lazy] enabled must be true or false, got {enabled!r}")
+
+        def count(key: str, default: int, least: int) -> int:
+            v = data.get(key, default)
+            if isinstance(v, bool) or not isinstance(v, int) or v < least:
+                raise ConfigError(f"[lazy] {key} must be an integer of at least {least}, "
+                                  f"got {v!r}")
+            return v
+
+        def seconds(key: str, default: float) -> float:
+            v = _number(f"[lazy] {key}", data.get(key, default))
+            if v <= 0 or v == float("inf"):
+                raise ConfigError(f"[lazy] {key} must be a positive number of seconds, "
+                                  f"got {v!r}")
+            return v
+
+        return LazySettings(
+            enabled=enabled,
+            max_queue=count("max_queue", 10_000, 1),
+            sync_limit=count("sync_limit", 32, 0),
+            flush_interval=seconds("flush_interval", 1.0),
+            lease_ttl=seconds("lease_ttl", 60.0),
+            batch=count("batch", 64, 1),
+        )
+
+
 def _number(what: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
         raise ConfigError(f"{what} must be a number, got {value!r}")
     return float(value)
+
+
+@dataclass(frozen=True)
+class DriftSettings:
+    """The ``[drift]`` table: reference samples and drift thresholds (:mod:`vecver.drift`).
+
+    - ``sample_writes``: keep a bounded reservoir of written vectors per space (default
+      true); ``reservoir_size`` vectors (uniform over all writes) plus the last ``window``
+      written; persisted after ``flush_every`` vectors or ``flush_seconds``; ``seed``;
+    - ``alpha``: MMD alarms when its permutation p-value is at most this (0 < alpha < 1);
+      ``permutations``; ``max_samples``: rows of each side the MMD uses at most;
+    - ``max_centroid_shift``: relative shift of the mean or the k-means (``kmeans_k``)
+      centroids that alarms (default 0.05: retrain IVF centroids or rebuild);
+    - ``max_recall_drop``: drop of canary recall@``k`` (``canary_queries`` queries) below
+      its baseline that alarms (default 0.03: rebuild the graph);
+    - ``max_distance_rise``: relative rise of the mean query-to-top-result distance that
+      alarms (default 0.10: re-embed or fine-tune).
+    """
+
+    sample_writes: bool = True
+    reservoir_size: int = 2000
+    window: int = 1000
+    flush_every: int = 1000
+    flush_seconds: float = 30.0
+    seed: int = 0
+    alpha: float = 0.05
+    permutations: int = 500
+    max_samples: int = 2000
+    max_centroid_shift: float = 0.05
+    kmeans_k: int = 8
+    max_recall_drop: float = 0.03
+    canary_queries: int = 100
+    k: int = 10
+    max_distance_rise: float = 0.10
+
+    @staticmethod
+    def from_mapping(data: Mapping[str, Any]) -> DriftSettings:
+        """Checked settings; ``ConfigError`` naming the key for a wrong kind or range."""
+        _known_keys("drift", data, set(DriftSettings.__dataclass_fields__))
+        d = DriftSettings()
+
+        def count(key: str, least: int) -> int:
+            v = data.get(key, getattr(d, key))
+            if isinstance(v, bool) or not isinstance(v, int) or v < least:
+                raise ConfigError(f"[drift] {key} must be an integer of at least {least}, "
+                                  f"got {v!r}")
+            return v
+
+        def number(key: str, low: float, high: float) -> float:
+            v = _number(f"[drift] {key}", data.get(key, getattr(d, key)))
+            if not low < v < high:
+                raise ConfigError(f"[drift] {key} must be between {low} and {high} "
+                                  f"(exclusive), got {v!r}")
+            return v
+
+        sample = data.get("sample_writes", True)
+        if not isinstance(sample, bool):
+            raise ConfigError(f"[drift] sample_writes must be true or false, got {sample!r}")
+        return DriftSettings(
+            sample_writes=sample,
+            reservoir_size=count("reservoir_size", 2),
+            window=count("window", 2),
+            flush_every=count("flush_every", 1),
+            flush_seconds=number("flush_seconds", 0.0, float("inf")),
+            seed=count("seed", 0),
+            alpha=number("alpha", 0.0, 1.0),
+            permutations=count("permutations", 1),
+            max_samples=count("max_samples", 2),
+            max_centroid_shift=number("max_centroid_shift", 0.0, float("inf")),
+            kmeans_k=count("kmeans_k", 1),
+            max_recall_drop=number("max_recall_drop", 0.0, 1.0),
+            canary_queries=count("canary_queries", 1),
+            k=count("k", 1),
+            max_distance_rise=number("max_distance_rise", 0.0, float("inf")),
+        )
+
+
+@dataclass(frozen=True)
+class AdapterSettings:
+    """The ``[adapters]`` table: the gate of the ``adapter`` route
+    (:mod:`vecver.adapters`).
+
+    - ``min_retention``: the adapter route serves only while the enabled adapter's
+      held-out retention (its recall@10 / a full re-embed's) is at least this, in [0, 1]
+      (default 0.95);
+    - ``pairs``: training pairs ``adapter fit`` samples by default (>= 2);
+    - ``kind``: the adapter kind ``adapter fit`` fits by default.
+    """
+
+    min_retention: float = 0.95
+    pairs: int = 5000
+    kind: str = "procrustes"
+
+    @staticmethod
+    def from_mapping(data: Mapping[str, Any]) -> AdapterSettings:
+        """Checked settings; ``ConfigError`` naming the key for a wrong kind or range."""
+        _known_keys("adapters", data, set(AdapterSettings.__dataclass_fields__))
+        r = _number("[adapters] min_retention", data.get("min_retention", 0.95))
+        if not 0.0 <= r <= 1.0:
+            raise ConfigError(f"[adapters] min_retention must be between 0 and 1, got {r!r}")
+        pairs = data.get("pairs", 5000)
+        if isinstance(pairs, bool) or not isinstance(pairs, int) or pairs < 2:
+            raise ConfigError(f"[adapters] pairs must be an integer of at least 2, got "
+                              f"{pairs!r}")
+        kind = data.get("kind", "procrustes")
+        if not isinstance(kind, str) or not kind:
+            raise ConfigError(f"[adapters] kind must be an adapter kind, got {kind!r}")
+        return AdapterSettings(min_retention=r, pairs=pairs, kind=kind)
 
 
 def backend_option_names(cls: type[Any]) -> list[str] | None:
@@ -204,9 +429,16 @@ class Config:
     backend_options: Mapping[str, Any] = field(default_factory=dict)
     spaces: Mapping[str, SpaceSpec] = field(default_factory=dict)
     collections: Mapping[str, str] = field(default_factory=dict)  # name -> initial space
+    #: name -> the backend instance a declared collection's first space is created on
+    #: (``[collections.NAME] backend = "INSTANCE"``; absent: the default instance)
+    collection_backends: Mapping[str, str] = field(default_factory=dict)
     gate: Gate = field(default_factory=Gate)
     batch_size: int = 256
     source_path: str | None = None
+    read: ReadSettings = field(default_factory=ReadSettings)
+    lazy: LazySettings = field(default_factory=LazySettings)
+    drift: DriftSettings = field(default_factory=DriftSettings)
+    adapters: AdapterSettings = field(default_factory=AdapterSettings)
     backends: Mapping[str, BackendConfig] = field(default_factory=dict)
     """Every backend instance by name; always holds :data:`DEFAULT_INSTANCE`, which is
     ``backend`` with ``backend_options``."""
@@ -265,7 +497,7 @@ class Config:
     ) -> Config:
         base = base or Path.cwd()
         sections = {"manifest", "backend", "backends", "spaces", "collections", "gate",
-                    "backfill"}
+                    "backfill", "read", "lazy", "drift", "adapters"}
         unknown = set(data) - sections
         if unknown:
             raise ConfigError(f"unknown section(s) {', '.join(sorted(unknown))} in config")
@@ -318,14 +550,30 @@ class Config:
             if isinstance(spec.get("model"), str) and spec["model"].startswith(("./", "../", "~")):
                 spec["model"] = absolute(spec["model"])
             spaces[label] = SpaceSpec.from_mapping(label, spec)
+        if any(sp.derive is not None for sp in spaces.values()):
+            # derived spaces (``derive = {...}``): checked, completed from their source
+            from .embedders.derived import resolve_derived
+
+            spaces = resolve_derived(spaces, absolute)
         collections: dict[str, str] = {}
+        collection_backends: dict[str, str] = {}
         for cname, table in _table(data, "collections").items():
             check_label(cname, "collection name")
             if not isinstance(table, Mapping) or "space" not in table:
                 raise ConfigError(f"[collections.{cname}] needs 'space' (its initial space)")
             if table["space"] not in spaces:
                 raise UnknownSpace(str(table["space"]), list(spaces))
+            _known_keys(f"collections.{cname}", table, {"space", "backend"})
             collections[cname] = str(table["space"])
+            if "backend" in table:
+                inst = table["backend"]
+                if not isinstance(inst, str) or inst not in backends:
+                    raise ConfigError(
+                        f"[collections.{cname}] backend must name a backend instance, got "
+                        f"{inst!r}; declared: {', '.join(sorted(backends))}",
+                        hint="declare it as [backends.NAME] or leave `backend` out for the "
+                        "default instance")
+                collection_backends[cname] = inst
         backfill = _table(data, "backfill")
         _known_keys("backfill", backfill, {"batch_size"})
         batch = backfill.get("batch_size", 256)
@@ -338,7 +586,12 @@ class Config:
             backends=backends,
             spaces=spaces,
             collections=collections,
+            collection_backends=collection_backends,
             gate=Gate.from_mapping(_table(data, "gate")),
             batch_size=batch,
             source_path=source,
+            read=ReadSettings.from_mapping(_table(data, "read")),
+            lazy=LazySettings.from_mapping(_table(data, "lazy")),
+            drift=DriftSettings.from_mapping(_table(data, "drift")),
+            adapters=AdapterSettings.from_mapping(_table(data, "adapters")),
         )

@@ -104,6 +104,19 @@ class EmbedderNotInstalled(ConfigError):
         )
 
 
+class MetricsNotInstalled(ConfigError):
+    """The Prometheus exposition of :mod:`vecver.read.metrics` needs ``prometheus-client``,
+    which is not installed (``package``; ``extra`` is the vecver extra that brings it)."""
+
+    def __init__(self, package: str = "prometheus-client", extra: str = "metrics") -> None:
+        self.package = package
+        self.extra = extra
+        super().__init__(
+            f"the Prometheus exposition needs the package {package!r}, which is not installed",
+            hint=f"pip install 'vecver[{extra}]'",
+        )
+
+
 class EmbedderError(VecverError):
     """An embedder could not be loaded or failed to embed."""
 
@@ -628,6 +641,42 @@ class FilterNotExpressible(UnsupportedFilter):
         )
 
 
+class UnknownRoute(InvalidInput):
+    """A route string no route parses (``route`` as given; ``forms`` the accepted forms)."""
+
+    def __init__(self, route: object, forms: Sequence[str]) -> None:
+        self.route = route
+        self.forms = list(forms)
+        super().__init__(f"unknown route {route!r}", hint="use " + ", ".join(self.forms))
+
+
+class RoutingKeyRequired(InvalidInput):
+    """A route that splits traffic by user (``canary``) was called without a routing key."""
+
+    def __init__(self, route: str) -> None:
+        self.route = route
+        super().__init__(
+            f"route {route!r} needs a routing key (a user or session id) so that one user "
+            "always sees one space",
+            hint="pass routing_key=... (CLI: --routing-key KEY)",
+        )
+
+
+class RerankHookError(InvalidInput):
+    """A re-rank hook raised, or returned something other than one finite number per text.
+
+    ``reason`` says what was wrong; ``query`` is the query it was scoring. The search
+    returned nothing and recorded nothing."""
+
+    def __init__(self, reason: str, query: str) -> None:
+        self.reason = reason
+        self.query = query
+        super().__init__(
+            f"the re-rank hook failed on query {query[:60]!r}: {reason}",
+            hint="the hook takes (query, texts) and returns one finite score per text",
+        )
+
+
 class SourceError(InvalidInput):
     """A source of documents (e.g. a JSONL file) is malformed."""
 
@@ -635,6 +684,190 @@ class SourceError(InvalidInput):
         self.where = where
         self.reason = reason
         super().__init__(f"{where}: {reason}", hint="fix the input; nothing from it was written")
+
+
+# --- drift detection -----------------------------------------------------------------
+
+
+class DriftSampleInvalid(InvalidInput):
+    """A sample of vectors given to a drift statistic cannot be used: it is empty, not a
+    matrix, holds NaN or infinity, or has another dimension than the sample it is
+    compared with. ``what`` names the sample, ``reason`` says what is wrong."""
+
+    def __init__(self, what: str, reason: str) -> None:
+        self.what = what
+        self.reason = reason
+        super().__init__(
+            f"{what} cannot be used for drift detection: {reason}",
+            hint="pass a non-empty matrix of finite vectors of the space's dimension; "
+            "nothing was recorded",
+        )
+
+
+class DriftReferenceEmpty(InvalidInput):
+    """The reference (or recent) sample of a drift check holds no vectors: nothing was
+    written to the space yet, or nothing before the chosen ``--reference`` time.
+    ``which`` is ``"reference"`` or ``"recent"``."""
+
+    def __init__(self, collection: str, space: str, which: str, reference: str | None,
+                 *, hint: str | None = None) -> None:
+        self.collection = collection
+        self.space = space
+        self.which = which
+        self.reference = reference
+        at = f" ({reference})" if reference else ""
+        super().__init__(
+            f"the {which} sample of space {space!r} of {collection!r}{at} holds no vectors",
+            hint=hint or "write documents first (vecver samples written vectors "
+            "automatically), or pick another --reference; nothing was recorded",
+        )
+
+
+class DriftReferenceMismatch(InvalidInput):
+    """A drift reference sample was taken in another space (another fingerprint or
+    dimension) than the one checked: its vectors are not comparable."""
+
+    def __init__(self, reference: str, space: str, expected: str, got: str) -> None:
+        self.reference = reference
+        self.space = space
+        self.expected = expected
+        self.got = got
+        super().__init__(
+            f"drift reference {reference!r} belongs to space {got[:24]}, not to the space "
+            f"checked, {space!r} ({expected[:12]})",
+            hint="use a reference sample of the same space (`--space` selects the space "
+            "checked); nothing was recorded",
+        )
+
+
+class UnknownDriftReference(InvalidInput):
+    """``--reference`` is neither a time (ISO date, epoch seconds, or an age such as
+    ``7d``), nor a saved reference sample, nor a ``.npy``/``.npz`` file."""
+
+    def __init__(self, reference: object, known: Sequence[str] = ()) -> None:
+        self.reference = reference
+        self.known = list(known)
+        saved = ", ".join(sorted(self.known)) or "none"
+        super().__init__(
+            f"unknown drift reference {reference!r}",
+            hint="give a time (2026-11-30, 2026-11-30T12:00, 1764460800, 7d, 12h), a .npy "
+            f"or .npz file of vectors, or a saved sample (saved: {saved})",
+        )
+
+
+# --- query adapters ------------------------------------------------------------------
+
+
+class AdapterPairMismatch(InvalidInput):
+    """Training pairs (or vectors given to an adapter) whose shapes do not fit: another
+    number of source than target rows, no columns, or another width than the adapter
+    maps. ``source_shape`` and ``target_shape`` are the shapes seen."""
+
+    def __init__(self, reason: str, source_shape: tuple[int, ...],
+                 target_shape: tuple[int, ...]) -> None:
+        self.reason = reason
+        self.source_shape = tuple(source_shape)
+        self.target_shape = tuple(target_shape)
+        super().__init__(
+            f"adapter pairs do not fit: {reason}",
+            hint="pass one source (new-space) row per target (old-space) row, each of its "
+            "space's dimension; nothing was stored",
+        )
+
+
+class NonFinitePairs(InvalidInput):
+    """A training pair holds NaN or infinity. ``side`` is ``"source"`` or ``"target"``,
+    ``row`` the first bad row."""
+
+    def __init__(self, side: str, row: int) -> None:
+        self.side = side
+        self.row = row
+        super().__init__(
+            f"{side} vector of training pair #{row} contains NaN or infinity",
+            hint="check the embedder's output and the stored vectors; nothing was stored",
+        )
+
+
+class TooFewPairs(InvalidInput):
+    """Fewer training pairs than the adapter kind needs to be fitted at all."""
+
+    def __init__(self, kind: str, got: int, need: int) -> None:
+        self.kind = kind
+        self.got = got
+        self.need = need
+        super().__init__(
+            f"adapter kind {kind!r} needs at least {need} training pairs, got {got}",
+            hint="pass more pairs (--pairs N), write more documents, or choose a simpler "
+            "kind (procrustes needs the fewest)",
+        )
+
+
+class UnknownAdapterKind(InvalidInput):
+    """An adapter kind this version of vecver does not know."""
+
+    def __init__(self, kind: object, known: Sequence[str]) -> None:
+        self.kind = kind
+        self.known = list(known)
+        super().__init__(f"unknown adapter kind {kind!r}",
+                         hint="known kinds: " + ", ".join(self.known))
+
+
+class NoAdapter(StateError):
+    """No (enabled) adapter maps queries of space ``source`` into space ``target`` of the
+    collection, or no adapter has the id asked for."""
+
+    def __init__(self, collection: str, source: str | None, target: str | None,
+                 detail: str = "") -> None:
+        self.collection = collection
+        self.source = source
+        self.target = target
+        pair = f" from {source!r} to {target!r}" if source and target else ""
+        super().__init__(
+            f"no enabled adapter{pair} in collection {collection!r}" + (
+                f": {detail}" if detail else ""),
+            hint=f"fit one with `vecver adapter fit {collection} --from NEW --to OLD`, or "
+            f"search with route `dual` meanwhile",
+        )
+
+
+class AdapterStale(StateError):
+    """An adapter was fitted between spaces whose fingerprints are no longer the
+    collection's: comparing through it would mix geometries. ``side`` is ``"source"`` or
+    ``"target"``; ``fitted`` the fingerprint it was fitted to, ``current`` the one now."""
+
+    def __init__(self, adapter: str, side: str, label: str, fitted: str,
+                 current: str) -> None:
+        self.adapter = adapter
+        self.side = side
+        self.label = label
+        self.fitted = fitted
+        self.current = current
+        super().__init__(
+            f"adapter {adapter} was fitted to {side} space {label!r} with fingerprint "
+            f"{fitted[:12]}, but that space is now {current[:12]}",
+            hint="refit it with `vecver adapter fit`; until then search with route `dual`",
+        )
+
+
+class AdapterGateFailed(StateError):
+    """The adapter route was refused: the enabled adapter's held-out retention (its
+    recall@k divided by a full re-embed's) is below ``[adapters] min_retention``, or was
+    never measured (``retention`` is None)."""
+
+    def __init__(self, collection: str, adapter: str, retention: float | None,
+                 threshold: float) -> None:
+        self.collection = collection
+        self.adapter = adapter
+        self.retention = retention
+        self.threshold = threshold
+        got = "was never measured" if retention is None else f"is {retention:.3f}"
+        super().__init__(
+            f"adapter {adapter} of {collection!r}: held-out retention {got}, below the "
+            f"gate {threshold:.3f}",
+            hint="search with route `dual` (both spaces, fused) or finish the backfill and "
+            f"cut over; `vecver adapter evaluate {collection}` measures it, a kind with "
+            "more capacity or more pairs may pass",
+        )
 
 
 # --- backends ------------------------------------------------------------------------
@@ -694,6 +927,24 @@ class StorageFull(BackendError):
         )
 
 
+class BatchObjectsFailed(BackendError):
+    """The database refused some objects of a batch write (Weaviate reports errors per
+    object). ``namespace`` is where it wrote, ``failed`` maps each refused record's id to
+    the database's message; the other records of the batch may have been written (writes
+    are idempotent: fix the input or the cause, then retry the whole batch)."""
+
+    def __init__(self, namespace: str, failed: dict[str, str]) -> None:
+        self.namespace = namespace
+        self.failed = dict(failed)
+        shown = "; ".join(f"{i!r}: {m}" for i, m in list(self.failed.items())[:5])
+        more = f" (and {len(self.failed) - 5} more)" if len(self.failed) > 5 else ""
+        super().__init__(
+            f"{len(self.failed)} record(s) of a batch written to {namespace!r} were refused: "
+            f"{shown}{more}",
+            hint="the records named were not written; fix what the message says and retry",
+        )
+
+
 class InvalidNamespaceName(InvalidInput):
     """A namespace name the backend's naming rule rejects; checked before anything is
     created. ``reason`` says which rule."""
@@ -741,6 +992,187 @@ class ForeignNamespace(BackendError):
         super().__init__(
             f"{namespace!r} on the {backend} backend exists but was not created by vecver",
             hint="choose another collection name or space label; vecver leaves it untouched",
+        )
+
+
+class AdoptError(VecverError):
+    """``adopt`` refused an existing collection, or an adopted collection cannot be used
+    as its layout says. ``namespace`` is the physical collection; nothing was recorded
+    or written when adopt raised it."""
+
+    namespace: str = ""
+
+
+class AdoptedNotFound(AdoptError):
+    """The collection to adopt does not exist on the backend instance."""
+
+    def __init__(self, namespace: str, backend: str, instance: str) -> None:
+        self.namespace = namespace
+        self.backend = backend
+        self.instance = instance
+        super().__init__(
+            f"there is no collection {namespace!r} to adopt on backend instance "
+            f"{instance!r} ({backend})",
+            hint="check the name (the physical collection, not an alias) and --on INSTANCE",
+        )
+
+
+class AdoptedDimensionMismatch(AdoptError):
+    """The collection's vectors have another dimension than the space adopting it."""
+
+    def __init__(self, namespace: str, space: str, expected: int, actual: int) -> None:
+        self.namespace = namespace
+        self.space = space
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"collection {namespace!r} holds {actual}-dimensional vectors, space {space!r} "
+            f"makes {expected}-dimensional ones",
+            hint="adopt it as the space of the model that filled it (same dimension); "
+            "nothing was recorded",
+        )
+
+
+class AdoptedMetricMismatch(AdoptError):
+    """The collection's distance metric is not the space's."""
+
+    def __init__(self, namespace: str, space: str, expected: str, actual: str) -> None:
+        self.namespace = namespace
+        self.space = space
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"collection {namespace!r} uses the {actual} metric, space {space!r} the "
+            f"{expected} metric",
+            hint=f"declare the space with metric = \"{actual}\" (the collection's); "
+            "nothing was recorded",
+        )
+
+
+class AdoptedFieldMissing(AdoptError):
+    """The collection has no such field (``role``: ``"text"`` or ``"id"``), or stored
+    objects lack it (``keys``: some of their native keys, ``count``: how many were
+    found lacking it)."""
+
+    def __init__(self, namespace: str, field: str, role: str, keys: Sequence[object],
+                 count: int | None = None, fields: Sequence[str] | None = None) -> None:
+        self.namespace = namespace
+        self.field = field
+        self.role = role
+        self.keys = list(keys)
+        self.count = len(self.keys) if count is None else count
+        self.fields = list(fields or [])
+        if self.keys:
+            shown = ", ".join(repr(k) for k in self.keys[:5])
+            what = (f"{self.count} stored object(s) of collection {namespace!r} lack a "
+                    f"{'non-blank string' if role == 'text' else 'string or integer'} "
+                    f"{role} field {field!r} (keys {shown})")
+        else:
+            what = f"collection {namespace!r} has no field {field!r} (the {role} field)"
+        known = f"; its fields: {', '.join(self.fields)}" if self.fields else ""
+        super().__init__(
+            what,
+            hint=f"name the field that holds the document's {role} with --{role}-field"
+            f"{known}",
+        )
+
+
+class AdoptedIdDuplicated(AdoptError):
+    """Several stored objects hold the same value in the id field."""
+
+    def __init__(self, namespace: str, field: str, ids: Sequence[str]) -> None:
+        self.namespace = namespace
+        self.field = field
+        self.ids = list(ids)
+        super().__init__(
+            f"the id field {field!r} of collection {namespace!r} is not unique: "
+            + ", ".join(repr(i) for i in self.ids[:5]) + " appear more than once",
+            hint="adopt with an id field that is unique per object (or none: the "
+            "collection's own keys); nothing was recorded",
+        )
+
+
+class AdoptedVectorsMismatch(AdoptError):
+    """The stored vectors do not look like the space's embeddings of the stored texts
+    (another model, another prefix or the wrong text field)."""
+
+    def __init__(self, namespace: str, space: str, similarity: float, threshold: float,
+                 sample: int) -> None:
+        self.namespace = namespace
+        self.space = space
+        self.similarity = similarity
+        self.threshold = threshold
+        self.sample = sample
+        super().__init__(
+            f"the vectors of collection {namespace!r} are not space {space!r}'s embeddings "
+            f"of their texts: median cosine similarity {similarity:.3f} over {sample} "
+            f"objects, at least {threshold:.2f} needed",
+            hint="adopt it as the space (model, prefixes) that filled it, check "
+            "--text-field, or pass --skip-vector-check if you are sure",
+        )
+
+
+class AdoptedReadOnly(AdoptError):
+    """A write reached an adopted collection that was adopted read-only."""
+
+    def __init__(self, namespace: str) -> None:
+        self.namespace = namespace
+        super().__init__(
+            f"collection {namespace!r} was adopted read-only: vecver does not write to it",
+            hint="migrate to a new space and cut over first (the collection stays the "
+            "backfill source), or adopt it without --read-only",
+        )
+
+
+class AdoptedProtected(AdoptError):
+    """vecver never drops a collection it adopted."""
+
+    def __init__(self, namespace: str) -> None:
+        self.namespace = namespace
+        super().__init__(
+            f"collection {namespace!r} was adopted: vecver does not drop it",
+            hint="drop it with the database's own client if you no longer need it",
+        )
+
+
+class AdoptedFieldClash(InvalidInput):
+    """A document's metadata has a key that is the adopted collection's text or id
+    field."""
+
+    def __init__(self, doc_id: str, field: str, namespace: str) -> None:
+        self.doc_id = doc_id
+        self.field = field
+        self.namespace = namespace
+        super().__init__(
+            f"metadata field {field!r} of document {doc_id!r} is the text or id field of "
+            f"the adopted collection {namespace!r}",
+            hint="rename the metadata field; nothing was written",
+        )
+
+
+class AdoptedRowRefused(InvalidInput):
+    """A document does not fit the schema of the adopted collection it is written to:
+    the schema has fields the metadata lacks (``missing``), or the metadata has fields
+    the schema lacks and the collection takes no others (``extra``)."""
+
+    def __init__(self, doc_id: str, namespace: str, missing: Sequence[str],
+                 extra: Sequence[str], fields: Sequence[str]) -> None:
+        self.doc_id = doc_id
+        self.namespace = namespace
+        self.missing = list(missing)
+        self.extra = list(extra)
+        self.fields = list(fields)
+        what = []
+        if self.missing:
+            what.append("lacks " + ", ".join(repr(f) for f in self.missing))
+        if self.extra:
+            what.append("has fields the schema does not: "
+                        + ", ".join(repr(f) for f in self.extra))
+        super().__init__(
+            f"document {doc_id!r} does not fit the schema of the adopted collection "
+            f"{namespace!r}: its metadata " + "; ".join(what),
+            hint="give every document the collection's fields in its metadata ("
+            + ", ".join(self.fields) + "); nothing was written",
         )
 
 

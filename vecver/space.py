@@ -58,6 +58,10 @@ class SpaceSpec:
     max_length: int | None = None
     chunking: str = "none"
     options: Mapping[str, Any] = field(default_factory=dict)
+    derive: Mapping[str, Any] | None = None
+    """A derived space (no model of its own): ``{"from": LABEL, "truncate": D}`` or
+    ``{"from": LABEL, "adapter": FILE}``; the config adds ``"source"`` (the source space's
+    spec) and the embedder ``derived`` (:mod:`vecver.embedders.derived`)."""
 
     def __post_init__(self) -> None:
         check_label(self.label)
@@ -83,6 +87,7 @@ class SpaceSpec:
         known = {
             "embedder", "dimension", "metric", "normalize", "model", "revision",
             "query_prefix", "document_prefix", "max_length", "chunking", "options",
+            "derive",
         }
         unknown = set(data) - known
         if unknown:
@@ -90,12 +95,16 @@ class SpaceSpec:
                 f"space {label!r}: unknown key(s) {', '.join(sorted(unknown))}",
                 hint="known keys: " + ", ".join(sorted(known)),
             )
-        if "embedder" not in data or "dimension" not in data:
+        derive = data.get("derive")
+        if derive is not None and not isinstance(derive, Mapping):
+            raise ConfigError(f"space {label!r}: 'derive' must be a table, e.g. "
+                              "{from = \"v1\", truncate = 128}")
+        if derive is None and ("embedder" not in data or "dimension" not in data):
             raise ConfigError(f"space {label!r} needs 'embedder' and 'dimension'")
         return SpaceSpec(
             label=label,
-            embedder=str(data["embedder"]),
-            dimension=data["dimension"],
+            embedder=str(data.get("embedder", "derived")),
+            dimension=data.get("dimension", 1),
             metric=data.get("metric", "cosine"),
             normalize=bool(data.get("normalize", True)),
             model=data.get("model"),
@@ -105,10 +114,11 @@ class SpaceSpec:
             max_length=data.get("max_length"),
             chunking=str(data.get("chunking", "none")),
             options=dict(data.get("options", {})),
+            derive=None if derive is None else dict(derive),
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "label": self.label,
             "embedder": self.embedder,
             "dimension": self.dimension,
@@ -122,6 +132,9 @@ class SpaceSpec:
             "chunking": self.chunking,
             "options": dict(self.options),
         }
+        if self.derive is not None:
+            out["derive"] = dict(self.derive)
+        return out
 
     def geometry(self, revision: str, geometry_options: Mapping[str, Any]) -> dict[str, Any]:
         """The fields that change geometry, as a canonical dict (the fingerprint's input)."""

@@ -73,8 +73,8 @@ class Record:
 class Hit:
     """One search result. ``score`` is higher for closer vectors:
     cosine similarity for ``cosine``, inner product for ``dot``, negative squared
-    euclidean distance for ``l2``. ``space`` is the label of the space that served it,
-    filled in by the core."""
+    euclidean distance for ``l2``: the raw score in ``space``. ``space`` is the label of
+    the space that served it (``namespace`` its namespace), filled in by the core."""
 
     id: str
     score: float
@@ -83,6 +83,13 @@ class Hit:
     stamp: Stamp | None
     space: str | None = None
     namespace: str | None = None
+    #: the fused score when the hit comes from a fusing route (``dual``), else None
+    fused_score: float | None = None
+    #: its 1-based rank in each space's own list (space label -> rank), for routes that
+    #: read several spaces (``dual``, ``rerank``); a space that did not list it is absent
+    ranks: dict[str, int] | None = None
+    #: the score a re-rank hook gave it, when one ran on this hit
+    rerank_score: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

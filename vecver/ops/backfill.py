@@ -1,14 +1,34 @@
 """backfill and migrate: fill the space being built, resumably, then verify it.
 
 A backfill run is a small pipeline (:class:`_BackfillRun`): *open* (recover, pick the
-source and the resume point), *copy* (a background thread reads and embeds page n+1
-while this one writes page n and checkpoints it) and *finish* (reconcile what changed
-meanwhile, verify, mark ``ready``).
+source and the resume point), *hot* (with ``priority="hot"``: the most-read documents
+first, see below), *copy* (a background thread reads and embeds page n+1 while this one
+writes page n and checkpoints it) and *finish* (reconcile what changed meanwhile, verify,
+mark ``ready``).
+
+Hot-first (``priority="hot"``): the documents reads counted most
+(:meth:`~vecver.store.base.ManifestStore.read_counts`, collected by
+:mod:`vecver.read.lazy`) are copied first, from the active space, most-read first; then
+the usual pass copies the rest in the source's order (what the hot phase wrote is
+skipped there). The order is snapshotted when the phase starts (an artifact of kind
+:data:`HOT_ARTIFACT`), and the checkpoint records the position in it, so a run killed in
+the hot phase resumes there (nothing lost; nothing written twice but the one batch in
+flight, which writes the same vectors again). ``budget_docs=N`` limits the phase to the N
+most-read documents and ends the run after it (the space stays ``building``; a later
+backfill completes it); the report says which share of the observed read traffic those
+documents received.
+
+Lazy-only migration (``migrate(..., no_backfill=True)``): dual-write is turned on and
+nothing is copied; documents move as reads find them (:mod:`vecver.read.lazy`), and
+:func:`lazy_backfill` drains what reads queued. A later plain :func:`backfill` copies the
+rest, skipping what lazy work already wrote (:func:`~vecver.runtime.reconcile.
+needs_embedding`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import queue
 import threading
@@ -17,8 +37,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any, Generic, TypeVar
 
+from ..drift.reservoir import observe_written
+from ..embedders.derived import from_stored
 from ..errors import (
     AlreadyRecorded,
+    InvalidArgument,
+    InvalidInput,
     LeaseHeld,
     StateError,
     UnknownSpace,
@@ -36,13 +60,82 @@ from ..runtime.sources import NamespaceSource, Source, is_end
 from ..runtime.workspace import Workspace
 from ..space import Space
 from ..store.sqlite import NamespaceRow
-from ..types import NamespaceSpec, Record
+from ..types import Document, NamespaceSpec, Record
+from ..read.lazy import DrainReport, drain
 from .verify import VerifyReport, backfill_lease, verify_namespace
 
 log = logging.getLogger("vecver")
 
 #: verify-and-reconcile rounds at the end of a backfill before it gives up on ``ready``
 FINAL_ROUNDS = 4
+
+#: the orders a backfill copies documents in: ``order`` (the source's), ``hot`` (most read
+#: first, then the source's order)
+PRIORITIES = ("order", "hot")
+
+#: the artifact kind of a hot phase's snapshot of the read order (name: the namespace)
+HOT_ARTIFACT = "backfill-hot-order"
+
+#: documents a hot phase without a budget takes at most (the most read)
+HOT_LIMIT = 100_000
+
+
+def check_priority(priority: object) -> str:
+    """``priority`` as one of :data:`PRIORITIES` (None: ``order``); ``InvalidArgument``
+    otherwise."""
+    if priority is None:
+        return "order"
+    if not isinstance(priority, str) or priority not in PRIORITIES:
+        raise InvalidArgument("priority", priority, "'hot' or 'order'")
+    return priority
+
+
+def check_budget(budget_docs: object, priority: str) -> int | None:
+    """``budget_docs`` as None or a positive integer, given only with priority ``hot``
+    (``InvalidArgument`` / ``InvalidInput`` otherwise)."""
+    if budget_docs is None:
+        return None
+    if isinstance(budget_docs, bool) or not isinstance(budget_docs, int) or budget_docs < 1:
+        raise InvalidArgument("budget_docs", budget_docs, "a positive number of documents")
+    if priority != "hot":
+        raise InvalidInput("a budget of documents needs priority 'hot' (it backfills the N "
+                           "most-read documents)", hint="add --priority hot")
+    return budget_docs
+
+
+@dataclass
+class HotReport:
+    """The hot-first phase of a backfill (cumulative over resumed runs): ``documents`` in
+    its snapshot of the most-read documents (``budget_docs`` at most), ``done`` of them
+    handled so far; ``written`` copied, ``skipped`` already current in the space,
+    ``absent`` no longer in the collection. ``reads_covered`` is the reads the handled
+    documents received out of ``reads_total`` observed when the phase started
+    (``traffic_share`` their ratio)."""
+
+    documents: int
+    done: int = 0
+    written: int = 0
+    skipped: int = 0
+    absent: int = 0
+    reads_covered: int = 0
+    reads_total: int = 0
+    budget_docs: int | None = None
+    finished: bool = False
+    version: int | None = None
+
+    @property
+    def traffic_share(self) -> float:
+        return self.reads_covered / self.reads_total if self.reads_total else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["traffic_share"] = self.traffic_share
+        return d
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> HotReport:
+        keys = set(HotReport.__dataclass_fields__)
+        return HotReport(**{k: v for k, v in d.items() if k in keys})
 
 
 @dataclass
@@ -70,6 +163,12 @@ class BackfillReport:
     seconds: float = 0.0
     state: str = "building"
     verify: VerifyReport | None = None
+    mode: str = "full"
+    """``full`` (copy everything, verify), ``hot-budget`` (the hot phase within a budget
+    only), ``lazy`` (drained the lazy queue), ``lazy-only`` (a migration started without
+    a backfill)."""
+    hot: HotReport | None = None
+    drain: DrainReport | None = None
 
     @property
     def rate(self) -> float:
@@ -79,6 +178,8 @@ class BackfillReport:
         d = asdict(self)
         d["rate"] = self.rate
         d["verify"] = self.verify.to_dict() if self.verify else None
+        d["hot"] = self.hot.to_dict() if self.hot else None
+        d["drain"] = self.drain.to_dict() if self.drain else None
         return d
 
 
@@ -118,9 +219,16 @@ def backfill(
     progress: bool | None = None,
     restart: bool = False,
     on_batch: Callable[[BackfillReport], None] | None = None,
+    priority: str | None = None,
+    budget_docs: int | None = None,
 ) -> BackfillReport:
     """Copy every document into the space being built, resumably, then verify it and
     mark it ``ready``.
+
+    ``priority="hot"`` copies the most-read documents first (see the module docstring);
+    with ``budget_docs`` only the N most-read ones, and the space stays ``building``.
+    ``InvalidArgument`` for an unknown priority or a budget that is not a positive
+    integer, ``InvalidInput`` for a budget without priority ``hot``, before anything runs.
 
     Documents are streamed from ``source`` (default: the active space's stored text) in
     a stable order; documents already present (see
@@ -138,8 +246,11 @@ def backfill(
     ``failed`` first, and the collection's writes go on without it); ``StateError``
     for a space that is not being built.
     """
+    prio = check_priority(priority)
+    budget = check_budget(budget_docs, prio)
     return _backfill(ws, collection, space, _Options(source, batch_size, progress, restart,
-                                                     on_batch))
+                                                     on_batch, priority=prio,
+                                                     budget_docs=budget))
 
 
 def _backfill(ws: Workspace, collection: str, space: str | None,
@@ -186,6 +297,8 @@ class _Options:
     restart: bool
     on_batch: Callable[[BackfillReport], None] | None
     source_checked: bool = False  # migrate validated it already
+    priority: str = "order"
+    budget_docs: int | None = None
 
 
 @dataclass
@@ -267,13 +380,118 @@ class _BackfillRun:
         self.cursor: str | None = None
         self.src: Source
         self.from_active = False
+        self.hot: HotReport | None = None
 
     def run(self) -> BackfillReport:
         t0 = time.perf_counter()
         self._open()
+        if self.hot is not None and not self.hot.finished:
+            self._hot_phase()
+        if self.opts.budget_docs is not None:
+            # the budget was spent on the hot phase: the rest is for a later backfill
+            self.rep.mode = "hot-budget"
+            self.rep.seconds = time.perf_counter() - t0
+            return self.rep
         self._copy()
         self._finish(t0)
         return self.rep
+
+    def _stats(self) -> dict[str, Any]:
+        """What the checkpoint records besides the cursor (the hot phase's position)."""
+        out: dict[str, Any] = {"written": self.rep.written, "skipped": self.rep.skipped}
+        if self.hot is not None:
+            out["hot"] = asdict(self.hot)
+        return out
+
+    # -- hot: the most-read documents first
+
+    def _start_hot(self) -> None:
+        """Snapshot the read order (most read first) as an artifact, and record in the
+        checkpoint that the hot phase starts (position 0)."""
+        ws, target, collection = self.ws, self.target, self.collection
+        limit = self.opts.budget_docs or HOT_LIMIT
+        order = ws.manifest.read_counts(collection, limit=limit)
+        _, total = ws.manifest.read_totals(collection)
+        art = ws.manifest.put_artifact(
+            HOT_ARTIFACT, collection, target.name,
+            json.dumps([[i, int(n)] for i, n in order]).encode("utf-8"),
+            {"documents": len(order), "reads_total": int(total)}, keep=2,
+        )
+        self.hot = HotReport(documents=len(order), reads_total=int(total),
+                             budget_docs=self.opts.budget_docs, version=art.version)
+        self.rep.hot = self.hot
+        self._save(self.cursor)
+
+    def _hot_order(self) -> list[tuple[str, int]]:
+        hot = self.hot
+        assert hot is not None
+        art = self.ws.manifest.artifact(HOT_ARTIFACT, self.collection, self.target.name,
+                                        hot.version)
+        if art is None:
+            raise StateError(
+                f"the hot-first order of the backfill of {self.target.space_label!r} "
+                f"(version {hot.version}) is gone from the manifest",
+                hint="restart the backfill (--restart)",
+            )
+        return [(str(i), int(n)) for i, n in json.loads(art.data.decode("utf-8"))]
+
+    def _hot_phase(self) -> None:
+        """Copy the snapshot's documents from the active space, most read first, in
+        batches; each batch is checkpointed (its position in the snapshot)."""
+        ws, target, collection, hot = self.ws, self.target, self.collection, self.hot
+        assert hot is not None
+        order = self._hot_order()
+        bar = Progress(
+            f"backfill {collection} -> {target.space_label} (most read first)", len(order),
+            enabled=(self.opts.progress if self.opts.progress is not None else ws.progress),
+        )
+        bar.done = hot.done
+        be = ws.backend_for(target)
+        try:
+            while hot.done < len(order):
+                chunk = order[hot.done: hot.done + self.batch]
+                epoch = ws.manifest.write_epoch(collection)
+                ids = [i for i, _ in chunk]
+                dead = ws.manifest.tombstoned(collection, ids)
+                active_name = ws.manifest.active_namespace(collection)
+                truth = {k: v for k, v in ws.backend_for(active_name).fetch(
+                    active_name, [i for i in ids if i not in dead]).items() if v.text}
+                have = be.fetch(target.name, list(truth)) if truth else {}
+                todo = [Document(r.id, r.text or "", r.metadata) for r in truth.values()
+                        if needs_embedding(have.get(r.id), r, target)]
+                recs, rest = from_stored(ws, collection, target, todo)  # derived spaces
+                recs += embed_or_fail(ws, collection, target, rest) if rest else []
+                if recs:
+                    write_records(ws, target, recs)
+                    last_id, was_open = epoch
+                    if was_open or ws.manifest.write_epoch(collection)[0] != last_id:
+                        self._reconcile_batch(recs)
+                hot.written += len(recs)
+                hot.skipped += len(truth) - len(recs)
+                hot.absent += len(ids) - len(truth)
+                hot.reads_covered += sum(n for i, n in chunk if i in truth)
+                hot.done += len(chunk)
+                self.rep.embedded += len(recs)
+                self.rep.written += len(recs)
+                hot.finished = hot.done >= len(order)
+                self._save(self.cursor)
+                bar.update(len(chunk))
+                if self.opts.on_batch is not None:
+                    self.opts.on_batch(self.rep)
+            if not hot.finished:
+                hot.finished = True
+                self._save(self.cursor)
+        finally:
+            bar.close()
+        ws.manifest.log("backfill.hot", collection, space=target.space_label,
+                        documents=hot.documents, written=hot.written,
+                        reads_covered=hot.reads_covered, reads_total=hot.reads_total)
+
+    def _save(self, cursor: str | None) -> None:
+        self.ws.manifest.save_checkpoint(
+            self.target.name, self.src.name, cursor, self.rep.done, self._stats(),
+            lease=self.lease,
+        )
 
     # -- open: recover, source, resume point
 
@@ -301,6 +519,9 @@ class _BackfillRun:
             if ckpt.source == self.src.name:
                 self.cursor, self.rep.done = ckpt.cursor, ckpt.done
                 self.rep.resumed = True
+                if isinstance(ckpt.stats.get("hot"), dict):
+                    self.hot = HotReport.from_dict(ckpt.stats["hot"])
+                    self.rep.hot = self.hot
             elif opts.source is None and ckpt.source.startswith("namespace:"):
                 # started from the then active space; a cutover or rollback since changed
                 # the default source, whose scan order the old cursor does not belong to:
@@ -314,6 +535,12 @@ class _BackfillRun:
                     f"not {self.src.name}",
                     hint="resume with the same source, or restart it (--restart)",
                 )
+        if opts.priority == "hot" and (
+            self.hot is None or (self.hot.finished and opts.budget_docs is not None)
+        ):
+            # a new snapshot of the read order; a hot phase killed midway is resumed as
+            # it was, and one that finished is done (unless a budget asks again)
+            self._start_hot()
 
     # -- copy: the producer (background thread) and the consumer (this thread)
 
@@ -349,7 +576,8 @@ class _BackfillRun:
                 docs = [d for d in docs if d.id not in dead]
             have = be.fetch(target.name, [d.id for d in docs]) if docs else {}
             todo = [d for d in docs if needs_embedding(have.get(d.id), d, target)]
-            recs = embed_or_fail(ws, collection, target, todo) if todo else []
+            recs, rest = from_stored(ws, collection, target, todo)  # derived spaces
+            recs += embed_or_fail(ws, collection, target, rest) if rest else []
             yield _Batch(recs, nxt, scanned, scanned - len(todo), epoch)
             epoch = ws.manifest.write_epoch(collection)  # before the next page is read
 
@@ -357,6 +585,7 @@ class _BackfillRun:
         rep = self.rep
         if batch.records:
             write_records(self.ws, self.target, batch.records)
+            observe_written(self.ws, self.collection, self.target, batch.records)
             if self._raced(batch.epoch):
                 self._reconcile_batch(batch.records)
         rep.scanned += batch.scanned
@@ -364,10 +593,7 @@ class _BackfillRun:
         rep.embedded += len(batch.records)
         rep.written += len(batch.records)
         rep.done += batch.scanned
-        self.ws.manifest.save_checkpoint(
-            self.target.name, self.src.name, batch.cursor, rep.done,
-            {"written": rep.written, "skipped": rep.skipped}, lease=self.lease,
-        )
+        self._save(batch.cursor)
 
     def _raced(self, epoch: tuple[int, int]) -> bool:
         """Whether a batch read at ``epoch`` may have raced with a write. Copied from the
@@ -417,9 +643,8 @@ class _BackfillRun:
         assert check is not None
         rep.verify = check
         ws.manifest.save_checkpoint(
-            target.name, self.src.name, "\x00end", rep.done,
-            {"written": rep.written, "skipped": rep.skipped}, finished=check.clean,
-            lease=self.lease,
+            target.name, self.src.name, "\x00end", rep.done, self._stats(),
+            finished=check.clean, lease=self.lease,
         )
         rep.seconds = time.perf_counter() - t0
         if check.clean:
@@ -557,6 +782,9 @@ def migrate(
     progress: bool | None = None,
     on_batch: Callable[[BackfillReport], None] | None = None,
     on: str | None = None,
+    priority: str | None = None,
+    budget_docs: int | None = None,
+    no_backfill: bool = False,
 ) -> BackfillReport:
     """Start (or resume) the migration of ``collection`` to space ``to``: create its
     namespace (on backend instance ``on``, default: the active space's instance), turn
@@ -565,10 +793,64 @@ def migrate(
     JSONL file) is checked whole first: a malformed one is refused (``SourceError``)
     before anything is created. A migration that ``failed`` is resumed. Raises
     ``CandidateFailed`` when the new space's model breaks (the space is marked
-    ``failed``; production writes go on), and what :func:`backfill` raises."""
+    ``failed``; production writes go on), and what :func:`backfill` raises.
+
+    ``priority`` and ``budget_docs``: as for :func:`backfill`. ``no_backfill`` starts a
+    lazy-only migration: dual-write is on, nothing is copied (the space stays
+    ``building``; documents move as reads find them, see :mod:`vecver.read.lazy`); it
+    takes no source, priority or budget (``InvalidInput``, before anything is created)."""
+    prio = check_priority(priority)
+    budget = check_budget(budget_docs, prio)
+    if no_backfill and (source is not None or priority is not None or budget is not None):
+        raise InvalidInput(
+            "a migration without a backfill takes no source, priority or budget",
+            hint="drop --no-backfill, or the other options (a later `vecver backfill` "
+            "takes them)",
+        )
     validate_source = getattr(source, "validate", None)
     if callable(validate_source):
         validate_source()  # a malformed source is refused before anything is created
-    start_migration(ws, collection, to, on=on)
+    row = start_migration(ws, collection, to, on=on)
+    if no_backfill:
+        ws.manifest.log("migration.lazy", collection, space=row.space_label,
+                        namespace=row.name)
+        ck = ws.manifest.checkpoint(row.name)
+        return BackfillReport(collection, row.space_label, row.name, "", state=row.state,
+                              mode="lazy-only", done=ck.done if ck else 0)
     return _backfill(ws, collection, to, _Options(source, batch_size, progress, False,
-                                                  on_batch, source_checked=True))
+                                                  on_batch, source_checked=True,
+                                                  priority=prio, budget_docs=budget))
+
+
+def lazy_backfill(
+    ws: Workspace,
+    collection: str,
+    *,
+    space: str | None = None,
+    batch_size: int | None = None,
+) -> BackfillReport:
+    """Drain the lazy re-embedding queue of ``collection`` (:func:`vecver.read.lazy.drain`):
+    the documents reads found missing or stale in the space being built are re-embedded
+    there. Nothing queued is fine (a report of zeros). The space stays ``building``
+    (a plain :func:`backfill` completes and verifies it). ``space`` only checks that it
+    is the space being built (``UnknownSpace``, ``StateError``)."""
+    ws.manifest.require_collection(collection)
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(
+            batch_size, int) or batch_size < 1):
+        raise InvalidArgument("batch_size", batch_size, "a positive integer")
+    row: NamespaceRow | None = None
+    if space is not None:
+        row = _target(ws, collection, space)
+        if row.state != "building":
+            raise StateError(f"space {space!r} of {collection!r} is {row.state}, not building")
+    else:
+        building = [n for n in ws.manifest.namespaces(collection) if n.state == "building"]
+        row = building[0] if len(building) == 1 else None
+    d = drain(ws, collection, batch=batch_size)
+    label = row.space_label if row else (", ".join(d.spaces) or "-")
+    now = ws.manifest.namespace(row.name) if row else None
+    return BackfillReport(
+        collection, label, row.name if row else "", "lazy queue", scanned=d.claimed,
+        skipped=d.current + d.obsolete, embedded=d.reembedded, written=d.reembedded,
+        seconds=d.seconds, state=now.state if now else "-", mode="lazy", drain=d,
+    )

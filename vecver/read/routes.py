@@ -1,41 +1,62 @@
 """Read routes: which namespaces a search reads, and in which role.
 
-A :class:`Route` is a small immutable value (``Active()``, ``Candidate()``,
-``SpaceRoute("v2")``). Given a :class:`CollectionView` — the collection's namespaces at one
+A :class:`Route` is a small immutable value (``Active()``, ``Dual("rrf")``,
+``Canary(0.1)``). Given a :class:`CollectionView` — the collection's namespaces at one
 manifest generation — it returns a :class:`ReadPlan`: the namespaces to read, each as a
 :class:`Leg` with a role. The searcher (:mod:`vecver.read.searcher`) executes plans; the
 callers of ``Collection.search`` only ever name a route, so a new kind of route changes
 neither them nor the searcher's interface.
 
-How the routes still to come fit the shape (none is implemented here):
+The routes:
 
-- ``dual`` — two ``serve`` legs (active and candidate) and ``ReadPlan.fusion`` naming how
-  their hits are merged (reciprocal rank fusion by default), deduplicated by id;
-- ``shadow`` — one ``serve`` leg and one ``shadow`` leg: the shadow leg is queried too and
-  its hits are recorded, never returned;
-- ``canary(p)`` — a route whose plan is drawn at random per call (``cacheable = False``),
-  serving the candidate for a fraction ``p`` of the calls;
-- ``adapter`` — a leg whose ``query_space`` differs from its namespace's space and names
-  the ``adapter`` that maps query vectors from one geometry into the other.
+- ``active`` (default), ``candidate`` (the newest building or ready space),
+  ``space:LABEL`` — one ``serve`` leg;
+- ``dual`` / ``dual:rrf`` / ``dual:zscore`` / ``dual:minmax`` — two ``serve`` legs
+  (active and candidate, each query embedded by its own space's embedder) and
+  ``ReadPlan.fusion`` naming how their hits are merged (:mod:`vecver.read.fusion`);
+- ``shadow`` — a ``serve`` leg (active) and a ``shadow`` leg (candidate): the shadow leg
+  is queried off the serving path and compared with what was served, never returned;
+- ``canary:P`` — for a fraction ``P`` of routing keys the candidate, for the rest the
+  active space, chosen by :meth:`Route.select` from a hash of (collection, key): sticky
+  per key, and raising ``P`` only moves keys from active to candidate;
+- ``rerank`` / ``rerank:K`` — a ``serve`` leg (active, top ``K`` hits) and a ``rescore``
+  leg (candidate) whose vectors rescore them;
+- ``adapter[...]`` — registered by :mod:`vecver.adapters` with :func:`register_route`: a
+  leg whose ``query_space`` differs from its namespace's space and names the ``adapter``
+  that maps query vectors from one geometry into the other.
 
-Strings are still accepted everywhere a route is (:func:`parse_route`): ``active``,
-``candidate`` and ``space:LABEL``.
+Every route needing a candidate raises ``StateError`` when the collection has none.
+Strings are accepted everywhere a route is (:func:`parse_route`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import math
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
-from ..errors import InvalidInput, StateError, UnknownSpace
+from ..errors import (
+    InvalidArgument,
+    InvalidInput,
+    RoutingKeyRequired,
+    StateError,
+    UnknownRoute,
+    UnknownSpace,
+)
 from ..lifecycle import LIVE_STATES
 from ..store import NamespaceRow
 
-#: what a leg of a plan is for: ``serve`` (its hits are returned) or ``shadow`` (queried
-#: and recorded, never returned)
-Role = Literal["serve", "shadow"]
+#: what a leg of a plan is for: ``serve`` (its hits are returned), ``shadow`` (queried
+#: and recorded, never returned) or ``rescore`` (its stored vectors rescore the serving
+#: leg's hits: ``rerank``)
+Role = Literal["serve", "shadow", "rescore"]
+
+#: the fusion methods of ``dual``
+FUSIONS: tuple[str, ...] = ("rrf", "zscore", "minmax")
 
 #: states a candidate space can be in
 CANDIDATE_STATES = ("building", "ready")
@@ -109,6 +130,9 @@ class ReadPlan:
     route: Route
     legs: tuple[Leg, ...]
     fusion: str | None = None
+    #: how many hits the serving leg is asked for (``rerank``: K'); None: the searcher's
+    #: rule (``k``, or the fusion depth)
+    depth: int | None = None
 
     def __post_init__(self) -> None:
         n_serve = sum(1 for leg in self.legs if leg.role == "serve")
@@ -127,6 +151,10 @@ class ReadPlan:
     @property
     def shadows(self) -> tuple[Leg, ...]:
         return tuple(leg for leg in self.legs if leg.role == "shadow")
+
+    @property
+    def rescorers(self) -> tuple[Leg, ...]:
+        return tuple(leg for leg in self.legs if leg.role == "rescore")
 
     @property
     def single(self) -> NamespaceRow | None:
@@ -157,6 +185,12 @@ class Route(ABC):
     def plan(self, view: CollectionView) -> ReadPlan:
         """The read plan for ``view``. Raises ``StateError`` or ``UnknownSpace`` when the
         collection has nothing this route can read."""
+
+    def select(self, view: CollectionView, routing_key: str | None) -> Route:
+        """The route that serves the caller with ``routing_key`` (a user or session id)
+        now: the route itself, except for routes that split traffic (``canary``). Must be
+        cheap, deterministic and must not touch storage."""
+        return self
 
 
 def _one(route: Route, ns: NamespaceRow) -> ReadPlan:
@@ -205,17 +239,186 @@ class SpaceRoute(Route):
         return f"space:{self.label}"
 
 
+def _check_fusion(method: object) -> str:
+    if method not in FUSIONS:
+        raise InvalidArgument("fusion", method, "one of " + ", ".join(FUSIONS))
+    return str(method)
+
+
+@dataclass(frozen=True)
+class Dual(Route):
+    """Both the active and the candidate space, fused (``dual``, ``dual:METHOD``).
+
+    ``fusion`` is ``rrf`` (reciprocal rank fusion, the default), ``zscore`` or
+    ``minmax`` (score normalisation); hits are deduplicated by document id (see
+    :mod:`vecver.read.fusion` for how a document found in both is scored)."""
+
+    fusion: str = "rrf"
+
+    def __post_init__(self) -> None:
+        _check_fusion(self.fusion)
+
+    def plan(self, view: CollectionView) -> ReadPlan:
+        cand = view.candidate()
+        return ReadPlan(self, (Leg(view.active), Leg(cand)), fusion=self.fusion)
+
+    def __str__(self) -> str:
+        return "dual" if self.fusion == "rrf" else f"dual:{self.fusion}"
+
+
+@dataclass(frozen=True)
+class Shadow(Route):
+    """Serve the active space; query the candidate too, off the serving path, and record
+    how its hits compare (``shadow``). The served hits are exactly ``active``'s."""
+
+    def plan(self, view: CollectionView) -> ReadPlan:
+        cand = view.candidate()
+        return ReadPlan(self, (Leg(view.active), Leg(cand, role="shadow")))
+
+    def __str__(self) -> str:
+        return "shadow"
+
+
+def canary_bucket(collection: str, routing_key: str) -> float:
+    """The point in [0, 1) that a routing key falls on for ``collection``: a hash of both,
+    the same in every process and version (blake2b)."""
+    h = hashlib.blake2b(f"{collection}\x00{routing_key}".encode(), digest_size=8).digest()
+    return int.from_bytes(h, "big") / 2.0**64
+
+
+@dataclass(frozen=True)
+class Canary(Route):
+    """A fraction ``p`` of routing keys read the candidate, the others the active space
+    (``canary:P``). The choice is :func:`canary_bucket` ``< p``: sticky per key, the same
+    in every process, and raising ``p`` only moves keys from active to candidate. Needs
+    a routing key (``RoutingKeyRequired``) and a candidate (``StateError``, whatever the
+    key), so that a missing candidate is found on the first call, not the unlucky one."""
+
+    #: None (bare ``canary``): the configured ``[read] canary_p``, filled in by the searcher
+    p: float | None = None
+
+    def __post_init__(self) -> None:
+        p = self.p
+        if p is None:
+            return
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or math.isnan(p) \
+                or not 0.0 <= p <= 1.0:
+            raise InvalidArgument("canary fraction p", p, "a number between 0 and 1")
+
+    def select(self, view: CollectionView, routing_key: str | None) -> Route:
+        if routing_key is None:
+            raise RoutingKeyRequired(str(self))
+        if not isinstance(routing_key, str) or not routing_key:
+            raise InvalidArgument("routing_key", routing_key, "a non-empty string")
+        if self.p is None:
+            raise InvalidInput("bare canary has no fraction here",
+                               hint="use canary:<p>, or search through a collection")
+        view.candidate()  # StateError when there is none, for every key alike
+        if canary_bucket(view.collection, routing_key) < self.p:
+            return CANDIDATE
+        return ACTIVE
+
+    def plan(self, view: CollectionView) -> ReadPlan:
+        raise RoutingKeyRequired(str(self))
+
+    def __str__(self) -> str:
+        return "canary" if self.p is None else f"canary:{self.p:g}"
+
+
+@dataclass(frozen=True)
+class Rerank(Route):
+    """The active space's top ``depth`` hits (K'; None: the configured
+    ``[read] rerank_depth``), rescored by their vectors in the candidate space
+    (``rerank``, ``rerank:K``): fetched where stored, embedded on the spot (within a
+    per-query bound) where missing or stale."""
+
+    depth: int | None = None
+
+    def __post_init__(self) -> None:
+        d = self.depth
+        if d is not None and (isinstance(d, bool) or not isinstance(d, int) or d < 2):
+            raise InvalidArgument("rerank depth K'", d, "an integer of at least 2")
+
+    def plan(self, view: CollectionView) -> ReadPlan:
+        cand = view.candidate()
+        return ReadPlan(self, (Leg(view.active), Leg(cand, role="rescore")),
+                        depth=self.depth)
+
+    def __str__(self) -> str:
+        return "rerank" if self.depth is None else f"rerank:{self.depth}"
+
+
 ACTIVE = Active()
 CANDIDATE = Candidate()
+DUAL = Dual()
+SHADOW = Shadow()
 
-#: the string forms :func:`parse_route` accepts, for help texts
-ROUTE_FORMS: Sequence[str] = ("active", "candidate", "space:<label>")
+#: the string forms :func:`parse_route` accepts, for help texts (registered prefixes are
+#: added by :func:`route_forms`)
+ROUTE_FORMS: Sequence[str] = (
+    "active", "candidate", "space:<label>", "dual[:rrf|zscore|minmax]", "shadow",
+    "canary[:<p>]", "rerank[:<K>]",
+)
+
+_BUILTIN_PREFIXES = frozenset({"active", "candidate", "space", "dual", "shadow", "canary",
+                               "rerank"})
+_registered: dict[str, Callable[[str], Route]] = {}
+_registry_lock = threading.Lock()
+
+
+def register_route(prefix: str, factory: Callable[[str], Route]) -> None:
+    """Make :func:`parse_route` accept ``PREFIX`` and ``PREFIX:...``: ``factory`` gets the
+    whole string and returns the route (or raises ``InvalidInput`` for a bad one).
+
+    Registering the same factory again is a no-op; another factory for a prefix already
+    taken, a built-in prefix, or a prefix that is not a plain word is ``InvalidInput``."""
+    if not isinstance(prefix, str) or not prefix.replace("-", "").replace("_", "").isalnum():
+        raise InvalidArgument("route prefix", prefix, "a word (letters, digits, - or _)")
+    if prefix in _BUILTIN_PREFIXES:
+        raise InvalidInput(f"route prefix {prefix!r} is built in and cannot be registered")
+    if not callable(factory):
+        raise InvalidArgument("route factory", factory, "a callable (spec) -> Route")
+    with _registry_lock:
+        have = _registered.get(prefix)
+        if have is not None and have is not factory:
+            raise InvalidInput(f"route prefix {prefix!r} is already registered",
+                               hint="pick another prefix")
+        _registered[prefix] = factory
+
+
+def unregister_route(prefix: str) -> bool:
+    """Undo :func:`register_route` (for tests and plugins that unload); True when the
+    prefix was registered."""
+    with _registry_lock:
+        return _registered.pop(prefix, None) is not None
+
+
+def route_forms() -> list[str]:
+    """Every string form :func:`parse_route` accepts now (built-in and registered)."""
+    return [*ROUTE_FORMS, *(f"{p}[:...]" for p in sorted(_registered))]
+
+
+def _int_suffix(route: str, rest: str) -> int:
+    if not rest.isdigit():
+        raise UnknownRoute(route, route_forms())
+    return int(rest)
+
+
+def _float_suffix(route: str, rest: str) -> float:
+    try:
+        return float(rest)
+    except ValueError:
+        raise UnknownRoute(route, route_forms()) from None
 
 
 def parse_route(route: str | Route) -> Route:
-    """A route from its string form (``active``, ``candidate``, ``space:LABEL``), or the
-    route itself. Raises ``InvalidInput`` ("unknown route") for anything else; an unknown
-    label in ``space:LABEL`` is only found when the route is resolved (``UnknownSpace``)."""
+    """A route from its string form (see :data:`ROUTE_FORMS` and :func:`register_route`),
+    or the route itself.
+
+    Raises ``UnknownRoute`` (an ``InvalidInput``) for a string no route parses,
+    ``InvalidArgument`` for a known route with a bad parameter (``canary:2``,
+    ``dual:max``, ``rerank:1``); an unknown label in ``space:LABEL`` is only found when
+    the route is resolved (``UnknownSpace``)."""
     if isinstance(route, str):  # the common case first
         if route == "active":
             return ACTIVE
@@ -223,8 +426,22 @@ def parse_route(route: str | Route) -> Route:
             return CANDIDATE
         if route.startswith("space:"):
             return SpaceRoute(route[len("space:"):])
+        head, sep, rest = route.partition(":")
+        if head == "dual":
+            return Dual(rest) if sep else DUAL
+        if head == "shadow" and not sep:
+            return SHADOW
+        if head == "canary":
+            return Canary(_float_suffix(route, rest)) if sep else Canary()
+        if head == "rerank":
+            return Rerank(_int_suffix(route, rest)) if sep else Rerank()
+        factory = _registered.get(head)
+        if factory is not None:
+            made = factory(route)
+            if not isinstance(made, Route):
+                raise InvalidInput(f"the factory of route prefix {head!r} returned "
+                                   f"{type(made).__name__}, not a Route")
+            return made
     elif isinstance(route, Route):
         return route
-    raise InvalidInput(
-        f"unknown route {route!r}", hint="use " + ", ".join(ROUTE_FORMS)
-    )
+    raise UnknownRoute(route, route_forms())

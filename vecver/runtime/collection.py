@@ -1,5 +1,5 @@
 """A collection: the user-facing name over one or more spaces. Writes go to every live
-space (dual-write, tombstones first for deletes); reads are routed to one space.
+space (dual-write, tombstones first for deletes); reads are routed (:mod:`vecver.read`).
 
 Input rules of the write path (each refused with a typed error before anything is
 written):
@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..backends.base import Backend, validate_ids
+from ..backends.external import check_adopted_writes
+from ..drift.reservoir import observe_written
 from ..errors import (
     CandidateFailed,
     InvalidArgument,
@@ -38,7 +40,7 @@ from ..errors import (
 from ..filters import Filter
 from ..lifecycle import is_live
 from ..read.routes import ReadPlan, Route
-from ..read.searcher import Searcher
+from ..read.searcher import LazyMode, RerankHook, Searcher
 from ..store.base import ManifestStore
 from ..store.sqlite import NamespaceRow
 from ..types import Document, Hit, Record
@@ -195,6 +197,7 @@ class Collection:
                 if recs is None:
                     return False
             write_records(self.ws, ns, recs)
+            observe_written(self.ws, self.name, ns, recs)  # drift reference sample
             return True
 
         return self._write_live("upsert", [d.id for d in docs], gen, live, write,
@@ -244,7 +247,10 @@ class Collection:
         for a candidate that failed instead of being written. A failing backend keeps the
         intent (marked failed, for :meth:`Workspace.recover`) and raises ``WriteFailed``
         naming the space — or the original ``InvalidInput`` when no space took the
-        batch. Returns the labels of the spaces written."""
+        batch. Returns the labels of the spaces written. An adopted collection among the
+        live spaces that would refuse the write refuses it first (``AdoptedReadOnly``,
+        ``InvalidId``), before the intent."""
+        check_adopted_writes([ns.layout for ns in live], ids, op)
         intent = self.manifest.begin_write(self.name, op, ids)
         written: list[str] = []
         done: set[str] = set()
@@ -328,16 +334,20 @@ class Collection:
         """Every namespace of the collection (all states), oldest first."""
         return self.manifest.namespaces(self.name)
 
-    def route(self, route: str | Route = "active") -> NamespaceRow:
+    def route(self, route: str | Route = "active", *,
+              routing_key: str | None = None) -> NamespaceRow:
         """The namespace a route reads from now: ``active``, ``candidate`` (the newest
-        building or ready space), ``space:<label>`` (a live space), or a
-        :class:`~vecver.read.routes.Route`. Raises ``InvalidInput`` (unknown route),
-        ``StateError`` (no candidate) or ``UnknownSpace``."""
-        return self.searcher.route(route)
+        building or ready space), ``space:<label>`` (a live space), ``canary:P`` for the
+        caller with ``routing_key``, or a :class:`~vecver.read.routes.Route`. Raises
+        ``InvalidInput`` (unknown route, or one reading several namespaces),
+        ``RoutingKeyRequired``, ``StateError`` (no candidate) or ``UnknownSpace``."""
+        return self.searcher.route(route, routing_key=routing_key)
 
-    def read_plan(self, route: str | Route = "active") -> ReadPlan:
-        """The read plan ``route`` resolves to now (namespaces and their roles)."""
-        return self.searcher.plan(route)
+    def read_plan(self, route: str | Route = "active", *,
+                  routing_key: str | None = None) -> ReadPlan:
+        """The read plan ``route`` resolves to now (namespaces and their roles), for the
+        caller with ``routing_key`` (``canary``)."""
+        return self.searcher.plan(route, routing_key=routing_key)
 
     def search(
         self,
@@ -346,12 +356,25 @@ class Collection:
         *,
         route: str | Route = "active",
         filter: Filter | Mapping[str, Any] | None = None,
+        routing_key: str | None = None,
+        lazy: LazyMode | None = None,
+        rerank_hook: RerankHook | None = None,
+        hook_top_n: int | None = None,
     ) -> list[Hit]:
         """The ``k`` nearest documents to ``query`` along ``route``, best first. Each hit
         names the space and namespace that served it. The query is embedded with that
         space's own embedder: a query is never compared with vectors of another space.
+
+        ``route``: ``active``, ``candidate``, ``space:LABEL``, ``dual[:rrf|zscore|minmax]``,
+        ``shadow``, ``canary[:P]`` (needs ``routing_key``, a user or session id: one key
+        always reads one space), ``rerank[:K]``, or a :class:`~vecver.read.routes.Route`.
+        ``lazy``: ``"sync"`` lets read observers (lazy re-embedding) write missing
+        documents before returning and reads again; ``"async"``/None never waits for
+        them. ``rerank_hook(query, texts) -> scores`` re-ranks the top ``hook_top_n``.
         Input rules and errors: :mod:`vecver.read.searcher`."""
-        return self.searcher.search_many([query], k, route=route, filter=filter)[0]
+        return self.searcher.search_many(
+            [query], k, route=route, filter=filter, routing_key=routing_key, lazy=lazy,
+            rerank_hook=rerank_hook, hook_top_n=hook_top_n)[0]
 
     def search_many(
         self,
@@ -360,10 +383,16 @@ class Collection:
         *,
         route: str | Route = "active",
         filter: Filter | Mapping[str, Any] | None = None,
+        routing_key: str | None = None,
+        lazy: LazyMode | None = None,
+        rerank_hook: RerankHook | None = None,
+        hook_top_n: int | None = None,
     ) -> list[list[Hit]]:
-        """:meth:`search` for a list of queries, in one backend call; one list of hits
-        per query, in order."""
-        return self.searcher.search_many(queries, k, route=route, filter=filter)
+        """:meth:`search` for a list of queries, in one backend call per space; one list of
+        hits per query, in order."""
+        return self.searcher.search_many(
+            queries, k, route=route, filter=filter, routing_key=routing_key, lazy=lazy,
+            rerank_hook=rerank_hook, hook_top_n=hook_top_n)
 
     def search_vectors(
         self,

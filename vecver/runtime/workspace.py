@@ -17,7 +17,7 @@ import os
 import threading
 from collections.abc import Mapping
 
-from ..backends.base import Backend
+from ..backends.base import Backend, attach_layout
 from ..backends.registry import get_backend_class, open_backend
 from ..config import DEFAULT_INSTANCE, Config, check_backend_options
 from ..embedders import SpaceEmbedder
@@ -25,6 +25,7 @@ from ..errors import (
     StateError,
     UnknownSpace,
 )
+from ..read.searcher import ReadObserver
 from ..space import Space, SpaceSpec, check_label
 from ..store.base import ManifestStore
 from ..store.sqlite import Manifest, NamespaceRow
@@ -77,8 +78,19 @@ class Workspace:
             raise
         self.progress = progress
         self._embedders: dict[str, SpaceEmbedder] = {}
+        #: told of every successful search of any collection of this workspace (see
+        #: :class:`vecver.read.searcher.ReadObserver`); append to it
+        self.read_observers: list[ReadObserver] = []
+        # read counts, metrics and lazy re-embedding ([lazy]); flushed by close()
+        from ..read.lazy import install
+
+        self.read_telemetry = install(self)
 
     def close(self) -> None:
+        telemetry = getattr(self, "read_telemetry", None)
+        if telemetry is not None:
+            self.read_telemetry = None
+            telemetry.close()  # what reads noted is written while the manifest is open
         for e in self._embedders.values():
             e.embedder.close()
         for be in self._backends.values():
@@ -94,13 +106,17 @@ class Workspace:
         A namespace lives on the instance its manifest row records; a name the manifest
         does not know is on the default instance (:attr:`backend`). Raises
         ``UnknownBackendInstance`` when the row names an instance the config no longer
-        declares."""
+        declares. The namespace of an adopted collection (a row with a ``layout``) is
+        attached to its instance with that layout (:meth:`Backend.attach`)."""
         if isinstance(ns, str):
             row = self.manifest.namespace(ns)
             if row is None:
                 return self.backend
             ns = row
-        return self.instance(ns.backend)
+        be = self.instance(ns.backend)
+        if ns.layout:
+            attach_layout(be, ns.layout)
+        return be
 
     def instance(self, name: str) -> Backend:
         """The backend instance called ``name`` in the config, opened on first use and
@@ -167,7 +183,8 @@ class Workspace:
         the other spaces)."""
         if not self.manifest.has_collection(name) and name in self.config.collections:
             try:
-                return self.create_collection(name, self.config.collections[name])
+                return self.create_collection(name, self.config.collections[name],
+                                              on=self.config.collection_backends.get(name))
             except StateError:
                 if not self.manifest.has_collection(name):
                     raise

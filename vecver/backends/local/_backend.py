@@ -14,7 +14,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from vecver.backends.base import Backend, Capabilities
+from vecver.backends.external import ExternalCollection, Key, Layout, RawPoint
 from vecver.errors import (
     BackendError,
     BackendNotInstalled,
@@ -24,7 +27,7 @@ from vecver.errors import (
     TransientBackendError,
 )
 from vecver.filters import Filter
-from vecver.types import Hit, Matrix, Metric, NamespaceSpec, Record, ScanPage
+from vecver.types import Hit, Matrix, Metric, NamespaceSpec, Record, ScanPage, Stamp
 
 from ._namespace import (
     STORE_FILE,
@@ -378,3 +381,67 @@ class LocalBackend(Backend):
                     with contextlib.suppress(OSError):
                         total += entry.stat().st_size
             return total
+
+    # -- adopted collections ----------------------------------------------------------
+    # A namespace directory some other program filled through this backend, outside any
+    # workspace (its own fingerprint, stamps and metadata): records keep their ids, text
+    # and metadata; what vecver writes there is stamped with the namespace's own
+    # fingerprint, so it stays what that program expects.
+
+    def _describe_external(self, name: str) -> ExternalCollection:
+        spec = self._describe_namespace(name)
+        sample = self._scan(name, None, 256, False).records
+        fields: dict[str, str] = {}
+        for r in sample:
+            for key in r.metadata:
+                fields.setdefault(key, "any")
+        return ExternalCollection(name, spec.dimension, spec.metric, self._count(name), fields,
+                                  "str", schemaless=True, text_slot=True)  # fmt: skip
+
+    @staticmethod
+    def _raw(r: Record) -> RawPoint:
+        return RawPoint(r.id, r.vector, dict(r.metadata), r.text)
+
+    def _scan_external(
+        self, layout: Layout, cursor: str | None, limit: int, with_vectors: bool
+    ) -> tuple[list[RawPoint], str | None]:
+        page = self._scan(layout.name, cursor, limit, with_vectors)
+        return [self._raw(r) for r in page.records], page.next_cursor
+
+    def _get_external(
+        self, layout: Layout, keys: Sequence[Key], with_vectors: bool
+    ) -> list[RawPoint]:
+        got = self._fetch(layout.name, [str(k) for k in keys], with_vectors)
+        return [self._raw(r) for r in got.values()]
+
+    def _find_external(
+        self, layout: Layout, field: str, values: Sequence[str], with_vectors: bool
+    ) -> list[RawPoint]:
+        if '"' in field:
+            return super()._find_external(layout, field, values, with_vectors)
+        with self._use(layout.name, index=False) as ns:
+            return [self._raw(r) for r in ns.find(field, values, with_vectors)]
+
+    def _put_external(self, layout: Layout, points: Sequence[RawPoint]) -> None:
+        own = self._describe_namespace(layout.name).fingerprint
+        records = [
+            Record(str(p.key), None, p.text, dict(p.payload),
+                   Stamp.now(own, str(p.key), p.text or ""))
+            for p in points
+        ]  # fmt: skip
+        vectors = np.stack([np.asarray(p.vector, dtype=np.float32) for p in points])
+        self._upsert(layout.name, records, vectors)
+
+    def _delete_external(self, layout: Layout, keys: Sequence[Key]) -> None:
+        self._delete(layout.name, [str(k) for k in keys])
+
+    def _search_external(
+        self, layout: Layout, queries: Matrix, k: int, flt: Filter | None
+    ) -> list[list[tuple[RawPoint, float]]]:
+        return [
+            [(RawPoint(h.id, None, dict(h.metadata), h.text), h.score) for h in row]
+            for row in self._search(layout.name, queries, k, flt)
+        ]
+
+    def _count_external(self, layout: Layout) -> int:
+        return self._count(layout.name)

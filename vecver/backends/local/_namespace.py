@@ -954,6 +954,20 @@ class Namespace:
         records = self._records(rows[:limit], with_vectors)
         return ScanPage(records, records[-1].id if more else None)
 
+    def find(self, field: str, values: Sequence[str], with_vectors: bool) -> list[Record]:
+        """Live records whose metadata ``field`` holds one of ``values`` (a string, or an
+        integer whose decimal form is one), in one query. ``field`` holds no ``"``."""
+        keys: list[str | int] = list(dict.fromkeys(values))
+        keys += [int(v) for v in values if re.fullmatch(r"-?[0-9]{1,18}", v)]
+        cols = _RECORD_COLS + (", b.vector" if with_vectors else "")
+        rows = self.conn.execute(
+            f"SELECT {cols} FROM rows r JOIN blobs b ON b.label = r.label"
+            " WHERE r.deleted = 0 AND json_extract(r.metadata, ?) IN"
+            " (SELECT value FROM json_each(?))",
+            (f'$."{field}"', json.dumps(keys)),
+        ).fetchall()
+        return self._records(rows, with_vectors)
+
     def count(self) -> int:
         if self.index is not None:
             return self.live

@@ -19,6 +19,8 @@ from pymilvus.client.types import LoadState
 from pymilvus.exceptions import MilvusException, MilvusUnavailableException
 
 from ...errors import (
+    AdoptedFieldMissing,
+    AdoptedRowRefused,
     BackendError,
     BackendInUse,
     ConfigError,
@@ -34,7 +36,15 @@ from ...types import Hit, Matrix, Metric, NamespaceSpec, Record, ScanPage, Stamp
 from .. import _remote
 from ..base import Backend, exact_scores
 from ..capabilities import Capabilities
-from ._expr import FILTER_FIELD, filter_keys, string_literal, translate_filter
+from ..external import ExternalCollection, IdType, Key, Layout, RawPoint
+from ._expr import (
+    FILTER_FIELD,
+    adopted_filter,
+    filter_keys,
+    literal_list,
+    string_literal,
+    translate_filter,
+)
 
 __all__ = ["MilvusBackend", "MilvusLiteBackend"]
 
@@ -204,6 +214,12 @@ class MilvusBackend(Backend):
     def uri(self) -> str:
         """Where the backend connects, without credentials (never the token)."""
         return _USERINFO.sub(r"\1", self._uri)
+
+    @property
+    def client(self) -> MilvusClient:
+        """The underlying ``pymilvus`` client (for tools and tests reading the database
+        as it is; writing through it bypasses every rule of vecver's)."""
+        return self._client
 
     def close(self) -> None:
         if not self.closed:
@@ -520,6 +536,211 @@ class MilvusBackend(Backend):
                 for j in order
             ])
         return out
+
+    # -- adopted collections -----------------------------------------------------------
+    # A collection other code created: its schema stays as it is (primary key, one float
+    # vector field, scalar fields, the dynamic field if enabled); vecver writes rows of
+    # that schema only (see vecver.backends.external).
+
+    _META = "$meta"
+
+    def _describe_external(self, name: str) -> ExternalCollection:
+        if self._alias_name(name) in self._aliases() or name in self._aliases():
+            raise NamespaceNotFound(name)  # an alias, not a collection
+        c = self._client
+        with self._translated("describe collection", name):
+            info = c.describe_collection(name, timeout=self._timeout)
+            indexes = c.list_indexes(name, timeout=self._timeout)
+        fields: dict[str, str] = {}
+        key_field = ""
+        id_type: IdType = "str"
+        vectors: list[tuple[str, int]] = []
+        for f in info.get("fields", []):
+            ftype = f.get("type")
+            tname = getattr(ftype, "name", str(ftype))
+            if f.get("is_primary"):
+                key_field = str(f["name"])
+                id_type = "int" if ftype == DataType.INT64 else "str"
+                if f.get("auto_id") or info.get("auto_id"):
+                    tname += ":auto_id"
+            elif ftype == DataType.FLOAT_VECTOR:
+                vectors.append((str(f["name"]), int(f.get("params", {}).get("dim", 0))))
+            fields[str(f["name"])] = tname
+        if len(vectors) != 1:
+            raise BackendError(
+                f"milvus collection {name!r} has {len(vectors)} float vector fields; vecver "
+                "adopts a collection with exactly one",
+            )
+        vector_field, dimension = vectors[0]
+        metric: Metric | None = None
+        for index_name in indexes:
+            with self._translated("describe index", name):
+                desc = c.describe_index(name, index_name, timeout=self._timeout) or {}
+            if desc.get("field_name", vector_field) == vector_field:
+                metric = {v: k for k, v in _METRICS.items()}.get(
+                    str(desc.get("metric_type", "")).upper())  # type: ignore[assignment]
+        if metric is None:
+            raise BackendError(
+                f"milvus collection {name!r} has no index with a cosine, IP or L2 metric on "
+                f"{vector_field!r}, so its metric is unknown",
+                hint="create the collection's vector index first",
+            )
+        props = info.get("properties") or {}
+        dynamic = bool(info.get("enable_dynamic_field"))
+        layout = Layout(name, dimension, metric, "", None, None, id_type,
+                        vector_field=vector_field, fields=fields, key_field=key_field,
+                        schemaless=dynamic)  # fmt: skip
+        count = self._count_external(layout)
+        return ExternalCollection(
+            name, dimension, metric, count, fields, id_type, vector_field=vector_field,
+            schemaless=dynamic, text_slot=False, vecver=props.get(P_FORMAT) is not None,
+            key_field=key_field,
+            auto_key=fields.get(key_field, "").endswith(":auto_id"),
+        )
+
+    @classmethod
+    def _schema(cls, layout: Layout) -> tuple[str, str, list[str], bool]:
+        """(key field, vector field, scalar fields, dynamic) of an adopted collection."""
+        key = layout.key_field or ""
+        vf = layout.vector_field or ""
+        scalars = [f for f in layout.fields if f not in (key, vf)]
+        return key, vf, scalars, layout.schemaless
+
+    def _output(self, layout: Layout, with_vectors: bool) -> list[str]:
+        key, vf, scalars, dynamic = self._schema(layout)
+        return [key, *scalars] + ([vf] if with_vectors else []) + ([self._META] if dynamic else [])
+
+    def _raw(self, layout: Layout, row: Mapping[str, Any], with_vectors: bool) -> RawPoint:
+        key, vf, _, _ = self._schema(layout)
+        payload = {k: v for k, v in row.items() if k not in (key, vf, self._META)}
+        meta = row.get(self._META)
+        if isinstance(meta, Mapping):
+            payload.update(meta)
+        vec = None
+        if with_vectors and row.get(vf) is not None:
+            vec = np.asarray(row[vf], dtype=np.float32).copy()
+        return RawPoint(row[key], vec, payload)
+
+    def _keys_expr(self, layout: Layout, keys: Sequence[Key]) -> str:
+        key = self._schema(layout)[0]
+        return f"{key} in {literal_list(list(keys))}"
+
+    def _query_external(self, layout: Layout, expr: str, limit: int,
+                        with_vectors: bool, iterator: bool = False) -> list[RawPoint]:
+        fields = self._output(layout, with_vectors)
+        extra: dict[str, Any] = {"iterator": "True"} if iterator else {}
+        rows = self._call("query", layout.name, lambda: self._client.query(
+            layout.name, filter=expr, output_fields=fields, limit=limit,
+            consistency_level="Strong", timeout=self._timeout, **extra,
+        ))  # fmt: skip
+        return [self._raw(layout, r, with_vectors) for r in rows]
+
+    def _scan_external(
+        self, layout: Layout, cursor: str | None, limit: int, with_vectors: bool
+    ) -> tuple[list[RawPoint], str | None]:
+        key = self._schema(layout)[0]
+        if layout.id_type == "int":
+            after = -_INT64 - 1 if cursor is None else int(cursor)
+            expr = f"{key} > {after}" if after >= -_INT64 else f"{key} >= {-_INT64}"
+        else:
+            expr = f"{key} > {string_literal(cursor if cursor is not None else '')}"
+        window = min(limit + 1, _MAX_WINDOW)
+        points = self._query_external(layout, expr, window, with_vectors, iterator=True)
+        points.sort(key=lambda p: p.key)
+        page_size = min(limit, window - 1)
+        more = len(points) > page_size
+        points = points[:page_size]
+        return points, (str(points[-1].key) if more and points else None)
+
+    def _get_external(
+        self, layout: Layout, keys: Sequence[Key], with_vectors: bool
+    ) -> list[RawPoint]:
+        return self._query_external(layout, self._keys_expr(layout, keys), len(keys),
+                                    with_vectors)  # fmt: skip
+
+    def _find_external(
+        self, layout: Layout, field: str, values: Sequence[str], with_vectors: bool
+    ) -> list[RawPoint]:
+        key, _, scalars, dynamic = self._schema(layout)
+        if field == key:
+            keys: list[Key] = [int(v) for v in values if re.fullmatch(r"-?[0-9]{1,19}", v)] \
+                if layout.id_type == "int" else list(values)  # fmt: skip
+            return self._get_external(layout, keys, with_vectors) if keys else []
+        ftype = layout.fields.get(field)
+        if ftype is None and not dynamic:
+            raise AdoptedFieldMissing(layout.name, field, "id", [], fields=scalars)
+        ints: list[Key] = [int(v) for v in values if re.fullmatch(r"-?[0-9]{1,18}", v)]
+        terms = []
+        if ftype is None or ftype == "VARCHAR":
+            terms.append(f"{field} in {literal_list(list(values))}")
+        if ints and (ftype is None or ftype.startswith("INT")):
+            terms.append(f"{field} in {literal_list(ints)}")
+        if not terms:
+            return []
+        expr = " or ".join(f"({t})" for t in terms)
+        return self._query_external(layout, expr, _MAX_WINDOW, with_vectors)
+
+    def _put_external(self, layout: Layout, points: Sequence[RawPoint]) -> None:
+        key, vf, scalars, dynamic = self._schema(layout)
+        rows = []
+        for p in points:
+            missing = [f for f in scalars if f not in p.payload]
+            extra = [f for f in p.payload if f not in scalars]
+            if missing or (extra and not dynamic):
+                doc = p.payload.get(layout.id_field) if layout.id_field else p.key
+                raise AdoptedRowRefused(
+                    str(doc), layout.name, missing, [] if dynamic else extra,
+                    [f for f in scalars if f not in layout.own_fields],
+                )
+            _check_int64(str(p.key), p.payload)
+            rows.append({key: p.key, vf: np.asarray(p.vector).tolist(), **p.payload})
+        self._call("upsert", layout.name,
+                   lambda: self._client.upsert(layout.name, rows, timeout=self._timeout))
+
+    def _delete_external(self, layout: Layout, keys: Sequence[Key]) -> None:
+        expr = self._keys_expr(layout, keys)
+        self._call("delete", layout.name,
+                   lambda: self._client.delete(layout.name, filter=expr, timeout=self._timeout))
+
+    def _search_external(
+        self, layout: Layout, queries: Matrix, k: int, flt: Filter | None
+    ) -> list[list[tuple[RawPoint, float]]]:
+        key, vf, scalars, dynamic = self._schema(layout)
+        expr = adopted_filter(flt, {f: layout.fields[f] for f in scalars}, key)
+        topk = min(k, _MAX_WINDOW)
+        params = dict(self._search_params)
+        params["ef"] = max(int(params.get("ef", 0)), topk)
+        search_params = {"metric_type": _METRICS[layout.metric], "params": params}
+        fields = self._output(layout, True)
+        results = self._call("search", layout.name, lambda: self._client.search(
+            layout.name, data=[q.tolist() for q in queries], filter=expr, limit=topk,
+            output_fields=fields, search_params=search_params, anns_field=vf,
+            consistency_level="Strong", timeout=self._timeout,
+        ))  # fmt: skip
+        out: list[list[tuple[RawPoint, float]]] = []
+        for qi, row in enumerate(results):
+            pts = []
+            for hit in row:
+                entity = dict(hit.get("entity") or {})
+                entity[key] = hit.get("id", entity.get(key))
+                pts.append(self._raw(layout, entity, True))
+            if not pts:
+                out.append([])
+                continue
+            mat = np.stack([np.asarray(p.vector, dtype=np.float32) for p in pts])
+            scores = exact_scores(layout.metric, queries[qi : qi + 1], mat)[0]
+            order = sorted(range(len(pts)), key=lambda j: (-float(scores[j]), str(pts[j].key)))
+            for j in order:
+                pts[j].vector = None
+            out.append([(pts[j], float(scores[j])) for j in order])
+        return out
+
+    def _count_external(self, layout: Layout) -> int:
+        rows = self._call("count", layout.name, lambda: self._client.query(
+            layout.name, filter="", output_fields=["count(*)"], consistency_level="Strong",
+            timeout=self._timeout,
+        ))  # fmt: skip
+        return int(rows[0]["count(*)"]) if rows else 0
 
     # -- aliases -----------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,6 +29,8 @@ from ...filters import Eq, Filter, In, Range, Scalar
 
 __all__ = [
     "FALSE",
+    "adopted_filter",
+    "literal_list",
     "FILTER_FIELD",
     "filter_keys",
     "literal",
@@ -159,3 +162,72 @@ def translate_filter(flt: Filter | None) -> str:
     if flt is None or not flt.conditions:
         return ""
     return " and ".join(f"({_condition(c)})" for c in flt.conditions)
+
+
+# -- adopted collections: plain fields of the collection's own schema --------------------
+
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_NUMERIC = ("INT8", "INT16", "INT32", "INT64", "FLOAT", "DOUBLE")
+
+
+def literal_list(values: list[int | str]) -> str:
+    """A Milvus list literal of ints and (escaped) strings."""
+    return "[" + ", ".join(
+        str(v) if isinstance(v, int) else string_literal(v) for v in values
+    ) + "]"
+
+
+def _kind_fits(ftype: str, value: Scalar) -> bool:
+    """Whether a field of Milvus type ``ftype`` can hold ``value`` by vecver's type rules
+    (a bool is not a number; a string is not a number)."""
+    if isinstance(value, bool):
+        return ftype == "BOOL"
+    if isinstance(value, (int, float)):
+        return ftype in _NUMERIC
+    return ftype == "VARCHAR"
+
+
+def _adopted_condition(cond: Eq | In | Range, fields: Mapping[str, str]) -> str | None:
+    """The expression of one condition on a plain field; None when it can match nothing."""
+    name = cond.field
+    ftype = fields.get(name)
+    if ftype is None or not _FIELD_NAME.fullmatch(name):
+        raise FilterNotExpressible(
+            "milvus", name, "an adopted collection is filtered on the scalar fields of its "
+            "schema only" + (f" ({', '.join(sorted(fields))})" if fields else ""),
+        )
+    if isinstance(cond, Eq):
+        if not _kind_fits(ftype, cond.value):
+            return None
+        return f"{name} == {literal(name, cond.value)}"
+    if isinstance(cond, In):
+        vals = [v for v in cond.values if _kind_fits(ftype, v)]
+        if not vals:
+            return None
+        return f"{name} in [" + ", ".join(literal(name, v) for v in vals) + "]"
+    parts = []
+    for attr, op in _OPS:
+        bound = getattr(cond, attr)
+        if bound is None:
+            continue
+        if isinstance(bound, str) or ftype not in _NUMERIC:
+            raise FilterNotExpressible(
+                "milvus", name, "ranges on an adopted collection are numeric only")
+        parts.append(f"{name} {op} {literal(name, bound)}")
+    return " and ".join(parts)
+
+
+def adopted_filter(flt: Filter | None, fields: Mapping[str, str], key_field: str) -> str:
+    """The Milvus expression selecting exactly the rows of an adopted collection whose
+    fields ``flt`` matches (``fields``: scalar field -> Milvus type name). ``""`` for no
+    filter; an expression no row satisfies when a condition can match nothing.
+    ``FilterNotExpressible`` for a field outside the schema or a string range."""
+    if flt is None or not flt.conditions:
+        return ""
+    terms = []
+    for c in flt.conditions:
+        t = _adopted_condition(c, fields)
+        if t is None:
+            return f"{key_field} in []"
+        terms.append(f"({t})")
+    return " and ".join(terms)

@@ -36,6 +36,7 @@ from ...filters import Filter
 from ...types import Hit, Matrix, Metric, NamespaceSpec, Record, ScanPage
 from .._remote import PayloadCodec, translate, uuid_for
 from ..base import Backend, Capabilities
+from ..external import ExternalCollection, IdType, Key, Layout, RawPoint
 from ._filters import KEY_LISTS, MAX_RESOLVED_IDS, QdrantFilter, translate_filter
 
 __all__ = ["QdrantBackend"]
@@ -262,6 +263,12 @@ class QdrantBackend(Backend):
     def path(self) -> str | None:
         """The local-mode directory, or None."""
         return self._path
+
+    @property
+    def client(self) -> QdrantClient:
+        """The underlying ``qdrant-client`` client (for tools and tests reading the
+        database as it is; writing through it bypasses every rule of vecver's)."""
+        return self._client
 
     # -- namespaces -------------------------------------------------------------------
 
@@ -529,6 +536,157 @@ class QdrantBackend(Backend):
             return _NOTHING
         return models.Filter(must=[models.HasIdCondition(has_id=ids)])
 
+    # -- adopted collections ----------------------------------------------------------
+    # A collection other code filled: its points keep their own ids (ints or UUIDs) and
+    # payload; vecver writes points there in that layout only (see vecver.backends.external).
+
+    def _describe_external(self, name: str) -> ExternalCollection:
+        if name in self._aliases():
+            raise NamespaceNotFound(name)  # an alias, not a collection
+        with self._call("get collection", name):
+            info = self._client.get_collection(name)
+        vectors = info.config.params.vectors
+        vector_field: str | None = None
+        params: models.VectorParams | None
+        if isinstance(vectors, dict):
+            if len(vectors) != 1:
+                raise BackendError(
+                    f"qdrant collection {name!r} has {len(vectors)} named vectors "
+                    f"({', '.join(sorted(vectors))}); vecver adopts a collection with one "
+                    "vector",
+                )
+            vector_field, params = next(iter(vectors.items()))
+        else:
+            params = vectors
+        if params is None or _METRIC.get(params.distance) is None:
+            raise BackendError(f"qdrant collection {name!r} has no dense vector vecver can use")
+        with self._call("count", name):
+            count = int(self._client.count(name, exact=True).count)
+        with self._call("scroll", name):
+            sample, _ = self._client.scroll(name, limit=256, with_payload=True,
+                                            with_vectors=False)
+        fields: dict[str, str] = {}
+        for p in sample:
+            for key in p.payload or {}:
+                fields.setdefault(key, "any")
+        id_type: IdType = "int" if sample and isinstance(sample[0].id, int) else "uuid"
+        meta = (info.config.metadata or {}).get(META_KEY)
+        return ExternalCollection(
+            name, int(params.size), _METRIC[params.distance], count, fields, id_type,
+            vector_field=vector_field, schemaless=True, text_slot=False,
+            vecver=isinstance(meta, dict),
+        )
+
+    def _raw(self, layout: Layout, p: Any, with_vectors: bool) -> RawPoint:
+        vec = None
+        if with_vectors:
+            v = p.vector
+            if isinstance(v, dict):
+                v = v.get(layout.vector_field or "")
+            vec = None if v is None else np.asarray(v, dtype=np.float32)
+        return RawPoint(p.id, vec, dict(p.payload or {}))
+
+    def _with_vectors(self, layout: Layout, with_vectors: bool) -> bool | list[str]:
+        if not with_vectors:
+            return False
+        return [layout.vector_field] if layout.vector_field else True
+
+    def _scan_external(
+        self, layout: Layout, cursor: str | None, limit: int, with_vectors: bool
+    ) -> tuple[list[RawPoint], str | None]:
+        offset = None if cursor is None else _key_of_cursor(cursor)
+        with self._call("scroll", layout.name):
+            points, nxt = self._client.scroll(
+                layout.name, limit=min(limit, _SCROLL_MAX), offset=offset, with_payload=True,
+                with_vectors=self._with_vectors(layout, with_vectors),
+            )
+        return ([self._raw(layout, p, with_vectors) for p in points],
+                None if nxt is None else _cursor_of_key(nxt))  # fmt: skip
+
+    def _get_external(
+        self, layout: Layout, keys: Sequence[Key], with_vectors: bool
+    ) -> list[RawPoint]:
+        with self._call("retrieve", layout.name):
+            points = self._client.retrieve(
+                layout.name, ids=list(keys), with_payload=True,
+                with_vectors=self._with_vectors(layout, with_vectors),
+            )
+        return [self._raw(layout, p, with_vectors) for p in points]
+
+    def _find_external(
+        self, layout: Layout, field: str, values: Sequence[str], with_vectors: bool
+    ) -> list[RawPoint]:
+        strs = list(dict.fromkeys(values))
+        ints = [int(v) for v in strs if re.fullmatch(r"-?[0-9]{1,18}", v)]
+        should: list[models.Condition] = [
+            models.FieldCondition(key=field, match=models.MatchAny(any=strs))
+        ]
+        if ints:
+            should.append(models.FieldCondition(key=field, match=models.MatchAny(any=ints)))
+        flt = models.Filter(should=should)
+        out: list[RawPoint] = []
+        offset: models.ExtendedPointId | None = None
+        while True:
+            with self._call("scroll", layout.name):
+                points, offset = self._client.scroll(
+                    layout.name, scroll_filter=flt, limit=_SCROLL_MAX, offset=offset,
+                    with_payload=True, with_vectors=self._with_vectors(layout, with_vectors),
+                )
+            out.extend(self._raw(layout, p, with_vectors) for p in points)
+            if offset is None:
+                return out
+
+    def _put_external(self, layout: Layout, points: Sequence[RawPoint]) -> None:
+        rows = [np.asarray(p.vector, dtype=np.float32).tolist() for p in points]
+        payloads = [p.payload for p in points]
+        ids: list[models.ExtendedPointId] = [p.key for p in points]
+        for start, stop in self._request_slices(payloads, layout.dimension):
+            batch_vectors = ({layout.vector_field: rows[start:stop]} if layout.vector_field
+                             else rows[start:stop])  # fmt: skip
+            with self._call("upsert", layout.name):
+                self._client.upsert(
+                    layout.name,
+                    points=models.Batch(ids=ids[start:stop], vectors=batch_vectors,
+                                        payloads=payloads[start:stop]),
+                    wait=True,
+                )
+
+    def _delete_external(self, layout: Layout, keys: Sequence[Key]) -> None:
+        with self._call("delete", layout.name):
+            self._client.delete(
+                layout.name, points_selector=models.PointIdsList(points=list(keys)), wait=True
+            )
+
+    def _search_external(
+        self, layout: Layout, queries: Matrix, k: int, flt: Filter | None
+    ) -> list[list[tuple[RawPoint, float]]]:
+        native = self._native_filter(layout.name, flt)
+        if native is _NOTHING:
+            return [[] for _ in range(queries.shape[0])]
+        rows = queries.tolist()
+        out: list[list[tuple[RawPoint, float]]] = []
+        for start in range(0, len(rows), _QUERY_BATCH):
+            requests = [
+                models.QueryRequest(
+                    query=q, using=layout.vector_field, limit=k, filter=native,
+                    params=self._search_params, with_payload=True, with_vector=False,
+                )
+                for q in rows[start : start + _QUERY_BATCH]
+            ]
+            with self._call("query", layout.name):
+                answers = self._client.query_batch_points(layout.name, requests=requests)
+            for answer in answers:
+                out.append([
+                    (self._raw(layout, p, False),
+                     float(self.score_from_distance(layout.metric, float(p.score))))
+                    for p in answer.points
+                ])
+        return out
+
+    def _count_external(self, layout: Layout) -> int:
+        with self._call("count", layout.name):
+            return int(self._client.count(layout.name, exact=True).count)
+
     # -- aliases ----------------------------------------------------------------------
 
     def _aliases(self) -> dict[str, str]:
@@ -631,6 +789,26 @@ def _point_of_cursor(cursor: str) -> str:
             f"{cursor!r} is not a scan cursor of the qdrant backend",
             hint="pass the next_cursor of a previous page",
         ) from None
+
+
+def _cursor_of_key(key: Any) -> str:
+    """A scan cursor of an adopted collection: its next point id, typed."""
+    return f"i:{key}" if isinstance(key, int) else f"u:{key}"
+
+
+def _key_of_cursor(cursor: str) -> Key:
+    kind, _, value = cursor.partition(":")
+    try:
+        if kind == "i":
+            return int(value)
+        if kind == "u":
+            return str(uuid.UUID(value))
+    except ValueError:
+        pass
+    raise InvalidInput(
+        f"{cursor!r} is not a scan cursor of an adopted qdrant collection",
+        hint="pass the next_cursor of a previous page",
+    )
 
 
 def _redacted(url: str) -> str:

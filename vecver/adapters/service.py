@@ -1,0 +1,519 @@
+"""Adapters of a workspace: fit from a collection, store, evaluate, list, resolve for the
+``adapter`` route (with its gate).
+
+Storage: an adapter is an artifact of kind ``"adapter"`` in the manifest store, named
+``NEW->OLD`` within its collection; each fit is a new version (the archive of
+:meth:`~vecver.adapters.base.Adapter.to_bytes`), its meta records both spaces' labels
+and fingerprints, the kind, the pairs used and the held-out evaluation made at fit time.
+Fitting enables the new version by default (the previous one is disabled in the same
+transaction: a replacement); the store logs ``artifact.put`` / ``artifact.enabled`` and
+this module logs ``adapter.fitted`` and ``adapter.evaluated``. Later evaluations are
+artifacts of kind ``"adapter-evaluation"`` named after the adapter's artifact id.
+
+Held-out retention (what the gate reads) is measured on documents no adapter was ever
+fitted on (:func:`vecver.adapters.pairs.is_held_out`): each held-out document's first
+sentence (at most 32 words) is a query whose relevant document is that document; the
+*full re-embed* is the new model's query searched exactly among the new model's vectors
+of the same held-out documents; the *adapter* is the mapped query searched exactly among
+their stored old vectors. Retention = adapter recall@k / full re-embed recall@k. With
+judged queries (``evaluate(..., queries=FILE)``) the full re-embed is the new space's own
+namespace searched exactly when it is built (a live namespace holding as many documents
+as the old one), else a sub-corpus (the judged documents plus a seeded sample) re-embedded
+by the new model, both sides searched over that same sub-corpus.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..backends.base import exact_scores
+from ..errors import (
+    AdapterGateFailed,
+    AdapterStale,
+    InvalidArgument,
+    NoAdapter,
+    UnknownSpace,
+)
+from ..lifecycle import LIVE_STATES
+from ..read.adapter_route import adapter_ref, parse_adapter_ref
+from ..runtime.progress import Progress
+from ..types import Matrix
+from .base import Adapter, adapter_class, check_pairs, load_adapter
+from .pairs import embed_in_batches, select_documents, stored_vectors, training_pairs
+
+if TYPE_CHECKING:
+    from ..store.base import Artifact
+    from ..store.sqlite import NamespaceRow
+    from ..runtime.workspace import Workspace
+
+KIND = "adapter"
+EVAL_KIND = "adapter-evaluation"
+#: held-out documents an evaluation uses at most
+EVAL_SAMPLE = 1000
+#: an evaluation with fewer held-out documents than ``EVAL_MIN_PER_K * k`` measures nothing
+EVAL_MIN_PER_K = 5
+#: seconds a resolved adapter is reused by the read path before the manifest is re-read
+REFRESH_SECONDS = 1.0
+#: words of a held-out document's first sentence used as its pseudo-query
+LEAD_WORDS = 32
+
+
+def artifact_name(source: str, target: str) -> str:
+    return f"{source}->{target}"
+
+
+# -- evaluation ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Retention:
+    """One measurement of an adapter against a full re-embed (both searched exactly).
+
+    ``method``: ``held-out`` (pseudo-queries from held-out documents), ``namespace``
+    (judged queries; the new space's own namespace) or ``subcorpus`` (judged queries; a
+    re-embedded sub-corpus). ``retention`` is None when nothing could be measured
+    (``note`` says why)."""
+
+    method: str
+    k: int
+    queries: int
+    candidates: int
+    recall_adapter: float | None
+    recall_full: float | None
+    mrr_adapter: float | None
+    mrr_full: float | None
+    overlap: float | None
+    retention: float | None
+    note: str = ""
+    measured_at: float = field(default_factory=time.time)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _topk(metric: str, queries: Matrix, vectors: Matrix, k: int) -> np.ndarray:
+    s = exact_scores(metric, queries, vectors)
+    kk = min(k, s.shape[1])
+    idx = np.argpartition(-s, kk - 1, axis=1)[:, :kk]
+    order = np.argsort(-np.take_along_axis(s, idx, axis=1), axis=1, kind="stable")
+    out: np.ndarray = np.take_along_axis(idx, order, axis=1)
+    return out
+
+
+def _rank_metrics(ranked: Sequence[Sequence[str]], relevant: Sequence[frozenset[str]],
+                  k: int) -> tuple[float, float]:
+    rec, mrr = [], []
+    for ids, rel in zip(ranked, relevant):
+        top = list(ids)[:k]
+        rec.append(sum(1 for i in top if i in rel) / len(rel))
+        mrr.append(next((1.0 / (n + 1) for n, i in enumerate(top) if i in rel), 0.0))
+    return float(np.mean(rec)), float(np.mean(mrr))
+
+
+def compare(adapter_ranked: Sequence[Sequence[str]], full_ranked: Sequence[Sequence[str]],
+            relevant: Sequence[frozenset[str]], k: int, method: str, candidates: int,
+            note: str = "") -> Retention:
+    """Retention of ``adapter_ranked`` against ``full_ranked`` (top-k id lists per
+    query, judged by ``relevant``)."""
+    ra, ma = _rank_metrics(adapter_ranked, relevant, k)
+    rf, mf = _rank_metrics(full_ranked, relevant, k)
+    ov = float(np.mean([len(set(a[:k]) & set(f[:k])) / max(1, len(f[:k]))
+                        for a, f in zip(adapter_ranked, full_ranked)]))
+    ret = ra / rf if rf > 0 else None
+    return Retention(method, k, len(relevant), candidates, ra, rf, ma, mf, ov, ret, note)
+
+
+def lead(text: str, words: int = LEAD_WORDS) -> str:
+    """The first sentence of ``text``, cut to ``words`` words (a pseudo-query)."""
+    first = text.strip()
+    for stop in (". ", "? ", "! ", "\n"):
+        cut = first.find(stop)
+        if cut > 0:
+            first = first[:cut + 1]
+    return " ".join(first.split()[:words]) or text.strip()[:200]
+
+
+def held_out_retention(ws: Workspace, row: NamespaceRow, source: str, adapter: Adapter,
+                       *, k: int = 10, sample: int = EVAL_SAMPLE, seed: int = 0,
+                       progress: bool | None = None) -> Retention:
+    """Retention on held-out documents of ``row`` (see the module docstring)."""
+    be = ws.backend_for(row)
+    new = ws.embedder(source)
+    docs, _, _ = select_documents(be, row.name, sample, held_out=True, seed=seed)
+    kept, old = stored_vectors(be, row.name, row.fingerprint, docs)
+    need = EVAL_MIN_PER_K * k
+    if len(kept) < need:
+        return Retention("held-out", k, len(kept), len(kept), None, None, None, None, None,
+                         None, note=f"only {len(kept)} held-out documents (at least {need} "
+                         f"needed for recall@{k}); evaluate with judged queries (--queries)")
+    texts = [t for _, t in kept]
+    ids = [i for i, _ in kept]
+    bar = Progress(f"adapter evaluate: embed {len(texts)} held-out documents", 2 * len(texts),
+                   enabled=progress if progress is not None else ws.progress)
+    try:
+        batch = ws.config.batch_size
+        q_new = embed_in_batches(new, [lead(t) for t in texts], batch, bar.update, query=True)
+        d_new = embed_in_batches(new, texts, batch, bar.update)
+    finally:
+        bar.close()
+    d_old = np.stack([np.asarray(v, dtype=np.float32) for v in old])
+    metric_old = be.describe_namespace(row.name).metric
+    idx_a = _topk(metric_old, adapter.transform(q_new), d_old, k)
+    idx_f = _topk(new.space.spec.metric, q_new, d_new, k)
+    ranked_a = [[ids[j] for j in r] for r in idx_a]
+    ranked_f = [[ids[j] for j in r] for r in idx_f]
+    return compare(ranked_a, ranked_f, [frozenset([i]) for i in ids], k, "held-out",
+                   len(ids), note="pseudo-queries: first sentence of held-out documents")
+
+
+# -- fitting -------------------------------------------------------------------------
+
+
+@dataclass
+class FitReport:
+    """What ``adapter fit`` did: the stored adapter and how it was made."""
+
+    collection: str
+    source: str
+    target: str
+    kind: str
+    ref: str
+    artifact_id: int
+    version: int
+    enabled: bool
+    pairs: int
+    fit_seconds: float
+    info: dict[str, Any]
+    sample: dict[str, Any]
+    evaluation: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _old_row(ws: Workspace, collection: str, target: str) -> NamespaceRow:
+    ws.manifest.require_collection(collection)
+    row = ws.manifest.namespace_for(collection, target)
+    if row is None or row.state not in LIVE_STATES:
+        live = [n.space_label for n in ws.manifest.namespaces(collection)
+                if n.state in LIVE_STATES]
+        raise UnknownSpace(target, live)
+    return row
+
+
+def fit(
+    ws: Workspace, collection: str, source: str, target: str, *, kind: str | None = None,
+    pairs: int | None = None, stratify: str | None = None, seed: int = 0,
+    enable: bool = True, options: Mapping[str, Any] | None = None,
+    progress: bool | None = None, k: int = 10,
+) -> FitReport:
+    """Fit an adapter mapping queries of space ``source`` (the NEW model) into the live
+    space ``target`` (the OLD one) of ``collection``, store it, evaluate it on held-out
+    documents, and (``enable``) make it the enabled one.
+
+    Training pairs: ``pairs`` (default ``[adapters] pairs``) documents of the old
+    namespace, stratified by metadata key ``stratify`` (else by hash), never held-out
+    ones; their stored old vectors next to their texts embedded by ``source``. Nothing
+    is re-embedded with the old model. Deterministic for the same documents and
+    ``seed``. ``options`` go to the adapter kind.
+
+    Raises ``UnknownCollection``; ``UnknownSpace`` when ``target`` has no live namespace
+    in the collection; ``InvalidInput`` when both are the same space;
+    ``UnknownAdapterKind``; ``TooFewPairs`` when the collection has fewer usable
+    documents than the kind needs; ``NonFinitePairs`` / ``AdapterPairMismatch`` for bad
+    vectors. Nothing is stored when it raises."""
+    if source == target:
+        raise InvalidArgument("--from", source, "another space than --to")
+    settings = ws.config.adapters
+    kind = kind or settings.kind
+    cls = adapter_class(kind)
+    n = settings.pairs if pairs is None else pairs
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise InvalidArgument("pairs", n, "a positive integer")
+    row = _old_row(ws, collection, target)
+    new = ws.embedder(source)
+    be = ws.backend_for(row)
+    bar = Progress(f"adapter fit {collection}: embed {source} pairs", n,
+                   enabled=progress if progress is not None else ws.progress)
+    try:
+        sample = training_pairs(be, row.name, row.fingerprint, new, n, stratify=stratify,
+                                seed=seed, batch=ws.config.batch_size, on_batch=bar.update)
+    finally:
+        bar.close()
+    x, y = check_pairs(sample.source, sample.target, kind, cls.min_pairs)
+    norms = np.linalg.norm(y, axis=1)
+    normalize = bool(np.allclose(norms, 1.0, atol=1e-3))
+    t0 = time.perf_counter()
+    adapter = cls.fit(x, y, seed=seed, normalize=normalize, **dict(options or {}))
+    fit_s = time.perf_counter() - t0
+    ev = held_out_retention(ws, row, source, adapter, k=k, seed=seed, progress=progress)
+    meta = {
+        "kind": kind, "source": source, "target": target,
+        "source_fingerprint": new.space.fingerprint, "target_fingerprint": row.fingerprint,
+        "target_namespace": row.name, "source_dim": adapter.source_dim,
+        "target_dim": adapter.target_dim, "pairs": len(sample), "seed": seed,
+        "stratify": stratify, "fit_seconds": fit_s, "info": adapter.info,
+        "sample": sample.describe(), "evaluation": ev.to_dict(),
+    }
+    name = artifact_name(source, target)
+    art = ws.manifest.put_artifact(KIND, collection, name, adapter.to_bytes(), meta,
+                                   enable=enable)
+    ws.manifest.log("adapter.fitted", collection, adapter=art.id, version=art.version,
+                    source=source, target=target, adapter_kind=kind, pairs=len(sample),
+                    retention=ev.retention, enabled=enable)
+    _forget(ws)
+    return FitReport(collection, source, target, kind, adapter_ref(collection, source, target),
+                     art.id, art.version, art.enabled, len(sample), fit_s, dict(adapter.info),
+                     sample.describe(), ev.to_dict())
+
+
+# -- listing and choosing ------------------------------------------------------------
+
+
+@dataclass
+class AdapterInfo:
+    """One stored adapter version, as ``adapter list`` shows it. ``stale`` names the side
+    whose space's fingerprint changed since the fit (None: both still match)."""
+
+    collection: str
+    ref: str
+    id: int
+    version: int
+    enabled: bool
+    kind: str
+    source: str
+    target: str
+    pairs: int
+    retention: float | None
+    retention_method: str | None
+    stale: str | None
+    created_at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _latest_retention(ws: Workspace, art: Artifact) -> Retention | None:
+    evs = ws.manifest.artifacts(EVAL_KIND, art.collection)
+    mine = [e for e in evs if e.name == str(art.id)]
+    meta = mine[-1].meta if mine else art.meta.get("evaluation")
+    if not isinstance(meta, Mapping):
+        return None
+    fields = set(Retention.__dataclass_fields__)
+    return Retention(**{k: v for k, v in meta.items() if k in fields})
+
+
+def _stale(ws: Workspace, art: Artifact) -> str | None:
+    meta = art.meta
+    row = ws.manifest.namespace_for(art.collection, str(meta.get("target")))
+    if row is None or row.fingerprint != meta.get("target_fingerprint"):
+        return "target"
+    src = ws.manifest.space(str(meta.get("source")))
+    if src is None or src.fingerprint != meta.get("source_fingerprint"):
+        return "source"
+    return None
+
+
+def list_adapters(ws: Workspace, collection: str | None = None) -> list[AdapterInfo]:
+    """Every stored adapter version (of ``collection``, or of all), oldest first."""
+    if collection is not None:
+        ws.manifest.require_collection(collection)
+    out = []
+    for art in ws.manifest.artifacts(KIND, collection):
+        m = art.meta
+        ret = _latest_retention(ws, art)
+        out.append(AdapterInfo(
+            art.collection, adapter_ref(art.collection, m["source"], m["target"]), art.id,
+            art.version, art.enabled, str(m.get("kind")), str(m["source"]), str(m["target"]),
+            int(m.get("pairs", 0)), None if ret is None else ret.retention,
+            None if ret is None else ret.method, _stale(ws, art), art.created_at))
+    return out
+
+
+def enabled(ws: Workspace, collection: str, source: str | None = None,
+            target: str | None = None) -> Artifact:
+    """The enabled adapter of ``collection`` from ``source`` to ``target`` (either may be
+    None when only one enabled adapter matches). ``NoAdapter`` when none does;
+    ``InvalidInput`` (``InvalidArgument``) when several do."""
+    ws.manifest.require_collection(collection)
+    found = [a for a in ws.manifest.artifacts(KIND, collection) if a.enabled
+             and (source is None or a.meta.get("source") == source)
+             and (target is None or a.meta.get("target") == target)]
+    if not found:
+        raise NoAdapter(collection, source, target)
+    if len(found) > 1:
+        raise InvalidArgument("--from/--to", f"{source}->{target}", "one of " + ", ".join(
+            artifact_name(a.meta["source"], a.meta["target"]) for a in found))
+    return found[0]
+
+
+def evaluate(
+    ws: Workspace, collection: str, source: str | None = None, target: str | None = None,
+    *, queries: str | None = None, k: int = 10, sample: int = EVAL_SAMPLE, seed: int = 0,
+    progress: bool | None = None,
+) -> tuple[Artifact, Retention]:
+    """Measure the enabled adapter's retention (module docstring: held-out documents, or
+    judged ``queries`` from a JSONL file) and record it (the gate reads the newest).
+    Raises ``NoAdapter``, ``AdapterStale`` (the spaces changed since the fit),
+    ``SourceError`` for a malformed queries file."""
+    art = enabled(ws, collection, source, target)
+    qa = _resolve(ws, art)
+    row = _old_row(ws, collection, str(art.meta["target"]))
+    if queries is None:
+        ret = held_out_retention(ws, row, str(art.meta["source"]), qa.adapter, k=k,
+                                 sample=sample, seed=seed, progress=progress)
+    else:
+        ret = _judged_retention(ws, collection, row, str(art.meta["source"]), qa.adapter,
+                                queries, k, sample, seed)
+    ws.manifest.put_artifact(EVAL_KIND, collection, str(art.id), b"", ret.to_dict(),
+                             keep=20)
+    ws.manifest.log("adapter.evaluated", collection, adapter=art.id, method=ret.method,
+                    retention=ret.retention, k=k, queries=ret.queries)
+    _forget(ws)
+    return art, ret
+
+
+def _judged_retention(ws: Workspace, collection: str, row: NamespaceRow, source: str,
+                      adapter: Adapter, path: str, k: int, sample: int,
+                      seed: int) -> Retention:
+    from ..ops.evaluate import exact_search, load_judgments, sample_documents
+
+    judged = load_judgments(path)
+    be = ws.backend_for(row)
+    new = ws.embedder(source)
+    q_new = new.embed_queries([j.query for j in judged])
+    relevant = [j.relevant for j in judged]
+    new_row = ws.manifest.namespace_for(collection, source)
+    if (new_row is not None and new_row.state in LIVE_STATES
+            and new_row.fingerprint == new.space.fingerprint
+            and ws.backend_for(new_row).count(new_row.name) >= be.count(row.name)):
+        full = exact_search(ws.backend_for(new_row), new_row.name, q_new, k)
+        mapped = exact_search(be, row.name, adapter.transform(q_new), k)
+        return compare([[i for i, _ in r] for r in mapped], [[i for i, _ in r] for r in full],
+                       relevant, k, "namespace", be.count(row.name),
+                       note=f"full re-embed: the built namespace {new_row.name}")
+    ids = sorted({i for rel in relevant for i in rel}
+                 | {i for i, _ in sample_documents(be, row.name, sample, seed)})
+    got = be.fetch(row.name, ids, with_vectors=True)
+    keep = [i for i in ids if i in got and got[i].vector is not None and got[i].text]
+    d_old = np.stack([np.asarray(got[i].vector, dtype=np.float32) for i in keep])
+    d_new = embed_in_batches(new, [str(got[i].text) for i in keep], ws.config.batch_size)
+    metric_old = be.describe_namespace(row.name).metric
+    ia = _topk(metric_old, adapter.transform(q_new), d_old, k)
+    ifull = _topk(new.space.spec.metric, q_new, d_new, k)
+    return compare([[keep[j] for j in r] for r in ia], [[keep[j] for j in r] for r in ifull],
+                   relevant, k, "subcorpus", len(keep),
+                   note=f"the new space is not built: judged documents plus {sample} sampled, "
+                   "re-embedded by the new model")
+
+
+# -- the read path -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredAdapter:
+    """An enabled adapter as the read path uses it (``QueryAdapter`` of the searcher)."""
+
+    ref: str
+    artifact_id: int
+    version: int
+    source: str
+    target: str
+    source_fingerprint: str
+    target_fingerprint: str
+    retention: float | None
+    adapter: Adapter
+
+    def transform(self, x: Matrix) -> Matrix:
+        """Map new-space query rows into the old space (float32)."""
+        return self.adapter.transform(x)
+
+
+_cache_lock = threading.Lock()
+# (manifest path, ref) -> (resolved at, adapter); (manifest path, artifact id) -> adapter
+_resolved: dict[tuple[str, str], tuple[float, StoredAdapter]] = {}
+_decoded: dict[tuple[str, int], Adapter] = {}
+
+
+def _forget(ws: Workspace) -> None:
+    """Drop what this process resolved for ``ws``'s manifest (after a fit or enable)."""
+    path = ws.config.manifest_path
+    with _cache_lock:
+        for key in [k for k in _resolved if k[0] == path]:
+            del _resolved[key]
+
+
+def _resolve(ws: Workspace, art: Artifact) -> StoredAdapter:
+    key = (ws.config.manifest_path, art.id)
+    with _cache_lock:
+        ad = _decoded.get(key)
+    if ad is None:
+        ad = load_adapter(art.data)
+        with _cache_lock:
+            if len(_decoded) > 64:
+                _decoded.clear()
+            _decoded[key] = ad
+    m = art.meta
+    side = _stale(ws, art)
+    if side is not None:
+        label = str(m["target"] if side == "target" else m["source"])
+        if side == "target":
+            row = ws.manifest.namespace_for(art.collection, label)
+            current = row.fingerprint if row is not None else "(no namespace)"
+        else:
+            srow = ws.manifest.space(label)
+            current = srow.fingerprint if srow is not None else "(unregistered)"
+        raise AdapterStale(f"{art.collection}/{art.name} v{art.version}", side, label,
+                           str(m[f"{side}_fingerprint"]), current)
+    ret = _latest_retention(ws, art)
+    return StoredAdapter(adapter_ref(art.collection, m["source"], m["target"]), art.id,
+                         art.version, str(m["source"]), str(m["target"]),
+                         str(m["source_fingerprint"]), str(m["target_fingerprint"]),
+                         None if ret is None else ret.retention, ad)
+
+
+def query_adapter(ws: Workspace, ref: str) -> StoredAdapter:
+    """The adapter the ``adapter`` route maps queries with, for a leg's reference
+    (``COLLECTION/NEW->OLD``): the enabled version now (re-read from the manifest at most
+    every :data:`REFRESH_SECONDS`; at once after a fit or evaluation in this process).
+
+    The gate: raises ``AdapterGateFailed`` when its newest held-out retention is below
+    ``[adapters] min_retention`` or was never measured; ``NoAdapter`` when none is
+    enabled; ``AdapterStale`` when either space's fingerprint changed since the fit."""
+    key = (ws.config.manifest_path, ref)
+    now = time.monotonic()
+    with _cache_lock:
+        hit = _resolved.get(key)
+    if hit is not None and now - hit[0] < REFRESH_SECONDS:
+        return hit[1]
+    collection, source, target = parse_adapter_ref(ref)
+    art = ws.manifest.enabled_artifact(KIND, collection, artifact_name(source, target))
+    if art is None:
+        raise NoAdapter(collection, source, target)
+    sa = _resolve(ws, art)
+    threshold = ws.config.adapters.min_retention
+    if sa.retention is None or sa.retention < threshold:
+        raise AdapterGateFailed(collection, f"{art.name} v{art.version}", sa.retention,
+                                threshold)
+    with _cache_lock:
+        _resolved[key] = (now, sa)
+    return sa
+
+
+def enable(ws: Workspace, collection: str, source: str, target: str,
+           version: int) -> Artifact:
+    """Enable version ``version`` of the adapter ``source -> target`` (the others are
+    disabled; logged by the store). ``NoAdapter`` when there is no such version."""
+    art = ws.manifest.artifact(KIND, collection, artifact_name(source, target), version)
+    if art is None:
+        raise NoAdapter(collection, source, target, detail=f"no version {version}")
+    out = ws.manifest.enable_artifact(art.id)
+    _forget(ws)
+    return out
+

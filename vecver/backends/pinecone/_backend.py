@@ -1,0 +1,728 @@
+"""The Pinecone backend: one Pinecone namespace per space, inside the user's index."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from pinecone import Pinecone
+
+from ...errors import (
+    ConfigError,
+    InvalidInput,
+    InvalidNamespaceName,
+    LimitExceeded,
+    NamespaceNotFound,
+    TransientBackendError,
+    UnsupportedMetadata,
+    VecverError,
+    WriteNotVisible,
+)
+from ...filters import Filter
+from ...types import Hit, Matrix, Metric, NamespaceSpec, Record, ScanPage
+from .. import _remote
+from ..base import Backend
+from ..capabilities import Capabilities
+from ._filters import JSON_PREFIX, NOTHING, json_key, translate_filter
+
+__all__ = ["PineconeBackend"]
+
+#: Pinecone's per-vector metadata limit, and what vecver leaves of it to the user.
+METADATA_LIMIT = 40_960
+_REQUEST_LIMIT = 2 * 1024 * 1024 - 64 * 1024  # 2 MiB per request, with room for the envelope
+_LIST_PAGE = 100
+_MAX_TOP_K = 10_000
+_ID_MAX = 512
+_HASH_PREFIX = "vvh_"
+#: An id no record has (document ids that are not printable ASCII are hashed to ``vvh_``).
+_PROBE_ID = _HASH_PREFIX + "probe"
+#: The namespace of each index holding one record per vecver namespace (its spec).
+REGISTRY = "__vecver__"
+_FORMAT = "1"
+_METRICS: dict[str, str] = {"cosine": "cosine", "dot": "dotproduct", "l2": "euclidean"}
+_SHORT: dict[str, str] = {"cosine": "cos", "dot": "dot", "l2": "l2"}
+_FROM_PINECONE = {v: k for k, v in _METRICS.items()}
+_INDEX_NAME = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?")
+_EXACT = 2**53
+_KEY_RE = re.compile(r"(api[-_ ]?key|authorization)([\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+", re.I)
+
+
+def _pid(doc_id: str) -> str:
+    """The Pinecone id of a document id: the id itself when it is printable ASCII of at
+    most 512 characters (and does not start with ``vvh_``), else ``vvh_`` + a BLAKE2b
+    hash (the original id travels in the metadata and is checked on read)."""
+    if (
+        len(doc_id) <= _ID_MAX and doc_id.isascii() and doc_id.isprintable()
+        and not doc_id.startswith(_HASH_PREFIX)
+    ):  # fmt: skip
+        return doc_id
+    return _HASH_PREFIX + hashlib.blake2b(doc_id.encode("utf-8"), digest_size=20).hexdigest()
+
+
+@dataclass
+class _Where:
+    """Where a namespace lives: its index (name and data-plane client) and spec."""
+
+    index: str
+    client: Any
+    spec: NamespaceSpec
+
+
+class PineconeBackend(Backend):
+    """Namespaces as Pinecone namespaces, through the official ``pinecone`` SDK.
+
+    Layout: every space whose dimension and metric are those of the user's index
+    (``index``) is one Pinecone namespace inside it; a space with another dimension or
+    metric lives in a separate index named ``{index}-{dimension}-{cos|dot|l2}`` (created
+    on demand, serverless in ``cloud``/``region``; never deleted by vecver). The user's
+    index itself is created on first use when it does not exist and ``create_index`` is
+    true. Each index vecver uses holds a namespace ``__vecver__`` with one record per
+    vecver namespace (its fingerprint, dimension and metric): that record is what makes a
+    namespace exist for vecver (Pinecone namespaces appear and vanish with their records).
+
+    Records: a document id is the Pinecone id when it is printable ASCII of at most 512
+    characters, else a hash (the id travels in the metadata). Metadata holds the user's
+    fields (lists under reserved names, see :mod:`._filters`), the stamp and the text
+    (:class:`~vecver.backends._remote.PayloadCodec`, ints restored from Pinecone's
+    doubles). Pinecone takes at most 40 KiB of metadata per vector: a record whose user
+    metadata, text and stamp together do not fit is **refused** with
+    :class:`~vecver.errors.LimitExceeded` before anything of its call is sent (the text is
+    not stored elsewhere). Strings, numbers and booleans are stored as Pinecone metadata;
+    lists, objects and nulls (which Pinecone cannot hold, or filters with other
+    semantics) as JSON text under a reserved key: they come back unchanged and, as
+    vecver's filter semantics say, match no condition. Ints beyond 2**53 are refused
+    (:class:`~vecver.errors.UnsupportedMetadata`): Pinecone keeps numbers as doubles.
+
+    No aliases: the active space lives in vecver's manifest. Filters are translated to
+    Pinecone's filter language (:func:`._filters.translate_filter`); a range with string
+    bounds, which Pinecone cannot evaluate, is applied by the backend to Pinecone's
+    results (asking for more of them, up to 10,000, then an exact scan). Scans page with
+    ``list`` (100 ids per request) and ``fetch``; the cursor is Pinecone's pagination
+    token. Scores: cosine and dot product as Pinecone returns them, euclidean negated (it
+    returns the squared distance).
+
+    Consistency: Pinecone is eventually consistent. After every write the backend waits
+    until queries have caught up with it: each write answer carries the log position it
+    committed at, each query answer how far the index has caught up
+    (``x-pinecone-lsn-committed`` / ``-reconciled``); the wait polls a one-result query.
+    Without those headers it falls back to the base class's fetch polling.
+
+    Errors: 429 and 5xx become :class:`~vecver.errors.TransientBackendError` carrying the
+    server's ``Retry-After`` (the official SDK itself retries up to 3 times first).
+    A call over 2 MiB is sent as several requests, in order (each all-or-nothing; after a
+    failure the earlier ones are written: writes are idempotent, retry the call).
+
+    The API key comes from ``api_key`` or the environment variable named ``api_key_env``
+    (``PINECONE_API_KEY``); it is never shown: not in ``repr``, logs or errors.
+    ``host`` is the control-plane URL (the emulator's, or None for Pinecone's).
+    """
+
+    name = "pinecone"
+    capabilities = Capabilities(
+        native_alias=False,
+        namespace_kind="Pinecone namespace (a separate index per dimension and metric)",
+        max_batch=1000,
+        max_fetch_ids=1000,
+        max_delete_ids=1000,
+        max_metadata_bytes=METADATA_LIMIT,
+        max_text_bytes=METADATA_LIMIT,
+        consistency="eventual",
+        visibility_timeout=60.0,
+        persistent=True,
+        shared_between_processes=True,
+    )
+
+    def __init__(
+        self,
+        index: str = "",
+        *,
+        host: str | None = None,
+        api_key: str | None = None,
+        api_key_env: str = "PINECONE_API_KEY",
+        index_host: str | None = None,
+        create_index: bool = True,
+        cloud: str = "aws",
+        region: str = "us-east-1",
+        timeout: float = 30.0,
+        visibility_timeout: float | None = None,
+    ) -> None:
+        super().__init__()
+        if not isinstance(index, str) or not _INDEX_NAME.fullmatch(index) or len(index) > 45:
+            raise ConfigError(
+                f"the pinecone backend needs the name of an index, got {index!r}",
+                hint='set index = "my-index" (lowercase letters, digits and "-", at most 45)',
+            )
+        key = api_key or os.environ.get(api_key_env, "")
+        if not key:
+            raise ConfigError(
+                "the pinecone backend has no API key",
+                hint=f"set the environment variable {api_key_env} (or api_key_env to the "
+                "variable holding it)",
+            )
+        self._index = index
+        self._host = host
+        self._cloud, self._region = cloud, region
+        self._create = bool(create_index)
+        self._timeout = float(timeout)
+        self._vis_timeout = (
+            float(visibility_timeout) if visibility_timeout else self.capabilities.visibility_timeout
+        )
+        self._codec = _remote.PayloadCodec(record_ints=True)
+        self._lock = threading.RLock()
+        self._local = threading.local()
+        self._clients: dict[str, Any] = {}
+        self._where: dict[str, _Where] = {}
+        with self._translated("connect"):
+            kwargs: dict[str, Any] = {"api_key": key, "timeout": self._timeout}
+            if host:
+                kwargs["host"] = host
+            self._pc = Pinecone(**kwargs)
+            if index_host:
+                self._clients[index] = self._pc.index(host=index_host)
+
+    def __repr__(self) -> str:
+        return f"PineconeBackend(index={self._index!r}, host={self._host!r})"
+
+    def close(self) -> None:
+        if not self.closed:
+            for c in list(self._clients.values()):
+                with contextlib.suppress(Exception):  # closing is best effort
+                    c.close()
+            with contextlib.suppress(Exception):
+                self._pc.close()
+        super().close()
+
+    # -- naming ------------------------------------------------------------------------
+
+    @classmethod
+    def check_namespace_name(cls, name: object) -> None:
+        """The base rule; the registry namespace ``__vecver__`` is vecver's own."""
+        super().check_namespace_name(name)
+        if name == REGISTRY:
+            raise InvalidNamespaceName(name, cls.name, "it is the name of vecver's registry")
+
+    @classmethod
+    def score_from_distance(cls, metric: Metric, distance: Any) -> Any:
+        """Euclidean scores are squared distances: negated; others are similarities."""
+        return -distance if metric == "l2" else distance
+
+    def index_for(self, dimension: int, metric: str) -> str:
+        """The index holding spaces of ``dimension`` and ``metric``: the user's index when
+        they match it (or it does not exist yet), else ``{index}-{dimension}-{metric}``."""
+        main = self._describe_index(self._index)
+        if main is None or main == (dimension, metric):
+            return self._index
+        suffix = f"-{dimension}-{_SHORT[metric]}"
+        name = self._index + suffix
+        if len(name) > 45:
+            digest = hashlib.blake2b(name.encode(), digest_size=3).hexdigest()
+            name = f"{self._index[: 45 - len(suffix) - 7]}-{digest}{suffix}"
+        return name
+
+    # -- errors ------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _translated(self, what: str, namespace: str | None = None) -> Iterator[None]:
+        try:
+            yield
+        except VecverError:
+            raise
+        except Exception as e:  # noqa: BLE001 - classified here, never swallowed
+            err = _remote.translate(e, f"pinecone {what}", namespace=namespace)
+            if hasattr(err, "message") and isinstance(err.message, str):
+                err.message = _scrub(err.message)
+            raise err from None
+
+    # -- indexes -----------------------------------------------------------------------
+
+    def _describe_index(self, name: str) -> tuple[int, str] | None:
+        """(dimension, vecver metric) of index ``name``, or None when it does not exist;
+        connects its data-plane client."""
+        from pinecone.errors import NotFoundError
+
+        with self._translated("describe index"):
+            try:
+                model = self._pc.indexes.describe(name)
+            except NotFoundError:
+                return None
+        dense = [f for f in _fields(model) if getattr(f, "dimension", None)]
+        if not dense:
+            raise ConfigError(
+                f"pinecone index {name!r} has no dense vector field",
+                hint="point the pinecone backend at a dense index (or a new name)",
+            )
+        with self._lock:
+            if name not in self._clients and model.host:
+                self._clients[name] = self._pc.index(host=model.host)
+        metric = _FROM_PINECONE.get(str(dense[0].metric), "cosine")
+        return int(dense[0].dimension), metric
+
+    def _client(self, name: str) -> Any:
+        with self._lock:
+            c = self._clients.get(name)
+        if c is None:
+            if self._describe_index(name) is None:
+                raise NamespaceNotFound(name)
+            c = self._clients[name]
+        return c
+
+    def _ensure_index(self, dimension: int, metric: str) -> str:
+        name = self.index_for(dimension, metric)
+        if self._describe_index(name) is not None:
+            return name
+        if name == self._index and not self._create:
+            raise ConfigError(
+                f"pinecone index {name!r} does not exist", hint="create it, or set create_index"
+            )
+        from pinecone.errors import ConflictError
+
+        with self._translated("create index"):
+            try:
+                self._pc.indexes.create(
+                    name=name, dimension=dimension, metric=_METRICS[metric],
+                    deployment={"deployment_type": "managed", "cloud": self._cloud,
+                                "region": self._region},
+                )  # fmt: skip
+            except ConflictError:
+                pass  # created concurrently
+        if self._describe_index(name) is None:
+            raise NamespaceNotFound(name)
+        return name
+
+    def _indexes(self) -> list[str]:
+        """The indexes vecver uses: the user's and the per-dimension ones."""
+        with self._translated("list indexes"):
+            names = [m.name for m in self._pc.indexes.list()]
+        prefix = self._index + "-"
+        return [n for n in names if n == self._index or (
+            n.startswith(prefix) and n.rsplit("-", 1)[-1] in _SHORT.values())]  # fmt: skip
+
+    # -- the registry ------------------------------------------------------------------
+
+    def _registry_get(self, index: str, name: str) -> NamespaceSpec | None:
+        client = self._client(index)
+        with self._translated("fetch", REGISTRY):
+            got = client.fetch(ids=[_pid(name)], namespace=REGISTRY)
+        vec = got.vectors.get(_pid(name))
+        if vec is None:
+            return None
+        md = vec.metadata or {}
+        if md.get("_vv_ns") != name:
+            return None
+        return NamespaceSpec(
+            name, int(md["_vv_dim"]), str(md["_vv_metric"]), str(md["_vv_fp"])  # type: ignore[arg-type]
+        )
+
+    def _find(self, name: str) -> _Where | None:
+        for index in self._indexes():
+            spec = self._registry_get(index, name)
+            if spec is not None:
+                w = _Where(index, self._client(index), spec)
+                with self._lock:
+                    self._where[name] = w
+                return w
+        with self._lock:
+            self._where.pop(name, None)
+        return None
+
+    def _located(self, name: str) -> _Where:
+        with self._lock:
+            w = self._where.get(name)
+        if w is None:
+            w = self._find(name)
+        if w is None:
+            raise NamespaceNotFound(name)
+        return w
+
+    # -- namespaces --------------------------------------------------------------------
+
+    def _create_namespace(self, spec: NamespaceSpec) -> NamespaceSpec:
+        have = self._find(spec.name)
+        if have is not None:
+            return have.spec
+        index = self._ensure_index(spec.dimension, spec.metric)
+        client = self._client(index)
+        probe = np.zeros(spec.dimension, np.float32)
+        probe[0] = 1.0
+        md = {"_vv_ns": spec.name, "_vv_dim": spec.dimension, "_vv_metric": spec.metric,
+              "_vv_fp": spec.fingerprint, "_vv_format": _FORMAT}  # fmt: skip
+        with self._translated("create namespace", spec.name):
+            r = client.upsert(vectors=[{"id": _pid(spec.name), "values": probe.tolist(),
+                                        "metadata": md}], namespace=REGISTRY)  # fmt: skip
+        w = _Where(index, client, spec)
+        self._wait_lsn(w, REGISTRY, _lsn(r))
+        with self._lock:
+            self._where[spec.name] = w
+        return spec
+
+    def _describe_namespace(self, name: str) -> NamespaceSpec:
+        w = self._find(name)
+        if w is None:
+            raise NamespaceNotFound(name)
+        return w.spec
+
+    def _input_spec(self, namespace: str) -> NamespaceSpec:
+        # the cached location (the server checks the dimension of what is written)
+        return self._located(namespace).spec
+
+    def _list_namespaces(self) -> list[str]:
+        out: list[str] = []
+        for index in self._indexes():
+            client = self._client(index)
+            token: str | None = None
+            while True:
+                with self._translated("list", REGISTRY):
+                    try:
+                        page = client.list_paginated(namespace=REGISTRY, limit=_LIST_PAGE,
+                                                     pagination_token=token)  # fmt: skip
+                    except Exception as e:  # noqa: BLE001 - an empty index has no registry
+                        if _remote.classify(e) == "not_found":
+                            break
+                        raise
+                ids = [v.id for v in page.vectors if v.id]
+                if ids:
+                    with self._translated("fetch", REGISTRY):
+                        got = client.fetch(ids=ids, namespace=REGISTRY)
+                    out.extend(
+                        str(v.metadata["_vv_ns"]) for v in got.vectors.values()
+                        if v.metadata and "_vv_ns" in v.metadata
+                    )  # fmt: skip
+                token = page.pagination.next if page.pagination else None
+                if not token:
+                    break
+        return out
+
+    def _drop_namespace(self, name: str) -> None:
+        w = self._find(name)
+        if w is None:
+            return
+        from pinecone.errors import NotFoundError
+
+        with self._translated("delete namespace", name):
+            try:
+                w.client.delete_namespace(namespace=name)
+            except NotFoundError:
+                pass  # never written
+        with self._translated("delete", REGISTRY):
+            r = w.client.delete(ids=[_pid(name)], namespace=REGISTRY)
+        with self._lock:
+            self._where.pop(name, None)
+        self._wait_lsn(w, REGISTRY, _lsn(r))
+        self._wait_gone(w, name)
+
+    def _wait_gone(self, w: _Where, name: str) -> None:
+        """Until a list of the dropped namespace shows nothing (its deletion is
+        asynchronous)."""
+        start, delay = time.monotonic(), 0.002
+        while True:
+            with self._translated("list", name):
+                try:
+                    page = w.client.list_paginated(namespace=name, limit=1)
+                except Exception as e:  # noqa: BLE001
+                    if _remote.classify(e) == "not_found":
+                        return
+                    raise
+            if not page.vectors:
+                return
+            waited = time.monotonic() - start
+            if waited >= self._vis_timeout:
+                raise WriteNotVisible(name, "drop", len(page.vectors), waited)
+            time.sleep(delay)
+            delay = min(delay * 2, 0.25)
+
+    # -- data --------------------------------------------------------------------------
+
+    def _encode(self, record: Record, vector: np.ndarray) -> dict[str, Any]:
+        md = self._codec.encode(record)
+        if md.get(_remote.KEY_TEXT) is None:
+            md.pop(_remote.KEY_TEXT, None)
+        for k, v in list(md.items()):
+            if k.startswith(_remote.RESERVED_PREFIX):
+                continue
+            if isinstance(v, int) and not isinstance(v, bool) and abs(v) > _EXACT:
+                raise UnsupportedMetadata(record.id, k, "int beyond 2**53", ["int up to 2**53"],
+                                          self.name)  # fmt: skip
+            if v is None or isinstance(v, (list, dict)):
+                md[json_key(k)] = json.dumps(md.pop(k), ensure_ascii=False, separators=(",", ":"))
+        size = len(json.dumps(md, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+        if size > METADATA_LIMIT:
+            raise LimitExceeded("metadata, text and stamp", record.id, size, METADATA_LIMIT,
+                                self.name)  # fmt: skip
+        return {"id": _pid(record.id), "values": vector.tolist(), "metadata": md}
+
+    def _decode(self, doc: Any, with_vectors: bool, requested: str | None = None) -> Record | None:
+        md = dict(doc.metadata or {})
+        for k in [k for k in md if k.startswith(JSON_PREFIX)]:
+            md[k[len(JSON_PREFIX):]] = json.loads(md.pop(k))
+        if requested is not None and not self._codec.check_id(requested, md):
+            return None  # a hash collision: not this document
+        vec = getattr(doc, "values", None) if with_vectors else None
+        with self._translated("decode"):
+            return self._codec.to_record(md, vec if vec else None)
+
+    def _upsert(self, namespace: str, records: Sequence[Record], vectors: Matrix) -> None:
+        w = self._located(namespace)
+        self._registry_or_gone(w, namespace)  # never write into a namespace dropped meanwhile
+        items = [self._encode(r, vectors[i]) for i, r in enumerate(records)]
+        batches: list[list[dict[str, Any]]] = [[]]
+        size = 0
+        per_value = 20
+        for it in items:
+            est = per_value * len(it["values"]) + len(json.dumps(it["metadata"])) + 64
+            if batches[-1] and size + est > _REQUEST_LIMIT:
+                batches.append([])
+                size = 0
+            batches[-1].append(it)
+            size += est
+        top = 0
+        for batch in batches:
+            with self._translated("upsert", namespace):
+                r = w.client.upsert(vectors=batch, namespace=namespace)
+            top = max(top, _lsn(r) or 0)
+        self._note_lsn(namespace, top or None)
+
+    def _delete(self, namespace: str, ids: Sequence[str]) -> None:
+        from pinecone.errors import NotFoundError
+
+        w = self._located(namespace)
+        with self._translated("delete", namespace):
+            try:
+                r = w.client.delete(ids=[_pid(i) for i in ids], namespace=namespace)
+            except NotFoundError:
+                self._registry_or_gone(w, namespace)
+                return  # a namespace never written holds nothing to delete
+        lsn = _lsn(r)
+        if lsn is None:
+            # the SDK's delete reports no log position: a no-op update of an id vecver
+            # never writes, in the same namespace, commits after it and reports one
+            with self._translated("update", namespace):
+                r = w.client.update(id=_PROBE_ID, set_metadata={"_vv_probe": 1.0},
+                                    namespace=namespace)  # fmt: skip
+            lsn = _lsn(r)
+        self._note_lsn(namespace, lsn)
+
+    def _registry_or_gone(self, w: _Where, namespace: str) -> None:
+        """Check the cached location of ``namespace`` against the registry (another
+        process may have dropped or re-created it): ``NamespaceNotFound`` when it is gone,
+        ``TransientBackendError`` when it was re-created with another spec (a retry
+        re-validates against the new one)."""
+        spec = self._registry_get(w.index, namespace)
+        if spec == w.spec:
+            return
+        with self._lock:
+            self._where.pop(namespace, None)
+        if spec is None and self._find(namespace) is None:
+            raise NamespaceNotFound(namespace)
+        raise TransientBackendError(
+            f"pinecone namespace {namespace!r} was re-created with another spec meanwhile"
+        )
+
+    def _fetch(self, namespace: str, ids: Sequence[str], with_vectors: bool) -> dict[str, Record]:
+        w = self._located(namespace)
+        pids = {_pid(i): i for i in ids}
+        with self._translated("fetch", namespace):
+            got = w.client.fetch(ids=list(pids), namespace=namespace)
+        out: dict[str, Record] = {}
+        for pid, doc in got.vectors.items():
+            want = pids.get(pid)
+            if want is None:
+                continue
+            rec = self._decode(doc, with_vectors, want)
+            if rec is not None:
+                out[want] = rec
+        if not out:
+            self._registry_or_gone(w, namespace)
+        return out
+
+    def _scan(self, namespace: str, cursor: str | None, limit: int, with_vectors: bool) -> ScanPage:
+        w = self._located(namespace)
+        ids: list[str] = []
+        token = cursor
+        while len(ids) < limit:
+            with self._translated("list", namespace):
+                try:
+                    page = w.client.list_paginated(
+                        namespace=namespace, limit=min(_LIST_PAGE, limit - len(ids)),
+                        pagination_token=token,
+                    )
+                except Exception as e:  # noqa: BLE001 - classified below
+                    if token is not None and getattr(e, "status_code", None) == 400:
+                        raise InvalidInput(
+                            f"cursor {cursor!r} is not a cursor of a scan of {namespace!r}"
+                        ) from None
+                    if _remote.classify(e) == "not_found":
+                        self._registry_or_gone(w, namespace)
+                        return ScanPage([], None)
+                    raise
+            ids.extend(v.id for v in page.vectors if v.id)
+            token = page.pagination.next if page.pagination else None
+            if not token:
+                break
+        if not ids:
+            if cursor is None:
+                self._registry_or_gone(w, namespace)
+            return ScanPage([], None)
+        records: list[Record] = []
+        for s in range(0, len(ids), 1000):
+            chunk = ids[s : s + 1000]
+            with self._translated("fetch", namespace):
+                got = w.client.fetch(ids=chunk, namespace=namespace)
+            for pid in chunk:
+                doc = got.vectors.get(pid)
+                if doc is not None:
+                    rec = self._decode(doc, with_vectors)
+                    if rec is not None and _pid(rec.id) == pid:
+                        records.append(rec)
+        return ScanPage(records, token or None)
+
+    def _count(self, namespace: str) -> int:
+        w = self._located(namespace)
+        n = 0
+        token: str | None = None
+        while True:
+            with self._translated("list", namespace):
+                try:
+                    page = w.client.list_paginated(namespace=namespace, limit=_LIST_PAGE,
+                                                   pagination_token=token)  # fmt: skip
+                except Exception as e:  # noqa: BLE001
+                    if _remote.classify(e) == "not_found":
+                        self._registry_or_gone(w, namespace)
+                        return 0
+                    raise
+            n += len(page.vectors)
+            token = page.pagination.next if page.pagination else None
+            if not token:
+                if n == 0:
+                    self._registry_or_gone(w, namespace)
+                return n
+
+    def _search(
+        self, namespace: str, queries: Matrix, k: int, flt: Filter | None
+    ) -> list[list[Hit]]:
+        w = self._located(namespace)
+        pf, residual = translate_filter(flt)
+        if pf is NOTHING:
+            return [[] for _ in range(int(queries.shape[0]))]
+        out: list[list[Hit]] = []
+        for qi in range(int(queries.shape[0])):
+            q = queries[qi]
+            top = min(k, _MAX_TOP_K) if residual is None else min(max(4 * k, 100), _MAX_TOP_K)
+            while True:
+                hits, full = self._query(w, namespace, q, top, pf, flt)
+                if residual is None or len(hits) >= k or not full:
+                    break
+                if top >= _MAX_TOP_K:
+                    # more string-range candidates than one query returns: exact by scan
+                    hits = super()._search(namespace, queries[qi : qi + 1], k, flt)[0]
+                    break
+                top = min(4 * top, _MAX_TOP_K)
+            out.append(hits[:k])
+        if not any(out):
+            self._registry_or_gone(w, namespace)
+        return out
+
+    def _query(self, w: _Where, namespace: str, q: np.ndarray, top: int,
+               pf: dict[str, Any] | None, flt: Filter | None) -> tuple[list[Hit], bool]:  # fmt: skip
+        """The hits of one query of ``top`` results that satisfy ``flt``, and whether
+        Pinecone returned ``top`` matches (more may exist)."""
+        with_md = top <= 1000
+        kwargs: dict[str, Any] = {"vector": q.tolist(), "top_k": top, "namespace": namespace,
+                                  "include_metadata": with_md}  # fmt: skip
+        if pf is not None:
+            kwargs["filter"] = pf
+        with self._translated("query", namespace):
+            res = w.client.query(**kwargs)
+        matches = list(res.matches)
+        docs: dict[str, Any] = {}
+        if with_md:
+            docs = {m.id: m for m in matches}
+        else:
+            for s in range(0, len(matches), 1000):
+                with self._translated("fetch", namespace):
+                    got = w.client.fetch(ids=[m.id for m in matches[s : s + 1000]],
+                                         namespace=namespace)  # fmt: skip
+                docs.update(got.vectors)
+        hits = []
+        for m in matches:
+            doc = docs.get(m.id)
+            rec = self._decode(doc, False) if doc is not None else None
+            if rec is None or (flt is not None and not flt.matches(rec.metadata)):
+                continue
+            score = self.score_from_distance(w.spec.metric, float(m.score))
+            hits.append(Hit(rec.id, float(score), rec.text, rec.metadata, rec.stamp))
+        return hits, len(matches) >= top
+
+    # -- read-your-writes --------------------------------------------------------------
+
+    def _note_lsn(self, namespace: str, lsn: int | None) -> None:
+        pending: dict[str, int | None] = getattr(self._local, "lsn", None) or {}
+        if lsn is None:
+            pending[namespace] = None
+        elif namespace not in pending or pending[namespace] is not None:
+            pending[namespace] = max(lsn, pending.get(namespace) or 0)
+        self._local.lsn = pending
+
+    def _await_visible(self, namespace: str, op: str, written: dict[str, Any],
+                       since: float) -> None:  # fmt: skip
+        """Wait until queries reflect this thread's writes to ``namespace``: by the log
+        positions Pinecone reports when it reports them, else as the base does."""
+        pending: dict[str, int | None] = getattr(self._local, "lsn", None) or {}
+        target = pending.pop(namespace, None)
+        if target is None:
+            super()._await_visible(namespace, op, written, since)
+            return
+        with self._lock:
+            w = self._where.get(namespace)
+        if w is None:
+            super()._await_visible(namespace, op, written, since)
+            return
+        if not self._wait_lsn(w, namespace, target):
+            super()._await_visible(namespace, op, written, since)
+
+    def _wait_lsn(self, w: _Where, namespace: str, target: int | None) -> bool:
+        """Poll a one-result query of ``namespace`` until the index has caught up with log
+        position ``target``. False when the server reports no positions."""
+        if target is None:
+            return False
+        probe = [1.0] + [0.0] * (w.spec.dimension - 1)
+        start, delay = time.monotonic(), 0.002
+        while True:
+            with self._translated("query", namespace):
+                res = w.client.query(vector=probe, top_k=1, namespace=namespace)
+            info = res.response_info
+            done = info.lsn_reconciled if info is not None else None
+            if done is None:
+                return False
+            if done >= target:
+                return True
+            waited = time.monotonic() - start
+            if waited >= self._vis_timeout:
+                raise WriteNotVisible(namespace, "write", 1, waited)
+            time.sleep(delay)
+            delay = min(delay * 2, 0.25)
+
+
+def _fields(model: Any) -> list[Any]:
+    schema = getattr(model, "schema", None)
+    fields = getattr(schema, "fields", None) or {}
+    return list(fields.values()) if isinstance(fields, Mapping) else []
+
+
+def _lsn(response: Any) -> int | None:
+    info = getattr(response, "response_info", None)
+    value = getattr(info, "lsn_committed", None) if info is not None else None
+    return int(value) if isinstance(value, int) else None
+
+
+def _scrub(message: str) -> str:
+    """A client message with anything that looks like an API key cut out."""
+    return _KEY_RE.sub(r"\1\2***", message)

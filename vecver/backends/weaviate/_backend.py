@@ -1,0 +1,616 @@
+"""The ``weaviate`` backend: one Weaviate collection per namespace, through the official
+``weaviate-client`` v4 (REST for schema and aliases, gRPC for data)."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import threading
+import urllib.parse
+import uuid
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import weaviate
+from weaviate.classes.config import Configure, DataType, Property, Tokenization, VectorDistances
+from weaviate.classes.data import DataObject
+from weaviate.classes.init import AdditionalConfig, Auth, Timeout
+from weaviate.classes.query import Filter as WFilter
+from weaviate.classes.query import MetadataQuery
+
+from ...errors import (
+    BackendError,
+    BatchObjectsFailed,
+    ConfigError,
+    FilterNotExpressible,
+    ForeignNamespace,
+    InvalidInput,
+    InvalidNamespaceName,
+    NamespaceExists,
+    NamespaceNotFound,
+    VecverError,
+)
+from ...filters import Filter
+from ...types import Hit, Matrix, Metric, NamespaceSpec, Record, ScanPage
+from .._remote import KEY_AT, KEY_FP, KEY_HASH, KEY_ID, KEY_TEXT, PayloadCodec, translate, uuid_for
+from ..base import Backend, Capabilities, exact_scores
+from ._filters import KEYS_PROPERTY, numeric_fields, tokens_of, translate_filter
+
+__all__ = ["VECTOR", "WeaviateBackend"]
+
+#: The named vector of a namespace's collection.
+VECTOR = "vv"
+_META_KEY = "vecver"
+_META_FORMAT = 1
+_DISTANCE: dict[Metric, VectorDistances] = {
+    "cosine": VectorDistances.COSINE,
+    "dot": VectorDistances.DOT,
+    "l2": VectorDistances.L2_SQUARED,
+}
+_METRIC = {v.value: k for k, v in _DISTANCE.items()}
+#: vecver's payload keys -> Weaviate properties (a property may not start with "_vv").
+_PROPS = {KEY_ID: "vv_id", KEY_FP: "vv_fp", KEY_HASH: "vv_hash", KEY_AT: "vv_at",
+          KEY_TEXT: "vv_text"}  # fmt: skip
+P_META = "vv_meta"
+_RETURN = [*_PROPS.values(), P_META]
+_NAME_RE = re.compile(r"[A-Za-z][_0-9A-Za-z]*")
+_UNSAFE = re.compile(r"[^_0-9A-Za-z]")
+_NAME_MAX = 255
+_MAX_RESOLVED = 100_000
+_KIB = 1024
+
+_CAPABILITIES = Capabilities(
+    native_alias=True,
+    namespace_kind="Weaviate collection",
+    max_batch=128,
+    max_fetch_ids=1000,
+    max_delete_ids=1000,
+    max_metadata_bytes=256 * _KIB,
+    max_text_bytes=256 * _KIB,
+    consistency="strong",
+    persistent=True,
+    shared_between_processes=True,
+)
+
+
+def class_name(name: str) -> str:
+    """The Weaviate class (collection) name of a vecver namespace or alias: Weaviate
+    upper-cases the first letter of every class name."""
+    return name[:1].upper() + name[1:]
+
+
+class WeaviateBackend(Backend):
+    """Namespaces as Weaviate collections (server 1.32 or later, for aliases).
+
+    Where it connects: ``url`` (``http://host:8080``; gRPC on ``grpc_port``, default
+    50051, at ``grpc_host``, default the URL's host). The API key is read from the
+    environment variable named by ``api_key_env`` (default ``WEAVIATE_API_KEY``; unset or
+    empty: no authentication); it is sent to the server only and kept out of ``repr``,
+    logs and error messages.
+
+    Mapping:
+
+    - One collection per namespace, named :func:`class_name` of the namespace
+      (Weaviate capitalises class names, so two namespaces differing only in the case of
+      their first letter cannot coexist: ``NamespaceExists``). Its description holds
+      vecver's spec as JSON, so a collection vecver did not create is never taken for a
+      namespace (``ForeignNamespace``). One named vector ``vv`` (vectorizer ``none``:
+      vectors come from vecver) with the space's distance (cosine -> ``cosine``, dot ->
+      ``dot``, l2 -> ``l2-squared``).
+    - A record is one object with id ``uuid5(id)``; properties ``vv_id``, ``vv_fp``,
+      ``vv_hash``, ``vv_at`` (the stamp), ``vv_text``, ``vv_meta`` (the metadata as
+      JSON, kept exactly) and the filterable copy (:mod:`._filters`).
+    - Writes are gRPC batches of at most 128 objects; the objects Weaviate refuses become
+      :class:`~vecver.errors.BatchObjectsFailed` naming their ids (the rest of such a
+      batch is written: retry it whole). Text and metadata are limited to 256 KiB each.
+    - ``scan`` is Weaviate's cursor (``after``) in UUID order; the cursor is the last UUID.
+    - Scores: cosine similarity is 1 - distance, dot is -distance, l2 is -distance
+      (Weaviate returns squared euclidean distance).
+    - Aliases are Weaviate aliases (``client.alias``): re-pointing is one update call,
+      atomic on the server. Alias names are mapped like namespace names; a name Weaviate
+      would refuse is stored under a deterministic valid name.
+
+    Errors: connection failures, timeouts, HTTP 429/5xx and gRPC UNAVAILABLE are
+    ``TransientBackendError``; a missing collection ``NamespaceNotFound``; the rest
+    ``BackendError`` naming the operation.
+    """
+
+    name = "weaviate"
+    capabilities = _CAPABILITIES
+
+    def __init__(
+        self,
+        url: str = "http://localhost:8080",
+        *,
+        grpc_port: int = 50051,
+        grpc_host: str | None = None,
+        api_key_env: str = "WEAVIATE_API_KEY",
+        timeout: float = 30.0,
+        skip_init_checks: bool = True,
+    ) -> None:
+        super().__init__()
+        parts = urllib.parse.urlsplit(url) if isinstance(url, str) else None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(
+                f"weaviate backend: url must be http(s)://HOST[:PORT], got {url!r}",
+                hint='url = "http://localhost:8080" (and grpc_port = 50051)',
+            )
+        if isinstance(grpc_port, bool) or not isinstance(grpc_port, int) or not 0 < grpc_port < 65536:
+            raise ConfigError(f"weaviate backend: grpc_port must be a port number, got {grpc_port!r}")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+            raise ConfigError(f"weaviate backend: timeout must be a number > 0, got {timeout!r}")
+        self._url = url
+        secure = parts.scheme == "https"
+        http_port = parts.port or (443 if secure else 80)
+        self._api_key = os.environ.get(api_key_env) or None if api_key_env else None
+        self._codec = PayloadCodec()
+        self._specs: dict[str, NamespaceSpec] = {}
+        self._numbers: dict[str, set[str]] = {}
+        self._lock = threading.Lock()
+        with self._call("connect"):
+            self._client = weaviate.connect_to_custom(
+                http_host=parts.hostname,
+                http_port=http_port,
+                http_secure=secure,
+                grpc_host=grpc_host or parts.hostname,
+                grpc_port=grpc_port,
+                grpc_secure=secure,
+                auth_credentials=Auth.api_key(self._api_key) if self._api_key else None,
+                skip_init_checks=bool(skip_init_checks),
+                additional_config=AdditionalConfig(
+                    timeout=Timeout(init=timeout, query=timeout, insert=timeout)
+                ),
+            )
+        try:
+            with self._call("connect"):
+                if not self._client.is_ready():
+                    raise BackendError(f"weaviate at {self.url} is not ready")
+                version = self._client.get_meta().get("version", "0")
+            if tuple(int(x) for x in re.findall(r"\d+", str(version))[:2]) < (1, 32):
+                raise BackendError(
+                    f"weaviate at {self.url} is version {version}; vecver needs 1.32 or later",
+                    hint="collection aliases (which vecver switches at cutover) came in 1.32",
+                )
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self._client.close()
+            raise
+
+    # -- what the backend knows about Weaviate ------------------------------------------
+
+    @classmethod
+    def physical_name(cls, collection: str, space_label: str, fingerprint: str) -> str:
+        """``Vv_{collection}__{label}_{fingerprint[:8]}`` with every character other than
+        letters, digits and ``_`` replaced by ``_``; when that changed something, or the
+        name would pass 255 characters, a hash of the exact inputs is appended so that
+        distinct inputs keep distinct names."""
+        coll, label = _UNSAFE.sub("_", collection), _UNSAFE.sub("_", space_label)
+        fp = _UNSAFE.sub("_", fingerprint[:8])
+        name = f"Vv_{coll}__{label}_{fp}"
+        if coll != collection or label != space_label or len(name) > _NAME_MAX:
+            digest = uuid_for(f"{collection}\x00{space_label}\x00{fingerprint}")[:8]
+            name = f"{name[: _NAME_MAX - 9]}_{digest}"
+        return name
+
+    @classmethod
+    def check_namespace_name(cls, name: object) -> None:
+        """Weaviate's class-name rule: a letter, then letters, digits and ``_``, at most
+        255 characters (the first letter is stored upper-cased)."""
+        super().check_namespace_name(name)
+        assert isinstance(name, str)
+        if len(name) > _NAME_MAX or not _NAME_RE.fullmatch(name):
+            raise InvalidNamespaceName(
+                name, cls.name, "Weaviate collection names are a letter followed by letters, "
+                "digits and '_' (at most 255 characters)",
+            )
+
+    @classmethod
+    def score_from_distance(cls, metric: Metric, distance: Any) -> Any:
+        """cosine: 1 - distance; dot and l2 (squared): -distance."""
+        return 1.0 - distance if metric == "cosine" else -distance
+
+    @staticmethod
+    def _alias_class(alias: str) -> str:
+        if len(alias) <= _NAME_MAX and _NAME_RE.fullmatch(alias):
+            return class_name(alias)
+        digest = hashlib.blake2b(alias.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+        return f"Vv_alias_{_UNSAFE.sub('_', alias)[:100]}_{digest}"
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def close(self) -> None:
+        if not self.closed:
+            with contextlib.suppress(Exception):
+                self._client.close()
+        super().close()
+
+    def __repr__(self) -> str:
+        key = ", api_key=<hidden>" if self._api_key else ""
+        return f"WeaviateBackend(url={self.url!r}{key})"
+
+    @property
+    def url(self) -> str:
+        """The server's URL without credentials or query string."""
+        return _redacted(self._url)
+
+    @property
+    def client(self) -> weaviate.WeaviateClient:
+        """The underlying ``weaviate-client`` client (for hooks such as adopt)."""
+        return self._client
+
+    # -- namespaces ---------------------------------------------------------------------
+
+    def _create_namespace(self, spec: NamespaceSpec) -> NamespaceSpec:
+        with contextlib.suppress(NamespaceNotFound):
+            return self._describe_namespace(spec.name)
+        meta = {_META_KEY: {"format": _META_FORMAT, "name": spec.name,
+                            "dimension": spec.dimension, "metric": spec.metric,
+                            "fingerprint": spec.fingerprint}}  # fmt: skip
+        text = {"data_type": DataType.TEXT, "index_searchable": False}
+        props = [
+            Property(name="vv_id", tokenization=Tokenization.FIELD, **text),  # type: ignore[arg-type]
+            Property(name="vv_fp", tokenization=Tokenization.FIELD, **text),  # type: ignore[arg-type]
+            Property(name="vv_hash", index_filterable=False, **text),  # type: ignore[arg-type]
+            Property(name="vv_at", data_type=DataType.NUMBER, index_filterable=False),
+            Property(name="vv_text", index_filterable=False, **text),  # type: ignore[arg-type]
+            Property(name=P_META, index_filterable=False, **text),  # type: ignore[arg-type]
+            Property(name=KEYS_PROPERTY, data_type=DataType.TEXT_ARRAY,
+                     tokenization=Tokenization.FIELD, index_searchable=False),  # fmt: skip
+        ]
+        try:
+            with self._call("create collection", spec.name):
+                self._client.collections.create(
+                    class_name(spec.name),
+                    description=json.dumps(meta),
+                    properties=props,
+                    vector_config=Configure.Vectors.self_provided(
+                        name=VECTOR,
+                        vector_index_config=Configure.VectorIndex.hnsw(
+                            distance_metric=_DISTANCE[spec.metric]
+                        ),
+                    ),
+                )
+        except VecverError:
+            have = self._describe_or_none(spec.name)
+            if have is None:
+                target = self._get_alias_class(class_name(spec.name))
+                if target is not None:
+                    raise NamespaceExists(spec.name, f"an alias of that name (-> {target!r})") from None
+                raise
+            return have
+        return self._describe_namespace(spec.name)
+
+    def _describe_or_none(self, name: str) -> NamespaceSpec | None:
+        try:
+            return self._describe_namespace(name)
+        except NamespaceNotFound:
+            return None
+
+    def _describe_namespace(self, name: str) -> NamespaceSpec:
+        cls = class_name(name)
+        with self._call("get collection", name):
+            cfg = self._client.collections.get(cls).config.get()
+        if cfg.name != cls:
+            raise NamespaceNotFound(name)  # an alias resolves to its collection
+        spec = self._spec_of(cfg, name)
+        self._specs[name] = spec
+        self._numbers[name] = {p.name for p in cfg.properties if p.name.startswith("vn_")}
+        return spec
+
+    def _spec_of(self, cfg: Any, name: str | None) -> NamespaceSpec:
+        try:
+            meta = json.loads(cfg.description or "")[_META_KEY]
+        except (ValueError, TypeError, KeyError):
+            raise ForeignNamespace(name or cfg.name, self.name) from None
+        if name is not None and meta.get("name") != name:
+            raise NamespaceExists(
+                name, f"a namespace {meta.get('name')!r} that Weaviate names the same ({cfg.name})"
+            )
+        try:
+            spec = NamespaceSpec(str(meta["name"]), int(meta["dimension"]), meta["metric"],
+                                 str(meta["fingerprint"]))  # fmt: skip
+        except (KeyError, TypeError, ValueError) as e:
+            raise BackendError(f"weaviate collection {cfg.name!r} has unreadable vecver metadata ({e})") from e
+        vec = (cfg.vector_config or {}).get(VECTOR)
+        dist = getattr(getattr(vec, "vector_index_config", None), "distance_metric", None)
+        if vec is None or _METRIC.get(getattr(dist, "value", dist)) != spec.metric:
+            raise BackendError(
+                f"weaviate collection {cfg.name!r} no longer has the vector of its space "
+                f"({spec.metric}); was it changed outside vecver?"
+            )
+        return spec
+
+    def _list_namespaces(self) -> list[str]:
+        with self._call("list collections"):
+            configs = self._client.collections.list_all(simple=False)
+        out = []
+        for cfg in configs.values():
+            with contextlib.suppress(ForeignNamespace, BackendError):
+                out.append(self._spec_of(cfg, None).name)
+        return out
+
+    def _drop_namespace(self, name: str) -> None:
+        self._specs.pop(name, None)
+        try:
+            self._describe_namespace(name)
+        except NamespaceNotFound:
+            return
+        with self._call("delete collection", name):
+            self._client.collections.delete(class_name(name))
+        self._specs.pop(name, None)
+
+    def _input_spec(self, namespace: str) -> NamespaceSpec:
+        """The spec from a cache filled by every describe (a namespace's name carries its
+        fingerprint; Weaviate itself refuses a vector of another length; a collection
+        deleted behind vecver's back answers "not found", which evicts it)."""
+        spec = self._specs.get(namespace)
+        return spec if spec is not None else self._spec(namespace)
+
+    # -- data ---------------------------------------------------------------------------
+
+    def _properties(self, record: Record) -> dict[str, Any]:
+        payload = self._codec.encode(record)
+        props: dict[str, Any] = {p: payload[k] for k, p in _PROPS.items() if payload.get(k) is not None}
+        props[P_META] = json.dumps(record.metadata, ensure_ascii=True, separators=(",", ":"))
+        props[KEYS_PROPERTY] = tokens_of(record.metadata)
+        props.update(numeric_fields(record.metadata))
+        return props
+
+    def _ensure_numbers(self, namespace: str, wanted: set[str]) -> None:
+        known = self._numbers.setdefault(namespace, set())
+        missing = wanted - known
+        if not missing:
+            return
+        self._describe_namespace(namespace)
+        collection = self._client.collections.get(class_name(namespace))
+        for prop in sorted(missing - self._numbers[namespace]):
+            try:
+                with self._call("add property", namespace):
+                    collection.config.add_property(
+                        Property(name=prop, data_type=DataType.NUMBER, index_range_filters=True)
+                    )
+            except BackendError:
+                self._describe_namespace(namespace)  # another writer added it first?
+                if prop not in self._numbers[namespace]:
+                    raise
+            self._numbers[namespace].add(prop)
+
+    def _record(self, props: dict[str, Any], vector: Any) -> Record:
+        payload: dict[str, Any] = json.loads(props.get(P_META) or "{}")
+        for key, prop in _PROPS.items():
+            payload[key] = props.get(prop)
+        return self._codec.to_record(payload, vector)
+
+    def _upsert(self, namespace: str, records: Sequence[Record], vectors: Matrix) -> None:
+        self._input_spec(namespace)
+        rows = vectors.tolist()
+        objects = []
+        numbers: set[str] = set()
+        for r, row in zip(records, rows, strict=True):
+            props = self._properties(r)
+            numbers.update(k for k in props if k.startswith("vn_"))
+            objects.append(DataObject(properties=props, uuid=uuid_for(r.id), vector={VECTOR: row}))
+        self._ensure_numbers(namespace, numbers)
+        with self._call("insert", namespace):
+            result = self._client.collections.get(class_name(namespace)).data.insert_many(objects)
+        if result.errors:
+            raise BatchObjectsFailed(
+                namespace, {records[i].id: self._scrub(e.message) for i, e in result.errors.items()}
+            )
+
+    def _delete(self, namespace: str, ids: Sequence[str]) -> None:
+        self._input_spec(namespace)
+        with self._call("delete", namespace):
+            self._client.collections.get(class_name(namespace)).data.delete_many(
+                where=WFilter.by_id().contains_any([uuid_for(i) for i in ids])
+            )
+
+    def _fetch(self, namespace: str, ids: Sequence[str], with_vectors: bool) -> dict[str, Record]:
+        self._input_spec(namespace)
+        wanted = {uuid_for(i): i for i in ids}
+        with self._call("fetch", namespace):
+            res = self._client.collections.get(class_name(namespace)).query.fetch_objects(
+                filters=WFilter.by_id().contains_any(list(wanted)),
+                limit=len(wanted),
+                return_properties=_RETURN,
+                include_vector=[VECTOR] if with_vectors else False,
+            )
+        out: dict[str, Record] = {}
+        for o in res.objects:
+            doc = wanted.get(str(o.uuid))
+            if doc is None or o.properties.get("vv_id") != doc:
+                continue  # a UUID collision: not the record asked for
+            out[doc] = self._record(dict(o.properties), o.vector.get(VECTOR) if with_vectors else None)
+        return out
+
+    def _scan(self, namespace: str, cursor: str | None, limit: int, with_vectors: bool) -> ScanPage:
+        self._input_spec(namespace)
+        after = None if cursor is None else _uuid_of_cursor(cursor)
+        with self._call("scan", namespace):
+            res = self._client.collections.get(class_name(namespace)).query.fetch_objects(
+                after=after,
+                limit=limit + 1,
+                return_properties=_RETURN,
+                include_vector=[VECTOR] if with_vectors else False,
+            )
+        objs = res.objects[:limit]
+        records = [
+            self._record(dict(o.properties), o.vector.get(VECTOR) if with_vectors else None)
+            for o in objs
+        ]
+        more = len(res.objects) > limit
+        return ScanPage(records, str(objs[-1].uuid) if more and objs else None)
+
+    def _count(self, namespace: str) -> int:
+        self._input_spec(namespace)
+        with self._call("count", namespace):
+            agg = self._client.collections.get(class_name(namespace)).aggregate.over_all(
+                total_count=True
+            )
+        return int(agg.total_count or 0)
+
+    def _search(
+        self, namespace: str, queries: Matrix, k: int, flt: Filter | None
+    ) -> list[list[Hit]]:
+        metric = self._input_spec(namespace).metric
+        native = self._native_filter(namespace, flt)
+        if native is _NOTHING:
+            return [[] for _ in range(queries.shape[0])]
+        collection = self._client.collections.get(class_name(namespace))
+        out: list[list[Hit]] = []
+        for row in queries:
+            with self._call("search", namespace):
+                res = collection.query.near_vector(
+                    near_vector=row.tolist(),
+                    limit=k,
+                    target_vector=VECTOR,
+                    filters=native,
+                    return_metadata=MetadataQuery(distance=True),
+                    return_properties=_RETURN,
+                    include_vector=[VECTOR],
+                )
+            objs = [o for o in res.objects if o.vector.get(VECTOR) is not None]
+            if not objs:
+                out.append([])
+                continue
+            # re-scored from the stored vectors: scores and the order of near ties do not
+            # depend on the server's arithmetic (or its approximate index's)
+            mat = np.asarray([o.vector[VECTOR] for o in objs], dtype=np.float32)
+            scores = exact_scores(metric, row[None, :], mat)[0]
+            recs = [self._record(dict(o.properties), None) for o in objs]
+            order = sorted(range(len(recs)), key=lambda j: (-float(scores[j]), recs[j].id))
+            out.append([
+                Hit(recs[j].id, float(scores[j]), recs[j].text, recs[j].metadata, recs[j].stamp)
+                for j in order
+            ])  # fmt: skip
+        return out
+
+    def _native_filter(self, namespace: str, flt: Filter | None) -> Any:
+        """The Weaviate filter for ``flt`` (None: none), or :data:`_NOTHING`. String ranges
+        are resolved here (a scan) to the ids of the records that satisfy them."""
+        if flt is None:
+            return None
+        wf = translate_filter(flt)
+        if wf.matches_nothing:
+            return _NOTHING
+        if wf.needs - self._numbers.get(namespace, set()):
+            self._describe_namespace(namespace)
+            if wf.needs - self._numbers.get(namespace, set()):
+                return _NOTHING  # no record ever held a number in that field
+        if wf.client_side is None:
+            return wf.native
+        ids: list[str] = []
+        cursor: str | None = None
+        while True:
+            page = self._scan(namespace, cursor, 1000, False)
+            ids.extend(uuid_for(r.id) for r in page.records if wf.client_side.matches(r.metadata))
+            if len(ids) > _MAX_RESOLVED:
+                raise FilterNotExpressible(
+                    self.name, wf.client_side.conditions[0].field,
+                    f"a string range is resolved on the client and this one admits more "
+                    f"than {_MAX_RESOLVED} records",
+                    hint="narrow it with eq, in or numeric range conditions",
+                )  # fmt: skip
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        if not ids:
+            return _NOTHING
+        by_id = WFilter.by_id().contains_any(ids)
+        return by_id if wf.native is None else WFilter.all_of([by_id, wf.native])
+
+    # -- aliases ------------------------------------------------------------------------
+
+    def _get_alias_class(self, alias_cls: str) -> str | None:
+        with self._call("get alias"):
+            got = self._client.alias.get(alias_name=alias_cls)
+        return None if got is None else got.collection
+
+    def _set_alias(self, alias: str, namespace: str) -> None:
+        acls = self._alias_class(alias)
+        target = class_name(namespace)
+        with self._call("set alias", namespace):
+            if self._client.alias.get(alias_name=acls) is None:
+                self._client.alias.create(alias_name=acls, target_collection=target)
+            else:
+                self._client.alias.update(alias_name=acls, new_target_collection=target)
+
+    def _get_alias(self, alias: str) -> str | None:
+        target = self._get_alias_class(self._alias_class(alias))
+        if target is None:
+            return None
+        with self._call("get collection"):
+            cfg = self._client.collections.get(target).config.get()
+        try:
+            return self._spec_of(cfg, None).name
+        except ForeignNamespace:
+            return None
+
+    def _drop_alias(self, alias: str) -> None:
+        with self._call("delete alias"):
+            self._client.alias.delete(alias_name=self._alias_class(alias))
+
+    # -- plumbing -----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _call(self, what: str, namespace: str | None = None) -> Iterator[None]:
+        """One client call; its failures as vecver errors, with the API key scrubbed."""
+        try:
+            yield
+        except VecverError:
+            raise
+        except Exception as e:  # noqa: BLE001 - translated, never swallowed
+            err = translate(_cause(e), f"weaviate {what}" + (f" on {namespace!r}" if namespace else ""),
+                            namespace=namespace)  # fmt: skip
+            if isinstance(err, NamespaceNotFound) and namespace is not None:
+                self._specs.pop(namespace, None)
+            err.message = self._scrub(err.message)
+            err.args = (err.message,)
+            raise err from None
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._api_key, "<hidden>") if self._api_key else text
+
+
+#: Marks a filter no record can match (no database call needed).
+_NOTHING: Any = object()
+
+
+def _cause(exc: BaseException) -> BaseException:
+    """The most telling exception of a client error: weaviate-client wraps gRPC and HTTP
+    errors; an UnexpectedStatusCodeError carries the status itself."""
+    if getattr(exc, "status_code", None) is not None:
+        return exc
+    seen = exc
+    while seen.__cause__ is not None or seen.__context__ is not None:
+        nxt = seen.__cause__ or seen.__context__
+        assert nxt is not None
+        seen = nxt
+        if getattr(seen, "code", None) is not None or getattr(seen, "status_code", None):
+            return seen
+    return exc
+
+
+def _uuid_of_cursor(cursor: str) -> str:
+    try:
+        return str(uuid.UUID(cursor))
+    except ValueError:
+        raise InvalidInput(
+            f"{cursor!r} is not a scan cursor of the weaviate backend",
+            hint="pass the next_cursor of a previous page",
+        ) from None
+
+
+def _redacted(url: str) -> str:
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return "<unparseable url>"
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "<hidden>@" + netloc.rsplit("@", 1)[1]
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))

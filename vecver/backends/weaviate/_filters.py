@@ -1,0 +1,150 @@
+"""Portable filters (:mod:`vecver.filters`) in Weaviate's filter language.
+
+Weaviate properties have one data type per collection, while vecver metadata may hold a
+number in one record and a string in another under the same key, and keys of any
+spelling. So the filterable copy of a record's metadata is kept in properties vecver
+owns:
+
+- ``vv_keys`` (``text[]``, tokenization ``field``): one token per top-level scalar field,
+  ``KIND|["field", value]`` in JSON (ASCII), the kind ``s`` (string), ``b`` (bool) or
+  ``n`` (number, integers written without a fraction so that ``1`` and ``1.0`` are the
+  same token, as vecver's rules say). ``eq`` and ``in`` are ``ContainsAny`` over tokens:
+  exact, whatever the key or value holds.
+- one ``number`` property per numeric field, named ``vn_`` + a hash of the field name
+  (:func:`number_property`), added to the collection when a record first holds a number
+  there. Numeric ranges compare on it (64-bit floats: a bound beyond +-2**53 is refused
+  with ``FilterNotExpressible``).
+- string ranges have no exact Weaviate form (its ``field`` tokenization trims
+  whitespace); they are evaluated on the client over the records the rest of the filter
+  admits (:attr:`WeaviateFilter.client_side`).
+
+A condition on one of vecver's own keys, or a range bounded by a number and a string,
+matches nothing by vecver's rules; :attr:`WeaviateFilter.matches_nothing` says so without
+asking the database. Lists and objects never equal a scalar and are never in a range, so
+they get no token and no number.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from weaviate.classes.query import Filter as WFilter
+
+from ...errors import FilterNotExpressible
+from ...filters import Condition, Eq, Filter, In, Range, Scalar
+from .._remote import RESERVED_PREFIX
+
+__all__ = [
+    "KEYS_PROPERTY",
+    "WeaviateFilter",
+    "number_property",
+    "numeric_fields",
+    "tokens_of",
+    "translate_filter",
+]
+
+KEYS_PROPERTY = "vv_keys"
+_EXACT = 2**53
+
+
+def number_property(field: str) -> str:
+    """The Weaviate property holding the numeric values of metadata field ``field``."""
+    digest = hashlib.blake2b(field.encode("utf-8", "surrogatepass"), digest_size=10).hexdigest()
+    return f"vn_{digest}"
+
+
+def _token(field: str, value: Scalar) -> str:
+    if isinstance(value, bool):
+        kind, v = "b", value
+    elif isinstance(value, str):
+        kind, v = "s", value
+    else:
+        kind = "n"
+        v = int(value) if isinstance(value, float) and value.is_integer() else value
+    return kind + "|" + json.dumps([field, v], ensure_ascii=True)
+
+
+def _scalar(value: Any) -> bool:
+    if isinstance(value, float):
+        return value == value and value not in (float("inf"), float("-inf"))
+    return isinstance(value, (str, int, bool))
+
+
+def tokens_of(metadata: Mapping[str, Any]) -> list[str]:
+    """The ``vv_keys`` tokens of a record's metadata."""
+    return [_token(k, v) for k, v in metadata.items() if _scalar(v)]
+
+
+def numeric_fields(metadata: Mapping[str, Any]) -> dict[str, float]:
+    """The numeric property values of a record: ``{property name: value}``."""
+    return {
+        number_property(k): float(v)
+        for k, v in metadata.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and _scalar(v)
+    }
+
+
+@dataclass(frozen=True)
+class WeaviateFilter:
+    """A vecver filter as Weaviate sees it: ``native`` (None: no condition), the
+    conditions left to check on the client (string ranges), the numeric properties the
+    native part needs (``needs``: absent from the collection means no record matches),
+    and ``matches_nothing``."""
+
+    native: Any
+    client_side: Filter | None = None
+    needs: frozenset[str] = frozenset()
+    matches_nothing: bool = False
+
+
+def _check_bound(field: str, b: float) -> float:
+    if isinstance(b, int) and not -_EXACT <= b <= _EXACT:
+        raise FilterNotExpressible(
+            "weaviate", field,
+            f"{b} is beyond +-2**53; Weaviate compares numbers as 64-bit floats",
+            hint="compare with a float bound, or store such numbers as strings",
+        )  # fmt: skip
+    return float(b)
+
+
+def translate_filter(flt: Filter) -> WeaviateFilter:
+    """The Weaviate form of a non-empty filter (see the module docstring)."""
+    parts: list[Any] = []
+    client: list[Condition] = []
+    needs: set[str] = set()
+    for cond in flt.conditions:
+        if cond.field.startswith(RESERVED_PREFIX):
+            return WeaviateFilter(None, matches_nothing=True)
+        if isinstance(cond, (Eq, In)):
+            values = (cond.value,) if isinstance(cond, Eq) else cond.values
+            toks = list(dict.fromkeys(_token(cond.field, v) for v in values))
+            parts.append(WFilter.by_property(KEYS_PROPERTY).contains_any(toks))
+            continue
+        bounds = _bounds(cond)
+        kinds = {isinstance(b, str) for b in bounds}
+        if kinds == {True}:
+            client.append(cond)
+            continue
+        if kinds != {False}:
+            return WeaviateFilter(None, matches_nothing=True)
+        prop = number_property(cond.field)
+        needs.add(prop)
+        p = WFilter.by_property(prop)
+        for op, b in (("gt", cond.gt), ("gte", cond.gte), ("lt", cond.lt), ("lte", cond.lte)):
+            if b is None:
+                continue
+            v = _check_bound(cond.field, b)  # type: ignore[arg-type]
+            parts.append({"gt": p.greater_than, "gte": p.greater_or_equal,
+                          "lt": p.less_than, "lte": p.less_or_equal}[op](v))  # fmt: skip
+    native = None
+    if parts:
+        native = parts[0] if len(parts) == 1 else WFilter.all_of(parts)
+    return WeaviateFilter(native, Filter(tuple(client)) if client else None, frozenset(needs))
+
+
+def _bounds(cond: Range) -> list[float | str]:
+    return [b for b in (cond.gt, cond.gte, cond.lt, cond.lte) if b is not None]

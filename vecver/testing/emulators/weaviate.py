@@ -1,0 +1,394 @@
+"""A local emulator of a Weaviate server (REST + gRPC) for the official ``weaviate-client``
+v4, in background threads of the current process::
+
+    from vecver.testing.emulators.weaviate import WeaviateEmulator
+
+    with WeaviateEmulator() as emu:          # free ports; or http_port=8080, grpc_port=50051
+        client = weaviate.connect_to_custom(
+            http_host="127.0.0.1", http_port=emu.http_port, http_secure=False,
+            grpc_host="127.0.0.1", grpc_port=emu.grpc_port, grpc_secure=False)
+
+What it serves (shapes from Weaviate's REST schema and the ``.proto`` files shipped in
+``weaviate-client``; behaviour in :mod:`.weaviate_store`):
+
+- REST ``/v1``: ``GET /meta`` (version :data:`VERSION`, so aliases are allowed),
+  ``/.well-known/ready`` and ``/live``; ``/schema`` (create, list, get, delete classes,
+  named vectors with vectorizer ``none``, ``POST /schema/{class}/properties``,
+  ``PUT /schema/{class}`` for the description, ``POST /schema/{class}/vectors`` to add
+  a named vector); ``/aliases`` (create, list with ``?class=``, get, update (PUT),
+  delete); ``/objects`` (create, get, head, replace, delete one object);
+  ``/nodes`` (one healthy node). Errors are ``{"error": [{"message": ...}]}`` with
+  Weaviate's status codes (404 unknown class or alias, 422 invalid input, 401 with a
+  wrong API key).
+- gRPC: see :mod:`.weaviate_grpc`.
+
+``api_key``: when given, every request must carry ``Authorization: Bearer KEY`` (REST)
+or the same ``authorization`` metadata (gRPC); otherwise 401 / UNAUTHENTICATED.
+
+Fault injection for tests (thread-safe, applies to both halves, never to ``/meta`` and
+the readiness probes): :meth:`WeaviateEmulator.fail_next` (the next N data requests answer
+503 / UNAVAILABLE), ``fail_every`` (every Nth data request does) and ``latency`` (seconds
+added to each request).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+import uuid as uuidlib
+from concurrent import futures
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import grpc
+import numpy as np
+
+from weaviate.proto.v1 import weaviate_pb2_grpc  # type: ignore[attr-defined]
+
+from . import EmulatorBase
+from .weaviate_grpc import WeaviateGrpcServicer, health_handler
+from .weaviate_store import ApiError, Obj, WeaviateState
+
+__all__ = ["VERSION", "WeaviateEmulator"]
+
+#: The Weaviate version the emulator reports (aliases need 1.32 or later).
+VERSION = "1.32.0"
+
+_PROBES = ("/v1/meta", "/v1/.well-known/ready", "/v1/.well-known/live")
+
+
+class WeaviateEmulator(EmulatorBase):
+    """An in-process Weaviate for tests: REST on ``http_port``, gRPC on ``grpc_port``
+    (0: a free port each, read back after :meth:`start`). Thread-safe; :meth:`stop`
+    releases both ports. ``port`` is an alias of ``http_port`` (for the emulator CLI)."""
+
+    def __init__(
+        self,
+        http_port: int = 0,
+        grpc_port: int = 0,
+        *,
+        host: str = "127.0.0.1",
+        api_key: str | None = None,
+        port: int | None = None,
+        latency: float = 0.0,
+        fail_every: int = 0,
+    ) -> None:
+        if port is not None:
+            http_port = port
+        self.host = host
+        self._http_port = int(http_port)
+        self._grpc_port = int(grpc_port)
+        self._api_key = api_key
+        self.state = WeaviateState()
+        self.latency = float(latency)
+        self.fail_every = int(fail_every)
+        self._fail_next = 0
+        self._counter = 0
+        self._flock = threading.Lock()
+        self.requests = 0
+        self._http: ThreadingHTTPServer | None = None
+        self._http_thread: threading.Thread | None = None
+        self._grpc: grpc.Server | None = None
+
+    # -- public -------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self._http_port}"
+
+    @property
+    def port(self) -> int:
+        return self._http_port
+
+    @property
+    def http_port(self) -> int:
+        return self._http_port
+
+    @property
+    def grpc_port(self) -> int:
+        return self._grpc_port
+
+    @property
+    def running(self) -> bool:
+        return self._http is not None
+
+    def __repr__(self) -> str:
+        key = ", api_key=<hidden>" if self._api_key else ""
+        return f"WeaviateEmulator(http={self.url!r}, grpc_port={self._grpc_port}{key})"
+
+    def fail_next(self, n: int = 1) -> None:
+        """The next ``n`` data requests (REST or gRPC) fail with 503 / UNAVAILABLE."""
+        with self._flock:
+            self._fail_next += int(n)
+
+    def reset_faults(self) -> None:
+        """No more injected failures or latency."""
+        with self._flock:
+            self._fail_next = 0
+            self.fail_every = 0
+            self.latency = 0.0
+
+    def reset(self) -> None:
+        """Forget every collection, object and alias, and every injected fault (between
+        tests that share one emulator)."""
+        with self.state.lock:
+            self.state.collections.clear()
+            self.state.aliases.clear()
+        self.reset_faults()
+
+    def start(self) -> WeaviateEmulator:
+        if self._http is not None:
+            return self
+        gport = self._grpc_port or _free_port(self.host)
+        server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=16),
+            options=[("grpc.max_receive_message_length", 100 * 1024 * 1024),
+                     ("grpc.max_send_message_length", 100 * 1024 * 1024),
+                     ("grpc.so_reuseport", 0)],
+        )  # fmt: skip
+        weaviate_pb2_grpc.add_WeaviateServicer_to_server(
+            WeaviateGrpcServicer(self.state, self._grpc_gate), server
+        )
+        server.add_generic_rpc_handlers((health_handler(self._grpc_gate),))
+        bound = server.add_insecure_port(f"{self.host}:{gport}")
+        if bound == 0:
+            raise OSError(f"weaviate emulator: cannot bind gRPC port {gport}")
+        server.start()
+        self._grpc, self._grpc_port = server, bound
+        handler = type("Handler", (_Handler,), {"emulator": self})
+        httpd = ThreadingHTTPServer((self.host, self._http_port), handler)
+        httpd.daemon_threads = True
+        self._http_port = int(httpd.server_address[1])
+        self._http = httpd
+        self._http_thread = threading.Thread(
+            target=httpd.serve_forever, name="weaviate-emulator-http", daemon=True
+        )
+        self._http_thread.start()
+        return self
+
+    def stop(self) -> None:
+        httpd, self._http = self._http, None
+        if httpd is not None:
+            httpd.shutdown()
+            httpd.server_close()
+        server, self._grpc = self._grpc, None
+        if server is not None:
+            server.stop(grace=None).wait(5)
+
+    # -- gates (auth, faults) -------------------------------------------------------------
+
+    def _fault(self) -> bool:
+        with self._flock:
+            self._counter += 1
+            self.requests += 1
+            if self._fail_next > 0:
+                self._fail_next -= 1
+                return True
+            return bool(self.fail_every) and self._counter % self.fail_every == 0
+
+    def _check_key(self, value: str | None) -> None:
+        if self._api_key is None:
+            return
+        if value != f"Bearer {self._api_key}":
+            raise ApiError(401, "anonymous access not enabled, please provide an auth scheme "
+                                "such as OIDC or an API key", "UNAUTHENTICATED")  # fmt: skip
+
+    def _grpc_gate(self, what: str, context: Any) -> None:
+        md = dict(context.invocation_metadata() or ())
+        self._check_key(md.get("authorization"))
+        if self.latency:
+            time.sleep(self.latency)
+        if what != "Health" and self._fault():
+            raise ApiError(503, "injected fault: service unavailable", "UNAVAILABLE")
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def _object_json(cls: str, o: Obj, named: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "class": cls, "id": o.uuid, "properties": dict(o.props),
+        "creationTimeUnix": o.created, "lastUpdateTimeUnix": o.updated,
+    }  # fmt: skip
+    if named:
+        out["vectors"] = {k: v.tolist() for k, v in o.vectors.items()}
+    elif "default" in o.vectors:
+        out["vector"] = o.vectors["default"].tolist()
+    return out
+
+
+class _Handler(BaseHTTPRequestHandler):
+    emulator: WeaviateEmulator
+    protocol_version = "HTTP/1.1"
+    server_version = "weaviate-emulator"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
+        """Quiet: no request log on stderr."""
+
+    def _send(self, status: int, body: Any = None) -> None:
+        data = b"" if body is None else json.dumps(body).encode()
+        self.send_response(status)
+        if body is not None:
+            self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if data and self.command != "HEAD":
+            self.wfile.write(data)
+
+    def _body(self) -> Any:
+        n = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(n) if n else b""
+        if not raw:
+            return {}
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise ApiError(422, "request body is not valid JSON") from None
+
+    def _dispatch(self) -> None:
+        emu = self.emulator
+        parts = urlsplit(self.path)
+        path = unquote(parts.path).rstrip("/")
+        query = parse_qs(parts.query)
+        try:
+            # the body is read first so that an early answer never leaves it on the socket
+            body = self._body() if self.command in ("POST", "PUT", "PATCH") else None
+            if path not in _PROBES:
+                emu._check_key(self.headers.get("Authorization"))
+                if emu.latency:
+                    time.sleep(emu.latency)
+                if emu._fault():
+                    raise ApiError(503, "injected fault: service unavailable")
+            status, out = self._route(self.command, path, query, body)
+        except ApiError as e:
+            status, out = e.status, {"error": [{"message": e.message}]}
+            if e.status == 404 and self.command in ("GET", "HEAD") and "/schema/" in path:
+                out = None
+        except Exception as e:  # noqa: BLE001 - a server answers 500, never dies
+            status, out = 500, {"error": [{"message": f"internal error: {e}"}]}
+        self._send(status, out)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = _dispatch  # noqa: N815
+
+    def _route(
+        self, method: str, path: str, query: dict[str, list[str]], body: Any
+    ) -> tuple[int, Any]:
+        st = self.emulator.state
+        seg = path.split("/")[2:] if path.startswith("/v1") else []
+        if not seg:
+            raise ApiError(404, f"no such path {path}")
+        head = seg[0]
+        if head == "meta" and method == "GET":
+            return 200, {"hostname": f"http://[::]:{self.emulator.http_port}",
+                         "version": VERSION, "modules": {},
+                         "grpcMaxMessageSize": 104858000}  # fmt: skip
+        if head == ".well-known" and len(seg) == 2 and seg[1] in ("ready", "live"):
+            return 200, None
+        if head == "nodes" and method == "GET":
+            return 200, {"nodes": [{"name": "emulator", "status": "HEALTHY",
+                                    "version": VERSION, "gitHash": "emulator",
+                                    "stats": {"objectCount": sum(len(c.objects) for c in
+                                              st.collections.values()), "shardCount": 1},
+                                    "shards": None}]}  # fmt: skip
+        if head == "schema":
+            return self._schema(method, seg[1:], body)
+        if head == "aliases":
+            return self._aliases(method, seg[1:], query, body)
+        if head == "objects":
+            return self._objects(method, seg[1:], body)
+        raise ApiError(404, f"no such path {path}")
+
+    def _schema(self, method: str, seg: list[str], body: Any) -> tuple[int, Any]:
+        st = self.emulator.state
+        if not seg:
+            if method == "GET":
+                return 200, {"classes": st.list_classes()}
+            if method == "POST":
+                return 200, st.create_class(body)
+        elif len(seg) == 1:
+            if method == "GET":
+                return 200, st.get_class(seg[0])
+            if method == "HEAD":
+                st.get_class(seg[0])
+                return 200, None
+            if method == "DELETE":
+                st.delete_class(seg[0])
+                return 200, None
+            if method == "PUT":
+                return 200, st.update_class(seg[0], body)
+        elif len(seg) == 2 and seg[1] == "properties" and method == "POST":
+            return 200, st.add_property(seg[0], body)
+        elif len(seg) == 2 and seg[1] == "vectors" and method == "POST":
+            st.add_vector(seg[0], body)
+            return 200, st.get_class(seg[0])
+        raise ApiError(405, f"method {method} not allowed on /schema/{'/'.join(seg)}")
+
+    def _aliases(
+        self, method: str, seg: list[str], query: dict[str, list[str]], body: Any
+    ) -> tuple[int, Any]:
+        st = self.emulator.state
+        if not seg:
+            if method == "GET":
+                cls = (query.get("class") or [None])[0]
+                return 200, {"aliases": st.list_aliases(cls)}
+            if method == "POST":
+                if not isinstance(body, dict) or not body.get("alias") or not body.get("class"):
+                    raise ApiError(422, "an alias needs 'alias' and 'class'")
+                return 200, st.create_alias(str(body["alias"]), str(body["class"]))
+        elif len(seg) == 1:
+            if method == "GET":
+                return 200, st.get_alias(seg[0])
+            if method == "PUT":
+                if not isinstance(body, dict) or not body.get("class"):
+                    raise ApiError(422, "updating an alias needs 'class'")
+                return 200, st.update_alias(seg[0], str(body["class"]))
+            if method == "DELETE":
+                st.delete_alias(seg[0])
+                return 204, None
+        raise ApiError(405, f"method {method} not allowed on /aliases")
+
+    def _objects(self, method: str, seg: list[str], body: Any) -> tuple[int, Any]:
+        st = self.emulator.state
+        if not seg and method == "POST":
+            return self._put_object(str(body.get("class") or ""), body.get("id"), body, create=True)
+        if len(seg) == 2:
+            cls, uid = seg
+            if method in ("GET", "HEAD"):
+                o = st.get_object(cls, uid)
+                if o is None:
+                    raise ApiError(404, f"object {uid} not found")
+                coll = st.resolve(cls)
+                if method == "HEAD":
+                    return 204, None
+                return 200, _object_json(coll.name, o, bool(coll.schema.get("vectorConfig")))
+            if method == "DELETE":
+                if not st.delete_object(cls, uid):
+                    raise ApiError(404, f"object {uid} not found")
+                return 204, None
+            if method == "PUT":
+                return self._put_object(cls, uid, body, create=False)
+        raise ApiError(405, f"method {method} not allowed on /objects")
+
+    def _put_object(self, cls: str, uid: Any, body: Any, *, create: bool) -> tuple[int, Any]:
+        st = self.emulator.state
+        coll = st.resolve(cls)
+        u = str(uid) if uid else str(uuidlib.uuid4())
+        if create and st.get_object(coll.name, u) is not None:
+            raise ApiError(422, f"id '{u}' already exists")
+        vecs: dict[str, np.ndarray] = {}
+        if body.get("vector"):
+            vecs["default"] = np.asarray(body["vector"], dtype=np.float32)
+        for k, v in (body.get("vectors") or {}).items():
+            vecs[k] = np.asarray(v, dtype=np.float32)
+        errors = st.put_objects([(coll.name, u, dict(body.get("properties") or {}), vecs)])
+        if errors:
+            raise ApiError(422, errors[0])
+        o = st.get_object(coll.name, u)
+        assert o is not None
+        return 200, _object_json(coll.name, o, bool(coll.schema.get("vectorConfig")))
