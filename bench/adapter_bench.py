@@ -76,12 +76,185 @@ def embed_all(models: list[str]) -> None:
         train_vectors(m, d)
 
 
+def topk(q: np.ndarray, d: np.ndarray, k: int = 10) -> np.ndarray:
+    """Exact top-k (cosine: rows are unit length) per query row."""
+    s = q @ d.T
+    idx = np.argpartition(-s, k - 1, axis=1)[:, :k]
+    order = np.argsort(-np.take_along_axis(s, idx, axis=1), axis=1, kind="stable")
+    out: np.ndarray = np.take_along_axis(idx, order, axis=1)
+    return out
+
+
+def unit(m: np.ndarray) -> np.ndarray:
+    return m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)
+
+
+class Eval:
+    """Queries (rows of the query half) judged against document ids."""
+
+    def __init__(self, d: dict[str, object]) -> None:
+        self.doc_ids = list(d["doc_ids"])  # type: ignore[call-overload]
+        qs = d["queries"]
+        pos = {t: i for i, t in enumerate(d["all_queries"])}  # type: ignore[attr-defined]
+        self.rows = np.array([pos[q.text] for q in qs])  # type: ignore[attr-defined]
+        self.relevant = [q.relevant for q in qs]  # type: ignore[attr-defined]
+
+    def score(self, idx: np.ndarray, k: int = 10) -> tuple[float, float]:
+        rec, mrr = [], []
+        for row, rel in zip(idx, self.relevant):
+            ids = [self.doc_ids[j] for j in row[:k]]
+            rec.append(_bbc.recall_at_k(ids, rel, k))
+            mrr.append(_bbc.mrr_at_k(ids, rel, k))
+        return float(np.mean(rec)), float(np.mean(mrr))
+
+
+def overlap(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.mean([len(set(x) & set(y)) / len(y) for x, y in zip(a, b)]))
+
+
+def latency(ad: object, q: np.ndarray) -> tuple[float, float]:
+    """(batched, single) microseconds per query of ``ad.transform`` (best of 5 runs)."""
+    tf = ad.transform  # type: ignore[attr-defined]
+    qb = np.ascontiguousarray(q, dtype=np.float32)
+    tf(qb)
+    best_b = min(_timed(lambda: tf(qb)) for _ in range(5)) / len(qb)
+    singles = [np.ascontiguousarray(r) for r in qb[:500]]
+    def one() -> None:
+        for r in singles:
+            tf(r)
+    best_s = min(_timed(one) for _ in range(5)) / len(singles)
+    return best_b * 1e6, best_s * 1e6
+
+
+def _timed(fn: object) -> float:
+    t0 = time.perf_counter()
+    fn()  # type: ignore[operator]
+    return time.perf_counter() - t0
+
+
+#: (row label, kind, options)
+KIND_ROWS: list[tuple[str, str, dict[str, object]]] = [
+    ("procrustes, NOT centred", "procrustes", {"center": False}),
+    ("procrustes (centred)", "procrustes", {}),
+    ("procrustes-diag", "procrustes-diag", {}),
+    ("lowrank (ridge+rank on val.)", "lowrank", {}),
+    ("mlp (residual, early stop)", "mlp", {}),
+]
+
+
+def run_pair(old: str, new: str, d: dict[str, object], ev: Eval, n_pairs: int,
+             out: list[str]) -> dict[str, float]:
+    from vecver.adapters import adapter_class
+
+    qo = _bbc.embed(old, d["all_queries"], "query")[ev.rows]  # type: ignore[arg-type]
+    qn = _bbc.embed(new, d["all_queries"], "query")[ev.rows]  # type: ignore[arg-type]
+    do = _bbc.embed(old, d["docs"], "doc")  # type: ignore[arg-type]
+    dn = _bbc.embed(new, d["docs"], "doc")  # type: ignore[arg-type]
+    n = min(n_pairs, n_train(old), n_train(new))
+    to = train_vectors(old, d)[:n]
+    tn = train_vectors(new, d)[:n]
+    full = topk(qn, dn)
+    rf, mf = ev.score(full)
+    rows: list[list[str]] = []
+
+    def add(label: str, idx: np.ndarray, pairs: str = "-", fit_s: str = "-",
+            lat: tuple[str, str] = ("-", "-")) -> float:
+        r, m = ev.score(idx)
+        rows.append([label, f"{r:.3f}", f"{m:.3f}", f"{r / rf:.3f}", f"{overlap(idx, full):.3f}",
+                     pairs, fit_s, lat[0], lat[1]])
+        return r / rf
+
+    add(f"old model {old} for queries (ceiling)", topk(qo, do))
+    add(f"full re-embed with {new}", full)
+    if qn.shape[1] == do.shape[1]:
+        add(f"unmapped {new} queries on {old} docs", topk(unit(qn), do))
+    results: dict[str, float] = {}
+    for label, kind, opts in KIND_ROWS:
+        t0 = time.perf_counter()
+        ad = adapter_class(kind).fit(tn, to, seed=0, **opts)
+        fit_s = time.perf_counter() - t0
+        mapped = ad.transform(qn)
+        lb, ls = latency(ad, qn)
+        results[label] = add(f"adapter: {label}", topk(mapped, do), str(n), f"{fit_s:.2f}",
+                             (f"{lb:.1f}", f"{ls:.1f}"))
+    header = ["row", "recall@10", "MRR@10", "retention", "overlap@10", "pairs", "fit s",
+              "us/q batch", "us/q single"]
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    out.append(f"## {old} (old, {do.shape[1]}-d index) <- {new} (new, {dn.shape[1]}-d "
+               f"queries); {len(ev.rows)} queries, {len(do)} documents, exact search")
+    for r in [header, *rows]:
+        out.append("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
+    out.append("")
+    return results
+
+
+def run_curve(old: str, new: str, d: dict[str, object], ev: Eval, sizes: list[int],
+              out: list[str]) -> None:
+    from vecver.adapters import adapter_class
+
+    qn = _bbc.embed(new, d["all_queries"], "query")[ev.rows]  # type: ignore[arg-type]
+    do = _bbc.embed(old, d["docs"], "doc")  # type: ignore[arg-type]
+    dn = _bbc.embed(new, d["docs"], "doc")  # type: ignore[arg-type]
+    rf, _ = ev.score(topk(qn, dn))
+    avail = min(n_train(old), n_train(new))
+    to_all, tn_all = train_vectors(old, d), train_vectors(new, d)
+    kinds = [("procrustes", {}), ("lowrank", {}), ("mlp", {})]
+    out.append(f"## retention vs training pairs: {old} <- {new}")
+    out.append("pairs   " + "  ".join(k.ljust(10) for k, _ in kinds))
+    for n in sizes:
+        if n > avail:
+            out.append(f"{n:<7} (only {avail} training sentences embedded by both models)")
+            continue
+        cells = []
+        for kind, opts in kinds:
+            ad = adapter_class(kind).fit(tn_all[:n], to_all[:n], seed=0, **opts)
+            r, _ = ev.score(topk(ad.transform(qn), do))
+            cells.append(f"{r / rf:.3f}".ljust(10))
+        out.append(f"{n:<7} " + "  ".join(cells))
+    out.append("")
+
+
+def main(pairs: list[tuple[str, str]], n_pairs: int, sizes: list[int]) -> None:
+    d = data()
+    ev = Eval(d)
+    from vecver.adapters import KINDS  # noqa: F401 - fail early if vecver is missing
+
+    head = [
+        "# Query adapters on BBC News (bench/adapter_bench.py)",
+        f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; machine: "
+        f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f} (shared with other work)",
+        f"# queries: titles of the query half ({len(ev.rows)}); index: all {len(d['docs'])} "
+        "article bodies (128 tokens); training pairs: body sentences of the OTHER half "
+        f"(pool {d['pool_size']}, seeded sample), never a title",
+        "# retention = recall@10 / full re-embed recall@10; overlap@10 = share of the full "
+        "re-embed's exact top-10; latency = adapter.transform only (us per query, best of 5)",
+        "",
+    ]
+    for old, new in pairs:
+        out = list(head)
+        res = run_pair(old, new, d, ev, n_pairs, out)
+        run_curve(old, new, d, ev, sizes, out)
+        text = "\n".join(out)
+        print(text, flush=True)
+        path = HERE / "results" / f"adapter-{old}-from-{new}.txt"
+        path.write_text(text + "\n")
+        best = max(res.values())
+        print(f"-> {path} (best retention {best:.3f})", flush=True)
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--embed-only", action="store_true")
     ap.add_argument("--models", default="minilm-l3,minilm-l6,mpnet")
+    ap.add_argument("--pairs", default=",".join(f"{o}<-{n}" for o, n in PAIRS),
+                    help="old<-new pairs, comma separated")
+    ap.add_argument("--n-pairs", type=int, default=5000)
+    ap.add_argument("--sizes", default="500,1000,2000,5000,10000")
     a = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     if a.embed_only:
         embed_all(a.models.split(","))
+    else:
+        chosen = [tuple(p.split("<-")) for p in a.pairs.split(",")]
+        main(chosen, a.n_pairs, [int(x) for x in a.sizes.split(",")])  # type: ignore[arg-type]

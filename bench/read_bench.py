@@ -650,7 +650,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.quick:
         args.uniform_queries, args.stream = 500, 1000
-        args.latency_queries, args.latency_queries_rerank = 20, 10
+        args.latency_queries = min(args.latency_queries, 20)
+        args.latency_queries_rerank = min(args.latency_queries_rerank, 10)
         args.curve = [0, 30, 60, 100]
     t0 = time.perf_counter()
     _common.announce()

@@ -118,7 +118,7 @@ class TestPineconeCompliance(BackendComplianceSuite):
 
 
 class TestPineconeCongruence(BackendCongruenceSuite):
-    steps = 40
+    steps = 20
 
     @pytest.fixture
     def pair(self, emulator: PineconeEmulator, index_name: str, faults_off: None

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 from vvcli import CliWorkspace, make_docs
-from vvcore import config, make_docs as core_docs, text_of
+from vvcore import config, text_of
+from vvcore import make_docs as core_docs
 
 import vecver
 from vecver.config import LazySettings

@@ -33,7 +33,7 @@ def _offer_in_batches(r: rs.Reservoir, vecs: np.ndarray, sizes: list[int]) -> No
         j += 1
 
 
-@pytest.mark.parametrize("sizes", [[1], [7, 1, 33]])
+@pytest.mark.parametrize("sizes", [[1], [7, 1, 33], [60, 40]])
 def test_every_vector_is_kept_with_the_same_probability(sizes: list[int]) -> None:
     """Algorithm L keeps each of N offered vectors with probability capacity/N, whatever
     the batch sizes of the writes. 2,000 seeded runs, capacity 10 of 100: each position's
@@ -138,12 +138,12 @@ def test_writes_are_sampled_and_flushed_in_batches_not_per_write(tmp_path: Path)
         assert len(stored) <= 2
         view = rs.stored_view(ws.manifest, "c", "v1")
         assert view is not None and view.seen == 400 and view.sample.shape[0] == 40
-        # what was written is what is sampled: the vectors are the stored ones
-        stored_vecs = ws.backend.fetch(ws.manifest.active_namespace("c"),
-                                       [d.id for d in make_docs(400)], with_vectors=True)
-        pool = {tuple(np.round(r.vector, 5)) for r in stored_vecs.values()
-                if r.vector is not None}
-        assert all(tuple(np.round(v, 5)) in pool for v in view.sample)
+        # what was written is what is sampled: the vector kept at stream position p is
+        # the stored vector of the p-th document written (up to the float16 it is kept in)
+        ids = [f"d{int(p):04d}" for p in view.sample_seq]
+        stored = ws.backend.fetch(ws.manifest.active_namespace("c"), ids, with_vectors=True)
+        want = np.stack([stored[i].vector for i in ids])  # type: ignore[misc]
+        assert np.abs(view.sample - want).max() < 1e-2
 
 
 def test_reservoir_survives_a_restart(tmp_path: Path) -> None:

@@ -245,8 +245,8 @@ class DriftSettings:
     sample_writes: bool = True
     reservoir_size: int = 2000
     window: int = 1000
-    flush_every: int = 1000
-    flush_seconds: float = 30.0
+    flush_every: int = 10_000
+    flush_seconds: float = 60.0
     seed: int = 0
     alpha: float = 0.05
     permutations: int = 500

@@ -5,9 +5,10 @@
 Procrustes fit and can only move away from it where the validation split says it helps:
 Adam on the squared error, mini-batches, and early stopping on the mean cosine of a
 seeded validation split (default 15% of the pairs); the parameters of the best epoch are
-kept. Options: ``hidden`` (default 256), ``epochs`` (default 200), ``patience`` (default
-10), ``lr`` (default 1e-3), ``batch`` (default 128), ``weight_decay`` (default 1e-4),
-``validation``.
+kept; it never stops before ``min_epochs`` (the first epochs away from the start can
+score below it). Options: ``hidden`` (default 256), ``epochs`` (default 200),
+``min_epochs`` (default 20), ``patience`` (default 12), ``lr`` (default 1e-2), ``batch``
+(default 32), ``weight_decay`` (default 1e-4), ``validation``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from ..types import Matrix
 from .base import F32, Adapter, Array, mean_cosine, register_kind, split_validation
 from .procrustes import _options, procrustes_map
 
-_KNOWN = {"hidden", "epochs", "patience", "lr", "batch", "weight_decay", "validation"}
+_KNOWN = {"hidden", "epochs", "min_epochs", "patience", "lr", "batch", "weight_decay",
+          "validation"}
 
 
 def _positive_int(options: dict[str, Any], key: str, default: int) -> int:
@@ -44,9 +46,10 @@ class ResidualMLP(Adapter):
         _options(options, _KNOWN, self.kind)
         hidden = _positive_int(options, "hidden", 256)
         epochs = _positive_int(options, "epochs", 200)
-        patience = _positive_int(options, "patience", 10)
-        batch = _positive_int(options, "batch", 128)
-        lr = float(options.get("lr", 1e-3))
+        patience = _positive_int(options, "patience", 12)
+        min_epochs = _positive_int(options, "min_epochs", 20)
+        batch = _positive_int(options, "batch", 32)
+        lr = float(options.get("lr", 1e-2))
         wd = float(options.get("weight_decay", 1e-4))
         frac = float(options.get("validation", 0.15))
         if not 0.0 < frac < 1.0:
@@ -108,7 +111,7 @@ class ResidualMLP(Adapter):
                 best_params = {k: v.copy() for k, v in params.items()}
             else:
                 stale += 1
-                if stale >= patience:
+                if stale >= patience and epoch >= min_epochs:
                     break
         # fold the input standardisation into the first layer
         w1 = best_params["w1"] / sd[:, None]

@@ -273,7 +273,7 @@ def _namespace(ws: Workspace, collection: str, space: str | None) -> NamespaceRo
         row = ws.manifest.namespace(ws.manifest.active_namespace(collection))
     else:
         row = ws.manifest.namespace_for(collection, space)
-    if row is None:
+    if row is None or row.state == "dropped":  # a dropped space's vectors are gone
         known = sorted({n.space_label for n in ws.manifest.namespaces(collection)
                         if n.state != "dropped"})
         raise UnknownSpace(str(space), known)

@@ -13,9 +13,9 @@ offered to that space's :class:`Reservoir`, which keeps
 Both are bounded (``capacity`` + ``window`` vectors), seeded (the generator's state is
 persisted with them, so a restarted process continues the same stream of decisions), and
 persisted in the manifest as the artifact ``("drift.reservoir", collection, space
-label)`` — in batches: after ``flush_every`` offered vectors or ``flush_seconds`` since
-the last flush, on :func:`flush_all`, and at interpreter exit; never per write. Only the
-two newest versions are kept. A crash (kill -9) loses at most the vectors offered since
+label)`` (vectors as float16) — in batches: after ``flush_every`` offered vectors or
+``flush_seconds`` since the last flush (checked at a write), on :func:`flush_all`, and at
+interpreter exit; never per write. Only the two newest versions are kept. A crash (kill -9) loses at most the vectors offered since
 the last flush: the stored sample stays a uniform sample of the vectors it recorded.
 
 Several writer processes: each flush re-reads the stored version; when another process
@@ -134,6 +134,13 @@ class Reservoir:
                 self.sample_seq[start : start + fill] = np.arange(start, start + fill)
                 self.sample_at[start : start + fill] = t
             end = start + b
+            if fill < b and (b - fill) * self.capacity > 16 * max(start + fill, 1):
+                # many vectors of this batch will be kept (early in the stream): decide
+                # them at once with Algorithm R, then restart Algorithm L's skips from
+                # the distribution W has after ``end`` vectors (Beta(C, end - C + 1))
+                self._offer_r(vectors, start + fill, end, t)
+                self.w = float(self.rng.beta(self.capacity, end - self.capacity + 1))
+                self._skip(end - 1)
             while self.next_keep < end:
                 pos = self.next_keep
                 slot = int(self.rng.integers(self.capacity))
@@ -151,6 +158,23 @@ class Reservoir:
             self.recent_at[idx] = t
             self.seen = end
             self.pending += b
+
+    def _offer_r(self, vectors: F32, first: int, end: int, t: float) -> None:
+        """Algorithm R for stream positions ``first..end-1`` (all past the fill): position
+        p is kept with probability C/(p+1), in a uniformly drawn slot; of several kept
+        into one slot, the last wins (as sequentially)."""
+        start = end - vectors.shape[0]
+        pos = np.arange(first, end)
+        keep = pos[self.rng.random(pos.size) * (pos + 1) < self.capacity]
+        if not keep.size:
+            return
+        slots = self.rng.integers(0, self.capacity, keep.size)
+        # the last write to each slot wins: keep the last occurrence of every slot
+        _, last = np.unique(slots[::-1], return_index=True)
+        chosen = keep.size - 1 - last
+        self.sample[slots[chosen]] = vectors[keep[chosen] - start]
+        self.sample_seq[slots[chosen]] = keep[chosen]
+        self.sample_at[slots[chosen]] = t
 
     def view(self) -> SampleView:
         """A consistent copy of the state (ordered by stream position)."""
@@ -176,9 +200,15 @@ class Reservoir:
         """The blob (an ``.npz``) and the JSON meta of the current state."""
         with self.lock:
             buf = io.BytesIO()
-            np.savez(buf, sample=self.sample, sample_seq=self.sample_seq,
-                     sample_at=self.sample_at, recent=self.recent, recent_seq=self.recent_seq,
-                     recent_at=self.recent_at)
+            # vectors as float16: half the bytes per flush, and a sample's statistics do
+            # not need more than 3 significant digits
+            # (float32 when a value is beyond float16's range)
+            big = max(float(np.abs(self.sample).max(initial=0.0)),
+                      float(np.abs(self.recent).max(initial=0.0))) > 6e4
+            dt = np.float32 if big else np.float16
+            np.savez(buf, sample=self.sample.astype(dt), sample_seq=self.sample_seq,
+                     sample_at=self.sample_at, recent=self.recent.astype(dt),
+                     recent_seq=self.recent_seq, recent_at=self.recent_at)
             meta = {
                 "format": FORMAT, "fingerprint": self.fingerprint,
                 "dimension": self.dimension, "capacity": self.capacity,
@@ -196,10 +226,10 @@ class Reservoir:
         arrays = np.load(io.BytesIO(data))
         r = Reservoir(str(meta["fingerprint"]), int(meta["dimension"]),
                       capacity=int(meta["capacity"]), window=int(meta["window"]))
-        r.sample[:] = arrays["sample"]
+        r.sample[:] = arrays["sample"].astype(np.float32)
         r.sample_seq[:] = arrays["sample_seq"]
         r.sample_at[:] = arrays["sample_at"]
-        r.recent[:] = arrays["recent"]
+        r.recent[:] = arrays["recent"].astype(np.float32)
         r.recent_seq[:] = arrays["recent_seq"]
         r.recent_at[:] = arrays["recent_at"]
         r.seen = int(meta["seen"])
@@ -296,8 +326,8 @@ class ReservoirSettings:
 
     capacity: int = 2000
     window: int = 1000
-    flush_every: int = 1000
-    flush_seconds: float = 30.0
+    flush_every: int = 10_000
+    flush_seconds: float = 60.0
     seed: int = 0
     enabled: bool = True
 

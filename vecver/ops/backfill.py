@@ -47,6 +47,7 @@ from ..errors import (
     StateError,
     UnknownSpace,
 )
+from ..read.lazy import DrainReport, drain
 from ..runtime.progress import Progress, phase
 from ..runtime.reconcile import (
     delete_ids,
@@ -61,7 +62,6 @@ from ..runtime.workspace import Workspace
 from ..space import Space
 from ..store.sqlite import NamespaceRow
 from ..types import Document, NamespaceSpec, Record
-from ..read.lazy import DrainReport, drain
 from .verify import VerifyReport, backfill_lease, verify_namespace
 
 log = logging.getLogger("vecver")

@@ -47,6 +47,7 @@ Read counts
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -58,11 +59,11 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import CandidateFailed, InvalidArgument, ManifestError, QueueFull, VecverError
 from ..runtime.reconcile import reconcile
-from .metrics import Flusher, MetricsObserver, bump, lazy_key
+from .metrics import Flusher, FlushStore, MetricsObserver, bump, lazy_key
 
 if TYPE_CHECKING:
-    from ..store.base import NamespaceRow, WorkItem
     from ..runtime.workspace import Workspace
+    from ..store.base import ManifestStore, NamespaceRow, WorkItem
 
 log = logging.getLogger("vecver")
 
@@ -87,10 +88,12 @@ def dedup_key(collection: str, namespace: str, doc_id: str) -> str:
     return json.dumps([collection, namespace, doc_id], ensure_ascii=False)
 
 
-def targets(ws: Workspace, collection: str) -> list[NamespaceRow]:
+def targets(ws: Workspace, collection: str,
+            store: ManifestStore | None = None) -> list[NamespaceRow]:
     """The namespaces of ``collection`` that lazy re-embedding writes to: those being
-    built."""
-    return [n for n in ws.manifest.namespaces(collection) if n.state in TARGET_STATES]
+    built (read from ``store``, default the workspace's)."""
+    return [n for n in (store or ws.manifest).namespaces(collection)
+            if n.state in TARGET_STATES]
 
 
 def _stale_or_missing(ws: Workspace, target: NamespaceRow,
@@ -120,15 +123,17 @@ class EnqueueResult:
 
 
 def enqueue(ws: Workspace, collection: str, target: NamespaceRow, ids: Iterable[str],
-            *, limit: int | None = None) -> EnqueueResult:
+            *, limit: int | None = None, store: ManifestStore | None = None) -> EnqueueResult:
     """Queue the re-embedding of ``ids`` into ``target`` (durable when it returns),
     deduplicated, keeping the collection's queue at ``limit`` items at most (default
     ``[lazy] max_queue``): what does not fit is dropped and counted, never raised. Counts
     go to the collection's counters. Raises ``ManifestReadOnly`` (and other manifest
-    errors) when the store cannot be written."""
+    errors) when the store cannot be written. ``store``: where (default: the workspace's
+    store)."""
+    m = store or ws.manifest
     kind = queue_kind(collection)
     cap = ws.config.lazy.max_queue if limit is None else limit
-    q = ws.manifest.queue_stats(kind)
+    q = m.queue_stats(kind)
     room = max(0, cap - (q.pending + q.leased))
     res = EnqueueResult()
     for doc_id in dict.fromkeys(ids):
@@ -138,7 +143,7 @@ def enqueue(ws: Workspace, collection: str, target: NamespaceRow, ids: Iterable[
         payload = {"collection": collection, "namespace": target.name,
                    "space": target.space_label, "id": doc_id}
         try:
-            got = ws.manifest.enqueue(kind, payload,
+            got = m.enqueue(kind, payload,
                                       dedup_key=dedup_key(collection, target.name, doc_id))
         except QueueFull:
             room = 0
@@ -151,7 +156,7 @@ def enqueue(ws: Workspace, collection: str, target: NamespaceRow, ids: Iterable[
             room -= 1
     bump(ws, collection, {lazy_key("enqueued"): res.enqueued,
                           lazy_key("deduplicated"): res.deduplicated,
-                          lazy_key("dropped"): res.dropped})
+                          lazy_key("dropped"): res.dropped}, m)
     return res
 
 
@@ -216,8 +221,8 @@ class LazyObserver:
                         self._dropped[collection] += 1
             if missing:
                 mm = self._missing.setdefault(collection, {})
-                for ns, ids in missing.items():
-                    mm.setdefault(ns, set()).update(ids)
+                for ns, gone in missing.items():
+                    mm.setdefault(ns, set()).update(gone)
         self._flusher.wake()
 
     def _sync(self, event: Any, seen: Mapping[str, Mapping[str, str | None]],
@@ -289,18 +294,20 @@ class LazyObserver:
                           missing: Mapping[str, set[str]], reads: Counter[str] | None,
                           dropped: int) -> None:
         ws = self.ws
+        fs = self._flusher.store
+        store = fs.get() if fs is not None else ws.manifest
         if reads:
-            ws.manifest.record_reads(collection, dict(reads))
+            store.record_reads(collection, dict(reads))
         noticed = 0
-        for target in targets(ws, collection):
-            todo = _stale_or_missing(ws, target, _truth_hashes(ws, collection, target, noted,
-                                                               missing))
+        for target in targets(ws, collection, store):
+            todo = _stale_or_missing(ws, target, _truth_hashes(
+                ws, collection, target, noted, missing, store))
             if todo:
                 noticed += len(todo)
-                enqueue(ws, collection, target, todo)
+                enqueue(ws, collection, target, todo, store=store)
         if noticed or dropped:
             bump(ws, collection, {lazy_key("noticed"): noticed,
-                                  lazy_key("dropped"): dropped})
+                                  lazy_key("dropped"): dropped}, store)
 
     def close(self) -> None:
         self.flush()
@@ -308,12 +315,13 @@ class LazyObserver:
 
 def _truth_hashes(ws: Workspace, collection: str, target: NamespaceRow,
                   seen: Mapping[str, Mapping[str, str | None]],
-                  missing: Mapping[str, Iterable[str]]) -> dict[str, str | None]:
+                  missing: Mapping[str, Iterable[str]],
+                  store: ManifestStore | None = None) -> dict[str, str | None]:
     """The ids to check in ``target``, each with the source hash of the active space's
     copy when a hit from the active space showed it (None: unknown, then only a missing
     or wrongly stamped copy counts). Ids seen only in ``target`` itself are left out (it
     holds them), as are ids of other collections."""
-    active = ws.manifest.active_namespace(collection)
+    active = (store or ws.manifest).active_namespace(collection)
     out: dict[str, str | None] = {}
     for ns, ids in seen.items():
         if ns == target.name:
@@ -353,7 +361,7 @@ def install(ws: Workspace) -> ReadTelemetry | None:
     observers = getattr(ws, "read_observers", None)
     if observers is None or not ws.config.lazy.enabled:
         return None
-    flusher = Flusher(ws.config.lazy.flush_interval)
+    flusher = Flusher(ws.config.lazy.flush_interval, store=FlushStore(ws))
     lazy = LazyObserver(ws, flusher)
     metrics = MetricsObserver(ws, flusher)
     observers.append(metrics)
@@ -477,10 +485,8 @@ def _drain_batch(ws: Workspace, collection: str, items: list[WorkItem], rep: Dra
             fixed = reconcile(ws, collection, row, ids)
         except BaseException as e:
             for it in group:
-                try:
+                with contextlib.suppress(Exception):  # else the lease expires anyway
                     ws.manifest.release(it.id, error=f"{type(e).__name__}: {e}")
-                except Exception:  # noqa: BLE001 - the lease expires anyway
-                    pass
             raise
         spaces.add(row.space_label)
         rep.reembedded += fixed

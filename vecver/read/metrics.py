@@ -45,6 +45,7 @@ from ..errors import InvalidArgument, ManifestError, MetricsNotInstalled
 
 if TYPE_CHECKING:
     from ..runtime.workspace import Workspace
+    from ..store.base import ManifestStore
 
 log = logging.getLogger("vecver")
 
@@ -117,8 +118,10 @@ class Flusher:
     on the first :meth:`wake`; :meth:`close` stops it after one last round. A flush
     function that raises is logged and the thread goes on."""
 
-    def __init__(self, interval: float, name: str = "vecver-read-flush") -> None:
+    def __init__(self, interval: float, name: str = "vecver-read-flush",
+                 store: FlushStore | None = None) -> None:
         self.interval = float(interval)
+        self.store = store
         self._name = name
         self._fns: list[Callable[[], None]] = []
         self._lock = threading.Lock()
@@ -174,16 +177,57 @@ class Flusher:
         if t is not None:
             t.join(timeout)
         self.flush()
+        if self.store is not None:
+            self.store.close()
 
 
-def bump(ws: Workspace, collection: str, deltas: Mapping[str, float]) -> bool:
-    """Add ``deltas`` to ``collection``'s durable counters; False (and a warning, once per
-    workspace) when the store cannot take them (read-only, unavailable): metrics never
-    fail the caller."""
+class FlushStore:
+    """The store the background flushes write to: a second handle on the workspace's
+    SQLite manifest, opened on first use, so that the read thread's own manifest reads
+    never wait behind a flush's transaction (SQLite in WAL mode lets readers go on while
+    another connection writes); the workspace's store itself for any other store, or when
+    a second handle cannot be opened."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+        self._store: ManifestStore | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> ManifestStore:
+        with self._lock:
+            if self._store is None:
+                self._store = self._open()
+            return self._store
+
+    def _open(self) -> ManifestStore:
+        from ..store.sqlite import Manifest
+
+        m = self.ws.manifest
+        if not isinstance(m, Manifest) or m.read_only:
+            return m
+        try:
+            second = Manifest(m.path, create=False)
+        except ManifestError:
+            return m
+        second.queue_limit = m.queue_limit
+        return second
+
+    def close(self) -> None:
+        with self._lock:
+            store, self._store = self._store, None
+        if store is not None and store is not self.ws.manifest:
+            store.close()
+
+
+def bump(ws: Workspace, collection: str, deltas: Mapping[str, float],
+         store: ManifestStore | None = None) -> bool:
+    """Add ``deltas`` to ``collection``'s durable counters (in ``store``, default the
+    workspace's); False (and a warning, once per workspace) when the store cannot take
+    them (read-only, unavailable): metrics never fail the caller."""
     if not deltas:
         return True
     try:
-        ws.manifest.bump_counters(collection, dict(deltas))
+        (store or ws.manifest).bump_counters(collection, dict(deltas))
         return True
     except ManifestError as e:
         if not getattr(ws, "_vecver_metrics_warned", False):
@@ -245,8 +289,10 @@ class MetricsObserver:
         with self._lock:
             taken = {c: dict(d) for c, d in self._deltas.items() if d}
             self._deltas.clear()
+        fs = self._flusher.store
+        store = fs.get() if fs is not None else None
         for collection, deltas in taken.items():
-            bump(self.ws, collection, deltas)
+            bump(self.ws, collection, deltas, store)
 
     def close(self) -> None:
         self.flush()

@@ -490,6 +490,8 @@ class Searcher:
             return run.served
         for leg in shadows:
             self._shadow_leg(leg, texts, k, flt, run.served, event)
+        if shadows:  # a synchronous read waits anyway: its comparisons are written now
+            _shadow.runner_for(self.ws, self.collection).flush(timeout=0)
         if not observers:
             return run.served
         self._tell(observers, event)

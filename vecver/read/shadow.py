@@ -186,9 +186,9 @@ class ShadowRunner:
             return
         try:
             ws.manifest.bump_counters(self.collection, buf)
-        except Exception:  # noqa: BLE001 - metrics never fail a read; keep them for later
-            log.warning("could not write the shadow counters of %s; kept for the next flush",
-                        self.collection, exc_info=True)
+        except Exception as e:  # noqa: BLE001 - metrics never fail a read; keep them
+            log.warning("could not write the shadow counters of %s (%s: %s); kept for the "
+                        "next flush", self.collection, type(e).__name__, e)
             with self._lock:
                 for key, v in buf.items():
                     self._buffer[key] = self._buffer.get(key, 0.0) + v

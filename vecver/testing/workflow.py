@@ -350,3 +350,59 @@ class WorkflowSuite:
             migrate(ws, "c", "v2", on="no_such_instance")
         assert DEFAULT_INSTANCE in e.value.known
         assert ws.manifest.namespace_for("c", "v2") is None
+
+    # -- reading during a migration (the routes of vecver.read) ------------------------
+
+    def test_dual_reads_both_spaces_during_a_migration(self, ws: Workspace) -> None:
+        """While v2 is building with part of the corpus, ``dual`` answers from both
+        spaces — each hit once, labelled with the namespace (on its own instance) that
+        served it, a document's own text finding it first whether v2 holds it or not.
+        If it fails: check ``search`` on each instance alone (``route="active"`` and
+        ``"candidate"``), then :func:`vecver.read.fusion.fuse`."""
+        start_migration(ws, "c", "v2", on=self.migrate_on)
+        coll = ws.collection("c")
+        half = self.documents // 2
+        docs = workflow_docs(self.documents)
+        coll.upsert(docs[:half])  # dual-write: these are in v2 too
+        v1, v2 = self.row(ws, "v1"), self.row(ws, "v2")
+        for d in (docs[3], docs[half + 3]):
+            hits = coll.search(d.text, 5, route="dual")
+            ids = [h.id for h in hits]
+            assert len(ids) == len(set(ids)) == 5, ids
+            assert hits[0].id == d.id, (d.id, ids)
+            assert {(h.space, h.namespace) for h in hits} <= {("v1", v1.name),
+                                                             ("v2", v2.name)}
+            expected = {"v1": 1, "v2": 1} if d in docs[:half] else {"v1": 1}
+            assert hits[0].ranks == expected and hits[0].fused_score is not None
+
+    def test_canary_and_shadow_after_a_migration(self, ws: Workspace) -> None:
+        """With v2 ready: ``canary:0.5`` sends each routing key to one space, always the
+        same, and serves from that space only; ``shadow`` serves exactly what ``active``
+        serves and records one comparison per query in the manifest. If it fails: the
+        canary choice is :func:`vecver.read.routes.canary_bucket`; shadow counters are
+        written by the background worker (``Searcher.flush``)."""
+        from ..read.routes import canary_bucket
+        from ..read.shadow import counter_prefix
+
+        self.migrated(ws)
+        coll = ws.collection("c")
+        docs = workflow_docs(self.documents)
+        served: set[str] = set()
+        for i in range(12):
+            key = f"user-{i}"
+            want = "v2" if canary_bucket("c", key) < 0.5 else "v1"
+            for _ in range(2):
+                hits = coll.search(docs[i].text, 3, route="canary:0.5", routing_key=key)
+                assert {h.space for h in hits} == {want} and hits[0].id == docs[i].id
+            served.add(want)
+        assert served == {"v1", "v2"}
+        queries = [d.text for d in docs[:6]]
+        active = coll.search_many(queries, 4)
+        shadow = coll.search_many(queries, 4, route="shadow")
+        assert [[(h.id, h.space) for h in hs] for hs in shadow] == \
+            [[(h.id, h.space) for h in hs] for hs in active]
+        assert coll.searcher.flush()
+        prefix = counter_prefix(self.row(ws, "v2").name)
+        got = ws.manifest.counters("c", prefix)
+        assert got.get(prefix + "queries") == len(queries), got
+        assert got.get(prefix + "top1_agree") == len(queries), got  # own text first in both

@@ -13,9 +13,8 @@ from typing import Any
 from ..cli.render import Renderer, fmt, table
 from ..config import Config
 from ..errors import InvalidArgument
-from ..read.metrics import CollectionStats
+from ..read.metrics import CollectionStats, write_prometheus_textfile
 from ..read.metrics import stats as _stats
-from ..read.metrics import write_prometheus_textfile
 from ..runtime.workspace import Workspace
 
 

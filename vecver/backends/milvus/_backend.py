@@ -640,8 +640,10 @@ class MilvusBackend(Backend):
     ) -> tuple[list[RawPoint], str | None]:
         key = self._schema(layout)[0]
         if layout.id_type == "int":
-            after = -_INT64 - 1 if cursor is None else int(cursor)
-            expr = f"{key} > {after}" if after >= -_INT64 else f"{key} >= {-_INT64}"
+            # the server's parser cannot read -2**63: an object keyed exactly so is not
+            # scanned (vecver itself never writes negative keys)
+            expr = (f"{key} >= {-_INT64 + 1}" if cursor is None
+                    else f"{key} > {int(cursor)}")  # fmt: skip
         else:
             expr = f"{key} > {string_literal(cursor if cursor is not None else '')}"
         window = min(limit + 1, _MAX_WINDOW)

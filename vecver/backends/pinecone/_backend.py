@@ -181,6 +181,7 @@ class PineconeBackend(Backend):
         self._local = threading.local()
         self._clients: dict[str, Any] = {}
         self._where: dict[str, _Where] = {}
+        self._known: list[str] | None = None
         with self._translated("connect"):
             kwargs: dict[str, Any] = {"api_key": key, "timeout": self._timeout}
             if host:
@@ -303,8 +304,11 @@ class PineconeBackend(Backend):
         with self._translated("list indexes"):
             names = [m.name for m in self._pc.indexes.list()]
         prefix = self._index + "-"
-        return [n for n in names if n == self._index or (
+        mine = [n for n in names if n == self._index or (
             n.startswith(prefix) and n.rsplit("-", 1)[-1] in _SHORT.values())]  # fmt: skip
+        with self._lock:
+            self._known = list(mine)
+        return mine
 
     # -- the registry ------------------------------------------------------------------
 
@@ -323,13 +327,28 @@ class PineconeBackend(Backend):
         )
 
     def _find(self, name: str) -> _Where | None:
-        for index in self._indexes():
-            spec = self._registry_get(index, name)
-            if spec is not None:
-                w = _Where(index, self._client(index), spec)
-                with self._lock:
-                    self._where[name] = w
-                return w
+        """Where namespace ``name`` lives now, read from the registries (the indexes known
+        to this object first; the index list is re-read only when those lack it)."""
+        with self._lock:
+            cached = self._where.get(name)
+            known = list(self._known or [])
+        order = ([cached.index] if cached else []) + [i for i in known if not cached
+                                                       or i != cached.index]  # fmt: skip
+        tried: set[str] = set()
+        for fresh in (False, True):
+            if fresh:
+                order = [i for i in self._indexes() if i not in tried]
+            for index in order:
+                tried.add(index)
+                try:
+                    spec = self._registry_get(index, name)
+                except NamespaceNotFound:
+                    continue  # the index was deleted
+                if spec is not None:
+                    w = _Where(index, self._client(index), spec)
+                    with self._lock:
+                        self._where[name] = w
+                    return w
         with self._lock:
             self._where.pop(name, None)
         return None

@@ -36,7 +36,17 @@ from ...errors import (
 )
 from ...filters import Filter
 from ...types import Hit, Matrix, Metric, NamespaceSpec, Record, ScanPage
-from .._remote import KEY_AT, KEY_FP, KEY_HASH, KEY_ID, KEY_TEXT, PayloadCodec, translate, uuid_for
+from .._remote import (
+    KEY_AT,
+    KEY_FP,
+    KEY_HASH,
+    KEY_ID,
+    KEY_TEXT,
+    PayloadCodec,
+    classify,
+    translate,
+    uuid_for,
+)
 from ..base import Backend, Capabilities, exact_scores
 from ._filters import KEYS_PROPERTY, numeric_fields, tokens_of, translate_filter
 
@@ -582,16 +592,15 @@ _NOTHING: Any = object()
 
 def _cause(exc: BaseException) -> BaseException:
     """The most telling exception of a client error: weaviate-client wraps gRPC and HTTP
-    errors; an UnexpectedStatusCodeError carries the status itself."""
-    if getattr(exc, "status_code", None) is not None:
-        return exc
-    seen = exc
-    while seen.__cause__ is not None or seen.__context__ is not None:
-        nxt = seen.__cause__ or seen.__context__
-        assert nxt is not None
-        seen = nxt
-        if getattr(seen, "code", None) is not None or getattr(seen, "status_code", None):
+    errors in its own (an ``UnexpectedStatusCodeError`` carries the status itself); the
+    first exception along the chain that says "retry" or "not found" wins."""
+    seen: BaseException | None = exc
+    hops = 0
+    while seen is not None and hops < 10:
+        if classify(seen) != "permanent":
             return seen
+        seen = seen.__cause__ or seen.__context__
+        hops += 1
     return exc
 
 

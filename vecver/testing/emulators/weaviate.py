@@ -27,8 +27,11 @@ or the same ``authorization`` metadata (gRPC); otherwise 401 / UNAUTHENTICATED.
 
 Fault injection for tests (thread-safe, applies to both halves, never to ``/meta`` and
 the readiness probes): :meth:`WeaviateEmulator.fail_next` (the next N data requests answer
-503 / UNAVAILABLE), ``fail_every`` (every Nth data request does) and ``latency`` (seconds
-added to each request).
+503 / UNAVAILABLE), ``fail_every`` (every Nth data request does), ``fault_ops`` (None:
+every request counts; or the set of gRPC method names, such as ``"BatchObjects"``, and
+REST ``"METHOD /v1/path"`` strings that do), ``latency`` (seconds added to each request),
+and the counters ``requests`` and ``faults_fired``; :meth:`WeaviateEmulator.reset_faults`
+turns it all off.
 """
 
 from __future__ import annotations
@@ -85,6 +88,8 @@ class WeaviateEmulator(EmulatorBase):
         self.state = WeaviateState()
         self.latency = float(latency)
         self.fail_every = int(fail_every)
+        self.fault_ops: frozenset[str] | None = None
+        self.faults_fired = 0
         self._fail_next = 0
         self._counter = 0
         self._flock = threading.Lock()
@@ -130,6 +135,8 @@ class WeaviateEmulator(EmulatorBase):
             self._fail_next = 0
             self.fail_every = 0
             self.latency = 0.0
+            self.fault_ops = None
+            self.faults_fired = 0
 
     def reset(self) -> None:
         """Forget every collection, object and alias, and every injected fault (between
@@ -180,14 +187,19 @@ class WeaviateEmulator(EmulatorBase):
 
     # -- gates (auth, faults) -------------------------------------------------------------
 
-    def _fault(self) -> bool:
+    def _fault(self, op: str) -> bool:
         with self._flock:
-            self._counter += 1
             self.requests += 1
+            if self.fault_ops is not None and op not in self.fault_ops:
+                return False
+            self._counter += 1
+            fire = self._fail_next > 0 or (
+                bool(self.fail_every) and self._counter % self.fail_every == 0
+            )
             if self._fail_next > 0:
                 self._fail_next -= 1
-                return True
-            return bool(self.fail_every) and self._counter % self.fail_every == 0
+            self.faults_fired += int(fire)
+            return fire
 
     def _check_key(self, value: str | None) -> None:
         if self._api_key is None:
@@ -201,7 +213,7 @@ class WeaviateEmulator(EmulatorBase):
         self._check_key(md.get("authorization"))
         if self.latency:
             time.sleep(self.latency)
-        if what != "Health" and self._fault():
+        if what != "Health" and self._fault(what):
             raise ApiError(503, "injected fault: service unavailable", "UNAVAILABLE")
 
 
@@ -226,6 +238,7 @@ def _object_json(cls: str, o: Obj, named: bool) -> dict[str, Any]:
 class _Handler(BaseHTTPRequestHandler):
     emulator: WeaviateEmulator
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
     server_version = "weaviate-emulator"
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
@@ -263,7 +276,7 @@ class _Handler(BaseHTTPRequestHandler):
                 emu._check_key(self.headers.get("Authorization"))
                 if emu.latency:
                     time.sleep(emu.latency)
-                if emu._fault():
+                if emu._fault(f"{self.command} {path}"):
                     raise ApiError(503, "injected fault: service unavailable")
             status, out = self._route(self.command, path, query, body)
         except ApiError as e:
