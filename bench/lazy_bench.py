@@ -144,6 +144,32 @@ def main() -> None:
         print(f"async flusher did: {s_async.lazy.enqueued} documents queued for v2, "
               f"{s_async.read_total} reads counted; sync re-embedded "
               f"{s_sync.lazy.sync_embedded} documents before returning")
+        # the observers' own cost on the read thread, without the flusher: real events
+        # (recorded from the baseline workspace) handed to fresh observers
+        events: list = []
+
+        class Recorder:
+            def on_search(self, event: object) -> None:
+                events.append(event)
+
+        wss["none"].read_observers.append(Recorder())
+        for q in queries[:200]:
+            colls["none"].search(q, args.k)
+        from vecver.read.lazy import LazyObserver
+        from vecver.read.metrics import Flusher, MetricsObserver
+
+        quiet = Flusher(3600.0)
+        quiet._closed = True  # never starts a thread: only the read-thread work is timed
+        for name, obs in (("metrics", MetricsObserver(wss["sync"], quiet)),
+                          ("lazy", LazyObserver(wss["sync"], quiet))):
+            costs = []
+            for e in events:
+                t0 = time.perf_counter_ns()
+                obs.on_search(e)
+                costs.append((time.perf_counter_ns() - t0) / 1000.0)
+            print(f"on_search of the {name} observer on the read thread (async): p50 "
+                  f"{percentile(costs, 50):.1f} us, p99 {percentile(costs, 99):.1f} us "
+                  f"over {len(costs)} events")
         for w in wss.values():
             w.close()
     finally:

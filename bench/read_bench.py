@@ -464,8 +464,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 coll = ws.collection(COLL)
                 hot_ids = set(coll.get(data.ids, route="space:v2"))
                 cover = sum(data.popularity[i] for i in hot_ids)
+                hr = bf.hot_reports[-1] if bf.hot_reports else None
+                share = f"{hr.traffic_share:.1%}" if hr is not None else "?"
                 notes.append(f"hot-first 30%: v2 holds {got} documents covering "
-                             f"{cover:.1%} of the Zipf popularity mass")
+                             f"{cover:.1%} of the Zipf popularity mass (vecver's report: "
+                             f"{share} of the observed reads)")
                 rows.append(measure(name, coll, data, "dual", lat))
             except Unavailable as e:
                 rows.append(Row(name, note=str(e)))
@@ -638,9 +641,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=8)
     ap.add_argument("--uniform-queries", type=int, default=0,
                     help="subsample the uniform title set (0: all)")
-    ap.add_argument("--latency-queries", type=int, default=100,
+    ap.add_argument("--latency-queries", type=int, default=50,
                     help="single queries timed per row (real model inference)")
-    ap.add_argument("--latency-queries-rerank", type=int, default=50,
+    ap.add_argument("--latency-queries-rerank", type=int, default=20,
                     help="single queries timed for the rerank rows (they embed on the spot)")
     ap.add_argument("--curve", type=lambda s: [int(x) for x in s.split(",")],
                     default=list(range(0, 101, 10)), help="backfill percentages of the curve")

@@ -12,9 +12,12 @@ k, route=...)`` (perf_counter_ns, wall clock, so background work on the shadow w
 thread shows where it competes with the serving thread for the GIL and the cores):
 
 - active:  the baseline;
-- shadow:  active served, the candidate queried on the shadow worker. The served hits are
-           checked equal to active's for every query (a shadow run that changed one would
-           abort the bench);
+- shadow:  active served, the candidate queried on the shadow worker, calls back to back
+           (the worker competes with the next calls: the cost under saturation);
+- shadow-drained: the same, with the worker's queue drained (untimed) before each call:
+           what the serving thread itself pays (hand-off to the worker);
+           for both, the served hits are checked equal to active's for every query of the
+           round (a shadow run that changed one aborts the bench);
 - dual:    both spaces searched (depth c + 2k each) and fused (rrf);
 - canary:  canary:0.5 with a per-query routing key (half the keys read v2);
 - rerank:  rerank:50 (v1 top 50 rescored by stored v2 vectors).
@@ -41,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as C  # noqa: E402 - must run before vecver is imported
 
-ROUTES = ("active", "shadow", "dual", "canary:0.5", "rerank:50")
+ROUTES = ("active", "shadow", "shadow-drained", "dual", "canary:0.5", "rerank:50")
 
 
 def run(args: argparse.Namespace) -> None:
@@ -63,7 +66,8 @@ def run(args: argparse.Namespace) -> None:
         with vecver.open(cfg, progress=False) as ws:
             coll = ws.collection("c")
             for r in ROUTES:  # warm up: plans cached, indexes loaded
-                coll.search(queries[0], args.k, route=r, routing_key="warm")
+                coll.search(queries[0], args.k, route=r.replace("-drained", ""),
+                            routing_key="warm")
             coll.searcher.flush()
             ws.manifest.reset_counters("c", "shadow/")
             per_round: dict[str, list[tuple[float, float]]] = {r: [] for r in ROUTES}
@@ -71,22 +75,26 @@ def run(args: argparse.Namespace) -> None:
             pace = args.pace_ms / 1000.0
             for rnd in range(args.rounds):
                 times: dict[str, list[float]] = {r: [] for r in ROUTES}
+                answers: dict[str, dict[str, list[tuple[str, float]]]] = {r: {} for r in ROUTES}
                 for b0 in range(0, len(queries), block):
                     qs = queries[b0:b0 + block]
                     order = ROUTES[rnd % len(ROUTES):] + ROUTES[:rnd % len(ROUTES)]
                     for r in order:
+                        route = r.replace("-drained", "")
                         for i, q in enumerate(qs):
                             key = f"user-{b0 + i}"
+                            if r == "shadow-drained":
+                                coll.searcher.flush()
                             t = time.perf_counter_ns()
-                            hits = coll.search(q, args.k, route=r, routing_key=key)
+                            hits = coll.search(q, args.k, route=route, routing_key=key)
                             times[r].append((time.perf_counter_ns() - t) / 1000.0)
-                            if r == "shadow":
-                                base = coll.search(q, args.k, route="active")
-                                if [(h.id, h.score) for h in hits] != \
-                                        [(h.id, h.score) for h in base]:
-                                    raise SystemExit(f"shadow changed the answer to {q!r}")
+                            answers[r][q] = [(h.id, h.score) for h in hits]
                             if pace:
                                 time.sleep(pace)
+                for r in ("shadow", "shadow-drained"):
+                    for q, got in answers[r].items():
+                        if got != answers["active"][q]:
+                            raise SystemExit(f"{r} changed the answer to {q!r}")
                 for r in ROUTES:
                     per_round[r].append((C.percentile(times[r], 50), C.percentile(times[r], 99)))
                 print(f"round {rnd + 1}: " + ", ".join(
@@ -104,14 +112,16 @@ def run(args: argparse.Namespace) -> None:
              for r in ROUTES}
         for r in ROUTES:
             print(f"{r:<14}{p[r][0]:>10.0f}{p[r][1]:>10.0f}")
-        a, s = p["active"], p["shadow"]
-        print(f"shadow overhead over active: p50 +{s[0] - a[0]:.0f}us "
-              f"({s[0] / a[0]:.2f}x), p99 +{s[1] - a[1]:.0f}us ({s[1] / a[1]:.2f}x)")
+        a = p["active"]
+        for r in ("shadow", "shadow-drained"):
+            s = p[r]
+            print(f"{r} overhead over active: p50 {s[0] - a[0]:+.0f}us "
+                  f"({s[0] / a[0]:.2f}x), p99 {s[1] - a[1]:+.0f}us ({s[1] / a[1]:.2f}x)")
         recorded = int(cnt.get(prefix + "queries", 0))
         dropped = int(cnt.get(prefix + "dropped", 0))
         print(f"shadow comparisons recorded {recorded}, dropped {dropped} (queue full), "
               f"errors {int(cnt.get(prefix + 'errors', 0))}; served answers identical to "
-              f"active for all {len(queries) * args.rounds} shadow calls")
+              f"active for all {2 * len(queries) * args.rounds} shadow calls")
         if recorded:
             print(f"mean overlap@{args.k} {cnt.get(prefix + 'overlap_sum', 0) / recorded:.3f}, "
                   f"top-1 agreement {cnt.get(prefix + 'top1_agree', 0) / recorded:.3f} "

@@ -53,3 +53,9 @@ def wide(texts: list[str]) -> np.ndarray:
 
 def scrambled(texts: list[str]) -> np.ndarray:
     return _noise(texts, BASE_DIM, 1.0)
+
+
+def folded(texts: list[str]) -> np.ndarray:
+    """A nonlinear view of ``v1`` (absolute values after a rotation): it retrieves well
+    on its own, but no linear adapter maps it back into ``v1``."""
+    return np.abs(_base(texts) @ _ROT) + _noise(texts, BASE_DIM, 0.01)

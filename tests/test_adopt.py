@@ -633,7 +633,7 @@ def test_cli_adopt_migrate_cutover_rollback(cli_ws: Any) -> None:
 
     bad = cli_ws.run("adopt", "docs", "--namespace", EXISTING, "--space", "v1",
                      "--text-field", "nope", ok=False)  # fmt: skip
-    assert "nope" in bad.err
+    assert "nope" in bad.err and bad.rc == 2  # bad input
     assert cli_ws.collection_status("docs") is None
 
     res = cli_ws.run("adopt", "docs", "--namespace", EXISTING, "--space", "v1",

@@ -14,8 +14,6 @@ import itertools
 import json
 import logging
 import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -446,6 +444,7 @@ def _end_to_end(root: Path, emu: PineconeEmulator, index: str, n: int,
         ws.run("-q", "migrate", "docs", "--to", "v2", "--batch-size", "16", ok=True)
     elif where.startswith("building"):
         ws.run("-q", "backfill", "docs", "--batch-size", "16", ok=True)
+    print(f"migrate {outcome} at [{where}]")
     assert phase(ws).startswith(f"ready done={n} finished"), (outcome, where, phase(ws))
     rep = ws.run("verify", "docs", "--json", ok=True).json()
     assert rep["clean"] is True, json.dumps(rep, indent=1)
@@ -459,15 +458,17 @@ def _end_to_end(root: Path, emu: PineconeEmulator, index: str, n: int,
 
     def searcher() -> None:
         with ws.open() as w:
-            while not stop.is_set():
+            c = w.collection("docs")
+            while not stop.is_set() and not errors:
                 for q in queries:
                     try:
-                        hits = w.search("docs", q, k=3)
+                        hits = c.search(q, k=3)
                         searches[0] += 1
                         if not hits:
                             empty[0] += 1
                     except Exception as e:  # noqa: BLE001 - counted and reported
                         errors.append(f"{type(e).__name__}: {e}")
+                        break
 
     t = threading.Thread(target=searcher)
     t.start()
@@ -490,7 +491,7 @@ def test_end_to_end_kill_resume_cutover_rollback(
     tmp_path: Path, emulator: PineconeEmulator, index_name: str, faults_off: None,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    _end_to_end(tmp_path, emulator, index_name, 400, monkeypatch)
+    _end_to_end(tmp_path, emulator, index_name, 300, monkeypatch)
 
 
 def test_end_to_end_with_faults_ends_clean(
@@ -503,5 +504,5 @@ def test_end_to_end_with_faults_ends_clean(
     emulator.faults.unavailable = 0.03
     emulator.faults.retry_after = 0.01
     emulator.faults.lag = 0.02
-    _end_to_end(tmp_path, emulator, index_name, 200, monkeypatch)
+    _end_to_end(tmp_path, emulator, index_name, 150, monkeypatch)
     assert emulator.faults.injected > 0

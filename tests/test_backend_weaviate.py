@@ -18,7 +18,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-pytest.importorskip("weaviate", reason="the weaviate backend needs weaviate-client (vecver[weaviate])")
+pytest.importorskip(
+    "weaviate", reason="the weaviate backend needs weaviate-client (vecver[weaviate])"
+)
 
 from vecver.backends.base import Backend  # noqa: E402
 from vecver.backends.registry import get_backend_class  # noqa: E402
@@ -37,7 +39,6 @@ from vecver.errors import (  # noqa: E402
     InvalidInput,
     InvalidNamespaceName,
     NamespaceExists,
-    NamespaceNotFound,
     TransientBackendError,
 )
 from vecver.filters import F  # noqa: E402
@@ -116,7 +117,9 @@ class TestWeaviateWorkflow(WorkflowSuite):
     """Migrate, dual-write, cutover with Weaviate's collection alias, rollback, recover."""
 
     @pytest.fixture
-    def workspace_factory(self, tmp_path: Path, emu: WeaviateEmulator) -> Iterator[WorkspaceFactory]:
+    def workspace_factory(
+        self, tmp_path: Path, emu: WeaviateEmulator
+    ) -> Iterator[WorkspaceFactory]:
         with workspace_factory_for(tmp_path, {"default": _table(emu)}) as make:
             yield make
 
@@ -127,7 +130,9 @@ class TestWeaviateToLocalWorkflow(WorkflowSuite):
     migrate_on = "target"
 
     @pytest.fixture
-    def workspace_factory(self, tmp_path: Path, emu: WeaviateEmulator) -> Iterator[WorkspaceFactory]:
+    def workspace_factory(
+        self, tmp_path: Path, emu: WeaviateEmulator
+    ) -> Iterator[WorkspaceFactory]:
         with workspace_factory_for(tmp_path, {
             "default": _table(emu),
             "target": {"name": "local", "path": str(tmp_path / "local")},
@@ -287,8 +292,12 @@ def test_objects_hold_uuid5_ids_and_the_property_layout(emu: WeaviateEmulator) -
         cfg = raw.collections.get("Vv_layout").config.get()
         assert _json.loads(cfg.description or "")["vecver"]["fingerprint"] == spec.fingerprint
         assert cfg.vector_config["vv"].vector_index_config.distance_metric.value == "l2-squared"  # type: ignore[union-attr]
-        obj = raw.collections.get("Vv_layout").query.fetch_object_by_id(uuid_for(rec.id), include_vector=True)
-        assert obj is not None and str(obj.uuid) == str(_uuid.uuid5(_uuid.UUID("6f1c8a52-3c1e-5b7e-9a43-2d0f6e1b7c90"), rec.id))
+        obj = raw.collections.get("Vv_layout").query.fetch_object_by_id(
+            uuid_for(rec.id), include_vector=True
+        )
+        assert obj is not None and str(obj.uuid) == str(
+            _uuid.uuid5(_uuid.UUID("6f1c8a52-3c1e-5b7e-9a43-2d0f6e1b7c90"), rec.id)
+        )
         p = obj.properties
         assert p["vv_id"] == rec.id and p["vv_text"] == "hello" and p["vv_fp"] == spec.fingerprint
         assert _json.loads(str(p["vv_meta"])) == rec.metadata
@@ -454,7 +463,9 @@ def test_bad_options_are_config_errors(kwargs: dict[str, Any]) -> None:
         WeaviateBackend(**kwargs)
 
 
-def test_a_server_older_than_1_32_is_refused(emu: WeaviateEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_server_older_than_1_32_is_refused(
+    emu: WeaviateEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import vecver.testing.emulators.weaviate as mod
 
     monkeypatch.setattr(mod, "VERSION", "1.31.4")

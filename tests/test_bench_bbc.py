@@ -143,3 +143,33 @@ def test_embed_caches_by_kind_and_resumes_after_an_interruption(
     q = _bbc.embed("fake", texts, "query")
     assert len(fake.calls) == 6 and q[0, 1] == 1.0  # queries are their own entry
     assert not list(tmp_path.glob("*.parts"))
+
+
+def test_config_text_declares_the_bench_models_as_vecver_spaces(tmp_path: Path) -> None:
+    from vecver.config import Config
+
+    path = tmp_path / "vecver.toml"
+    path.write_text(_bbc.config_text({"v1": "minilm-l3", "v2": "minilm-l6"}, "news", "v1"),
+                    encoding="utf-8")
+    cfg = Config.load(path)
+    for label, model in (("v1", "minilm-l3"), ("v2", "minilm-l6")):
+        spec = cfg.spaces[label].to_dict()
+        assert {k: spec[k] for k in _bbc.space_table(model)} == _bbc.space_table(model)
+    assert cfg.collections["news"] == "v1"
+    cached = tmp_path / "cached.toml"
+    cached.write_text(_bbc.cached_config_text({"a": "minilm-l6"}, "c", "a"), encoding="utf-8")
+    spec = Config.load(cached).spaces["a"]
+    assert spec.embedder == "python:_bbc:CachedModel"
+    assert dict(spec.options) == {"model": "minilm-l6"} and spec.dimension == 384
+    with pytest.raises(KeyError, match="known"):
+        _bbc.space_table("no-such-model")
+
+
+def test_register_model_adds_a_space_table() -> None:
+    _bbc.register_model("tiny-test", {"embedder": "hash", "dimension": 8})
+    try:
+        assert _bbc.space_table("tiny-test") == {"embedder": "hash", "dimension": 8}
+        _bbc.space_table("tiny-test")["dimension"] = 9  # a copy each time
+        assert _bbc.space_table("tiny-test")["dimension"] == 8
+    finally:
+        del _bbc.MODELS["tiny-test"]

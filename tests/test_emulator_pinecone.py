@@ -5,6 +5,7 @@ injection, and ``vecver emulator`` on the command line."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from vecver.testing.emulators.pinecone import PineconeEmulator
 from vecver.testing.emulators.pinecone_state import matches_filter
 
 KEY = "emu-key"
+_count = itertools.count()
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +37,7 @@ def emu() -> Iterator[PineconeEmulator]:
 @pytest.fixture
 def host(emu: PineconeEmulator, request: pytest.FixtureRequest) -> Iterator[str]:
     emu.faults.clear()
-    name = "i-" + request.node.name.replace("_", "-").lower()[-30:].strip("-")
-    yield emu.create_index(name, 3, "cosine")
+    yield emu.create_index(f"i-{next(_count)}", 3, "cosine")
     emu.faults.clear()
 
 
@@ -134,7 +135,8 @@ def test_upsert_query_fetch_list_shapes(host: str) -> None:
                                               "topK": 5})  # fmt: skip
     assert q["matches"] == []  # an unknown namespace queries as empty
     status, f, _ = call(host + "/vectors/fetch?ids=a&ids=zz&namespace=ns")
-    assert status == 200 and list(f["vectors"]) == ["a"] and f["vectors"]["a"]["values"] == [1, 0, 0]
+    assert status == 200 and list(f["vectors"]) == ["a"]
+    assert f["vectors"]["a"]["values"] == [1, 0, 0]
     status, page, _ = call(host + "/vectors/list?namespace=ns&limit=2")
     assert [v["id"] for v in page["vectors"]] == ["a", "b"] and page["pagination"]["next"]
     _, page2, _ = call(host + f"/vectors/list?namespace=ns&limit=2&paginationToken="
@@ -144,7 +146,8 @@ def test_upsert_query_fetch_list_shapes(host: str) -> None:
     assert [v["id"] for v in page3["vectors"]] == ["b"]
     status, stats, _ = call(host + "/describe_index_stats", "POST", {})
     assert status == 200 and stats["namespaces"] == {"ns": {"vectorCount": 3}}
-    assert stats["dimension"] == 3 and stats["totalVectorCount"] == 3 and stats["metric"] == "cosine"
+    assert stats["dimension"] == 3 and stats["totalVectorCount"] == 3
+    assert stats["metric"] == "cosine"
 
 
 def test_update_delete_namespaces(host: str) -> None:
@@ -155,8 +158,9 @@ def test_update_delete_namespaces(host: str) -> None:
                                                    "namespace": "ns"})[0] == 200  # fmt: skip
     _, f, _ = call(host + "/vectors/fetch?ids=a&namespace=ns")
     assert f["vectors"]["a"]["metadata"] == {"k": "v", "x": True}
-    assert call(host + "/vectors/delete", "POST", {"ids": ["a"], "namespace": "ns"})[:2] == (200, {})
-    assert call(host + "/vectors/delete", "POST", {"filter": {"k": "w"}, "namespace": "ns"})[0] == 200
+    delete = host + "/vectors/delete"
+    assert call(delete, "POST", {"ids": ["a"], "namespace": "ns"})[:2] == (200, {})
+    assert call(delete, "POST", {"filter": {"k": "w"}, "namespace": "ns"})[0] == 200
     _, stats, _ = call(host + "/describe_index_stats", "POST", {})
     assert stats["namespaces"]["ns"]["vectorCount"] == 0
     up(host, [{"id": "z", "values": [1, 1, 0]}], ns="other")
@@ -165,7 +169,7 @@ def test_update_delete_namespaces(host: str) -> None:
     assert lst["total_count"] == 2 and isinstance(lst["namespaces"][0]["record_count"], str)
     status, d, _ = call(host + "/namespaces/other")
     assert status == 200 and d == {"name": "other", "record_count": "1"}
-    assert call(host + "/vectors/delete", "POST", {"deleteAll": True, "namespace": "other"})[0] == 200
+    assert call(delete, "POST", {"deleteAll": True, "namespace": "other"})[0] == 200
     assert call(host + "/namespaces/other", "DELETE")[0] == 202
     status, err, _ = call(host + "/namespaces/other")
     assert status == 404 and err == {"code": 5, "message": "Namespace not found", "details": []}
@@ -183,7 +187,8 @@ def test_update_delete_namespaces(host: str) -> None:
     ([{"id": "a", "values": [1, 0, 0], "metadata": {"n": None}}], "null"),
     ([{"id": "a", "values": [1, 0, 0], "metadata": {"l": [1, 2]}}], "list"),
     ([{"id": "a", "values": [1, 0, 0], "metadata": {"o": {"x": 1}}}], "object"),
-    ([{"id": "a", "values": [1, 0, 0], "metadata": {"t": "x" * 41_000}}], "exceeds the limit of 40960"),
+    ([{"id": "a", "values": [1, 0, 0], "metadata": {"t": "x" * 41_000}}],
+     "exceeds the limit of 40960"),
     ([{"id": str(i), "values": [1, 0, 0]} for i in range(1001)], "at most 1000"),
 ])  # fmt: skip
 def test_upsert_errors(host: str, vectors: list[dict[str, Any]], words: str) -> None:

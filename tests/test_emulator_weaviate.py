@@ -151,9 +151,7 @@ def test_an_existing_class_is_422(client: Any) -> None:
 
 def test_a_vectorizer_module_is_refused(client: Any) -> None:
     with pytest.raises(UnexpectedStatusCodeError) as ei:
-        client.collections.create(
-            "Vec", vector_config=Configure.Vectors.text2vec_openai(name="x")
-        )
+        client.collections.create("Vec", vector_config=Configure.Vectors.text2vec_openai(name="x"))
     assert ei.value.status_code == 422
 
 
@@ -209,7 +207,9 @@ def test_batch_insert_replace_and_per_object_errors(client: Any) -> None:
     col = _make(client)
     objs = _objects(10)
     assert col.data.insert_many(objs).errors == {}
-    again = DataObject(properties={"title": "new"}, vector={"vv": [1.0, 0, 0, 0]}, uuid=objs[0].uuid)
+    again = DataObject(
+        properties={"title": "new"}, vector={"vv": [1.0, 0, 0, 0]}, uuid=objs[0].uuid
+    )
     bad = DataObject(properties={"title": "bad"}, vector={"vv": [1.0, 2.0]}, uuid=uuid.uuid4())
     res = col.data.insert_many([again, bad])
     assert list(res.errors) == [1]
@@ -223,7 +223,8 @@ def test_batch_insert_replace_and_per_object_errors(client: Any) -> None:
 
 def test_wrong_property_types_are_per_object_errors(client: Any) -> None:
     col = _make(client)
-    res = col.data.insert_many([DataObject(properties={"title": 5}, vector={"vv": [1.0, 0, 0, 0]})] * 1
+    wrong = DataObject(properties={"title": 5}, vector={"vv": [1.0, 0, 0, 0]})
+    res = col.data.insert_many([wrong]
                                + _objects(1))  # fmt: skip
     assert list(res.errors) == [0] and "text" in res.errors[0].message
 
@@ -275,7 +276,8 @@ def test_near_vector_distances_are_exact(client: Any, metric: VectorDistances) -
     col.data.insert_many(objs)
     q = np.random.default_rng(9).standard_normal(8).astype(np.float32)
     res = col.query.near_vector(q.tolist(), limit=5, target_vector="vv",
-                                return_metadata=MetadataQuery(distance=True, certainty=True))  # fmt: skip
+                                return_metadata=MetadataQuery(distance=True,
+                                                              certainty=True))  # fmt: skip
     mat = np.asarray([o.vector["vv"] for o in objs], np.float32)  # type: ignore[index]
     if metric == VectorDistances.COSINE:
         qn, mn = q / np.linalg.norm(q), mat / np.linalg.norm(mat, axis=1)[:, None]
@@ -301,13 +303,24 @@ def test_filters_on_properties_and_ids(client: Any) -> None:
     col.data.insert_many(objs)
 
     def titles(f: Any) -> list[str]:
-        return sorted(o.properties["title"] for o in col.query.fetch_objects(filters=f, limit=50).objects)
+        return sorted(
+            o.properties["title"] for o in col.query.fetch_objects(filters=f, limit=50).objects
+        )
 
     assert titles(Filter.by_property("keys").contains_any(["k1"])) == ["t1", "t10", "t4", "t7"]
-    assert titles(Filter.by_property("keys").contains_all(["k1", "all"])) == ["t1", "t10", "t4", "t7"]
+    assert titles(Filter.by_property("keys").contains_all(["k1", "all"])) == [
+        "t1",
+        "t10",
+        "t4",
+        "t7",
+    ]
     assert titles(Filter.by_property("n").greater_or_equal(10)) == ["t10", "t11"]
-    assert titles(Filter.by_property("n").less_than(2) & Filter.by_property("title").equal("t1")) == ["t1"]
-    assert titles(Filter.by_property("n").less_than(1) | Filter.by_property("n").greater_than(10)) == ["t0", "t11"]
+    assert titles(
+        Filter.by_property("n").less_than(2) & Filter.by_property("title").equal("t1")
+    ) == ["t1"]
+    assert titles(
+        Filter.by_property("n").less_than(1) | Filter.by_property("n").greater_than(10)
+    ) == ["t0", "t11"]
     assert titles(Filter.by_id().equal(objs[3].uuid)) == ["t3"]
     assert titles(Filter.by_property("title").like("t1*")) == ["t1", "t10", "t11"]
     with pytest.raises(WeaviateQueryError):
@@ -318,7 +331,8 @@ def test_near_vector_with_a_filter_and_a_wrong_length(client: Any) -> None:
     col = _make(client)
     col.data.insert_many(_objects(12))
     res = col.query.near_vector([1, 0, 0, 0], limit=10, target_vector="vv",
-                                filters=Filter.by_property("keys").contains_any(["k2"]))  # fmt: skip
+                                filters=Filter.by_property("keys")
+                                .contains_any(["k2"]))  # fmt: skip
     assert sorted(o.properties["title"] for o in res.objects) == ["t11", "t2", "t5", "t8"]
     with pytest.raises(WeaviateQueryError):
         col.query.near_vector([1.0, 0.0], limit=3, target_vector="vv")
@@ -330,7 +344,8 @@ def test_batch_delete_by_ids_and_count(client: Any) -> None:
     col.data.insert_many(objs)
     dry = col.data.delete_many(where=Filter.by_id().contains_any([objs[0].uuid]), dry_run=True)
     assert dry.matches == 1 and col.aggregate.over_all(total_count=True).total_count == 8
-    out = col.data.delete_many(where=Filter.by_id().contains_any([objs[0].uuid, objs[1].uuid, uuid.uuid4()]),
+    ids = [objs[0].uuid, objs[1].uuid, uuid.uuid4()]
+    out = col.data.delete_many(where=Filter.by_id().contains_any(ids),
                                verbose=True)  # fmt: skip
     assert out.matches == out.successful == 2 and len(out.objects) == 2  # type: ignore[arg-type]
     assert col.aggregate.over_all(total_count=True).total_count == 6
@@ -347,10 +362,12 @@ def test_rest_objects_insert_exists_delete(client: Any) -> None:
     assert not col.data.exists(u)
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_unnamed_default_vector_collections(client: Any) -> None:
     col = client.collections.create("Legacy", vectorizer_config=Configure.Vectorizer.none())
     col.data.insert_many([DataObject(properties={"a": "x"}, vector=[1.0, 0.0], uuid=uuid.uuid4()),
-                          DataObject(properties={"a": "y"}, vector=[0.0, 1.0], uuid=uuid.uuid4())])  # fmt: skip
+                          DataObject(properties={"a": "y"}, vector=[0.0, 1.0],
+                                     uuid=uuid.uuid4())])  # fmt: skip
     res = col.query.near_vector([0.9, 0.1], limit=1, include_vector=True,
                                 return_metadata=MetadataQuery(distance=True))  # fmt: skip
     assert res.objects[0].properties["a"] == "x"

@@ -99,6 +99,26 @@ def test_a_budget_copies_the_n_most_read_and_reports_their_share(make_ws) -> Non
     assert rep.embedded == N - 12 and rep.skipped == 12
 
 
+def test_a_time_budget_stops_after_a_batch_and_the_next_run_resumes_there(make_ws) -> None:
+    ws = make_ws("memory")
+    counts = _hot(ws)
+    order = _by_heat(counts)
+    rep = backfill(ws, "c", batch_size=4, priority="hot", budget_seconds=1e-6)
+    assert rep.mode == "hot-budget" and rep.state == "building"
+    assert rep.hot is not None and (rep.hot.done, rep.hot.finished) == (4, False)
+    assert _v2_ids(ws) == set(order[:4])
+    rep = backfill(ws, "c", batch_size=4)  # resumes the hot phase at 4, then the rest
+    assert rep.state == "ready" and rep.resumed
+    assert rep.hot is not None
+    assert (rep.hot.done, rep.hot.written, rep.hot.skipped) == (len(order), len(order), 0)
+    assert rep.embedded == N - 4
+    for bad in (0, -1.0, float("inf"), float("nan"), "5"):
+        with pytest.raises(InvalidArgument):
+            backfill(ws, "c", priority="hot", budget_seconds=bad)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput):
+        backfill(ws, "c", budget_seconds=5.0)
+
+
 def test_deleted_and_updated_documents_win_over_the_hot_order(make_ws) -> None:
     ws = make_ws("memory")
     counts = _hot(ws)

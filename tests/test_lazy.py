@@ -176,6 +176,29 @@ def test_read_counts_are_batched_into_the_store(open_ws) -> None:
     assert ws.manifest.read_totals("c") == (len(want), sum(want.values()))
 
 
+def test_rank_weighted_read_counts(open_ws) -> None:
+    ws = open_ws(read_weight="rank")
+    coll, _ = _setup(ws)
+    want: dict[str, int] = {}
+    for q in ("d0001", "d0002"):
+        for rank, h in enumerate(coll.search(text_of(q), 5), 1):
+            want[h.id] = want.get(h.id, 0) + {1: 10, 2: 5, 3: 4, 4: 3, 5: 2}[rank]
+    lazy.flush(ws)
+    assert dict(ws.manifest.read_counts("c")) == want
+
+
+def test_lazy_config_is_checked() -> None:
+    from vecver.errors import ConfigError
+
+    assert vecver.Config.from_mapping({"lazy": {"read_weight": "rank"}}).lazy.read_weight \
+        == "rank"
+    for bad in ({"read_weight": "heat"}, {"max_queue": 0}, {"sync_limit": -1},
+                {"flush_interval": 0}, {"lease_ttl": "soon"}, {"enabled": "yes"},
+                {"batch": 1.5}, {"colour": 1}):
+        with pytest.raises(ConfigError):
+            vecver.Config.from_mapping({"lazy": bad})
+
+
 def test_the_flusher_thread_writes_without_an_explicit_flush(open_ws) -> None:
     ws = open_ws(flush_interval=0.05)
     coll, _ = _setup(ws)
@@ -242,6 +265,29 @@ def test_sync_dual_read_serves_from_the_space_just_written(open_ws) -> None:
     assert {h.space for h in before} == {"v1"}
     after = coll.search(text_of("d0012"), 5, route="dual", lazy="sync")
     assert "v2" in {h.space for h in after}
+
+
+def test_what_rerank_finds_missing_is_queued(open_ws) -> None:
+    """The ``rerank`` route reports the active hits lacking a vector in the candidate
+    (``event.missing``): each is queued for the candidate, however it was served."""
+    ws = open_ws()
+    coll, row = _setup(ws)
+    # half the documents in v2 already (dual-written): the rest are missing there
+    coll.upsert([d for d in core_docs(N) if int(d.id[1:]) % 2 == 0])
+    events: list[Any] = []
+
+    class Recorder:
+        def on_search(self, event: Any) -> None:
+            events.append(event)
+
+    ws.read_observers.append(Recorder())
+    coll.search(text_of("d0003"), 5, route="rerank:20")
+    missing = set(events[-1].missing.get(row.name, ()))
+    assert missing and all(int(i[1:]) % 2 == 1 for i in missing)
+    lazy.flush(ws)
+    queued = {p["id"] for p in _queued(ws)}
+    assert missing <= queued
+    assert all(int(i[1:]) % 2 == 1 for i in queued)  # nothing already current is queued
 
 
 # ----------------------------------------------------------------------------- drainer
@@ -371,6 +417,10 @@ def test_migrate_without_backfill_refuses_backfill_options(open_ws) -> None:
 def test_cli_lazy_migration_end_to_end(cli_ws: CliWorkspace) -> None:
     docs = make_docs(60)
     cli_ws.run("ingest", "docs", cli_ws.jsonl("d.jsonl", docs), ok=True)
+    # no migration at all, nothing queued: draining is fine too
+    res = cli_ws.run("backfill", "docs", "--lazy", "--json", ok=True)
+    assert res.json()["drain"]["claimed"] == 0 and res.json()["state"] == "-"
+    cli_ws.run("backfill", "nope", "--lazy", ok=False)
     res = cli_ws.run("migrate", "docs", "--to", "v2", "--no-backfill", "--json", ok=True)
     assert res.json()["mode"] == "lazy-only" and res.json()["state"] == "building"
     # nothing queued: draining is fine

@@ -387,6 +387,7 @@ def migrate(
     batch_size: int | None = None,
     priority: str | None = None,
     budget_docs: int | None = None,
+    budget_seconds: float | None = None,
     no_backfill: bool = False,
     progress: bool | None = None,
     on_batch: Callable[[_backfill.BackfillReport], None] | None = None,
@@ -416,17 +417,21 @@ def migrate(
         stop (the space stays building); the report gives the share of observed reads
         they cover.
     :metavar budget_docs: N
+    :param budget_seconds: with --priority hot: copy the most-read documents for this
+        long, then stop (a later backfill resumes there).
+    :metavar budget_seconds: SECONDS
     :param no_backfill: start a lazy-only migration: dual-write on, nothing copied now.
     :param on_batch: Python only: called with the report after each durable batch.
     """
     _positive("batch size", batch_size)
     prio = _backfill.check_priority(priority)
     _backfill.check_budget(budget_docs, prio)
+    _backfill.check_budget_seconds(budget_seconds, prio)
     with _ws(config, progress, write=True) as ws:
         return _backfill.migrate(ws, collection, to, source=_source(source),
                                  batch_size=batch_size, progress=progress, on_batch=on_batch,
                                  on=on, priority=priority, budget_docs=budget_docs,
-                                 no_backfill=no_backfill)
+                                 budget_seconds=budget_seconds, no_backfill=no_backfill)
 
 
 def backfill(
@@ -439,6 +444,7 @@ def backfill(
     restart: bool = False,
     priority: str | None = None,
     budget_docs: int | None = None,
+    budget_seconds: float | None = None,
     lazy: bool = False,
     progress: bool | None = None,
 ) -> _backfill.BackfillReport:
@@ -463,15 +469,19 @@ def backfill(
         stop (the space stays building); the report gives the share of observed reads
         they cover.
     :metavar budget_docs: N
+    :param budget_seconds: with --priority hot: copy the most-read documents for this
+        long, then stop (a later backfill resumes there).
+    :metavar budget_seconds: SECONDS
     :param lazy: drain the lazy re-embedding queue only (nothing queued is fine).
     """
     _positive("batch size", batch_size)
     prio = _backfill.check_priority(priority)
     _backfill.check_budget(budget_docs, prio)
+    _backfill.check_budget_seconds(budget_seconds, prio)
     if lazy and (source is not None or restart or priority is not None
-                 or budget_docs is not None):
+                 or budget_docs is not None or budget_seconds is not None):
         raise InvalidInput("--lazy drains the lazy queue; it takes no --source, --restart, "
-                           "--priority or --budget-docs",
+                           "--priority or budget",
                            hint="drop --lazy, or the other options")
     with _ws(config, progress, write=True) as ws:
         if lazy:
@@ -479,7 +489,8 @@ def backfill(
                                            batch_size=batch_size)
         return _backfill.backfill(ws, collection, space=space, source=_source(source),
                                   batch_size=batch_size, progress=progress, restart=restart,
-                                  priority=priority, budget_docs=budget_docs)
+                                  priority=priority, budget_docs=budget_docs,
+                                  budget_seconds=budget_seconds)
 
 
 def verify(config: Config, collection: str, *, repair: bool = False) -> VerifyResult:

@@ -177,7 +177,11 @@ class LazySettings:
     - ``flush_interval``: seconds between the batched writes of what reads noticed, > 0;
     - ``lease_ttl``: seconds a drainer holds the queued documents it claimed (a crashed
       drainer's claims are handed out again after it), > 0;
-    - ``batch``: documents a drainer claims and re-embeds at a time, >= 1.
+    - ``batch``: documents a drainer claims and re-embeds at a time, >= 1;
+    - ``read_weight``: what one served hit adds to its document's read count (the order
+      of ``backfill --priority hot``): ``"hit"`` 1 (the default), ``"rank"``
+      ``ceil(10 / rank)`` (the first hit 10, the fifth 2, from the tenth on 1), which
+      favours what reads put on top.
     """
 
     enabled: bool = True
@@ -186,6 +190,7 @@ class LazySettings:
     flush_interval: float = 1.0
     lease_ttl: float = 60.0
     batch: int = 64
+    read_weight: str = "hit"
 
     @staticmethod
     def from_mapping(data: Mapping[str, Any]) -> LazySettings:
@@ -194,6 +199,10 @@ class LazySettings:
         enabled = data.get("enabled", True)
         if not isinstance(enabled, bool):
             raise ConfigError(f"[lazy] enabled must be true or false, got {enabled!r}")
+        weight = data.get("read_weight", "hit")
+        if weight not in ("hit", "rank"):
+            raise ConfigError(f"[lazy] read_weight must be \"hit\" or \"rank\", got "
+                              f"{weight!r}")
 
         def count(key: str, default: int, least: int) -> int:
             v = data.get(key, default)
@@ -216,6 +225,7 @@ class LazySettings:
             flush_interval=seconds("flush_interval", 1.0),
             lease_ttl=seconds("lease_ttl", 60.0),
             batch=count("batch", 64, 1),
+            read_weight=weight,
         )
 
 

@@ -995,10 +995,10 @@ class ForeignNamespace(BackendError):
         )
 
 
-class AdoptError(VecverError):
-    """``adopt`` refused an existing collection, or an adopted collection cannot be used
-    as its layout says. ``namespace`` is the physical collection; nothing was recorded
-    or written when adopt raised it."""
+class AdoptError(InvalidInput):
+    """``adopt`` refused an existing collection (bad input: exit code 2), or an adopted
+    collection cannot be used as its layout says. ``namespace`` is the physical
+    collection; nothing was recorded or written when adopt raised it."""
 
     namespace: str = ""
 
@@ -1112,19 +1112,21 @@ class AdoptedVectorsMismatch(AdoptError):
         )
 
 
-class AdoptedReadOnly(AdoptError):
-    """A write reached an adopted collection that was adopted read-only."""
+class AdoptedReadOnly(StateError):
+    """A write reached an adopted collection that was adopted read-only (refused: exit
+    code 3; nothing was written)."""
 
     def __init__(self, namespace: str) -> None:
         self.namespace = namespace
         super().__init__(
             f"collection {namespace!r} was adopted read-only: vecver does not write to it",
-            hint="migrate to a new space and cut over first (the collection stays the "
-            "backfill source), or adopt it without --read-only",
+            hint="writes are refused while the adopted space is live (active, or retired "
+            "for a rollback); adopt it without --read-only for a collection that takes "
+            "writes",
         )
 
 
-class AdoptedProtected(AdoptError):
+class AdoptedProtected(StateError):
     """vecver never drops a collection it adopted."""
 
     def __init__(self, namespace: str) -> None:

@@ -48,9 +48,9 @@ from .base import Adapter, adapter_class, check_pairs, load_adapter
 from .pairs import embed_in_batches, select_documents, stored_vectors, training_pairs
 
 if TYPE_CHECKING:
+    from ..runtime.workspace import Workspace
     from ..store.base import Artifact
     from ..store.sqlite import NamespaceRow
-    from ..runtime.workspace import Workspace
 
 KIND = "adapter"
 EVAL_KIND = "adapter-evaluation"
@@ -517,3 +517,31 @@ def enable(ws: Workspace, collection: str, source: str, target: str,
     _forget(ws)
     return out
 
+
+
+def export(ws: Workspace, collection: str, source: str, target: str, path: str,
+           version: int | None = None) -> Artifact:
+    """Write the enabled version (or ``version``) of adapter ``source -> target`` to the
+    file ``path`` (the archive :func:`~vecver.adapters.base.load_adapter` reads; what a
+    derived space's ``derive = {from = ..., adapter = FILE}`` names), atomically.
+    ``NoAdapter`` when there is no such adapter; ``InvalidArgument`` for a path in a
+    directory that does not exist."""
+    import os
+
+    ws.manifest.require_collection(collection)
+    name = artifact_name(source, target)
+    art = (ws.manifest.enabled_artifact(KIND, collection, name) if version is None
+           else ws.manifest.artifact(KIND, collection, name, version))
+    if art is None:
+        raise NoAdapter(collection, source, target,
+                        detail="" if version is None else f"no version {version}")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise InvalidArgument("output", path, "a path in an existing directory")
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "wb") as f:
+        f.write(art.data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return art

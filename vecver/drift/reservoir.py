@@ -15,8 +15,9 @@ persisted with them, so a restarted process continues the same stream of decisio
 persisted in the manifest as the artifact ``("drift.reservoir", collection, space
 label)`` (vectors as float16) — in batches: after ``flush_every`` offered vectors or
 ``flush_seconds`` since the last flush (checked at a write), on :func:`flush_all`, and at
-interpreter exit; never per write. Only the two newest versions are kept. A crash (kill -9) loses at most the vectors offered since
-the last flush: the stored sample stays a uniform sample of the vectors it recorded.
+interpreter exit; never per write. Only the two newest versions are kept. A crash
+(kill -9) loses at most the vectors offered since the last flush: the stored sample stays
+a uniform sample of the vectors it recorded.
 
 Several writer processes: each flush re-reads the stored version; when another process
 flushed meanwhile, the two samples are merged (each slot drawn from either side in

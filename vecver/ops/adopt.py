@@ -174,8 +174,9 @@ def adopt(
         raise AdoptError(
             f"collection {namespace!r} lets the database assign its keys, so vecver cannot "
             "write new documents there in its layout",
-            hint="adopt it with --read-only (it stays the backfill source; writes start "
-            "after the cutover to a new space)",
+            hint="adopt it with --read-only: it is then the source of a migration to a "
+            "new space and is never written (writes of the collection are refused while "
+            "it is live)",
         )
     _check_alias_name(be, collection, namespace)
 

@@ -103,6 +103,21 @@ def check_budget(budget_docs: object, priority: str) -> int | None:
     return budget_docs
 
 
+def check_budget_seconds(budget_seconds: object, priority: str) -> float | None:
+    """``budget_seconds`` as None or a positive finite number, given only with priority
+    ``hot`` (``InvalidArgument`` / ``InvalidInput`` otherwise)."""
+    if budget_seconds is None:
+        return None
+    if (isinstance(budget_seconds, bool) or not isinstance(budget_seconds, (int, float))
+            or not 0 < budget_seconds < float("inf")):
+        raise InvalidArgument("budget_seconds", budget_seconds, "a positive number of seconds")
+    if priority != "hot":
+        raise InvalidInput("a budget of time needs priority 'hot' (it backfills the "
+                           "most-read documents first, for that long)",
+                           hint="add --priority hot")
+    return float(budget_seconds)
+
+
 @dataclass
 class HotReport:
     """The hot-first phase of a backfill (cumulative over resumed runs): ``documents`` in
@@ -221,14 +236,17 @@ def backfill(
     on_batch: Callable[[BackfillReport], None] | None = None,
     priority: str | None = None,
     budget_docs: int | None = None,
+    budget_seconds: float | None = None,
 ) -> BackfillReport:
     """Copy every document into the space being built, resumably, then verify it and
     mark it ``ready``.
 
     ``priority="hot"`` copies the most-read documents first (see the module docstring);
-    with ``budget_docs`` only the N most-read ones, and the space stays ``building``.
-    ``InvalidArgument`` for an unknown priority or a budget that is not a positive
-    integer, ``InvalidInput`` for a budget without priority ``hot``, before anything runs.
+    with ``budget_docs`` only the N most-read ones, with ``budget_seconds`` the most-read
+    ones for that long (the batch in flight is finished; a later backfill resumes the hot
+    phase where it stopped); with a budget the space stays ``building``.
+    ``InvalidArgument`` for an unknown priority or a budget that is not positive,
+    ``InvalidInput`` for a budget without priority ``hot``, before anything runs.
 
     Documents are streamed from ``source`` (default: the active space's stored text) in
     a stable order; documents already present (see
@@ -248,9 +266,11 @@ def backfill(
     """
     prio = check_priority(priority)
     budget = check_budget(budget_docs, prio)
+    seconds = check_budget_seconds(budget_seconds, prio)
     return _backfill(ws, collection, space, _Options(source, batch_size, progress, restart,
                                                      on_batch, priority=prio,
-                                                     budget_docs=budget))
+                                                     budget_docs=budget,
+                                                     budget_seconds=seconds))
 
 
 def _backfill(ws: Workspace, collection: str, space: str | None,
@@ -299,6 +319,11 @@ class _Options:
     source_checked: bool = False  # migrate validated it already
     priority: str = "order"
     budget_docs: int | None = None
+    budget_seconds: float | None = None
+
+    @property
+    def budgeted(self) -> bool:
+        return self.budget_docs is not None or self.budget_seconds is not None
 
 
 @dataclass
@@ -387,7 +412,7 @@ class _BackfillRun:
         self._open()
         if self.hot is not None and not self.hot.finished:
             self._hot_phase()
-        if self.opts.budget_docs is not None:
+        if self.opts.budgeted:
             # the budget was spent on the hot phase: the rest is for a later backfill
             self.rep.mode = "hot-budget"
             self.rep.seconds = time.perf_counter() - t0
@@ -447,6 +472,7 @@ class _BackfillRun:
         )
         bar.done = hot.done
         be = ws.backend_for(target)
+        t0 = time.perf_counter()
         try:
             while hot.done < len(order):
                 chunk = order[hot.done: hot.done + self.batch]
@@ -478,7 +504,10 @@ class _BackfillRun:
                 bar.update(len(chunk))
                 if self.opts.on_batch is not None:
                     self.opts.on_batch(self.rep)
-            if not hot.finished:
+                if (self.opts.budget_seconds is not None
+                        and time.perf_counter() - t0 >= self.opts.budget_seconds):
+                    break  # out of time: the next backfill resumes from here
+            if not hot.finished and hot.done >= len(order):
                 hot.finished = True
                 self._save(self.cursor)
         finally:
@@ -536,7 +565,7 @@ class _BackfillRun:
                     hint="resume with the same source, or restart it (--restart)",
                 )
         if opts.priority == "hot" and (
-            self.hot is None or (self.hot.finished and opts.budget_docs is not None)
+            self.hot is None or (self.hot.finished and opts.budgeted)
         ):
             # a new snapshot of the read order; a hot phase killed midway is resumed as
             # it was, and one that finished is done (unless a budget asks again)
@@ -785,6 +814,7 @@ def migrate(
     priority: str | None = None,
     budget_docs: int | None = None,
     no_backfill: bool = False,
+    budget_seconds: float | None = None,
 ) -> BackfillReport:
     """Start (or resume) the migration of ``collection`` to space ``to``: create its
     namespace (on backend instance ``on``, default: the active space's instance), turn
@@ -795,13 +825,16 @@ def migrate(
     ``CandidateFailed`` when the new space's model breaks (the space is marked
     ``failed``; production writes go on), and what :func:`backfill` raises.
 
-    ``priority`` and ``budget_docs``: as for :func:`backfill`. ``no_backfill`` starts a
-    lazy-only migration: dual-write is on, nothing is copied (the space stays
+    ``priority``, ``budget_docs`` and ``budget_seconds``: as for :func:`backfill`.
+    ``no_backfill`` starts a lazy-only migration: dual-write is on, nothing is copied
+    (the space stays
     ``building``; documents move as reads find them, see :mod:`vecver.read.lazy`); it
     takes no source, priority or budget (``InvalidInput``, before anything is created)."""
     prio = check_priority(priority)
     budget = check_budget(budget_docs, prio)
-    if no_backfill and (source is not None or priority is not None or budget is not None):
+    seconds = check_budget_seconds(budget_seconds, prio)
+    if no_backfill and (source is not None or priority is not None or budget is not None
+                        or seconds is not None):
         raise InvalidInput(
             "a migration without a backfill takes no source, priority or budget",
             hint="drop --no-backfill, or the other options (a later `vecver backfill` "
@@ -819,7 +852,8 @@ def migrate(
                               mode="lazy-only", done=ck.done if ck else 0)
     return _backfill(ws, collection, to, _Options(source, batch_size, progress, False,
                                                   on_batch, source_checked=True,
-                                                  priority=prio, budget_docs=budget))
+                                                  priority=prio, budget_docs=budget,
+                                                  budget_seconds=seconds))
 
 
 def lazy_backfill(

@@ -42,7 +42,8 @@ The drainer
 
 Read counts
     Every served hit counts one read of its document (``record_reads``, batched with the
-    rest), which ``backfill --priority hot`` uses to copy the most-read documents first.
+    rest; ``[lazy] read_weight = "rank"`` weighs a hit at rank r ``ceil(10 / r)``), which
+    ``backfill --priority hot`` uses to copy the most-read documents first.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import CandidateFailed, InvalidArgument, ManifestError, QueueFull, VecverError
 from ..runtime.reconcile import reconcile
-from .metrics import Flusher, FlushStore, MetricsObserver, bump, lazy_key
+from .metrics import Flusher, FlushStore, MetricsObserver, bump, lazy_key, warn_unrecorded
 
 if TYPE_CHECKING:
     from ..runtime.workspace import Workspace
@@ -73,6 +74,9 @@ KIND_PREFIX = "reembed:"
 #: ids one observer notes per collection between two flushes at most (what is beyond is
 #: counted as dropped: the backfill still covers those documents)
 MAX_NOTED = 50_000
+
+#: with ``[lazy] read_weight = "rank"``, a hit at rank r counts ceil(this / r) reads
+RANK_WEIGHT_TOP = 10
 
 #: a target space's state in which lazy re-embedding writes to it
 TARGET_STATES = ("building",)
@@ -136,6 +140,19 @@ def enqueue(ws: Workspace, collection: str, target: NamespaceRow, ids: Iterable[
     q = m.queue_stats(kind)
     room = max(0, cap - (q.pending + q.leased))
     res = EnqueueResult()
+    # one transaction for the whole batch where the store has them (SQLite: nested
+    # calls join the outer one), instead of one commit per document
+    batch = getattr(m, "transaction", None)
+    with batch() if callable(batch) else contextlib.nullcontext():
+        _enqueue_each(m, kind, collection, target, ids, room, res)
+    bump(ws, collection, {lazy_key("enqueued"): res.enqueued,
+                          lazy_key("deduplicated"): res.deduplicated,
+                          lazy_key("dropped"): res.dropped}, m)
+    return res
+
+
+def _enqueue_each(m: ManifestStore, kind: str, collection: str, target: NamespaceRow,
+                  ids: Iterable[str], room: int, res: EnqueueResult) -> None:
     for doc_id in dict.fromkeys(ids):
         if room <= 0:
             res.dropped += 1
@@ -154,10 +171,6 @@ def enqueue(ws: Workspace, collection: str, target: NamespaceRow, ids: Iterable[
         else:
             res.enqueued += 1
             room -= 1
-    bump(ws, collection, {lazy_key("enqueued"): res.enqueued,
-                          lazy_key("deduplicated"): res.deduplicated,
-                          lazy_key("dropped"): res.dropped}, m)
-    return res
 
 
 # ----------------------------------------------------------------------------- observer
@@ -189,6 +202,7 @@ class LazyObserver:
         self.ws = ws
         self.settings = ws.config.lazy
         self._lock = threading.Lock()
+        self._flushing = threading.Lock()
         # collection -> {namespace served -> {id: source hash}}
         self._noted: dict[str, dict[str, dict[str, str | None]]] = {}
         # collection -> {namespace -> ids} the searcher found missing there
@@ -202,7 +216,13 @@ class LazyObserver:
 
     def on_search(self, event: Any) -> None:
         collection: str = event.collection
-        reads: Counter[str] = Counter(h.id for hits in event.results for h in hits)
+        reads: Counter[str] = Counter()
+        if self.settings.read_weight == "rank":
+            for hits in event.results:
+                for rank, h in enumerate(hits, 1):
+                    reads[h.id] += -(-RANK_WEIGHT_TOP // rank)
+        else:
+            reads.update(h.id for hits in event.results for h in hits)
         seen = _seen_ids(event)
         missing: Mapping[str, Sequence[str]] = getattr(event, "missing", None) or {}
         if getattr(event, "sync", False):
@@ -274,6 +294,10 @@ class LazyObserver:
         """Write what reads noted since the last flush: read counts (one transaction per
         collection), and the missing or stale documents of each space being built, queued.
         A store that cannot be written (read-only) drops them with a warning."""
+        with self._flushing:  # a flush returns once what was noted before it is written
+            self._flush()
+
+    def _flush(self) -> None:
         with self._lock:
             noted, self._noted = self._noted, {}
             missing, self._missing = self._missing, {}
@@ -286,9 +310,7 @@ class LazyObserver:
                                        missing.get(collection, {}), reads.get(collection),
                                        dropped.get(collection, 0))
             except ManifestError as e:
-                if not getattr(ws, "_vecver_lazy_warned", False):
-                    ws._vecver_lazy_warned = True  # type: ignore[attr-defined]
-                    log.warning("vecver: reads of %s not recorded: %s", collection, e)
+                warn_unrecorded(ws, "reads", collection, e)
 
     def _flush_collection(self, collection: str, noted: Mapping[str, Mapping[str, str | None]],
                           missing: Mapping[str, set[str]], reads: Counter[str] | None,

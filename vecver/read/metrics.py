@@ -36,12 +36,13 @@ import bisect
 import logging
 import math
 import threading
+import weakref
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidArgument, ManifestError, MetricsNotInstalled
+from ..errors import InvalidArgument, ManifestError, ManifestReadOnly, MetricsNotInstalled
 
 if TYPE_CHECKING:
     from ..runtime.workspace import Workspace
@@ -166,16 +167,17 @@ class Flusher:
                 break
             self.flush()
 
-    def close(self, timeout: float = 10.0) -> None:
-        """Stop the thread and flush once more (idempotent)."""
+    def close(self) -> None:
+        """Stop the thread (waiting for the round in progress: the store it writes to is
+        closed next), flush once more on this thread, close the store (idempotent)."""
         if self._closed:
             return
         self._closed = True
         self._stop.set()
         self._nudge.set()
         t = self._thread
-        if t is not None:
-            t.join(timeout)
+        if t is not None and t is not threading.current_thread():
+            t.join()
         self.flush()
         if self.store is not None:
             self.store.close()
@@ -230,10 +232,21 @@ def bump(ws: Workspace, collection: str, deltas: Mapping[str, float],
         (store or ws.manifest).bump_counters(collection, dict(deltas))
         return True
     except ManifestError as e:
-        if not getattr(ws, "_vecver_metrics_warned", False):
-            ws._vecver_metrics_warned = True  # type: ignore[attr-defined]
-            log.warning("vecver: read metrics of %s not recorded: %s", collection, e)
+        warn_unrecorded(ws, "read metrics", collection, e)
         return False
+
+
+_warned: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def warn_unrecorded(ws: Workspace, what: str, collection: str, error: ManifestError) -> None:
+    """Say once per workspace that ``what`` could not be written: at INFO for a read-only
+    manifest (reads of a read-only workspace are expected), else a warning."""
+    if ws in _warned:
+        return
+    _warned.add(ws)
+    level = logging.INFO if isinstance(error, ManifestReadOnly) else logging.WARNING
+    log.log(level, "vecver: %s of %s not recorded: %s", what, collection, error)
 
 
 # ----------------------------------------------------------------------------- observer
@@ -248,6 +261,7 @@ class MetricsObserver:
     def __init__(self, ws: Workspace, flusher: Flusher) -> None:
         self.ws = ws
         self._lock = threading.Lock()
+        self._flushing = threading.Lock()
         self._deltas: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
         self._flusher = flusher
         flusher.add(self.flush)
@@ -286,13 +300,14 @@ class MetricsObserver:
     def flush(self) -> None:
         """Write what was counted (one transaction per collection). On a failure the
         counts are dropped (see :func:`bump`)."""
-        with self._lock:
-            taken = {c: dict(d) for c, d in self._deltas.items() if d}
-            self._deltas.clear()
-        fs = self._flusher.store
-        store = fs.get() if fs is not None else None
-        for collection, deltas in taken.items():
-            bump(self.ws, collection, deltas, store)
+        with self._flushing:  # a flush returns once what was counted before it is written
+            with self._lock:
+                taken = {c: dict(d) for c, d in self._deltas.items() if d}
+                self._deltas.clear()
+            fs = self._flusher.store
+            store = fs.get() if fs is not None else None
+            for collection, deltas in taken.items():
+                bump(self.ws, collection, deltas, store)
 
     def close(self) -> None:
         self.flush()

@@ -20,7 +20,8 @@ Rules it guarantees:
   ``fused_score`` and ``ranks``; re-ranked by a hook: ``rerank_score``);
 - **input rules** — queries are a list of non-empty strings (one string is refused by
   ``search_many``); ``k`` is an ``int`` from 1 to ``[read] max_k`` (a ``bool`` is not a
-  count); a filter is ``None`` (no filter), a :class:`~vecver.filters.Filter` or a
+  count; :meth:`Searcher.search_vectors` takes any ``k`` of at least 1); a filter is
+  ``None`` (no filter), a :class:`~vecver.filters.Filter` or a
   mapping (see :mod:`vecver.filters`); ``routing_key`` None or a non-empty string,
   required by ``canary``; ``lazy`` None, ``"async"`` or ``"sync"``; ``rerank_hook`` None or
   a callable. Each is refused with a typed ``InvalidInput`` before anything is embedded,
@@ -489,7 +490,8 @@ class Searcher:
             self._shadow_async(shadows, texts, k, flt, run.served, event, observers)
             return run.served
         for leg in shadows:
-            self._shadow_leg(leg, texts, k, flt, run.served, event)
+            self._shadow_leg(leg, texts, k, flt, [[h.id for h in hs] for hs in run.served],
+                             event)
         if shadows:  # a synchronous read waits anyway: its comparisons are written now
             _shadow.runner_for(self.ws, self.collection).flush(timeout=0)
         if not observers:
@@ -511,7 +513,7 @@ class Searcher:
     # -- shadow legs ------------------------------------------------------------------
 
     def _shadow_leg(self, leg: PreparedLeg, texts: list[str], k: int, flt: Filter | None,
-                    served: list[list[Hit]], event: SearchEvent) -> None:
+                    served: list[list[str]], event: SearchEvent) -> None:
         """Run one shadow leg, record its comparison with ``served``, add it to ``event``.
         A failure is counted and logged, never raised."""
         runner = _shadow.runner_for(self.ws, self.collection)
@@ -525,17 +527,16 @@ class Searcher:
             runner.add(ns.name, {"errors": 1.0}, comparisons=1)
             return
         latency = time.perf_counter() - t0
-        runner.record(ns.name, [_shadow.compare(s, h, k) for s, h in zip(served, hits,
-                                                                        strict=True)],
-                      k, latency)
+        runner.record(ns.name, [_shadow.compare_ids(s, [h.id for h in got], k)
+                                for s, got in zip(served, hits, strict=True)], k, latency)
         event.legs.append(LegResult(leg.leg, hits))
 
     def _shadow_async(self, shadows: list[PreparedLeg], texts: list[str], k: int,
                       flt: Filter | None, served: list[list[Hit]], event: SearchEvent,
                       observers: list[ReadObserver]) -> None:
         runner = _shadow.runner_for(self.ws, self.collection)
-        # the worker compares against its own copy: the caller may modify what it got
-        snapshot = [[replace(h, metadata=dict(h.metadata)) for h in hits] for hits in served]
+        # the worker compares the ids served (its own copy: the caller may modify its hits)
+        snapshot = [[h.id for h in hits] for hits in served]
 
         def job() -> None:
             for leg in shadows:

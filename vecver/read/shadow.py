@@ -75,8 +75,13 @@ def compare(served: Sequence[Hit], shadow: Sequence[Hit], k: int) -> Comparison:
     number of shared ids over the longer list (1.0 when both are empty), top-1 agreement
     whether both lists start with the same id, and rank shift the absolute difference of
     a shared document's 1-based ranks."""
-    s = [h.id for h in served[:k]]
-    t = [h.id for h in shadow[:k]]
+    return compare_ids([h.id for h in served[:k]], [h.id for h in shadow[:k]], k)
+
+
+def compare_ids(served: Sequence[str], shadow: Sequence[str], k: int) -> Comparison:
+    """:func:`compare` on the documents' ids."""
+    s = list(served[:k])
+    t = list(shadow[:k])
     rs = {d: i for i, d in enumerate(s)}
     rt = {d: i for i, d in enumerate(t)}
     common = [d for d in rs if d in rt]

@@ -406,3 +406,53 @@ class WorkflowSuite:
         got = ws.manifest.counters("c", prefix)
         assert got.get(prefix + "queries") == len(queries), got
         assert got.get(prefix + "top1_agree") == len(queries), got  # own text first in both
+
+    def test_adapter_route_and_derived_space(self, workspace_factory: WorkspaceFactory,
+                                             tmp_path: Path) -> None:
+        """A derived space (``derive = {from = "v1", truncate = 32}``: v1's geometry under
+        a new fingerprint) is migrated from v1's STORED vectors on this backend; a query
+        adapter fitted from it into v1 (pairs from stored vectors) is refused by the gate
+        until judged queries measure it, then the ``adapter`` route serves v1's namespace.
+        If it fails: the derived copy uses ``fetch(..., with_vectors=True)`` of v1's
+        namespace (:func:`vecver.embedders.derived.from_stored`); the adapter's pairs use
+        ``scan`` and ``fetch`` with vectors (:mod:`vecver.adapters.pairs`); the route is
+        :mod:`vecver.read.adapter_route`."""
+        import json
+
+        from .. import adapters
+        from ..errors import AdapterGateFailed
+
+        ws = workspace_factory({
+            "spaces": {"v1": dict(WORKFLOW_SPACES["v1"]),
+                       "v1x": {"derive": {"from": "v1", "truncate": 32}}},
+            "collections": {"c": {"space": "v1"}},
+            "backfill": {"batch_size": self.batch_size},
+        })
+        docs = workflow_docs(self.documents)
+        coll = ws.collection("c")
+        coll.upsert(docs)
+        rep = migrate(ws, "c", "v1x", on=self.migrate_on)
+        assert rep.state == "ready", rep.to_dict()
+        assert set(self.contents(ws, "v1x")) == {d.id for d in docs}
+        ids = [d.id for d in docs]
+        r1, rx = self.row(ws, "v1"), self.row(ws, "v1x")
+        v1 = ws.backend_for(r1).fetch(r1.name, ids, with_vectors=True)
+        v1x = ws.backend_for(rx).fetch(rx.name, ids, with_vectors=True)
+        for i, r in v1x.items():
+            src = v1[i].vector
+            assert r.vector is not None and src is not None
+            want = src / max(float((src * src).sum()) ** 0.5, 1e-12)
+            assert float(abs(r.vector - want).max()) < 1e-5, f"{i}: not v1's stored vector"
+        fit = adapters.fit(ws, "c", "v1x", "v1", pairs=self.documents)
+        assert fit.evaluation["retention"] is None  # too few held-out documents here
+        with pytest.raises(AdapterGateFailed):
+            coll.search_many([docs[0].text], 3, route="adapter:v1x->v1")
+        qfile = tmp_path / "adapter-queries.jsonl"
+        qfile.write_text("".join(json.dumps({"query": d.text, "relevant": [d.id]}) + "\n"
+                                 for d in docs[:30]))
+        _, ret = adapters.evaluate(ws, "c", queries=str(qfile))
+        assert ret.method == "namespace" and ret.retention is not None, ret
+        assert ret.retention >= 0.95, ret
+        hits = coll.search_many([d.text for d in docs[:5]], 3, route="adapter:v1x->v1")
+        assert [h[0].id for h in hits] == [d.id for d in docs[:5]]
+        assert {h.namespace for hs in hits for h in hs} == {self.row(ws, "v1").name}

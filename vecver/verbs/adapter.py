@@ -1,4 +1,4 @@
-"""``vecver adapter fit|evaluate|list|enable``: query adapters (:mod:`vecver.adapters`).
+"""``vecver adapter fit|evaluate|list|enable|export``: query adapters (:mod:`vecver.adapters`).
 
 The same rules as :mod:`vecver.command`: the signature is the command line, the
 docstring its help; each result has ``to_dict()`` (what ``--json`` prints); nothing is
@@ -142,6 +142,40 @@ def enable(config: Config, collection: str, *, from_: str, to: str,
         return next(a for a in _service.list_adapters(ws, collection) if a.id == art.id)
 
 
+@dataclass
+class ExportResult:
+    """Where an adapter was written."""
+
+    collection: str
+    ref: str
+    version: int
+    path: str
+    bytes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def export(config: Config, collection: str, *, from_: str, to: str, output: str,
+           version: int | None = None) -> ExportResult:
+    """Write a stored adapter to a file, for a derived space
+    (`derive = {from = "OLD-SPACE", adapter = "FILE"}`) or another workspace.
+
+    :param collection: the collection.
+    :param from_: the NEW space of the adapter.
+    :metavar from_: NEW
+    :param to: the OLD space of the adapter.
+    :metavar to: OLD
+    :param output: the file to write (replaced atomically).
+    :metavar output: FILE
+    :param version: the version to write (default: the enabled one).
+    """
+    with Workspace(config, progress=False) as ws:
+        art = _service.export(ws, collection, from_, to, output, version)
+        return ExportResult(collection, _service.adapter_ref(collection, from_, to),
+                            art.version, output, len(art.data))
+
+
 def _fmt(x: float | None) -> str:
     return "-" if x is None else f"{x:.3f}"
 
@@ -202,4 +236,6 @@ RENDERERS: dict[str, Renderer] = {
     "adapter evaluate": Renderer(_text_evaluate, exit=_exit_evaluate),
     "adapter list": Renderer(_text_list),
     "adapter enable": Renderer(_text_info),
+    "adapter export": Renderer(lambda r: f"adapter {r.ref} v{r.version} -> {r.path} "
+                               f"({r.bytes} bytes)"),
 }

@@ -642,6 +642,9 @@ class MilvusBackend(Backend):
         if layout.id_type == "int":
             # the server's parser cannot read -2**63: an object keyed exactly so is not
             # scanned (vecver itself never writes negative keys)
+            if cursor is not None and not re.fullmatch(r"-?[0-9]{1,19}", cursor):
+                raise BackendError(f"{cursor!r} is not a scan cursor of {layout.name!r}",
+                                   hint="pass the next_cursor of a previous page")
             expr = (f"{key} >= {-_INT64 + 1}" if cursor is None
                     else f"{key} > {int(cursor)}")  # fmt: skip
         else:
@@ -669,7 +672,7 @@ class MilvusBackend(Backend):
                 if layout.id_type == "int" else list(values)  # fmt: skip
             return self._get_external(layout, keys, with_vectors) if keys else []
         ftype = layout.fields.get(field)
-        if ftype is None and not dynamic:
+        if (ftype is None and not dynamic) or not _NAME_RULE.fullmatch(field):
             raise AdoptedFieldMissing(layout.name, field, "id", [], fields=scalars)
         ints: list[Key] = [int(v) for v in values if re.fullmatch(r"-?[0-9]{1,18}", v)]
         terms = []

@@ -173,9 +173,8 @@ class PineconeBackend(Backend):
         self._cloud, self._region = cloud, region
         self._create = bool(create_index)
         self._timeout = float(timeout)
-        self._vis_timeout = (
-            float(visibility_timeout) if visibility_timeout else self.capabilities.visibility_timeout
-        )
+        default = self.capabilities.visibility_timeout
+        self._vis_timeout = float(visibility_timeout) if visibility_timeout else default
         self._codec = _remote.PayloadCodec(record_ints=True)
         self._lock = threading.RLock()
         self._local = threading.local()
@@ -286,15 +285,13 @@ class PineconeBackend(Backend):
             )
         from pinecone.errors import ConflictError
 
-        with self._translated("create index"):
-            try:
-                self._pc.indexes.create(
-                    name=name, dimension=dimension, metric=_METRICS[metric],
-                    deployment={"deployment_type": "managed", "cloud": self._cloud,
-                                "region": self._region},
-                )  # fmt: skip
-            except ConflictError:
-                pass  # created concurrently
+        # a ConflictError: created concurrently
+        with self._translated("create index"), contextlib.suppress(ConflictError):
+            self._pc.indexes.create(
+                name=name, dimension=dimension, metric=_METRICS[metric],
+                deployment={"deployment_type": "managed", "cloud": self._cloud,
+                            "region": self._region},
+            )  # fmt: skip
         if self._describe_index(name) is None:
             raise NamespaceNotFound(name)
         return name
@@ -426,11 +423,9 @@ class PineconeBackend(Backend):
             return
         from pinecone.errors import NotFoundError
 
-        with self._translated("delete namespace", name):
-            try:
-                w.client.delete_namespace(namespace=name)
-            except NotFoundError:
-                pass  # never written
+        # a NotFoundError: the namespace was never written
+        with self._translated("delete namespace", name), contextlib.suppress(NotFoundError):
+            w.client.delete_namespace(namespace=name)
         with self._translated("delete", REGISTRY):
             r = w.client.delete(ids=[_pid(name)], namespace=REGISTRY)
         with self._lock:
@@ -490,7 +485,6 @@ class PineconeBackend(Backend):
 
     def _upsert(self, namespace: str, records: Sequence[Record], vectors: Matrix) -> None:
         w = self._located(namespace)
-        self._registry_or_gone(w, namespace)  # never write into a namespace dropped meanwhile
         items = [self._encode(r, vectors[i]) for i, r in enumerate(records)]
         batches: list[list[dict[str, Any]]] = [[]]
         size = 0
@@ -558,8 +552,6 @@ class PineconeBackend(Backend):
             rec = self._decode(doc, with_vectors, want)
             if rec is not None:
                 out[want] = rec
-        if not out:
-            self._registry_or_gone(w, namespace)
         return out
 
     def _scan(self, namespace: str, cursor: str | None, limit: int, with_vectors: bool) -> ScanPage:
@@ -649,8 +641,10 @@ class PineconeBackend(Backend):
             self._registry_or_gone(w, namespace)
         return out
 
-    def _query(self, w: _Where, namespace: str, q: np.ndarray, top: int,
-               pf: dict[str, Any] | None, flt: Filter | None) -> tuple[list[Hit], bool]:  # fmt: skip
+    def _query(
+        self, w: _Where, namespace: str, q: np.ndarray, top: int,
+        pf: dict[str, Any] | None, flt: Filter | None,
+    ) -> tuple[list[Hit], bool]:  # fmt: skip
         """The hits of one query of ``top`` results that satisfy ``flt``, and whether
         Pinecone returned ``top`` matches (more may exist)."""
         with_md = top <= 1000

@@ -1,18 +1,17 @@
 """vecver's portable filters in Pinecone's metadata filter language.
 
-Pinecone's ``$eq``/``$in`` on a field holding a list of strings match when the list holds
-the value, where :meth:`vecver.filters.Filter.matches` says a list (or an object, or null)
-never matches a condition. So the backend stores such values as JSON text under
+Pinecone's ``$eq``/``$in`` on a field holding a list of strings match when the list
+holds the value, where :meth:`vecver.filters.Filter.matches` says a list (or an object,
+or null) never matches a condition. So the backend stores such values as JSON text under
 :func:`json_key` (a reserved name; Pinecone could not hold nulls, objects or lists of
-non-strings anyway), and a filter on the user's field name never sees them. Numbers are compared as doubles by
-Pinecone: an int beyond 2**53 cannot be compared exactly and is refused
-(:class:`~vecver.errors.FilterNotExpressible`), as are field names Pinecone reads as
-operators (``$...``). Pinecone orders only numbers: a range with string bounds is left to
-the backend (the *residual* of :func:`translate_filter`), which applies it exactly to what
-Pinecone returns.
-A condition no record can satisfy (``isin`` with no values, a string that is not valid
-Unicode) makes :func:`translate_filter` return :data:`NOTHING`: the backend answers
-without asking the database.
+non-strings anyway), and a filter on the user's field name never sees them. Numbers are
+compared as doubles by Pinecone: an int beyond 2**53 cannot be compared exactly and is
+refused (:class:`~vecver.errors.FilterNotExpressible`), as are field names Pinecone
+reads as operators (``$...``). Pinecone orders only numbers: a range with string bounds
+is left to the backend (the *residual* of :func:`translate_filter`), which applies it
+exactly to what Pinecone returns. A condition no record can satisfy (``isin`` with no
+values, a string that is not valid Unicode) makes :func:`translate_filter` return
+:data:`NOTHING`: the backend answers without asking the database.
 """
 
 from __future__ import annotations

@@ -6,5 +6,11 @@ per namespace, native collection aliases (Weaviate 1.32 or later), through the o
 from ._backend import VECTOR, WeaviateBackend, class_name
 from ._filters import number_property, tokens_of, translate_filter
 
-__all__ = ["VECTOR", "WeaviateBackend", "class_name", "number_property", "tokens_of",
-           "translate_filter"]
+__all__ = [
+    "VECTOR",
+    "WeaviateBackend",
+    "class_name",
+    "number_property",
+    "tokens_of",
+    "translate_filter",
+]

@@ -149,8 +149,14 @@ class WeaviateBackend(Backend):
                 f"weaviate backend: url must be http(s)://HOST[:PORT], got {url!r}",
                 hint='url = "http://localhost:8080" (and grpc_port = 50051)',
             )
-        if isinstance(grpc_port, bool) or not isinstance(grpc_port, int) or not 0 < grpc_port < 65536:
-            raise ConfigError(f"weaviate backend: grpc_port must be a port number, got {grpc_port!r}")
+        if (
+            isinstance(grpc_port, bool)
+            or not isinstance(grpc_port, int)
+            or not 0 < grpc_port < 65536
+        ):
+            raise ConfigError(
+                f"weaviate backend: grpc_port must be a port number, got {grpc_port!r}"
+            )
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
             raise ConfigError(f"weaviate backend: timeout must be a number > 0, got {timeout!r}")
         self._url = url
@@ -214,7 +220,9 @@ class WeaviateBackend(Backend):
         assert isinstance(name, str)
         if len(name) > _NAME_MAX or not _NAME_RE.fullmatch(name):
             raise InvalidNamespaceName(
-                name, cls.name, "Weaviate collection names are a letter followed by letters, "
+                name,
+                cls.name,
+                "Weaviate collection names are a letter followed by letters, "
                 "digits and '_' (at most 255 characters)",
             )
 
@@ -268,8 +276,12 @@ class WeaviateBackend(Backend):
             Property(name="vv_at", data_type=DataType.NUMBER, index_filterable=False),
             Property(name="vv_text", index_filterable=False, **text),  # type: ignore[arg-type]
             Property(name=P_META, index_filterable=False, **text),  # type: ignore[arg-type]
-            Property(name=KEYS_PROPERTY, data_type=DataType.TEXT_ARRAY,
-                     tokenization=Tokenization.FIELD, index_searchable=False),  # fmt: skip
+            Property(
+                name=KEYS_PROPERTY,
+                data_type=DataType.TEXT_ARRAY,
+                tokenization=Tokenization.FIELD,
+                index_searchable=False,
+            ),  # fmt: skip
         ]
         try:
             with self._call("create collection", spec.name):
@@ -289,7 +301,9 @@ class WeaviateBackend(Backend):
             if have is None:
                 target = self._get_alias_class(class_name(spec.name))
                 if target is not None:
-                    raise NamespaceExists(spec.name, f"an alias of that name (-> {target!r})") from None
+                    raise NamespaceExists(
+                        spec.name, f"an alias of that name (-> {target!r})"
+                    ) from None
                 raise
             return have
         return self._describe_namespace(spec.name)
@@ -324,10 +338,12 @@ class WeaviateBackend(Backend):
             spec = NamespaceSpec(str(meta["name"]), int(meta["dimension"]), meta["metric"],
                                  str(meta["fingerprint"]))  # fmt: skip
         except (KeyError, TypeError, ValueError) as e:
-            raise BackendError(f"weaviate collection {cfg.name!r} has unreadable vecver metadata ({e})") from e
+            raise BackendError(
+                f"weaviate collection {cfg.name!r} has unreadable vecver metadata ({e})"
+            ) from e
         vec = (cfg.vector_config or {}).get(VECTOR)
         dist = getattr(getattr(vec, "vector_index_config", None), "distance_metric", None)
-        if vec is None or _METRIC.get(getattr(dist, "value", dist)) != spec.metric:
+        if vec is None or _METRIC.get(str(getattr(dist, "value", dist))) != spec.metric:
             raise BackendError(
                 f"weaviate collection {cfg.name!r} no longer has the vector of its space "
                 f"({spec.metric}); was it changed outside vecver?"
@@ -364,7 +380,9 @@ class WeaviateBackend(Backend):
 
     def _properties(self, record: Record) -> dict[str, Any]:
         payload = self._codec.encode(record)
-        props: dict[str, Any] = {p: payload[k] for k, p in _PROPS.items() if payload.get(k) is not None}
+        props: dict[str, Any] = {
+            p: payload[k] for k, p in _PROPS.items() if payload.get(k) is not None
+        }
         props[P_META] = json.dumps(record.metadata, ensure_ascii=True, separators=(",", ":"))
         props[KEYS_PROPERTY] = tokens_of(record.metadata)
         props.update(numeric_fields(record.metadata))
@@ -434,7 +452,9 @@ class WeaviateBackend(Backend):
             doc = wanted.get(str(o.uuid))
             if doc is None or o.properties.get("vv_id") != doc:
                 continue  # a UUID collision: not the record asked for
-            out[doc] = self._record(dict(o.properties), o.vector.get(VECTOR) if with_vectors else None)
+            out[doc] = self._record(
+                dict(o.properties), o.vector.get(VECTOR) if with_vectors else None
+            )
         return out
 
     def _scan(self, namespace: str, cursor: str | None, limit: int, with_vectors: bool) -> ScanPage:
@@ -574,8 +594,8 @@ class WeaviateBackend(Backend):
         except VecverError:
             raise
         except Exception as e:  # noqa: BLE001 - translated, never swallowed
-            err = translate(_cause(e), f"weaviate {what}" + (f" on {namespace!r}" if namespace else ""),
-                            namespace=namespace)  # fmt: skip
+            where = f"weaviate {what}" + (f" on {namespace!r}" if namespace else "")
+            err = translate(_cause(e), where, namespace=namespace)
             if isinstance(err, NamespaceNotFound) and namespace is not None:
                 self._specs.pop(namespace, None)
             err.message = self._scrub(err.message)

@@ -58,6 +58,7 @@ def number_property(field: str) -> str:
 
 
 def _token(field: str, value: Scalar) -> str:
+    v: Scalar
     if isinstance(value, bool):
         kind, v = "b", value
     elif isinstance(value, str):

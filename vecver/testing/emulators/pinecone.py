@@ -161,8 +161,9 @@ class PineconeEmulator(EmulatorBase):
 
     @property
     def port(self) -> int:
+        """The port served (before ``start``: the one asked for, 0 meaning any)."""
         if self._server is None:
-            raise RuntimeError("the emulator is not started")
+            return self._bind[1]
         return int(self._server.server_address[1])
 
     @property

@@ -194,7 +194,7 @@ def _check_metadata(vid: str, md: object) -> dict[str, Any]:
                 f"Metadata value for field '{k}' of vector {vid} is null; metadata values "
                 "must be a string, number, boolean or list of strings"
             )
-        if isinstance(v, bool) or isinstance(v, str):
+        if isinstance(v, (bool, str)):
             out[k] = v
         elif _is_num(v):
             if not math.isfinite(float(v)):
@@ -415,7 +415,9 @@ class PineconeState:
         if not isinstance(vectors, list) or not vectors:
             raise bad("vectors must be a non-empty list")
         if len(vectors) > MAX_UPSERT:
-            raise bad(f"Upsert request can contain at most {MAX_UPSERT} vectors, got {len(vectors)}")
+            raise bad(
+                f"Upsert request can contain at most {MAX_UPSERT} vectors, got {len(vectors)}"
+            )
         batch: list[tuple[str, _Rec]] = []
         for v in vectors:
             if not isinstance(v, dict):
@@ -522,9 +524,9 @@ class PineconeState:
     def query(self, idx: IndexState, body: dict[str, Any]) -> Answer:
         ns = _namespace(body)
         top_k = body.get("topK")
-        if not _is_num(top_k) or int(top_k) != top_k or not 1 <= int(top_k) <= MAX_TOP_K:
+        if not isinstance(top_k, int) or isinstance(top_k, bool) or not 1 <= top_k <= MAX_TOP_K:
             raise bad(f"topK must be an integer between 1 and {MAX_TOP_K}")
-        k = int(top_k)
+        k = top_k
         with_values = bool(body.get("includeValues"))
         with_md = bool(body.get("includeMetadata"))
         if (with_values or with_md) and k > MAX_TOP_K_WITH_DATA:
@@ -550,7 +552,8 @@ class PineconeState:
                 q = _check_values("query", vec, idx.dimension, idx.metric)
             ids, mat = space.matrix(idx.dimension)
             if flt:
-                keep = [j for j, i in enumerate(ids) if matches_filter(flt, space.records[i].metadata)]
+                recs = space.records
+                keep = [j for j, i in enumerate(ids) if matches_filter(flt, recs[i].metadata)]
             else:
                 keep = list(range(len(ids)))
             matches = []

@@ -48,8 +48,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import grpc
 import numpy as np
-
-from weaviate.proto.v1 import weaviate_pb2_grpc  # type: ignore[attr-defined]
+from weaviate.proto.v1 import weaviate_pb2_grpc
 
 from . import EmulatorBase
 from .weaviate_grpc import WeaviateGrpcServicer, health_handler
@@ -156,7 +155,7 @@ class WeaviateEmulator(EmulatorBase):
                      ("grpc.max_send_message_length", 100 * 1024 * 1024),
                      ("grpc.so_reuseport", 0)],
         )  # fmt: skip
-        weaviate_pb2_grpc.add_WeaviateServicer_to_server(
+        weaviate_pb2_grpc.add_WeaviateServicer_to_server(  # type: ignore[no-untyped-call]
             WeaviateGrpcServicer(self.state, self._grpc_gate), server
         )
         server.add_generic_rpc_handlers((health_handler(self._grpc_gate),))
@@ -348,7 +347,7 @@ class _Handler(BaseHTTPRequestHandler):
         st = self.emulator.state
         if not seg:
             if method == "GET":
-                cls = (query.get("class") or [None])[0]
+                cls = (query.get("class") or [""])[0] or None
                 return 200, {"aliases": st.list_aliases(cls)}
             if method == "POST":
                 if not isinstance(body, dict) or not body.get("alias") or not body.get("class"):
@@ -405,3 +404,31 @@ class _Handler(BaseHTTPRequestHandler):
         o = st.get_object(coll.name, u)
         assert o is not None
         return 200, _object_json(coll.name, o, bool(coll.schema.get("vectorConfig")))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m vecver.testing.emulators.weaviate [--http-port N] [--grpc-port M]
+    [--host H]``: serve until interrupted (SIGINT/SIGTERM). Prints one line saying where,
+    ``weaviate emulator: http://HOST:N grpc HOST:M``, once serving."""
+    import argparse
+    import signal
+    import sys
+
+    ap = argparse.ArgumentParser(prog="python -m vecver.testing.emulators.weaviate")
+    ap.add_argument("--http-port", type=int, default=8080)
+    ap.add_argument("--grpc-port", type=int, default=50051)
+    ap.add_argument("--host", default="127.0.0.1")
+    args = ap.parse_args(argv)
+    emu = WeaviateEmulator(args.http_port, args.grpc_port, host=args.host).start()
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    sys.stdout.write(f"weaviate emulator: {emu.url} grpc {emu.host}:{emu.grpc_port}\n")
+    sys.stdout.flush()
+    done.wait()
+    emu.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

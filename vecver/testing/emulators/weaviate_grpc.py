@@ -21,8 +21,7 @@ from typing import Any
 import grpc
 import numpy as np
 from google.protobuf import struct_pb2
-
-from weaviate.proto.v1 import (  # type: ignore[attr-defined]
+from weaviate.proto.v1 import (
     aggregate_pb2,
     base_pb2,
     batch_delete_pb2,
@@ -190,7 +189,7 @@ def _plain(v: Any) -> Any:
     return v
 
 
-class WeaviateGrpcServicer(weaviate_pb2_grpc.WeaviateServicer):  # type: ignore[misc]
+class WeaviateGrpcServicer(weaviate_pb2_grpc.WeaviateServicer):
     """The ``weaviate.v1.Weaviate`` service over a :class:`WeaviateState`."""
 
     def __init__(self, state: WeaviateState, gate: Callable[[str, Any], None]) -> None:
@@ -217,7 +216,9 @@ class WeaviateGrpcServicer(weaviate_pb2_grpc.WeaviateServicer):  # type: ignore[
         for unsupported in ("hybrid_search", "bm25_search", "near_object", "near_text",
                             "near_image", "group_by", "generative", "rerank"):  # fmt: skip
             if r.HasField(unsupported):
-                raise ApiError(422, f"{unsupported} is not supported by this emulator", "UNIMPLEMENTED")
+                raise ApiError(
+                    422, f"{unsupported} is not supported by this emulator", "UNIMPLEMENTED"
+                )
         if r.sort_by:
             raise ApiError(422, "sort is not supported by this emulator", "UNIMPLEMENTED")
         near, target, max_d, min_c = None, None, None, None
@@ -242,9 +243,7 @@ class WeaviateGrpcServicer(weaviate_pb2_grpc.WeaviateServicer):  # type: ignore[
     def _result(self, coll: Coll, h: Hit, r: Any) -> Any:
         md = r.metadata
         obj = h.obj
-        meta = search_get_pb2.MetadataResult(
-            id=obj.uuid, id_as_bytes=uuidlib.UUID(obj.uuid).bytes
-        )
+        meta = search_get_pb2.MetadataResult(id=obj.uuid, id_as_bytes=uuidlib.UUID(obj.uuid).bytes)
         if md.creation_time_unix:
             meta.creation_time_unix = obj.created
             meta.creation_time_unix_present = True
@@ -350,7 +349,9 @@ class WeaviateGrpcServicer(weaviate_pb2_grpc.WeaviateServicer):  # type: ignore[
         if r.aggregations or r.HasField("group_by") or r.HasField("near_vector"):
             raise ApiError(422, "only objects_count aggregations are supported by this emulator",
                            "UNIMPLEMENTED")  # fmt: skip
-        n = self.state.count(r.collection, filter_node(r.filters) if r.HasField("filters") else None)
+        n = self.state.count(
+            r.collection, filter_node(r.filters) if r.HasField("filters") else None
+        )
         single = aggregate_pb2.AggregateReply.Single()
         if r.objects_count:
             single.objects_count = n

@@ -19,6 +19,7 @@ Behaviour follows Weaviate (1.32) as its REST schema and ``.proto`` files descri
 
 from __future__ import annotations
 
+import bisect
 import copy
 import re
 import threading
@@ -74,6 +75,30 @@ class Coll:
     schema: dict[str, Any]
     objects: dict[str, Obj] = field(default_factory=dict)
     dims: dict[str, int] = field(default_factory=dict)
+    _order: list[str] | None = None
+    _matrices: dict[str, tuple[list[Obj], np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+    def changed(self) -> None:
+        """Forget the caches (called on every write)."""
+        self._order = None
+        self._matrices.clear()
+
+    def ordered(self) -> list[str]:
+        """The object UUIDs in UUID order (cached until the next write)."""
+        if self._order is None:
+            self._order = sorted(self.objects)
+        return self._order
+
+    def matrix(self, target: str) -> tuple[list[Obj], np.ndarray, np.ndarray]:
+        """The objects holding vector ``target``, their vectors as one matrix, and the
+        same scaled to unit rows (cached until the next write)."""
+        got = self._matrices.get(target)
+        if got is None:
+            objs = [o for o in self.objects.values() if target in o.vectors]
+            mat = (np.stack([o.vectors[target] for o in objs]) if objs
+                   else np.zeros((0, 0), np.float32))  # fmt: skip
+            got = self._matrices[target] = (objs, mat, unit_rows(mat) if objs else mat)
+        return got
 
     @property
     def name(self) -> str:
@@ -105,8 +130,10 @@ def _hnsw_defaults(given: Mapping[str, Any] | None) -> dict[str, Any]:
         "dynamicEfFactor": 8, "vectorCacheMaxObjects": 1000000000000,
         "flatSearchCutoff": 40000, "distance": "cosine", "filterStrategy": "sweeping",
         "pq": {"enabled": False, "bitCompression": False, "segments": 0, "centroids": 256,
-               "trainingLimit": 100000, "encoder": {"type": "kmeans", "distribution": "log-normal"}},
-        "bq": {"enabled": False}, "sq": {"enabled": False, "trainingLimit": 100000, "rescoreLimit": 20},
+               "trainingLimit": 100000,
+               "encoder": {"type": "kmeans", "distribution": "log-normal"}},
+        "bq": {"enabled": False},
+        "sq": {"enabled": False, "trainingLimit": 100000, "rescoreLimit": 20},
         "rq": {"enabled": False, "bits": 8, "rescoreLimit": 20},
         "multivector": {"enabled": False, "muvera": {"enabled": False, "ksim": 4,
                         "dprojections": 16, "repetitions": 10}, "aggregation": "maxSim"},
@@ -115,7 +142,9 @@ def _hnsw_defaults(given: Mapping[str, Any] | None) -> dict[str, Any]:
         out[k] = copy.deepcopy(v)
     dist = out["distance"]
     if dist not in _DISTANCES:
-        raise ApiError(422, f"invalid distance metric {dist!r}, must be one of {sorted(_DISTANCES)}")
+        raise ApiError(
+            422, f"invalid distance metric {dist!r}, must be one of {sorted(_DISTANCES)}"
+        )
     return out
 
 
@@ -146,8 +175,9 @@ def _fill_defaults(body: Mapping[str, Any]) -> dict[str, Any]:
     inv.setdefault("usingBlockMaxWAND", True)
     schema.setdefault("multiTenancyConfig", {"enabled": False, "autoTenantCreation": False,
                                              "autoTenantActivation": False})  # fmt: skip
-    schema.setdefault("replicationConfig", {"factor": 1, "asyncEnabled": False,
-                                            "deletionStrategy": "NoAutomatedResolution"})  # fmt: skip
+    schema.setdefault("replicationConfig", {
+        "factor": 1, "asyncEnabled": False, "deletionStrategy": "NoAutomatedResolution",
+    })  # fmt: skip
     schema.setdefault("shardingConfig", {
         "virtualPerPhysical": 128, "desiredCount": 1, "actualCount": 1,
         "desiredVirtualCount": 128, "actualVirtualCount": 128, "key": "_id",
@@ -160,8 +190,9 @@ def _fill_defaults(body: Mapping[str, Any]) -> dict[str, Any]:
             vectorizer = cfg.get("vectorizer") or {"none": {}}
             if list(vectorizer) != ["none"]:
                 raise ApiError(
-                    422, f"vectorizer {next(iter(vectorizer))!r} is not available: no modules "
-                    "are enabled on this server (use vectorizer 'none')"
+                    422,
+                    f"vectorizer {next(iter(vectorizer))!r} is not available: no modules "
+                    "are enabled on this server (use vectorizer 'none')",
                 )
             cfg["vectorizer"] = vectorizer
             cfg.setdefault("vectorIndexType", "hnsw")
@@ -221,7 +252,9 @@ def _coerce(name: str, dtype: str, value: Any) -> Any:
         return [_coerce(name, base, v) for v in value]
     if base in ("text", "date", "uuid", "blob"):
         if not isinstance(value, str):
-            raise ValueError(f"invalid text property '{name}' on class: not a string, got {value!r}")
+            raise ValueError(
+                f"invalid text property '{name}' on class: not a string, got {value!r}"
+            )
         return value
     if base == "boolean":
         if not isinstance(value, bool):
@@ -278,23 +311,32 @@ def _tokens(text: str, tokenization: str) -> list[str]:
 # -- distances --------------------------------------------------------------------------
 
 
-def distances(metric: str, query: np.ndarray, mat: np.ndarray) -> np.ndarray:
-    """Weaviate's distance of ``query`` to each row of ``mat`` (float32)."""
-    q = query.astype(np.float32)
-    m = mat.astype(np.float32)
+def distances(
+    metric: str, query: np.ndarray, mat: np.ndarray, normed: np.ndarray | None = None
+) -> np.ndarray:
+    """Weaviate's distance of ``query`` to each row of ``mat`` (float32). ``normed``: the
+    rows of ``mat`` scaled to unit length, when the caller has them (cosine)."""
+    q = np.asarray(query, dtype=np.float32).reshape(-1)
+    m = np.asarray(mat, dtype=np.float32)
     if metric == "cosine":
-        qn = q / max(float(np.linalg.norm(q)), 1e-30)
-        norms = np.linalg.norm(m, axis=1)
-        mn = m / np.maximum(norms, 1e-30)[:, None]
-        return np.asarray(1.0 - mn @ qn, dtype=np.float32)
+        qn = q / max(float(np.sqrt(q @ q)), 1e-30)
+        if normed is None:
+            normed = unit_rows(m)
+        return np.asarray(1.0 - normed @ qn, dtype=np.float32)
     if metric == "dot":
         return np.asarray(-(m @ q), dtype=np.float32)
     if metric == "l2-squared":
         d = m - q[None, :]
-        return np.asarray((d * d).sum(axis=1), dtype=np.float32)
+        return np.asarray(np.einsum("ij,ij->i", d, d), dtype=np.float32)
     if metric == "manhattan":
         return np.asarray(np.abs(m - q[None, :]).sum(axis=1), dtype=np.float32)
     return np.asarray((m != q[None, :]).sum(axis=1), dtype=np.float32)
+
+
+def unit_rows(m: np.ndarray) -> np.ndarray:
+    """The rows of ``m`` scaled to unit length (zero rows stay zero)."""
+    norms = np.sqrt(np.einsum("ij,ij->i", m, m))
+    return np.asarray(m / np.maximum(norms, 1e-30)[:, None], dtype=np.float32)
 
 
 # -- filters ----------------------------------------------------------------------------
@@ -370,9 +412,9 @@ def matches(coll: Coll, obj: Obj, node: FilterNode) -> bool:
         stored = obj.props.get(prop)
         dtype = coll.prop_types().get(prop, "text")
     if op == "is_null":
-        return (stored is None or stored == []) == bool(value)
+        return bool((stored is None or stored == []) == bool(value))
     if stored is None:
-        return op == "contains_none" or (op == "not_equal")
+        return bool(op in ("contains_none", "not_equal"))
     elems = stored if isinstance(stored, list) else [stored]
     if dtype.startswith("text"):
         tok = coll.prop_tokenization(prop)
@@ -401,6 +443,20 @@ def matches(coll: Coll, obj: Obj, node: FilterNode) -> bool:
     if op == "not_equal":
         return not any(_cmp("equal", e, value) for e in elems)
     return any(_cmp(op, e, value) for e in elems)
+
+
+def id_set(node: FilterNode | None) -> set[str] | None:
+    """The UUIDs a filter admits at most, when it pins them (an ``_id`` equality or
+    ``ContainsAny``, alone or in an ``and``): lets a lookup replace a full pass."""
+    if node is None:
+        return None
+    if node[0] == "and":
+        sets = [s for s in (id_set(c) for c in node[1]) if s is not None]
+        return set.intersection(*sets) if sets else None
+    if node[0] in ("equal", "contains_any") and len(node) == 3 and node[1] == "_id":
+        vals = node[2] if isinstance(node[2], list) else [node[2]]
+        return {str(v).lower() for v in vals}
+    return None
 
 
 def _check_node(coll: Coll, node: FilterNode) -> None:
@@ -571,7 +627,9 @@ class WeaviateState:
                     errors[i] = str(e)
         return errors
 
-    def _put_one(self, cls: str, uid: str, props: dict[str, Any], vecs: dict[str, np.ndarray]) -> None:
+    def _put_one(
+        self, cls: str, uid: str, props: dict[str, Any], vecs: dict[str, np.ndarray]
+    ) -> None:
         coll = self.resolve(cls)
         try:
             u = str(uuidlib.UUID(uid))
@@ -613,6 +671,7 @@ class WeaviateState:
         now = int(time.time() * 1000)
         old = coll.objects.get(u)
         coll.objects[u] = Obj(u, stored, checked, old.created if old else now, now)
+        coll.changed()
 
     def get_object(self, cls: str, uid: str) -> Obj | None:
         with self.lock:
@@ -622,20 +681,23 @@ class WeaviateState:
     def delete_object(self, cls: str, uid: str) -> bool:
         with self.lock:
             coll = self.resolve(cls)
+            coll.changed()
             return coll.objects.pop(str(uid).lower(), None) is not None
 
-    def delete_where(
-        self, cls: str, node: FilterNode, *, dry_run: bool = False
-    ) -> list[str]:
+    def delete_where(self, cls: str, node: FilterNode, *, dry_run: bool = False) -> list[str]:
         with self.lock:
             coll = self.resolve(cls)
             _check_node(coll, node)
-            hits = [u for u, o in coll.objects.items() if matches(coll, o, node)]
+            pinned = id_set(node)
+            pool = (coll.objects.items() if pinned is None else
+                    [(u, coll.objects[u]) for u in pinned if u in coll.objects])  # fmt: skip
+            hits = [u for u, o in pool if matches(coll, o, node)]
             if len(hits) > self.max_results:
                 hits = sorted(hits)[: self.max_results]
             if not dry_run:
                 for u in hits:
                     del coll.objects[u]
+                coll.changed()
             return hits
 
     def count(self, cls: str, node: FilterNode | None) -> int:
@@ -666,7 +728,8 @@ class WeaviateState:
             coll = self.resolve(cls)
             if after is not None and (node is not None or near is not None or offset):
                 raise ApiError(
-                    422, "explorer: list class: search: invalid pagination params: cursor api: "
+                    422,
+                    "explorer: list class: search: invalid pagination params: cursor api: "
                     "invalid 'after' parameter: other params cannot be set along with "
                     "'after' and 'limit' parameters",
                 )
@@ -680,41 +743,70 @@ class WeaviateState:
             keep: Callable[[Obj], bool] = (
                 (lambda o: True) if node is None else (lambda o: matches(coll, o, node))
             )
+            pinned = id_set(node)
+            if near is None and pinned is not None:
+                found = sorted((coll.objects[u] for u in pinned if u in coll.objects
+                                and keep(coll.objects[u])), key=lambda o: o.uuid)  # fmt: skip
+                return coll, [Hit(o, None, None) for o in found[offset : offset + lim]]
             if near is None:
-                ordered = sorted(coll.objects.values(), key=lambda o: o.uuid)
-                if after is not None:
-                    a = str(after).lower()
-                    ordered = [o for o in ordered if o.uuid > a]
-                objs = [o for o in ordered if keep(o)][offset : offset + lim]
-                return coll, [Hit(o, None, None) for o in objs]
+                order = coll.ordered()
+                start = 0 if after is None else bisect.bisect_right(order, str(after).lower())
+                picked: list[Obj] = []
+                skip = offset
+                for u in order[start:]:
+                    o = coll.objects[u]
+                    if not keep(o):
+                        continue
+                    if skip:
+                        skip -= 1
+                        continue
+                    if len(picked) >= lim:
+                        break
+                    picked.append(o)
+                return coll, [Hit(o, None, None) for o in picked]
             names = coll.vector_names()
             tgt = target or (names[0] if len(names) == 1 else None)
             if tgt is None:
                 raise ApiError(
-                    422, f"multiple target vectors in collection {coll.name}: specify which "
+                    422,
+                    f"multiple target vectors in collection {coll.name}: specify which "
                     "target vector to search with (target_vector)",
                 )
             if bool(coll.schema.get("vectorConfig")) and tgt not in names:
                 raise ApiError(422, f"target vector {tgt!r} not found in collection {coll.name}")
             metric = coll.distance_of(tgt)
-            cands = [o for o in coll.objects.values() if tgt in o.vectors and keep(o)]
             want = coll.dims.get(tgt)
             if want is not None and near.size != want:
                 raise ApiError(
-                    422, f"vector search: knn search: distance between entrypoint and query "
+                    422,
+                    f"vector search: knn search: distance between entrypoint and query "
                     f"node: vector lengths don't match: {want} vs {near.size}",
                 )
-            if not cands:
+            objs, mat, normed = coll.matrix(tgt)
+            if node is not None:
+                rows = [j for j, o in enumerate(objs) if keep(o)]
+                objs, mat, normed = [objs[j] for j in rows], mat[rows], normed[rows]
+            if not objs:
                 return coll, []
-            mat = np.stack([o.vectors[tgt] for o in cands])
-            d = distances(metric, near, mat)
-            order = np.lexsort((np.array([o.uuid for o in cands]), d))
+            d = distances(metric, near, mat, normed)
+            top = offset + lim
+            if top < len(objs):
+                # the `top` smallest, plus every object tied with the last of them
+                cut = np.partition(d, top - 1)[top - 1]
+                idx = np.nonzero(d <= cut)[0]
+            else:
+                idx = np.arange(len(objs))
+            ranked = sorted(idx.tolist(), key=lambda j: (float(d[j]), objs[j].uuid))
             out = []
-            for j in order:
+            for j in ranked:
                 dist = float(d[j])
                 if max_distance is not None and dist > max_distance:
                     continue
-                if min_certainty is not None and metric == "cosine" and 1 - dist / 2 < min_certainty:
+                if (
+                    min_certainty is not None
+                    and metric == "cosine"
+                    and 1 - dist / 2 < min_certainty
+                ):
                     continue
-                out.append(Hit(cands[j], dist, metric))
+                out.append(Hit(objs[j], dist, metric))
             return coll, out[offset : offset + lim]

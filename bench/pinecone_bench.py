@@ -1,0 +1,235 @@
+"""The Pinecone backend against the Pinecone emulator: vecver vs the raw official SDK.
+
+    python bench/pinecone_bench.py [--docs 3000] [--dim 64] [--batch 100] [--queries 300]
+
+The emulator runs in its own process (``vecver emulator pinecone --port 0``), so client
+and server do not share a GIL. Printed side by side, in one run:
+
+1. Backfill: ``vecver.ops.backfill.backfill`` of DOCS documents from space v1 to v2 (the
+   migration started untimed with ``no_backfill``; both namespaces of one index; the hash
+   embedder; batches of BATCH; checkpoints, read-your-writes waits and the final
+   verification included) vs a hand-written loop with the same SDK and embedder: page the
+   v1 namespace with ``list`` + ``fetch``, embed the texts, ``upsert`` BATCH vectors at a
+   time into another namespace. Throughput ratio vecver / hand loop (target >= 0.95).
+2. Search latency: ``Collection.search_vectors(q, k=10)`` on the active space vs
+   ``Index.query(vector=q, top_k=10, include_metadata=True)`` on the same namespace,
+   interleaved, p50 / p99 in microseconds (target: p50 overhead <= 10% or <= 50 us).
+3. What the emulator sustains: upserts of BATCH vectors and queries per second, from 4
+   client threads for 3 s each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _common as C  # noqa: E402 - must run before vecver is imported
+
+KEY = "bench-key"
+
+
+def start_emulator() -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vecver", "emulator", "pinecone", "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=C.child_env(),
+    )  # fmt: skip
+    assert proc.stderr is not None
+    line = proc.stderr.readline()
+    if "serving at" not in line:
+        proc.kill()
+        raise SystemExit(f"the emulator did not start: {line}")
+    return proc, line.rsplit(" ", 1)[-1].strip()
+
+
+def config(root: Path, url: str, dim: int, batch: int) -> Path:
+    p = root / "vecver.toml"
+    p.write_text(f"""
+[manifest]
+path = "vecver.db"
+
+[backend]
+name = "pinecone"
+index = "bench"
+host = "{url}"
+api_key_env = "VV_BENCH_PC_KEY"
+
+[backfill]
+batch_size = {batch}
+
+[spaces.v1]
+embedder = "hash"
+dimension = {dim}
+
+[spaces.v2]
+embedder = "hash"
+dimension = {dim}
+options = {{ seed = 7 }}
+
+[collections.docs]
+space = "v1"
+""")
+    return p
+
+
+def hand_backfill(index: Any, src: str, dst: str, embed: Any, batch: int) -> int:
+    """The loop a user would write with the SDK: page ids, fetch, embed, upsert."""
+    n = 0
+    token = None
+    pending: list[dict[str, Any]] = []
+    while True:
+        page = index.list_paginated(namespace=src, limit=100, pagination_token=token)
+        ids = [v.id for v in page.vectors]
+        if ids:
+            got = index.fetch(ids=ids, namespace=src).vectors
+            docs = [got[i] for i in ids if i in got]
+            texts = [str((d.metadata or {}).get("_vv_text", "")) for d in docs]
+            vecs = embed(texts)
+            for d, v in zip(docs, vecs):
+                pending.append({"id": d.id, "values": v.tolist(), "metadata": d.metadata})
+            while len(pending) >= batch:
+                index.upsert(vectors=pending[:batch], namespace=dst)
+                n += batch
+                pending = pending[batch:]
+        token = page.pagination.next if page.pagination else None
+        if not token:
+            break
+    if pending:
+        index.upsert(vectors=pending, namespace=dst)
+        n += len(pending)
+    return n
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--docs", type=int, default=3000)
+    ap.add_argument("--dim", type=int, default=64)
+    ap.add_argument("--batch", type=int, default=100)
+    ap.add_argument("--queries", type=int, default=300)
+    args = ap.parse_args()
+    C.announce()
+    import numpy as np
+    from pinecone import Pinecone
+
+    import vecver
+    from vecver.ops.backfill import backfill, migrate
+    from vecver.types import Document
+
+    os.environ["VV_BENCH_PC_KEY"] = KEY
+    proc, url = start_emulator()
+    root = Path(tempfile.mkdtemp(prefix="vv-pc-bench-"))
+    try:
+        print(f"emulator {url}; docs={args.docs} dim={args.dim} batch={args.batch}; "
+              f"load {C.loadavg()}")
+        ws = vecver.Workspace(str(config(root, url, args.dim, args.batch)), progress=False)
+        coll = ws.collection("docs")
+        docs = [Document(d["id"], d["text"], {}) for d in C.synthetic_docs(args.docs)]
+        for s in range(0, len(docs), 500):
+            coll.upsert(docs[s : s + 500])
+        pc = Pinecone(api_key=KEY, host=url)
+        index = pc.index(host=pc.indexes.describe("bench").host)
+        rows = {r.space_label: r for r in ws.manifest.namespaces("docs")}
+        v1 = rows["v1"].name
+        embed_v2 = C.space_embedder(ws, "v2")
+
+        def embed(texts: list[str]) -> Any:
+            return np.asarray(embed_v2.embed_documents(texts), dtype=np.float32)
+
+        # -- 1. backfill ---------------------------------------------------------------
+        t = time.perf_counter()
+        n_hand = hand_backfill(index, v1, "hand_v2", embed, args.batch)
+        hand_s = time.perf_counter() - t
+        migrate(ws, "docs", "v2", batch_size=args.batch, progress=False, no_backfill=True)
+        t = time.perf_counter()
+        rep = backfill(ws, "docs", batch_size=args.batch, progress=False)
+        vv_s = time.perf_counter() - t
+        n_vv = int(getattr(rep, "done", args.docs))
+        print("\n== backfill (read v1, embed, write v2) ==")
+        print(f"  hand-written SDK loop : {n_hand} docs in {hand_s:6.2f} s = "
+              f"{n_hand / hand_s:8.0f} docs/s")
+        print(f"  vecver backfill       : {n_vv} docs in {vv_s:6.2f} s = {n_vv / vv_s:8.0f} docs/s"
+              "  (incl. checkpoints, visibility waits, the final verify)")
+        ratio = (n_vv / vv_s) / (n_hand / hand_s)
+        print(f"  ratio vecver/hand     : {ratio:.3f}  (target >= 0.95)")
+
+        # -- 2. search latency -----------------------------------------------------------
+        v1_vectors = np.asarray(C.space_embedder(ws, "v1").embed_queries(
+            C.synthetic_queries(args.queries)), dtype=np.float32)  # fmt: skip
+        raw_t: list[float] = []
+        vv_t: list[float] = []
+        for _ in range(20):  # warm up both paths
+            index.query(vector=v1_vectors[0].tolist(), top_k=10, namespace=v1,
+                        include_metadata=True)  # fmt: skip
+            coll.search_vectors(v1_vectors[:1], 10, space="v1")
+        for i, q in enumerate(v1_vectors):
+            order = (0, 1) if i % 2 == 0 else (1, 0)
+            for which in order:
+                t0 = time.perf_counter_ns()
+                if which == 0:
+                    index.query(vector=q.tolist(), top_k=10, namespace=v1, include_metadata=True)
+                    raw_t.append((time.perf_counter_ns() - t0) / 1000)
+                else:
+                    coll.search_vectors(q[None, :], 10, space="v1")
+                    vv_t.append((time.perf_counter_ns() - t0) / 1000)
+        p50r, p50v = C.percentile(raw_t, 50), C.percentile(vv_t, 50)
+        paired = sorted(b - a for a, b in zip(raw_t, vv_t))
+        print("\n== search latency, k=10, one query per call (us) ==")
+        p99r, p99v = C.percentile(raw_t, 99), C.percentile(vv_t, 99)
+        print(f"  raw SDK Index.query          : p50 {p50r:8.0f}  p99 {p99r:8.0f}")
+        print(f"  vecver search_vectors(active): p50 {p50v:8.0f}  p99 {p99v:8.0f}")
+        print(f"  overhead p50: {p50v - p50r:+.0f} us ({(p50v / p50r - 1) * 100:+.1f}%); median "
+              f"paired difference {paired[len(paired) // 2]:+.0f} us  (target <= 10% or <= 50 us)")
+
+        # -- 3. what the emulator sustains ----------------------------------------------
+        print("\n== emulator throughput, 4 client threads, 3 s each ==")
+        rng = np.random.default_rng(3)
+        vec_batch = rng.standard_normal((args.batch, args.dim)).astype(np.float32)
+
+        def rate(op: Any) -> float:
+            stop = time.monotonic() + 3.0
+            counts = [0] * 4
+
+            def worker(w: int) -> None:
+                while time.monotonic() < stop:
+                    op(w, counts[w])
+                    counts[w] += 1
+
+            ts = [threading.Thread(target=worker, args=(w,)) for w in range(4)]
+            for th in ts:
+                th.start()
+            for th in ts:
+                th.join()
+            return sum(counts) / 3.0
+
+        def upsert(w: int, i: int) -> None:
+            index.upsert(vectors=[{"id": f"r{w}-{i}-{j}", "values": vec_batch[j].tolist()}
+                                  for j in range(args.batch)], namespace="rps")  # fmt: skip
+
+        def query(w: int, i: int) -> None:
+            index.query(vector=vec_batch[i % args.batch].tolist(), top_k=10, namespace="rps")
+
+        ups = rate(upsert)
+        print(f"  upsert of {args.batch} vectors : {ups:8.0f} requests/s = "
+              f"{ups * args.batch:8.0f} vectors/s")
+        qs = rate(query)
+        n_rps = int(ups * 3 * args.batch)
+        print(f"  query top_k=10          : {qs:8.0f} requests/s (namespace of ~{n_rps} vectors)")
+        ws.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        import shutil
+
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
