@@ -176,12 +176,12 @@ def power(trials: int = 50) -> None:
     sport = np.flatnonzero(topics == "sports")
     other = np.flatnonzero(topics != "sports")
     lines = _header(f"MMD power: {trials} trials per scenario, 200 permutations, alpha 0.05")
-    lines.append(f"{'scenario':<46} {'n ref/rec':>10} {'detected':>9} {'median p':>9} "
+    lines.append(f"{'scenario':<52} {'n ref/rec':>10} {'detected':>9} {'median p':>9} "
                  f"{'mean shift':>11} {'centroid':>9}")
 
     def row(name: str, sizes: str, fn: Callable[[int], tuple[float, float, float]]) -> None:
         p, m, c = _trials(trials, fn)
-        lines.append(f"{name:<46} {sizes:>10} {(p <= ALPHA).mean():>9.2f} "
+        lines.append(f"{name:<52} {sizes:>10} {(p <= ALPHA).mean():>9.2f} "
                      f"{float(np.median(p)):>9.4f} {m.mean():>10.1%} {c.mean():>9.1%}")
 
     n = vecs["minilm-l6"].shape[0]

@@ -8,7 +8,8 @@ and server do not share a GIL. Printed side by side, in one run:
 1. Backfill: ``vecver.ops.backfill.backfill`` of DOCS documents from space v1 to v2 (the
    migration started untimed with ``no_backfill``; both namespaces of one index; the hash
    embedder; batches of BATCH; checkpoints, read-your-writes waits and the final
-   verification included) vs a hand-written loop with the same SDK and embedder: page the
+   verification included; the copy phase alone is timed too, to the last durable batch)
+   vs a hand-written loop with the same SDK and embedder: page the
    v1 namespace with ``list`` + ``fetch``, embed the texts, ``upsert`` BATCH vectors at a
    time into another namespace. Throughput ratio vecver / hand loop (target >= 0.95).
 2. Search latency: ``Collection.search_vectors(q, k=10)`` on the active space vs
@@ -148,17 +149,26 @@ def main() -> None:
         n_hand = hand_backfill(index, v1, "hand_v2", embed, args.batch)
         hand_s = time.perf_counter() - t
         migrate(ws, "docs", "v2", batch_size=args.batch, progress=False, no_backfill=True)
+        last = [0.0]
+
+        def on_batch(_: Any) -> None:
+            last[0] = time.perf_counter()
+
         t = time.perf_counter()
-        rep = backfill(ws, "docs", batch_size=args.batch, progress=False)
+        rep = backfill(ws, "docs", batch_size=args.batch, progress=False, on_batch=on_batch)
         vv_s = time.perf_counter() - t
+        copy_s = last[0] - t if last[0] else vv_s
         n_vv = int(getattr(rep, "done", args.docs))
         print("\n== backfill (read v1, embed, write v2) ==")
         print(f"  hand-written SDK loop : {n_hand} docs in {hand_s:6.2f} s = "
               f"{n_hand / hand_s:8.0f} docs/s")
         print(f"  vecver backfill       : {n_vv} docs in {vv_s:6.2f} s = {n_vv / vv_s:8.0f} docs/s"
               "  (incl. checkpoints, visibility waits, the final verify)")
+        print(f"    of which copying    : {n_vv} docs in {copy_s:6.2f} s = "
+              f"{n_vv / copy_s:8.0f} docs/s  (to the last durable batch; then verify)")
         ratio = (n_vv / vv_s) / (n_hand / hand_s)
-        print(f"  ratio vecver/hand     : {ratio:.3f}  (target >= 0.95)")
+        print(f"  ratio vecver/hand     : {ratio:.3f} with verify, "
+              f"{(n_vv / copy_s) / (n_hand / hand_s):.3f} copying only  (target >= 0.95)")
 
         # -- 2. search latency -----------------------------------------------------------
         v1_vectors = np.asarray(C.space_embedder(ws, "v1").embed_queries(

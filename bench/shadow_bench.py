@@ -14,8 +14,10 @@ thread shows where it competes with the serving thread for the GIL and the cores
 - active:  the baseline;
 - shadow:  active served, the candidate queried on the shadow worker, calls back to back
            (the worker competes with the next calls: the cost under saturation);
-- shadow-drained: the same, with the worker's queue drained (untimed) before each call:
-           what the serving thread itself pays (hand-off to the worker);
+- shadow-drained: the same, with the worker's queue drained and the counters written
+           (untimed) before each call: what the serving thread itself pays (the hand-off);
+           compare it with active-drained, ``active`` after the same untimed drain (the
+           drain sleeps and writes the manifest, which alone changes the next call's time);
            for both, the served hits are checked equal to active's for every query of the
            round (a shadow run that changed one aborts the bench);
 - dual:    both spaces searched (depth c + 2k each) and fused (rrf);
@@ -44,7 +46,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as C  # noqa: E402 - must run before vecver is imported
 
-ROUTES = ("active", "shadow", "shadow-drained", "dual", "canary:0.5", "rerank:50")
+ROUTES = ("active", "shadow", "active-drained", "shadow-drained", "dual", "canary:0.5",
+          "rerank:50")
 
 
 def run(args: argparse.Namespace) -> None:
@@ -83,7 +86,7 @@ def run(args: argparse.Namespace) -> None:
                         route = r.replace("-drained", "")
                         for i, q in enumerate(qs):
                             key = f"user-{b0 + i}"
-                            if r == "shadow-drained":
+                            if r.endswith("-drained"):
                                 coll.searcher.flush()
                             t = time.perf_counter_ns()
                             hits = coll.search(q, args.k, route=route, routing_key=key)
@@ -93,7 +96,7 @@ def run(args: argparse.Namespace) -> None:
                                 time.sleep(pace)
                 for r in ("shadow", "shadow-drained"):
                     for q, got in answers[r].items():
-                        if got != answers["active"][q]:
+                        if got != answers["active"][q] or got != answers["active-drained"][q]:
                             raise SystemExit(f"{r} changed the answer to {q!r}")
                 for r in ROUTES:
                     per_round[r].append((C.percentile(times[r], 50), C.percentile(times[r], 99)))
@@ -112,10 +115,9 @@ def run(args: argparse.Namespace) -> None:
              for r in ROUTES}
         for r in ROUTES:
             print(f"{r:<14}{p[r][0]:>10.0f}{p[r][1]:>10.0f}")
-        a = p["active"]
-        for r in ("shadow", "shadow-drained"):
-            s = p[r]
-            print(f"{r} overhead over active: p50 {s[0] - a[0]:+.0f}us "
+        for r, base in (("shadow", "active"), ("shadow-drained", "active-drained")):
+            a, s = p[base], p[r]
+            print(f"{r} overhead over {base}: p50 {s[0] - a[0]:+.0f}us "
                   f"({s[0] / a[0]:.2f}x), p99 {s[1] - a[1]:+.0f}us ({s[1] / a[1]:.2f}x)")
         recorded = int(cnt.get(prefix + "queries", 0))
         dropped = int(cnt.get(prefix + "dropped", 0))

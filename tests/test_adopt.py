@@ -170,9 +170,13 @@ def _local_fill(be: Backend, rows: list[dict[str, Any]]) -> None:
 
 
 def _local_snapshot(be: Backend) -> dict[Any, Any]:
+    return _local_snapshot_at(be.path)  # type: ignore[attr-defined]
+
+
+def _local_snapshot_at(path: str | Path) -> dict[Any, Any]:
     # read with a separate backend object over the same directory: what the other
     # program would see, not the adopted view
-    other = LocalBackend(be.path)  # type: ignore[attr-defined]
+    other = LocalBackend(path)
     out: dict[Any, Any] = {}
     try:
         cursor = None
@@ -451,8 +455,6 @@ def test_an_id_field_maps_documents_to_existing_objects(fast_site: Site, open_ws
     docs = ws.collection("docs")
     assert set(docs.get(["key-4", "4"])) == {"key-4"}
     meta = {"topic": "topic1", "n": 4}
-    if fast_site.kind == "local":
-        meta = {"topic": "topic1", "n": 4}
     docs.upsert([Document("key-4", text_for(4, version=2), meta),
                  Document("key-new", text_for(500), {"topic": "topic0", "n": 500})])
     raw = fast_site.snapshot(ws.backend)
@@ -544,11 +546,8 @@ def test_adopt_refusals_record_nothing(fast_site: Site, open_ws: Any, case: str)
     elif case == "not-found":
         namespace, expected = "no_such_collection", AdoptedNotFound
     elif case == "text-field-name":
-        if fast_site.kind == "local":
-            text_field = "body"  # the local store's text is in its slot, not a field
-        else:
-            text_field = "body"
-        expected = AdoptedFieldMissing
+        # a field no object has (on the local backend the text is in its own slot)
+        text_field, expected = "body", AdoptedFieldMissing
     elif case == "text-missing-on-objects":
         if fast_site.kind == "milvus-lite":
             rows[3]["text"] = "   "  # a schema'd VARCHAR: blank instead of absent
@@ -661,3 +660,146 @@ def test_cli_adopt_migrate_cutover_rollback(cli_ws: Any) -> None:
 
 def _toml_table(d: dict[str, Any]) -> str:
     return "{ " + ", ".join(f"{k} = {json.dumps(v)}" for k, v in d.items()) + " }"
+
+
+# -- other key types -------------------------------------------------------------------------
+
+
+def test_qdrant_uuid_keys_are_the_ids(open_ws: Any, tmp_path: Path,
+                                      request: pytest.FixtureRequest) -> None:
+    """A Qdrant collection keyed by UUIDs: its ids are the canonical UUID strings; a new
+    document needs one (``InvalidId`` otherwise, before anything is written)."""
+    import uuid
+
+    site = _site("qdrant", tmp_path, request)
+    ws = open_ws(site)
+    rows = rows_for(range(1, 9))
+    for r in rows:
+        r["key"] = str(uuid.UUID(int=r["key"]))
+    _qdrant_fill(ws.backend, rows, key_kind="uuid")
+    rep = adopt_default(site, ws)
+    assert rep.id_type == "uuid"
+    docs = ws.collection("docs")
+    first = str(uuid.UUID(int=1))
+    assert docs.get([first])[first].text == text_for(1)
+    fresh = str(uuid.UUID(int=99))
+    docs.upsert([Document(fresh, text_for(99), {"topic": "t", "doc_key": "k", "n": 99})])
+    assert fresh in {str(k) for k in site.snapshot(ws.backend)}
+    with pytest.raises(InvalidId):
+        docs.upsert([Document("not-a-uuid", "text")])
+    ops_backfill.migrate(ws, "docs", "v2", progress=False)
+    assert_verify_clean(ws)
+
+
+def test_milvus_varchar_keys_and_dynamic_fields(open_ws: Any, tmp_path: Path,
+                                                request: pytest.FixtureRequest) -> None:
+    """A Milvus collection with a VARCHAR primary key and the dynamic field: any string id
+    is a key, metadata outside the schema goes to the dynamic field and reads back."""
+    from pymilvus import DataType
+
+    site = _site("milvus-lite", tmp_path, request)
+    ws = open_ws(site)
+    c = ws.backend.client  # type: ignore[attr-defined]
+    schema = c.create_schema(auto_id=False, enable_dynamic_field=True)
+    schema.add_field("name", DataType.VARCHAR, is_primary=True, max_length=128)
+    schema.add_field("vec", DataType.FLOAT_VECTOR, dim=DIM)
+    schema.add_field("body", DataType.VARCHAR, max_length=4096)
+    index = c.prepare_index_params()
+    index.add_index(field_name="vec", index_type="FLAT", metric_type="COSINE")
+    c.create_collection(EXISTING, schema=schema, index_params=index, consistency_level="Strong")
+    texts = {f"doc-{i}": text_for(i) for i in range(1, 11)}
+    vecs = embed_v1(list(texts.values()))
+    c.insert(EXISTING, [{"name": k, "vec": v.tolist(), "body": t, "lang": "en"}
+                        for (k, t), v in zip(texts.items(), vecs, strict=True)])  # fmt: skip
+    rep = adopt(ws, "docs", namespace=EXISTING, space="v1", text_field="body",
+                id_field="name")  # the key field named as the id field: the keys  # fmt: skip
+    assert (rep.id_type, rep.id_field) == ("str", None)
+    docs = ws.collection("docs")
+    got = docs.get(["doc-3"])["doc-3"]
+    assert (got.text, got.metadata) == (text_for(3), {"lang": "en"})
+    docs.upsert([Document("new 'quoted\" id", text_for(50), {"lang": "fr", "year": 2020})])
+    back = docs.get(["new 'quoted\" id"])["new 'quoted\" id"]
+    assert back.metadata == {"lang": "fr", "year": 2020}
+    rows = c.query(EXISTING, filter='name == "doc-1"', output_fields=["*"])
+    assert set(rows[0]) == {"name", "vec", "body", "lang"}
+    ops_backfill.migrate(ws, "docs", "v2", progress=False)
+    assert_verify_clean(ws)
+
+
+def _cli_config(backend: str, location: str) -> str:
+    return (
+        f'[manifest]\npath = "vecver.db"\n\n[backend]\nname = "{backend}"\npath = "{location}"\n\n'
+        + "".join(
+            f"[spaces.{label}]\n" + "".join(
+                f"{k} = {json.dumps(v) if not isinstance(v, dict) else _toml_table(v)}\n"
+                for k, v in spec.items()) + "\n"
+            for label, spec in SPACES.items()
+        )
+    )
+
+
+def test_cli_kill_9_of_a_backfill_from_an_adopted_collection_then_resume(cli_ws: Any) -> None:
+    """``vecver migrate`` reading an adopted collection is killed with SIGKILL once some
+    batches are checkpointed; ``vecver backfill`` resumes it: v2 holds every document
+    exactly once, embedded from the adopted text field; the adopted collection is as the
+    other program left it."""
+    import os
+    import signal
+    import time
+
+    from vecver.store.sqlite import Manifest
+
+    n = 600
+    cli_ws.write_config(_cli_config("local", "vectors"))
+    other = LocalBackend(cli_ws.root / "vectors")
+    rows = rows_for(range(1, n + 1), with_text=False)
+    for r in rows:
+        r["body"] = text_for(r["key"])
+    other.create_namespace(NamespaceSpec(EXISTING, DIM, "cosine", "theirs"))
+    other.upsert(EXISTING, [
+        Record(f"a{r['key']}", np.asarray(r["vector"], dtype=np.float32), None,
+               {"body": r["body"], "topic": r["topic"]}, Stamp.now("theirs", f"a{r['key']}", ""))
+        for r in rows
+    ])
+    other.close()
+    before = _local_snapshot_at(cli_ws.root / "vectors")
+    cli_ws.run("adopt", "docs", "--namespace", EXISTING, "--space", "v1", "--text-field",
+               "body", ok=True)  # fmt: skip
+
+    proc = cli_ws.popen("-q", "migrate", "docs", "--to", "v2", "--batch-size", "20")
+    killed = False
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        m = Manifest(str(cli_ws.root / "vecver.db"))
+        try:
+            row = m.namespace_for("docs", "v2")
+            ck = m.checkpoint(row.name) if row is not None else None
+        finally:
+            m.close()
+        if ck is not None and ck.done >= 100:
+            os.kill(proc.pid, signal.SIGKILL)
+            killed = True
+            break
+        time.sleep(0.02)
+    _, err = proc.communicate(timeout=60)
+    assert killed, f"migrate ended before it could be killed: {err}"
+
+    res = cli_ws.run("backfill", "docs", "--json", ok=True).json()
+    assert res["resumed"] is True
+    cli_ws.run("verify", "docs", ok=True)
+    with vecver.Workspace(cli_ws.config, progress=False) as ws:
+        v2 = ws.manifest.namespace_for("docs", "v2")
+        assert v2 is not None and v2.state == "ready"
+        got = {}
+        cursor = None
+        while True:
+            page = ws.backend.scan(v2.name, cursor=cursor, limit=97)
+            for r in page.records:
+                assert r.id not in got, f"{r.id} twice in v2"
+                got[r.id] = r.text
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+    assert got == {f"a{i}": text_for(i) for i in range(1, n + 1)}
+    after = _local_snapshot_at(cli_ws.root / "vectors")
+    assert after == before

@@ -424,6 +424,12 @@ def _e2e_config(index: str, host: str) -> str:
     )
 
 
+def _state(ws: Any, label: str) -> str:
+    with ws.open() as w:
+        row = w.manifest.namespace_for("docs", label)
+        return str(row.state) if row is not None else "absent"
+
+
 def _end_to_end(root: Path, emu: PineconeEmulator, index: str, n: int,
                 monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     """ingest v1; migrate to v2, kill -9 during the backfill, resume; verify clean; cutover
@@ -480,9 +486,9 @@ def _end_to_end(root: Path, emu: PineconeEmulator, index: str, n: int,
         stop.set()
         t.join(timeout=120)
     assert errors == [] and empty == [0] and searches[0] > 0, (errors[:3], empty, searches)
-    assert ws.spaces()["v2"]["state"] == "active"
+    assert _state(ws, "v2") == "active"
     ws.run("rollback", "docs", ok=True)
-    assert ws.spaces()["v1"]["state"] == "active"
+    assert _state(ws, "v1") == "active"
     rep = ws.run("verify", "docs", "--json", ok=True).json()
     assert rep["clean"] is True, json.dumps(rep, indent=1)
 
@@ -506,3 +512,61 @@ def test_end_to_end_with_faults_ends_clean(
     emulator.faults.lag = 0.02
     _end_to_end(tmp_path, emulator, index_name, 150, monkeypatch)
     assert emulator.faults.injected > 0
+
+
+# -- adopt: a namespace other code filled becomes space v1 ----------------------------------------
+
+
+def test_adopt_a_namespace_filled_by_other_code(tmp_path: Path, emulator: PineconeEmulator,
+                                                index_name: str, faults_off: None) -> None:
+    """A namespace written with the raw SDK (ids, a text field, metadata) is adopted as v1
+    without copying, takes writes in its own layout (no vecver field), migrates to v2,
+    verifies clean, cuts over and rolls back."""
+    import vecver
+    from vecver.embedders import SpaceEmbedder
+    from vecver.ops import backfill as ops_backfill
+    from vecver.ops import cutover as ops_cutover
+    from vecver.ops import verify as ops_verify
+    from vecver.ops.adopt import adopt
+    from vecver.space import SpaceSpec
+    from vecver.types import Document
+
+    spaces = {"v1": {"embedder": "hash", "dimension": 32},
+              "v2": {"embedder": "hash", "dimension": 32, "options": {"seed": 7}}}
+
+    def text(i: int, v: int = 0) -> str:
+        return f"article{i} topic{i % 3} alpha{i * 7 % 11} v{v} unique{i}x"
+
+    emb = SpaceEmbedder.for_spec(SpaceSpec(label="v1", **spaces["v1"]))  # type: ignore[arg-type]
+    vecs = np.asarray(emb.embed_documents([text(i) for i in range(1, 25)]), np.float32)
+    emb.embedder.close()
+    pc = Pinecone(api_key=KEY, host=emulator.url)
+    pc.indexes.create(name=index_name, dimension=32, metric="cosine")
+    raw = pc.index(host=pc.indexes.describe(index_name).host)
+    raw.upsert(vectors=[{"id": str(i), "values": vecs[i - 1].tolist(),
+                         "metadata": {"text": text(i), "topic": f"topic{i % 3}", "n": i}}
+                        for i in range(1, 25)], namespace="articles")  # fmt: skip
+    cfg = vecver.Config.from_mapping({"manifest": {"path": "m.db"},
+                                      "backend": table(emulator, index_name),
+                                      "spaces": spaces}, base=tmp_path)  # fmt: skip
+    with closing(vecver.Workspace(cfg, progress=False)) as ws:
+        rep = adopt(ws, "docs", namespace="articles", space="v1", text_field="text")
+        assert (rep.documents, rep.dimension, rep.metric) == (24, 32, "cosine")
+        docs = ws.collection("docs")
+        hit = docs.search(text(5), k=1)[0]
+        assert (hit.id, hit.text, hit.space, hit.metadata["topic"]) == ("5", text(5), "v1",
+                                                                         "topic2")
+        hits = docs.search(text(5), k=30, filter={"topic": "topic1", "n": {"gte": 10}})
+        assert sorted(h.id for h in hits) == sorted(
+            str(i) for i in range(1, 25) if i % 3 == 1 and i >= 10)
+        docs.upsert([Document("101", text(101), {"topic": "topic2", "n": 101})])
+        stored = raw.fetch(ids=["101"], namespace="articles").vectors["101"].metadata
+        assert stored == {"text": text(101), "topic": "topic2", "n": 101.0}
+        ops_backfill.migrate(ws, "docs", "v2", progress=False)
+        for r in ops_verify.verify(ws, "docs"):
+            assert r.clean, r
+        ops_cutover.cutover(ws, "docs", to="v2", force=True)
+        assert docs.search(text(101), k=1)[0].space == "v2"
+        ops_cutover.rollback(ws, "docs")
+        assert docs.search(text(101), k=1)[0].space == "v1"
+        assert raw.describe_namespace(namespace="articles").record_count == 25

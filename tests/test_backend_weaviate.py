@@ -190,7 +190,7 @@ def test_migrate_killed_resumed_cutover_under_searches_and_rollback(
     (a real process, killed once v2 holds some documents); ``vecver backfill`` resumes;
     verify clean (every document once in v2, with v2's stamps); cutover while threads
     search (zero errors, zero empty results; Weaviate's alias names v2 after); rollback
-    (the alias names v1 again). With ``faults``, every 4th batch write or delete answers
+    (the alias names v1 again). With ``faults``, every 10th batch write or delete answers
     UNAVAILABLE from ingest to verify, in bursts of three from time to time (more than the
     client retries): the core's retries make the same run end clean."""
     from test_crash import phase, scan_all
@@ -204,7 +204,7 @@ def test_migrate_killed_resumed_cutover_under_searches_and_rollback(
     cfg = Config.load(ws.config)
     docs = make_docs(n)
     if faults:
-        emu.fail_every, emu.fault_ops = 4, DATA_PLANE
+        emu.fail_every, emu.fault_ops = 10, DATA_PLANE
     command.ingest(cfg, "docs", str(ws.jsonl("docs.jsonl", docs[:150])), progress=False)
     if faults:
         emu.fail_next(3)  # the client's own retries are not enough: the core retries
@@ -504,3 +504,106 @@ def test_registry_knows_the_backend() -> None:
 
     emu = create("weaviate", port=0)
     assert isinstance(emu, WeaviateEmulator)
+
+
+# -- adopting a collection other code filled ------------------------------------------------------
+
+
+def _fill_articles(emu: WeaviateEmulator, n: int) -> list[str]:
+    """Collection ``Articles`` as other code would make it with the raw client: text
+    (word-tokenized), doc_key and topic (field-tokenized), n (int), one named vector
+    ``emb``, random UUIDs. Returns the UUIDs."""
+    import uuid as _uuid
+
+    import weaviate
+    from test_adopt import embed_v1, text_for
+    from weaviate.classes.config import Configure, DataType, Property, Tokenization
+    from weaviate.classes.data import DataObject
+
+    c = weaviate.connect_to_custom(
+        http_host="127.0.0.1", http_port=emu.http_port, http_secure=False,
+        grpc_host="127.0.0.1", grpc_port=emu.grpc_port, grpc_secure=False,
+        skip_init_checks=True,
+    )  # fmt: skip
+    try:
+        col = c.collections.create(
+            "Articles",
+            properties=[
+                Property(name="text", data_type=DataType.TEXT),
+                Property(name="doc_key", data_type=DataType.TEXT, tokenization=Tokenization.FIELD),
+                Property(name="topic", data_type=DataType.TEXT, tokenization=Tokenization.FIELD),
+                Property(name="n", data_type=DataType.INT),
+            ],
+            vector_config=Configure.Vectors.self_provided(name="emb"),
+        )
+        texts = [text_for(i) for i in range(1, n + 1)]
+        keys = [str(_uuid.uuid4()) for _ in texts]
+        vecs = embed_v1(texts)
+        res = col.data.insert_many([
+            DataObject(properties={"text": t, "doc_key": f"key-{i}", "topic": f"topic{i % 3}",
+                                   "n": i}, uuid=u, vector={"emb": v.tolist()})
+            for i, (t, u, v) in enumerate(zip(texts, keys, vecs, strict=True), start=1)
+        ])  # fmt: skip
+        assert not res.errors
+        return keys
+    finally:
+        c.close()
+
+
+def test_adopt_a_collection_migrate_cutover_rollback(emu: WeaviateEmulator, tmp_path: Path) -> None:
+    """``adopt`` makes ``Articles`` (filled by the raw client) space v1 without copying:
+    searches (with a filter on its own properties) read it, writes land in its layout (no
+    property of vecver's, no schema change), migrate to v2 reads its texts, verify is
+    clean, cutover and rollback switch Weaviate's alias between v2 and the adopted
+    collection; a document with a field the schema lacks is refused."""
+    import json as _json
+
+    import vecver
+    from test_adopt import SPACES, text_for
+
+    from vecver.errors import AdoptedRowRefused
+    from vecver.ops import backfill as ops_backfill
+    from vecver.ops import cutover as ops_cutover
+    from vecver.ops import verify as ops_verify
+    from vecver.ops.adopt import adopt
+    from vecver.types import Document
+
+    n = 24
+    _fill_articles(emu, n)
+    cfg = vecver.Config.from_mapping(
+        {"manifest": {"path": "m.db"}, "backend": _table(emu),
+         "spaces": {k: dict(v) for k, v in SPACES.items()}},
+        base=tmp_path,
+    )  # fmt: skip
+    with vecver.Workspace(cfg, progress=False) as ws:
+        rep = adopt(ws, "docs", namespace="Articles", space="v1", text_field="text",
+                    id_field="doc_key")  # fmt: skip
+        assert rep.documents == n
+        docs = ws.collection("docs")
+        hit = docs.search(text_for(5), k=1)[0]
+        assert (hit.id, hit.text, hit.metadata["topic"]) == ("key-5", text_for(5), "topic2")
+        hits = docs.search(text_for(4), k=5, filter={"topic": "topic1"})
+        assert hits and all(h.metadata["topic"] == "topic1" for h in hits)
+        assert ws.backend.get_alias("docs") == "Articles"
+        props_before = sorted(p.name for p in ws.backend.client.collections.get("Articles")
+                              .config.get().properties)  # fmt: skip
+        docs.upsert([Document("key-101", text_for(101), {"topic": "topic2", "n": 101})])
+        with pytest.raises(AdoptedRowRefused):
+            docs.upsert([Document("key-102", text_for(102), {"topic": "t", "color": "red"})])
+        raw = ws.backend.client.collections.get("Articles")
+        assert sorted(p.name for p in raw.config.get().properties) == props_before
+        stored = [o.properties for o in raw.iterator()]
+        assert len(stored) == n + 1
+        assert not any("vv_" in _json.dumps(p, default=str) for p in stored)
+        ops_backfill.migrate(ws, "docs", "v2", progress=False)
+        v2 = ws.manifest.namespace_for("docs", "v2")
+        assert v2 is not None and v2.state == "ready"
+        assert ws.backend.count(v2.name) == n + 1
+        for r in ops_verify.verify(ws, "docs"):
+            assert r.clean, r.to_dict()
+        ops_cutover.cutover(ws, "docs", to="v2", force=True)
+        assert ws.backend.get_alias("docs") == v2.name
+        assert docs.search(text_for(101), k=1)[0].space == "v2"
+        ops_cutover.rollback(ws, "docs")
+        assert ws.backend.get_alias("docs") == "Articles"
+        assert docs.search(text_for(101), k=1)[0].id == "key-101"

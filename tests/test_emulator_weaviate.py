@@ -436,3 +436,28 @@ def test_concurrent_writers_and_readers(client: Any, server: WeaviateEmulator) -
         t.join()
     assert errors == []
     assert col.aggregate.over_all(total_count=True).total_count == 200
+
+
+def test_cli_style_options() -> None:
+    """``create("weaviate", port=N, ...)`` (what ``vecver emulator weaviate --port N``
+    calls): gRPC on N + 1, probabilistic 503s and 429s, and no read lag to emulate."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    emu = create("weaviate", port=port, host="127.0.0.1", lag=0.0, rate_limit=0.0,
+                 unavailable=1.0, latency=0.0)  # fmt: skip
+    assert isinstance(emu, WeaviateEmulator) and emu.grpc_port == port + 1
+    with emu, connect(emu) as c:
+        with pytest.raises(UnexpectedStatusCodeError) as ei:
+            c.collections.list_all()
+        assert ei.value.status_code == 503
+        emu.unavailable, emu.rate_limit = 0.0, 1.0
+        with pytest.raises(UnexpectedStatusCodeError) as ei:
+            c.collections.list_all()
+        assert ei.value.status_code == 429
+        emu.rate_limit = 0.0
+        assert c.collections.list_all() == {}
+    with pytest.raises(ValueError, match="lag"):
+        create("weaviate", lag=0.5)

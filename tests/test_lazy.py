@@ -176,6 +176,21 @@ def test_read_counts_are_batched_into_the_store(open_ws) -> None:
     assert ws.manifest.read_totals("c") == (len(want), sum(want.values()))
 
 
+def test_notice_candidates_takes_the_deeper_lists_of_dual(open_ws) -> None:
+    served_ws = open_ws()
+    deep_ws = open_ws(notice="candidates")
+    got = {}
+    for name, w in (("served", served_ws), ("deep", deep_ws)):
+        coll, _ = _setup(w)
+        hits = coll.search(text_of("d0009"), 3, route="dual")
+        lazy.flush(w)
+        got[name] = ({h.id for h in hits}, {p["id"] for p in _queued(w)})
+    served, queued = got["served"]
+    assert queued == served  # only what the read returned
+    _, deep = got["deep"]
+    assert deep > served  # dual asked v1 for more than k: those are queued too
+
+
 def test_rank_weighted_read_counts(open_ws) -> None:
     ws = open_ws(read_weight="rank")
     coll, _ = _setup(ws)
@@ -192,7 +207,7 @@ def test_lazy_config_is_checked() -> None:
 
     assert vecver.Config.from_mapping({"lazy": {"read_weight": "rank"}}).lazy.read_weight \
         == "rank"
-    for bad in ({"read_weight": "heat"}, {"max_queue": 0}, {"sync_limit": -1},
+    for bad in ({"read_weight": "heat"}, {"notice": "all"}, {"max_queue": 0}, {"sync_limit": -1},
                 {"flush_interval": 0}, {"lease_ttl": "soon"}, {"enabled": "yes"},
                 {"batch": 1.5}, {"colour": 1}):
         with pytest.raises(ConfigError):

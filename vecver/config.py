@@ -181,7 +181,10 @@ class LazySettings:
     - ``read_weight``: what one served hit adds to its document's read count (the order
       of ``backfill --priority hot``): ``"hit"`` 1 (the default), ``"rank"``
       ``ceil(10 / rank)`` (the first hit 10, the fifth 2, from the tenth on 1), which
-      favours what reads put on top.
+      favours what reads put on top;
+    - ``notice``: which documents of a read are checked against the space being built:
+      ``"served"`` (those it returns, the default) or ``"candidates"`` (every candidate
+      each space listed, e.g. ``dual``'s deeper lists).
     """
 
     enabled: bool = True
@@ -191,6 +194,7 @@ class LazySettings:
     lease_ttl: float = 60.0
     batch: int = 64
     read_weight: str = "hit"
+    notice: str = "served"
 
     @staticmethod
     def from_mapping(data: Mapping[str, Any]) -> LazySettings:
@@ -199,6 +203,10 @@ class LazySettings:
         enabled = data.get("enabled", True)
         if not isinstance(enabled, bool):
             raise ConfigError(f"[lazy] enabled must be true or false, got {enabled!r}")
+        notice = data.get("notice", "served")
+        if notice not in ("served", "candidates"):
+            raise ConfigError(f"[lazy] notice must be \"served\" or \"candidates\", got "
+                              f"{notice!r}")
         weight = data.get("read_weight", "hit")
         if weight not in ("hit", "rank"):
             raise ConfigError(f"[lazy] read_weight must be \"hit\" or \"rank\", got "
@@ -226,6 +234,7 @@ class LazySettings:
             lease_ttl=seconds("lease_ttl", 60.0),
             batch=count("batch", 64, 1),
             read_weight=weight,
+            notice=notice,
         )
 
 

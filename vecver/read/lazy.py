@@ -14,6 +14,13 @@ The queue
     collection: what does not fit is dropped and counted (``lazy|dropped``): the read
     never fails for it, and a later ``vecver backfill`` still copies the document.
 
+What a read notices
+    The documents it returns (``[lazy] notice = "served"``, the default), plus those the
+    searcher reports missing (``event.missing``: ``rerank``'s candidates without a vector
+    in the building space); ``notice = "candidates"`` takes every candidate each executed
+    leg listed (``dual`` asks each space for more than k: those too), which moves more
+    documents per read.
+
 Asynchronous (the default)
     The read thread only notes the ids and the source hashes of the hits (a dictionary
     update under a lock; bounded: see :data:`MAX_NOTED`). A background thread
@@ -176,11 +183,11 @@ def _enqueue_each(m: ManifestStore, kind: str, collection: str, target: Namespac
 # ----------------------------------------------------------------------------- observer
 
 
-def _seen_ids(event: Any) -> dict[str, dict[str, str | None]]:
+def _seen_ids(event: Any, deep: bool = False) -> dict[str, dict[str, str | None]]:
     """From a search event: namespace that served -> {id: source hash of that copy}, over
-    every executed leg (the served results when the event has no legs)."""
+    the served results, or with ``deep`` over every executed leg's own (deeper) lists."""
     out: dict[str, dict[str, str | None]] = defaultdict(dict)
-    legs = getattr(event, "legs", None) or ()
+    legs = (getattr(event, "legs", None) or ()) if deep else ()
     lists: list[list[Any]] = []
     for leg in legs:
         lists.extend(leg.results)
@@ -223,7 +230,7 @@ class LazyObserver:
                     reads[h.id] += -(-RANK_WEIGHT_TOP // rank)
         else:
             reads.update(h.id for hits in event.results for h in hits)
-        seen = _seen_ids(event)
+        seen = _seen_ids(event, self.settings.notice == "candidates")
         missing: Mapping[str, Sequence[str]] = getattr(event, "missing", None) or {}
         if getattr(event, "sync", False):
             self._sync(event, seen, missing)

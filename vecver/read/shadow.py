@@ -3,15 +3,18 @@ the active space served.
 
 :class:`ShadowRunner` owns one background worker thread per (workspace, collection)
 (:func:`runner_for`), started on demand and ended after a few idle seconds. The serving
-thread only hands it a job (``queue.put_nowait``): when the queue is full the job is
-dropped and counted, never waited for. The worker runs the shadow leg, compares it with the
-served hits (:func:`compare`) and buffers the aggregates; they are written to the
-manifest's durable counters (``ManifestStore.bump_counters``) in batches — every
-``[read] shadow_flush_every`` comparisons, whenever the queue runs empty, and on
-:meth:`ShadowRunner.flush` — always from the worker or the flushing caller, never from a
-serving thread. A kill -9 loses at most the comparisons not yet flushed (an
-aggregate, never a served answer); a counter write that fails (read-only manifest) is
-logged and the batch kept for the next flush.
+thread only hands it a job (appended to a bounded queue, without waking the worker):
+when the queue is full the job is dropped and counted, never waited for. The worker runs
+the shadow leg, compares it with the served hits (:func:`compare`) and buffers the
+aggregates; they are written to the manifest's durable counters
+(``ManifestStore.bump_counters``) in batches — every ``[read] shadow_flush_every``
+comparisons, when the queue runs empty and the last write is :data:`FLUSH_INTERVAL_S`
+old, when the idle worker ends, and on :meth:`ShadowRunner.flush` — always from the
+worker or the flushing caller, never from a serving thread (a counter write is a
+manifest transaction: searches of this process wait for it to check the collection's
+generation, so writes are kept rare). A kill -9 loses at most the comparisons not yet
+written (an aggregate, never a served answer); a counter write that fails (read-only
+manifest) is logged and the batch kept for the next flush.
 
 Counters, per candidate namespace ``NS``, under ``shadow/NS/``: ``queries``, ``k_sum``,
 ``overlap_sum`` (overlap@k summed: shared ids / the longer of the two lists),
@@ -25,10 +28,10 @@ from __future__ import annotations
 
 import logging
 import math
-import queue
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -44,6 +47,13 @@ log = logging.getLogger("vecver")
 
 #: seconds an idle worker waits for a job before it ends (a new job starts another)
 IDLE_S = 5.0
+
+#: seconds between two looks of the worker at its queue while it has nothing to do
+POLL_S = 0.002
+
+#: the least seconds between two counter writes of a worker whose queue ran empty (a
+#: write is one manifest transaction, during which the manifest's other users wait)
+FLUSH_INTERVAL_S = 1.0
 
 #: the counter names of one candidate namespace (see the module docstring)
 COUNTERS = ("queries", "k_sum", "overlap_sum", "top1_agree", "common", "rank_shift_sum",
@@ -98,60 +108,76 @@ def compare_ids(served: Sequence[str], shadow: Sequence[str], k: int) -> Compari
 
 class ShadowRunner:
     """The background worker and the counter buffer of one collection's shadow reads.
-    Thread-safe."""
+    Thread-safe.
+
+    The serving side only appends a job to a bounded deque, under a lock held for
+    microseconds: it never signals the worker (waking a sleeping thread can hand the
+    core to it in the middle of the serving thread's call on a busy machine); the worker
+    polls every :data:`POLL_S` while it lives and ends after :data:`IDLE_S` without work."""
 
     def __init__(self, ws: Workspace, collection: str, *, queue_size: int,
                  flush_every: int) -> None:
         self._ws_ref = weakref.ref(ws)
         self.collection = collection
         self.flush_every = flush_every
-        self._queue: queue.Queue[Callable[[], None]] = queue.Queue(maxsize=queue_size)
+        self.queue_size = queue_size
+        self._jobs: deque[Callable[[], None]] = deque()
+        self._unfinished = 0  # jobs queued or running
         self._lock = threading.Lock()
         self._buffer: dict[str, float] = {}
         self._pending = 0  # comparisons in the buffer
         self._thread: threading.Thread | None = None
+        self._writing = threading.Lock()  # held while the buffer is written
+        self._last_write = 0.0
 
     # -- the serving side: never blocks -------------------------------------------------
 
     def submit(self, job: Callable[[], None], namespace: str) -> bool:
         """Queue ``job`` for the worker; False (and ``dropped`` counted) when the queue is
         full. Never blocks."""
-        try:
-            self._queue.put_nowait(job)
-        except queue.Full:
+        with self._lock:
+            if len(self._jobs) >= self.queue_size:
+                full = True
+            else:
+                full = False
+                self._jobs.append(job)
+                self._unfinished += 1
+                t = self._thread
+                start = t is None or not t.is_alive()
+                if start:
+                    t = self._thread = threading.Thread(
+                        target=self._work, name=f"vecver-shadow-{self.collection}",
+                        daemon=True)
+        if full:
             self.add(namespace, {"dropped": 1.0}, comparisons=0)
             return False
-        self._ensure_worker()
+        if start and t is not None:
+            t.start()
         return True
-
-    def _ensure_worker(self) -> None:
-        with self._lock:
-            t = self._thread
-            if t is None or not t.is_alive():
-                t = threading.Thread(target=self._work, name=f"vecver-shadow-{self.collection}",
-                                     daemon=True)
-                self._thread = t
-                t.start()
 
     # -- the worker ---------------------------------------------------------------------
 
     def _work(self) -> None:
+        idle_since = time.monotonic()
         while True:
-            try:
-                job = self._queue.get(timeout=IDLE_S)
-            except queue.Empty:
-                with self._lock:
-                    if self._queue.empty():
-                        self._thread = None
-                        break
+            with self._lock:
+                job = self._jobs.popleft() if self._jobs else None
+                if job is None and time.monotonic() - idle_since >= IDLE_S:
+                    self._thread = None
+                    break
+            if job is None:
+                time.sleep(POLL_S)
                 continue
             try:
                 job()
             except Exception:  # noqa: BLE001 - a shadow job never takes the worker down
                 log.warning("shadow read of %s failed", self.collection, exc_info=True)
-            finally:
-                self._queue.task_done()
-            if self._queue.empty() or self._pending >= self.flush_every:
+            with self._lock:
+                self._unfinished -= 1
+                empty = not self._jobs
+            idle_since = time.monotonic()
+            if (empty and idle_since - self._last_write >= FLUSH_INTERVAL_S) \
+                    or self._pending >= self.flush_every:
                 self._flush_buffer()
         self._flush_buffer()
 
@@ -181,9 +207,14 @@ class ShadowRunner:
         self.add(namespace, d, comparisons=len(comparisons))
 
     def _flush_buffer(self) -> None:
+        with self._writing:
+            self._write_buffer()
+
+    def _write_buffer(self) -> None:
         with self._lock:
             buf, self._buffer = self._buffer, {}
             self._pending = 0
+        self._last_write = time.monotonic()
         if not buf:
             return
         ws = self._ws_ref()
@@ -203,7 +234,7 @@ class ShadowRunner:
         write the buffered counters. True when the queue drained in time."""
         deadline = None if timeout is None else time.monotonic() + timeout
         drained = True
-        while self._queue.unfinished_tasks:
+        while self._unfinished:
             if deadline is not None and time.monotonic() > deadline:
                 drained = False
                 break

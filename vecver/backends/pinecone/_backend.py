@@ -32,6 +32,7 @@ from ...types import Hit, Matrix, Metric, NamespaceSpec, Record, ScanPage
 from .. import _remote
 from ..base import Backend
 from ..capabilities import Capabilities
+from ..external import ExternalCollection, Layout, RawPoint
 from ._filters import JSON_PREFIX, NOTHING, json_key, translate_filter
 
 __all__ = ["PineconeBackend"]
@@ -91,7 +92,7 @@ class PineconeBackend(Backend):
 
     Records: a document id is the Pinecone id when it is printable ASCII of at most 512
     characters, else a hash (the id travels in the metadata). Metadata holds the user's
-    fields (lists under reserved names, see :mod:`._filters`), the stamp and the text
+    fields, the stamp and the text
     (:class:`~vecver.backends._remote.PayloadCodec`, ints restored from Pinecone's
     doubles). Pinecone takes at most 40 KiB of metadata per vector: a record whose user
     metadata, text and stamp together do not fit is **refused** with
@@ -113,8 +114,16 @@ class PineconeBackend(Backend):
     Consistency: Pinecone is eventually consistent. After every write the backend waits
     until queries have caught up with it: each write answer carries the log position it
     committed at, each query answer how far the index has caught up
-    (``x-pinecone-lsn-committed`` / ``-reconciled``); the wait polls a one-result query.
-    Without those headers it falls back to the base class's fetch polling.
+    (``x-pinecone-lsn-committed`` / ``-reconciled``); the wait polls a one-result query
+    (the SDK's delete reports no position: a no-op update of an id vecver never writes
+    follows it and does). Without those headers it falls back to the base class's fetch
+    polling. A namespace another process dropped is noticed on the next describe, list,
+    count, scan, or a search that finds nothing; a process that cached it earlier may
+    still write into it (its records are then not listed by vecver).
+
+    Adopting (``vecver adopt``): a namespace of the user's index that other code filled
+    (ids, metadata) can become a space as it is; filters on it are checked on the
+    payloads Pinecone returns (so a list keeps no "contains" meaning there either).
 
     Errors: 429 and 5xx become :class:`~vecver.errors.TransientBackendError` carrying the
     server's ``Retry-After`` (the official SDK itself retries up to 3 times first).
@@ -673,6 +682,147 @@ class PineconeBackend(Backend):
             score = self.score_from_distance(w.spec.metric, float(m.score))
             hits.append(Hit(rec.id, float(score), rec.text, rec.metadata, rec.stamp))
         return hits, len(matches) >= top
+
+    # -- adopted namespaces (``vecver adopt``; see vecver.backends.external) -----------
+    #
+    # An adoptable collection is a namespace of the user's index that vecver did not
+    # create (ids are Pinecone ids, the payload is the vector's metadata as it is).
+
+    def _external_client(self, name: str) -> Any:
+        from pinecone.errors import NotFoundError
+
+        if self._describe_index(self._index) is None:
+            raise NamespaceNotFound(name)
+        client = self._client(self._index)
+        with self._translated("describe namespace", name):
+            try:
+                client.describe_namespace(namespace=name)
+            except NotFoundError:
+                raise NamespaceNotFound(name) from None
+        return client
+
+    def _describe_external(self, name: str) -> ExternalCollection:
+        if name == REGISTRY:
+            raise NamespaceNotFound(name)
+        client = self._external_client(name)
+        dim, metric = self._describe_index(self._index) or (0, "cosine")
+        points, _ = self._scan_raw(client, name, None, 100, False)
+        fields: dict[str, str] = {}
+        for pt in points:
+            for key in pt.payload:
+                fields.setdefault(key, "any")
+        return ExternalCollection(
+            name, dim, metric, self._count_raw(client, name), fields, "str",  # type: ignore[arg-type]
+            schemaless=True, text_slot=False,
+            vecver=self._registry_get(self._index, name) is not None,
+        )  # fmt: skip
+
+    def _scan_raw(self, client: Any, name: str, cursor: str | None, limit: int,
+                  with_vectors: bool) -> tuple[list[RawPoint], str | None]:  # fmt: skip
+        ids: list[str] = []
+        token = cursor
+        while len(ids) < limit:
+            with self._translated("list", name):
+                page = client.list_paginated(namespace=name, limit=min(_LIST_PAGE,
+                                             limit - len(ids)), pagination_token=token)  # fmt: skip
+            ids.extend(v.id for v in page.vectors if v.id)
+            token = page.pagination.next if page.pagination else None
+            if not token:
+                break
+        return self._get_raw(client, name, ids, with_vectors), token or None
+
+    def _get_raw(self, client: Any, name: str, keys: Sequence[Any],
+                 with_vectors: bool) -> list[RawPoint]:  # fmt: skip
+        out: list[RawPoint] = []
+        for s in range(0, len(keys), 1000):
+            chunk = [str(k) for k in keys[s : s + 1000]]
+            if not chunk:
+                continue
+            with self._translated("fetch", name):
+                got = client.fetch(ids=chunk, namespace=name).vectors
+            for key in chunk:
+                doc = got.get(key)
+                if doc is not None:
+                    vec = (np.asarray(doc.values, dtype=np.float32)
+                           if with_vectors and doc.values else None)  # fmt: skip
+                    out.append(RawPoint(key, vec, dict(doc.metadata or {})))
+        return out
+
+    def _count_raw(self, client: Any, name: str) -> int:
+        n, token = 0, None
+        while True:
+            with self._translated("list", name):
+                page = client.list_paginated(namespace=name, limit=_LIST_PAGE,
+                                             pagination_token=token)  # fmt: skip
+            n += len(page.vectors)
+            token = page.pagination.next if page.pagination else None
+            if not token:
+                return n
+
+    def _scan_external(self, layout: Layout, cursor: str | None, limit: int,
+                       with_vectors: bool) -> tuple[list[RawPoint], str | None]:  # fmt: skip
+        return self._scan_raw(self._client(self._index), layout.name, cursor, limit,
+                              with_vectors)  # fmt: skip
+
+    def _get_external(self, layout: Layout, keys: Sequence[Any],
+                      with_vectors: bool) -> list[RawPoint]:  # fmt: skip
+        return self._get_raw(self._client(self._index), layout.name, keys, with_vectors)
+
+    def _put_external(self, layout: Layout, points: Sequence[RawPoint]) -> None:
+        client = self._client(self._index)
+        items = [{"id": str(p.key), "values": np.asarray(p.vector, np.float32).tolist(),
+                  "metadata": dict(p.payload)} for p in points]  # fmt: skip
+        with self._translated("upsert", layout.name):
+            client.upsert(vectors=items, namespace=layout.name)
+
+    def _delete_external(self, layout: Layout, keys: Sequence[Any]) -> None:
+        client = self._client(self._index)
+        with self._translated("delete", layout.name):
+            client.delete(ids=[str(k) for k in keys], namespace=layout.name)
+
+    def _count_external(self, layout: Layout) -> int:
+        return self._count_raw(self._client(self._index), layout.name)
+
+    def _search_external(self, layout: Layout, queries: Matrix, k: int,
+                         flt: Filter | None) -> list[list[tuple[RawPoint, float]]]:  # fmt: skip
+        """Nearest objects by Pinecone's query; a filter is checked exactly on each
+        returned payload, asking for more results until ``k`` match or no more exist
+        (at most 10,000 results are asked for)."""
+        client = self._client(self._index)
+        # Pinecone's filter selects a superset here (its $eq on a list means "contains"):
+        # the exact check is flt.matches on each payload
+        pf, _ = translate_filter(flt)
+        if pf is NOTHING:
+            return [[] for _ in range(int(queries.shape[0]))]
+        out: list[list[tuple[RawPoint, float]]] = []
+        for q in queries:
+            top = min(k if flt is None else max(4 * k, 100), _MAX_TOP_K)
+            while True:
+                kwargs: dict[str, Any] = {"vector": q.tolist(), "top_k": top,
+                                          "namespace": layout.name,
+                                          "include_metadata": top <= 1000}  # fmt: skip
+                if pf is not None:
+                    kwargs["filter"] = pf
+                with self._translated("query", layout.name):
+                    res = client.query(**kwargs)
+                matches = list(res.matches)
+                if top > 1000:
+                    got = {p.key: p for p in self._get_raw(client, layout.name,
+                                                            [m.id for m in matches], False)}
+                    payloads = {str(key): p.payload for key, p in got.items()}
+                else:
+                    payloads = {m.id: dict(m.metadata or {}) for m in matches}
+                row = [
+                    (RawPoint(m.id, None, payloads[m.id]),
+                     float(self.score_from_distance(layout.metric, float(m.score))))
+                    for m in matches if m.id in payloads
+                    and (flt is None or flt.matches(payloads[m.id]))
+                ]  # fmt: skip
+                if flt is None or len(row) >= k or len(matches) < top or top >= _MAX_TOP_K:
+                    break
+                top = min(4 * top, _MAX_TOP_K)
+            out.append(row[:k])
+        return out
 
     # -- read-your-writes --------------------------------------------------------------
 

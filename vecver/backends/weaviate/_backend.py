@@ -23,6 +23,7 @@ from weaviate.classes.query import Filter as WFilter
 from weaviate.classes.query import MetadataQuery
 
 from ...errors import (
+    AdoptedRowRefused,
     BackendError,
     BatchObjectsFailed,
     ConfigError,
@@ -48,7 +49,8 @@ from .._remote import (
     uuid_for,
 )
 from ..base import Backend, Capabilities, exact_scores
-from ._filters import KEYS_PROPERTY, numeric_fields, tokens_of, translate_filter
+from ..external import ExternalCollection, Key, Layout, RawPoint
+from ._filters import KEYS_PROPERTY, adopted_filter, numeric_fields, tokens_of, translate_filter
 
 __all__ = ["VECTOR", "WeaviateBackend"]
 
@@ -166,6 +168,7 @@ class WeaviateBackend(Backend):
         self._codec = PayloadCodec()
         self._specs: dict[str, NamespaceSpec] = {}
         self._numbers: dict[str, set[str]] = {}
+        self._external: dict[str, dict[str, tuple[str, str | None]]] = {}
         self._lock = threading.Lock()
         with self._call("connect"):
             self._client = weaviate.connect_to_custom(
@@ -407,11 +410,16 @@ class WeaviateBackend(Backend):
                     raise
             self._numbers[namespace].add(prop)
 
-    def _record(self, props: dict[str, Any], vector: Any) -> Record:
+    @staticmethod
+    def _payload(props: Any) -> dict[str, Any]:
+        """The flat payload (:class:`PayloadCodec`'s form) of an object's properties."""
         payload: dict[str, Any] = json.loads(props.get(P_META) or "{}")
         for key, prop in _PROPS.items():
             payload[key] = props.get(prop)
-        return self._codec.to_record(payload, vector)
+        return payload
+
+    def _record(self, props: Any, vector: Any) -> Record:
+        return self._codec.to_record(self._payload(props), vector)
 
     def _upsert(self, namespace: str, records: Sequence[Record], vectors: Matrix) -> None:
         self._input_spec(namespace)
@@ -511,7 +519,7 @@ class WeaviateBackend(Backend):
             # depend on the server's arithmetic (or its approximate index's)
             mat = np.asarray([o.vector[VECTOR] for o in objs], dtype=np.float32)
             scores = exact_scores(metric, row[None, :], mat)[0]
-            recs = [self._record(dict(o.properties), None) for o in objs]
+            recs = [self._codec.decode(self._payload(o.properties)) for o in objs]
             order = sorted(range(len(recs)), key=lambda j: (-float(scores[j]), recs[j].id))
             out.append([
                 Hit(recs[j].id, float(scores[j]), recs[j].text, recs[j].metadata, recs[j].stamp)
@@ -553,6 +561,195 @@ class WeaviateBackend(Backend):
         by_id = WFilter.by_id().contains_any(ids)
         return by_id if wf.native is None else WFilter.all_of([by_id, wf.native])
 
+    # -- adopted collections (vecver adopt) -----------------------------------------------
+
+    def _ext_props(self, name: str, *, refresh: bool = False) -> dict[str, tuple[str, str | None]]:
+        """The properties of collection ``name``: name -> (data type, tokenization)."""
+        got = self._external.get(name)
+        if got is None or refresh:
+            with self._call("get collection", name):
+                cfg = self._client.collections.get(class_name(name)).config.get()
+            got = {
+                p.name: (str(getattr(p.data_type, "value", p.data_type)),
+                         None if p.tokenization is None
+                         else str(getattr(p.tokenization, "value", p.tokenization)))
+                for p in cfg.properties
+            }  # fmt: skip
+            self._external[name] = got
+        return got
+
+    def _describe_external(self, name: str) -> ExternalCollection:
+        cls = class_name(name)
+        with self._call("get collection", name):
+            if self._client.alias.get(alias_name=cls) is not None:
+                raise NamespaceNotFound(name)  # an alias, not a collection
+            cfg = self._client.collections.get(cls).config.get()
+        if cfg.name != cls:
+            raise NamespaceNotFound(name)
+        named = dict(cfg.vector_config or {})
+        if len(named) > 1:
+            raise BackendError(
+                f"weaviate collection {cls!r} has {len(named)} named vectors "
+                f"({', '.join(sorted(named))}); vecver adopts a collection with one vector"
+            )
+        index: Any
+        vector_field: str | None = None
+        if named:
+            vector_field = next(iter(named))
+            index = named[vector_field].vector_index_config
+        else:
+            index = cfg.vector_index_config
+        dist = str(getattr(getattr(index, "distance_metric", None), "value", ""))
+        metric = _METRIC.get(dist)
+        if metric is None:
+            raise BackendError(
+                f"weaviate collection {cls!r} uses distance {dist!r}; vecver adopts cosine, "
+                "dot and l2-squared"
+            )
+        props = self._ext_props(name, refresh=True)
+        count = self._count_external_name(name)
+        dim = 0
+        with self._call("fetch", name):
+            res = self._client.collections.get(cls).query.fetch_objects(
+                limit=1, include_vector=[vector_field] if vector_field else True
+            )
+        if res.objects:
+            vec = res.objects[0].vector.get(vector_field or "default")
+            dim = len(vec) if vec is not None else 0
+        vecver_made = False
+        with contextlib.suppress(ForeignNamespace, BackendError):
+            self._spec_of(cfg, None)
+            vecver_made = True
+        return ExternalCollection(
+            name, dim, metric, count, {k: t for k, (t, _) in props.items()}, "uuid",
+            vector_field=vector_field, schemaless=False, text_slot=False, vecver=vecver_made,
+        )  # fmt: skip
+
+    def _count_external_name(self, name: str) -> int:
+        with self._call("count", name):
+            agg = self._client.collections.get(class_name(name)).aggregate.over_all(
+                total_count=True
+            )
+        return int(agg.total_count or 0)
+
+    def _raw_point(self, layout: Layout, o: Any, with_vectors: bool) -> RawPoint:
+        vec = None
+        if with_vectors:
+            v = o.vector.get(layout.vector_field or "default")
+            vec = None if v is None else np.asarray(v, dtype=np.float32)
+        payload = {k: v for k, v in dict(o.properties).items() if v is not None}
+        return RawPoint(str(o.uuid), vec, payload)
+
+    def _ext_vectors(self, layout: Layout, with_vectors: bool) -> bool | list[str]:
+        if not with_vectors:
+            return False
+        return [layout.vector_field] if layout.vector_field else True
+
+    def _scan_external(
+        self, layout: Layout, cursor: str | None, limit: int, with_vectors: bool
+    ) -> tuple[list[RawPoint], str | None]:
+        after = None if cursor is None else _uuid_of_cursor(cursor)
+        with self._call("scan", layout.name):
+            res = self._client.collections.get(class_name(layout.name)).query.fetch_objects(
+                after=after, limit=limit + 1,
+                include_vector=self._ext_vectors(layout, with_vectors),
+            )  # fmt: skip
+        objs = res.objects[:limit]
+        more = len(res.objects) > limit and bool(objs)
+        return ([self._raw_point(layout, o, with_vectors) for o in objs],
+                str(objs[-1].uuid) if more else None)  # fmt: skip
+
+    def _get_external(
+        self, layout: Layout, keys: Sequence[Key], with_vectors: bool
+    ) -> list[RawPoint]:
+        with self._call("fetch", layout.name):
+            res = self._client.collections.get(class_name(layout.name)).query.fetch_objects(
+                filters=WFilter.by_id().contains_any([str(k) for k in keys]), limit=len(keys),
+                include_vector=self._ext_vectors(layout, with_vectors),
+            )  # fmt: skip
+        return [self._raw_point(layout, o, with_vectors) for o in res.objects]
+
+    def _find_external(
+        self, layout: Layout, field: str, values: Sequence[str], with_vectors: bool
+    ) -> list[RawPoint]:
+        dtype, tok = self._ext_props(layout.name).get(field, ("", None))
+        wanted: list[Any]
+        if dtype == "text" and tok == "field" and all(v == v.strip() for v in values):
+            wanted = list(dict.fromkeys(values))
+        elif dtype == "int":
+            wanted = [int(v) for v in values if re.fullmatch(r"-?[0-9]{1,18}", v)]
+            if not wanted:
+                return []
+        else:
+            return super()._find_external(layout, field, values, with_vectors)
+        out: list[RawPoint] = []
+        with self._call("find", layout.name):
+            res = self._client.collections.get(class_name(layout.name)).query.fetch_objects(
+                filters=WFilter.by_property(field).contains_any(wanted),
+                limit=self.capabilities.max_fetch_ids * 2,
+                include_vector=self._ext_vectors(layout, with_vectors),
+            )  # fmt: skip
+        out.extend(self._raw_point(layout, o, with_vectors) for o in res.objects)
+        return out
+
+    def _put_external(self, layout: Layout, points: Sequence[RawPoint]) -> None:
+        props = self._ext_props(layout.name)
+        objects = []
+        for p in points:
+            extra = [f for f in p.payload if f not in props]
+            if extra:
+                doc = p.payload.get(layout.id_field) if layout.id_field else p.key
+                raise AdoptedRowRefused(
+                    str(doc), layout.name, [], extra,
+                    [f for f in props if f not in layout.own_fields],
+                )  # fmt: skip
+            vec = np.asarray(p.vector, dtype=np.float32).tolist()
+            objects.append(DataObject(
+                properties=dict(p.payload), uuid=str(p.key),
+                vector={layout.vector_field: vec} if layout.vector_field else vec,
+            ))  # fmt: skip
+        with self._call("insert", layout.name):
+            result = self._client.collections.get(class_name(layout.name)).data.insert_many(objects)
+        if result.errors:
+            raise BatchObjectsFailed(
+                layout.name,
+                {str(points[i].key): self._scrub(e.message) for i, e in result.errors.items()},
+            )
+
+    def _delete_external(self, layout: Layout, keys: Sequence[Key]) -> None:
+        with self._call("delete", layout.name):
+            self._client.collections.get(class_name(layout.name)).data.delete_many(
+                where=WFilter.by_id().contains_any([str(k) for k in keys])
+            )
+
+    def _search_external(
+        self, layout: Layout, queries: Matrix, k: int, flt: Filter | None
+    ) -> list[list[tuple[RawPoint, float]]]:
+        native = None
+        if flt is not None:
+            wf = adopted_filter(flt, self._ext_props(layout.name))
+            if wf.matches_nothing:
+                return [[] for _ in range(queries.shape[0])]
+            native = wf.native
+        collection = self._client.collections.get(class_name(layout.name))
+        out: list[list[tuple[RawPoint, float]]] = []
+        for row in queries:
+            with self._call("search", layout.name):
+                res = collection.query.near_vector(
+                    near_vector=row.tolist(), limit=k, target_vector=layout.vector_field,
+                    filters=native, return_metadata=MetadataQuery(distance=True),
+                )  # fmt: skip
+            out.append([
+                (self._raw_point(layout, o, False),
+                 float(self.score_from_distance(layout.metric,
+                                                np.float32(o.metadata.distance or 0.0))))
+                for o in res.objects
+            ])  # fmt: skip
+        return out
+
+    def _count_external(self, layout: Layout) -> int:
+        return self._count_external_name(layout.name)
+
     # -- aliases ------------------------------------------------------------------------
 
     def _get_alias_class(self, alias_cls: str) -> str | None:
@@ -573,6 +770,9 @@ class WeaviateBackend(Backend):
         target = self._get_alias_class(self._alias_class(alias))
         if target is None:
             return None
+        for name in list(vars(self).get("_layouts") or {}):
+            if class_name(name) == target:
+                return name  # an adopted collection
         with self._call("get collection"):
             cfg = self._client.collections.get(target).config.get()
         try:

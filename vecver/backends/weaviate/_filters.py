@@ -40,6 +40,7 @@ from .._remote import RESERVED_PREFIX
 
 __all__ = [
     "KEYS_PROPERTY",
+    "adopted_filter",
     "WeaviateFilter",
     "number_property",
     "numeric_fields",
@@ -149,3 +150,80 @@ def translate_filter(flt: Filter) -> WeaviateFilter:
 
 def _bounds(cond: Range) -> list[float | str]:
     return [b for b in (cond.gt, cond.gte, cond.lt, cond.lte) if b is not None]
+
+
+# -- adopted collections: filters on the collection's own properties --------------------
+
+
+def adopted_filter(flt: Filter, props: Mapping[str, tuple[str, str | None]]) -> WeaviateFilter:
+    """A portable filter over an adopted collection's own properties (``props``: name ->
+    (data type, tokenization)), exactly or not at all: ``eq``/``in`` on ``int``,
+    ``number``, ``boolean`` and ``field``-tokenized ``text`` properties, numeric ranges on
+    numbers; a value of another kind than the property's matches nothing (vecver's
+    rules); string ranges, other tokenizations, arrays and unknown types are refused
+    with ``FilterNotExpressible``. A field the schema lacks matches nothing."""
+    parts: list[Any] = []
+    for cond in flt.conditions:
+        info = props.get(cond.field)
+        if info is None:
+            return WeaviateFilter(None, matches_nothing=True)
+        dtype, tok = info
+        p = WFilter.by_property(cond.field)
+        if isinstance(cond, (Eq, In)):
+            values = (cond.value,) if isinstance(cond, Eq) else cond.values
+            fitting = [v for v in values if _fits(dtype, v)]
+            if dtype == "text":
+                if tok != "field":
+                    raise FilterNotExpressible(
+                        "weaviate", cond.field,
+                        f"text property tokenized {tok!r} cannot be compared exactly",
+                        hint="filter on a property with tokenization 'field'",
+                    )  # fmt: skip
+                for v in fitting:
+                    if str(v) != str(v).strip():
+                        raise FilterNotExpressible(
+                            "weaviate", cond.field,
+                            "Weaviate's 'field' tokenization trims surrounding whitespace",
+                        )  # fmt: skip
+            elif dtype not in ("int", "number", "boolean"):
+                raise FilterNotExpressible(
+                    "weaviate", cond.field, f"a {dtype} property cannot be compared exactly"
+                )
+            if not fitting:
+                return WeaviateFilter(None, matches_nothing=True)
+            if dtype == "int":
+                fitting = [int(v) for v in fitting]
+            elif dtype == "number":
+                fitting = [float(_check_bound(cond.field, v)) for v in fitting]  # type: ignore[arg-type]
+            parts.append(p.equal(fitting[0]) if len(fitting) == 1 else p.contains_any(fitting))  # type: ignore[arg-type]
+            continue
+        bounds = _bounds(cond)
+        if any(isinstance(b, str) for b in bounds):
+            if dtype != "text" or not all(isinstance(b, str) for b in bounds):
+                return WeaviateFilter(None, matches_nothing=True)
+            raise FilterNotExpressible(
+                "weaviate", cond.field, "string ranges on an adopted collection are not "
+                "expressible exactly in Weaviate",
+            )  # fmt: skip
+        if dtype not in ("int", "number"):
+            return WeaviateFilter(None, matches_nothing=True)
+        for op, b in (("gt", cond.gt), ("gte", cond.gte), ("lt", cond.lt), ("lte", cond.lte)):
+            if b is None:
+                continue
+            v = _check_bound(cond.field, b)  # type: ignore[arg-type]
+            parts.append({"gt": p.greater_than, "gte": p.greater_or_equal,
+                          "lt": p.less_than, "lte": p.less_or_equal}[op](v))  # fmt: skip
+    native = None
+    if parts:
+        native = parts[0] if len(parts) == 1 else WFilter.all_of(parts)
+    return WeaviateFilter(native)
+
+
+def _fits(dtype: str, v: Scalar) -> bool:
+    if dtype == "boolean":
+        return isinstance(v, bool)
+    if dtype == "text":
+        return isinstance(v, str)
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    return dtype == "number" or float(v).is_integer()

@@ -683,19 +683,27 @@ def _reconciled(idx: IndexState) -> dict[str, str]:
 
 def _rank(metric: str, q: np.ndarray, mat: np.ndarray, k: int) -> tuple[np.ndarray, list[int]]:
     """Scores by Pinecone's convention (cosine similarity, dot product, squared euclidean
-    distance) and the order of the best ``k`` (highest first; lowest distance first)."""
-    q64 = q.astype(np.float64)
-    m64 = mat.astype(np.float64)
+    distance) and the order of the best ``k`` (highest first; lowest distance first; ties
+    by insertion order)."""
+    q32 = np.asarray(q, dtype=np.float32)
     if metric == "cosine":
-        qn = q64 / max(float(np.linalg.norm(q64)), 1e-30)
-        norms = np.maximum(np.linalg.norm(m64, axis=1), 1e-30)
-        scores = (m64 @ qn) / norms
+        qn = q32 / max(float(np.linalg.norm(q32)), 1e-30)
+        norms = np.maximum(np.linalg.norm(mat, axis=1), 1e-30)
+        scores = (mat @ qn) / norms
         key = -scores
     elif metric == "dotproduct":
-        scores = m64 @ q64
+        scores = mat @ q32
         key = -scores
     else:
-        scores = ((m64 - q64) ** 2).sum(axis=1)
+        diff = mat - q32
+        scores = np.einsum("ij,ij->i", diff, diff)
         key = scores
-    order = np.lexsort((np.arange(len(key)), key))[:k]
-    return scores, [int(j) for j in order]
+    n = len(key)
+    if k < n:
+        part = np.argpartition(key, k - 1)[:k]
+        cut = key[part].max()
+        cand = np.flatnonzero(key <= cut)  # every tie at the cut, so ties keep their order
+    else:
+        cand = np.arange(n)
+    order = cand[np.lexsort((cand, key[cand]))][:k]
+    return scores.astype(np.float64), [int(j) for j in order]

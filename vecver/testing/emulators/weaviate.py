@@ -37,6 +37,7 @@ turns it all off.
 from __future__ import annotations
 
 import json
+import random
 import socket
 import threading
 import time
@@ -65,7 +66,11 @@ _PROBES = ("/v1/meta", "/v1/.well-known/ready", "/v1/.well-known/live")
 class WeaviateEmulator(EmulatorBase):
     """An in-process Weaviate for tests: REST on ``http_port``, gRPC on ``grpc_port``
     (0: a free port each, read back after :meth:`start`). Thread-safe; :meth:`stop`
-    releases both ports. ``port`` is an alias of ``http_port`` (for the emulator CLI)."""
+    releases both ports. ``port`` is an alias of ``http_port`` for ``vecver emulator
+    weaviate --port N``, which then serves gRPC on N + 1 unless ``grpc_port`` is given.
+    ``unavailable`` / ``rate_limit``: the probability that a data request answers 503 /
+    UNAVAILABLE or 429 / RESOURCE_EXHAUSTED; ``lag`` must be 0 (``ValueError``): Weaviate
+    has no read lag to emulate."""
 
     def __init__(
         self,
@@ -77,9 +82,22 @@ class WeaviateEmulator(EmulatorBase):
         port: int | None = None,
         latency: float = 0.0,
         fail_every: int = 0,
+        unavailable: float = 0.0,
+        rate_limit: float = 0.0,
+        lag: float = 0.0,
     ) -> None:
+        if lag:
+            raise ValueError(
+                "the Weaviate emulator has no consistency lag: Weaviate reads reflect "
+                "acknowledged writes (give lag=0)"
+            )
+        for name, p in (("unavailable", unavailable), ("rate_limit", rate_limit)):
+            if not 0.0 <= float(p) <= 1.0:
+                raise ValueError(f"{name} must be a probability between 0 and 1, got {p!r}")
         if port is not None:
             http_port = port
+            if port and not grpc_port:
+                grpc_port = port + 1
         self.host = host
         self._http_port = int(http_port)
         self._grpc_port = int(grpc_port)
@@ -87,6 +105,9 @@ class WeaviateEmulator(EmulatorBase):
         self.state = WeaviateState()
         self.latency = float(latency)
         self.fail_every = int(fail_every)
+        self.unavailable = float(unavailable)
+        self.rate_limit = float(rate_limit)
+        self._rng = random.Random(0)
         self.fault_ops: frozenset[str] | None = None
         self.faults_fired = 0
         self._fail_next = 0
@@ -136,6 +157,8 @@ class WeaviateEmulator(EmulatorBase):
             self.latency = 0.0
             self.fault_ops = None
             self.faults_fired = 0
+            self.unavailable = 0.0
+            self.rate_limit = 0.0
 
     def reset(self) -> None:
         """Forget every collection, object and alias, and every injected fault (between
@@ -186,19 +209,25 @@ class WeaviateEmulator(EmulatorBase):
 
     # -- gates (auth, faults) -------------------------------------------------------------
 
-    def _fault(self, op: str) -> bool:
+    def _fault(self, op: str) -> ApiError | None:
+        """The injected failure for this request, if any."""
         with self._flock:
             self.requests += 1
             if self.fault_ops is not None and op not in self.fault_ops:
-                return False
+                return None
             self._counter += 1
             fire = self._fail_next > 0 or (
                 bool(self.fail_every) and self._counter % self.fail_every == 0
             )
             if self._fail_next > 0:
                 self._fail_next -= 1
-            self.faults_fired += int(fire)
-            return fire
+            err = None
+            if fire or (self.unavailable and self._rng.random() < self.unavailable):
+                err = ApiError(503, "injected fault: service unavailable", "UNAVAILABLE")
+            elif self.rate_limit and self._rng.random() < self.rate_limit:
+                err = ApiError(429, "injected fault: too many requests", "RESOURCE_EXHAUSTED")
+            self.faults_fired += int(err is not None)
+            return err
 
     def _check_key(self, value: str | None) -> None:
         if self._api_key is None:
@@ -212,8 +241,9 @@ class WeaviateEmulator(EmulatorBase):
         self._check_key(md.get("authorization"))
         if self.latency:
             time.sleep(self.latency)
-        if what != "Health" and self._fault(what):
-            raise ApiError(503, "injected fault: service unavailable", "UNAVAILABLE")
+        err = self._fault(what) if what != "Health" else None
+        if err is not None:
+            raise err
 
 
 def _free_port(host: str) -> int:
@@ -275,8 +305,9 @@ class _Handler(BaseHTTPRequestHandler):
                 emu._check_key(self.headers.get("Authorization"))
                 if emu.latency:
                     time.sleep(emu.latency)
-                if emu._fault(f"{self.command} {path}"):
-                    raise ApiError(503, "injected fault: service unavailable")
+                err = emu._fault(f"{self.command} {path}")
+                if err is not None:
+                    raise err
             status, out = self._route(self.command, path, query, body)
         except ApiError as e:
             status, out = e.status, {"error": [{"message": e.message}]}
