@@ -27,8 +27,6 @@ variant's flusher wrote (documents queued, reads counted) shows that it did its 
 
 from __future__ import annotations
 
-import _common  # noqa: F401 - first: selects the tree to measure
-
 import argparse
 import shutil
 import statistics
@@ -36,6 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import _common  # noqa: F401 - before vecver: selects the tree to measure
 from _common import announce, loadavg, percentile, synthetic_docs, synthetic_queries
 
 
@@ -103,7 +102,7 @@ def main() -> None:
             wss[name] = vecver.open(str(_config(d, table)), progress=False)
         colls = {n: w.collection("c") for n, w in wss.items()}
         queries = synthetic_queries(args.queries)
-        for n, c in colls.items():  # warm: model, index loaded, caches
+        for c in colls.values():  # warm: model, index loaded, caches
             for q in queries[:5]:
                 c.search(q, args.k)
         times: dict[str, list[float]] = {n: [] for n in colls}

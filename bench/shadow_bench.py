@@ -27,7 +27,9 @@ thread shows where it competes with the serving thread for the GIL and the cores
 The routes run interleaved (blocks of different queries, in a rotating order) so machine
 noise hits them alike; each round reports p50/p99 per route, the figures printed are the
 medians of the rounds, with the shadow overhead as p50/p99 differences and ratios.
-``--pace-ms`` sleeps between calls (a service under light load: the shadow worker then
+``--no-observers`` removes the workspace's read observers (lazy re-embedding, metrics:
+they run on the serving thread for every route but ``shadow``, whose event is told from
+the worker). ``--pace-ms`` sleeps between calls (a service under light load: the shadow worker then
 runs in the gaps instead of competing with the next call). Also printed: the shadow
 comparisons recorded and dropped, from the manifest's counters.
 """
@@ -68,6 +70,8 @@ def run(args: argparse.Namespace) -> None:
         queries = C.synthetic_queries(args.queries)
         with vecver.open(cfg, progress=False) as ws:
             coll = ws.collection("c")
+            if args.no_observers:
+                ws.read_observers.clear()
             for r in ROUTES:  # warm up: plans cached, indexes loaded
                 coll.search(queries[0], args.k, route=r.replace("-drained", ""),
                             routing_key="warm")
@@ -109,7 +113,9 @@ def run(args: argparse.Namespace) -> None:
             cnt = ws.manifest.counters("c", prefix)
         print()
         print(f"Collection.search latency, k={args.k}, {len(queries)} queries x "
-              f"{args.rounds} rounds, pace {args.pace_ms} ms (medians of the rounds, us)")
+              f"{args.rounds} rounds, pace {args.pace_ms} ms, read observers "
+              f"{'removed' if args.no_observers else 'as installed'} (medians of the rounds, "
+              "us)")
         print(f"{'route':<14}{'p50':>10}{'p99':>10}")
         p = {r: (C.median([x[0] for x in per_round[r]]), C.median([x[1] for x in per_round[r]]))
              for r in ROUTES}
@@ -141,6 +147,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("-k", type=int, default=10)
     ap.add_argument("--pace-ms", type=float, default=0.0)
+    ap.add_argument("--no-observers", action="store_true",
+                    help="remove the workspace's read observers (lazy re-embedding, "
+                         "metrics) to measure the routes alone")
     args: Any = ap.parse_args(argv)
     run(args)
 

@@ -289,3 +289,42 @@ def test_fit_refusals(ws: vecver.Workspace, tmp_path: Path) -> None:
     assert e.value.need == 50 and e.value.got < 50
     assert not small.manifest.artifacts("adapter", "c")  # nothing stored
     small.close()
+
+
+# -- the command line ----------------------------------------------------------------
+
+
+def test_cli_fit_list_evaluate(tmp_path: Path) -> None:
+    """``vecver adapter fit|list|evaluate|export`` on a real workspace, as JSON."""
+    import os
+    import subprocess
+    import sys
+
+    make_ws(tmp_path).close()
+    toml = tmp_path / "vecver.toml"
+    lines = ['[manifest]\npath = "m.db"\n', '[backend]\nname = "local"\npath = "vectors"\n',
+             '[collections.c]\nspace = "v1"\n']
+    for label, table in SPACES.items():
+        body = "\n".join(f"{k} = {json.dumps(v)}" for k, v in table.items())
+        lines.append(f"[spaces.{label}]\n{body}\n")
+    toml.write_text("\n".join(lines))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]))
+
+    def cli(*args: str) -> Any:
+        out = subprocess.run([sys.executable, "-m", "vecver", *args, "-c", str(toml),
+                              "--json"], capture_output=True, text=True, env=env, timeout=300)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)
+
+    fitted = cli("adapter", "fit", "c", "--from", "wide", "--to", "v1", "--pairs", "300")
+    assert fitted["pairs"] == 300 and fitted["version"] == 1 and fitted["enabled"]
+    listed = cli("adapter", "list")
+    assert [a["ref"] for a in listed["adapters"]] == ["c/wide->v1"]
+    assert listed["min_retention"] == 0.95
+    ev = cli("adapter", "evaluate", "c")
+    assert ev["passes"] and ev["evaluation"]["method"] == "held-out"
+    out = tmp_path / "a.npz"
+    exported = cli("adapter", "export", "c", "--from", "wide", "--to", "v1", "--output",
+                   str(out))
+    assert exported["version"] == 1 and out.stat().st_size == exported["bytes"]

@@ -803,3 +803,47 @@ def test_cli_kill_9_of_a_backfill_from_an_adopted_collection_then_resume(cli_ws:
     assert got == {f"a{i}": text_for(i) for i in range(1, n + 1)}
     after = _local_snapshot_at(cli_ws.root / "vectors")
     assert after == before
+
+
+def test_writes_of_the_other_code_are_found_by_verify_and_repaired(
+    fast_site: Site, open_ws: Any
+) -> None:
+    """The other code may keep writing the adopted collection directly during the
+    migration: its text field is the truth, so ``verify`` reports what v2 lacks or holds
+    stale, and ``verify --repair`` brings it over."""
+    ws = open_ws(fast_site)
+    filled(fast_site, ws)
+    adopt_default(fast_site, ws)
+    ops_backfill.migrate(ws, "docs", "v2", progress=False)
+    # behind vecver's back: a new object and a changed text, with the raw client
+    later = rows_for(range(N + 1, N + 2)) + rows_for(range(2, 3), version=5)
+    if fast_site.kind == "qdrant":
+        from qdrant_client import models
+
+        ws.backend.client.upsert(EXISTING, wait=True, points=[  # type: ignore[attr-defined]
+            models.PointStruct(id=r["key"], vector=list(map(float, r["vector"])),
+                               payload={k: r[k] for k in ("text", "doc_key", "topic", "n")})
+            for r in later
+        ])
+    elif fast_site.kind == "milvus-lite":
+        ws.backend.client.upsert(EXISTING, [  # type: ignore[attr-defined]
+            {"pk": r["key"], "emb": list(map(float, r["vector"])), "text": r["text"],
+             "doc_key": r["doc_key"], "topic": r["topic"], "n": r["n"]} for r in later
+        ])
+    else:
+        other = LocalBackend(ws.backend.path)  # type: ignore[attr-defined]
+        other.upsert(EXISTING, [
+            Record(str(r["key"]), np.asarray(r["vector"], dtype=np.float32), r["text"],
+                   {k: r[k] for k in ("doc_key", "topic", "n")},
+                   Stamp.now("theirs", str(r["key"]), r["text"]))
+            for r in later
+        ])
+        other.close()
+    v2_report = [r for r in ops_verify.verify(ws, "docs") if r.space == "v2"][0]
+    assert (v2_report.missing, v2_report.stale) == (1, 1), v2_report.to_dict()
+    ops_verify.verify(ws, "docs", repair=True)
+    assert_verify_clean(ws)
+    v2 = ws.manifest.namespace_for("docs", "v2")
+    assert v2 is not None
+    got = ws.backend_for(v2).fetch(v2.name, ["2", str(N + 1)])
+    assert got["2"].text == text_for(2, version=5) and got[str(N + 1)].text == text_for(N + 1)

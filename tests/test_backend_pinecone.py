@@ -443,7 +443,13 @@ def _end_to_end(root: Path, emu: PineconeEmulator, index: str, n: int,
     docs = make_docs(n)
     ws.run("-q", "ingest", "docs", ws.jsonl("docs.jsonl", docs), ok=True)
     proc = ws.popen("-q", "migrate", "docs", "--to", "v2", "--batch-size", "16")
-    outcome, err = kill_at(proc, 3.0)
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        where = phase(ws)  # kill -9 once the backfill has made a durable checkpoint
+        if where.startswith("building done=") and not where.startswith("building done=0"):
+            break
+        time.sleep(0.05)
+    outcome, err = kill_at(proc, 0.0)
     assert "Traceback" not in err, err
     where = phase(ws)
     if where.startswith("no namespace"):
@@ -451,6 +457,7 @@ def _end_to_end(root: Path, emu: PineconeEmulator, index: str, n: int,
     elif where.startswith("building"):
         ws.run("-q", "backfill", "docs", "--batch-size", "16", ok=True)
     print(f"migrate {outcome} at [{where}]")
+    assert outcome == "killed" and where.startswith("building"), (outcome, where)
     assert phase(ws).startswith(f"ready done={n} finished"), (outcome, where, phase(ws))
     rep = ws.run("verify", "docs", "--json", ok=True).json()
     assert rep["clean"] is True, json.dumps(rep, indent=1)

@@ -154,10 +154,11 @@ def _cli_workspace(root: Path, emu: WeaviateEmulator) -> Any:
     return ws
 
 
-def _kill_inside_the_backfill(ws: Any, proc: Any, timeout: float = 60.0) -> str:
-    """SIGKILL ``proc`` (a ``migrate``) once v2 is building with some documents written;
-    returns where it was killed (or how it ended, had it finished first)."""
+def _kill_inside_the_backfill(ws: Any, proc: Any, min_done: int, timeout: float = 60.0) -> str:
+    """SIGKILL ``proc`` (a ``migrate``) once v2 is building with ``min_done`` documents
+    checkpointed; returns where it was killed (or how it ended, had it finished first)."""
     import os
+    import re
     import signal
     import time
 
@@ -166,7 +167,8 @@ def _kill_inside_the_backfill(ws: Any, proc: Any, timeout: float = 60.0) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
         where = phase(ws)
-        if where.startswith("building done=") and not where.startswith("building done=0"):
+        m = re.match(r"building done=(\d+)", where)
+        if m and int(m.group(1)) >= min_done:
             os.kill(proc.pid, signal.SIGKILL)
             proc.communicate()
             return f"killed at [{where}]"
@@ -199,19 +201,19 @@ def test_migrate_killed_resumed_cutover_under_searches_and_rollback(
     from vecver import command
     from vecver.config import Config
 
-    n = 300
+    n = 160
     ws = _cli_workspace(tmp_path, emu)
     cfg = Config.load(ws.config)
     docs = make_docs(n)
     if faults:
         emu.fail_every, emu.fault_ops = 10, DATA_PLANE
-    command.ingest(cfg, "docs", str(ws.jsonl("docs.jsonl", docs[:150])), progress=False)
+    command.ingest(cfg, "docs", str(ws.jsonl("docs.jsonl", docs[:80])), progress=False)
     if faults:
         emu.fail_next(3)  # the client's own retries are not enough: the core retries
-    command.ingest(cfg, "docs", str(ws.jsonl("more.jsonl", docs[150:])), progress=False)
-    emu.latency = 0.004  # a backfill of a few seconds, so that the kill lands inside it
+    command.ingest(cfg, "docs", str(ws.jsonl("more.jsonl", docs[80:])), progress=False)
+    emu.latency = 0.01  # a backfill of a few seconds, so that the kill lands inside it
     proc = ws.popen("-q", "migrate", "docs", "--to", "v2", "--batch-size", "8")
-    where = _kill_inside_the_backfill(ws, proc)
+    where = _kill_inside_the_backfill(ws, proc, min_done=n // 4)
     emu.latency = 0.0
     print(f"migrate {where}")
     assert where.startswith("killed"), where
@@ -558,9 +560,9 @@ def test_adopt_a_collection_migrate_cutover_rollback(emu: WeaviateEmulator, tmp_
     collection; a document with a field the schema lacks is refused."""
     import json as _json
 
-    import vecver
     from test_adopt import SPACES, text_for
 
+    import vecver
     from vecver.errors import AdoptedRowRefused
     from vecver.ops import backfill as ops_backfill
     from vecver.ops import cutover as ops_cutover

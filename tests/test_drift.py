@@ -363,3 +363,33 @@ def test_results_are_exposed_as_metrics(tmp_path: Path) -> None:
         metrics.register(reg, ws)
         text = prometheus_client.generate_latest(reg).decode()
         assert 'vecver_drift_alarm{collection="c",signal="mmd",space="v1"} 1.0' in text
+
+
+def test_a_space_written_without_sampling_is_seeded_from_its_namespace(
+        tmp_path: Path) -> None:
+    """A collection written while sampling was off (as before the feature existed) has no
+    reservoir; the first check samples the namespace (the newest-stamped vectors as the
+    recent window), stores it, and later writes continue it."""
+    root = tmp_path / "w"
+    root.mkdir()
+    with vecver.open(_cfg(root, "local", sample_writes=False), progress=False) as ws:
+        c = ws.collection("c")
+        c.upsert(core_docs(300))
+        c.upsert(_shifted_docs(100, 0))  # written last: the recent window
+        assert ws.manifest.artifact(rs.KIND, "c", "v1") is None
+    with vecver.open(_cfg(root, "local"), progress=False) as ws:
+        rep = drift_check(ws, "c", recall=False)
+        # a uniform 300 of the 400 stored, less those in the window (about 3/4 of 300)
+        assert 150 < rep.n_reference < 300 and rep.n_recent == 100
+        assert rep.signal("mmd").status == "alarm"
+        stored = rs.stored_view(ws.manifest, "c", "v1")
+        assert stored is not None and stored.seen == 400
+        shifted = _shifted_docs(100, 0)
+        want = ws.embedder("v1").embed_documents([d.text for d in shifted],
+                                                 [d.id for d in shifted])
+        d2 = ((stored.recent[:, None, :] - want[None, :, :]) ** 2).sum(-1)
+        assert d2.min(axis=1).max() < 1e-4  # every recent vector is a shifted document's
+        ws.collection("c").upsert(core_docs(10, start=300))
+        rs.flush_all(ws)
+        again = rs.stored_view(ws.manifest, "c", "v1")
+        assert again is not None and again.seen == 410

@@ -111,7 +111,7 @@ def test_rrf_scores_and_rank_guarantees(lists: list[RankedList], k: int, c: floa
 @settings(max_examples=100, deadline=None)
 @given(ranked_lists(n_lists=1), st.integers(1, 30), methods)
 def test_fusing_one_list_is_that_list(lists: list[RankedList], k: int, method: str) -> None:
-    out = fuse(lists, k, "rrf")
+    out = fuse(lists, k, method)
     assert [h.id for h in out] == [h.id for h in lists[0].hits[:k]]
     assert [h.ranks for h in out] == [{"v1": r} for r in range(1, len(out) + 1)]
 

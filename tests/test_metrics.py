@@ -140,6 +140,30 @@ def test_lazy_queue_and_backfill_progress(mws) -> None:
     assert b.present == len(ids) and b.progress == pytest.approx(len(ids) / N)
 
 
+def test_a_read_only_manifest_never_fails_a_read(mws, caplog) -> None:
+    """Reads of a workspace whose manifest can only be read: the counts cannot be written,
+    which is said once (INFO), and neither the search nor the flush raises."""
+    import logging
+
+    from vecver.store.sqlite import Manifest
+
+    start_migration(mws, "c", "v2")
+    writable = mws.manifest
+    mws.manifest = Manifest(writable.path, read_only=True)
+    try:
+        with caplog.at_level(logging.INFO, logger="vecver"):
+            hits = mws.collection("c").search(text_of("d0001"), 3)
+            assert len(hits) == 3
+            lazy.flush(mws)
+        assert any("not recorded" in r.getMessage() and r.levelno == logging.INFO
+                   for r in caplog.records)
+    finally:
+        mws.manifest.close()
+        mws.manifest = writable
+    assert mws.manifest.read_totals("c") == (0, 0)
+    assert stats(mws, "c").lazy.pending == 0
+
+
 def test_stats_of_an_unknown_collection(mws) -> None:
     with pytest.raises(UnknownCollection):
         stats(mws, "nope")

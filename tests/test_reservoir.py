@@ -15,6 +15,7 @@ import vecver
 from vecver.config import DriftSettings
 from vecver.drift import reservoir as rs
 from vecver.ops.backfill import migrate
+from vecver.store.sqlite import Manifest
 
 
 def _stream(n: int, dim: int = 4, start: int = 0) -> np.ndarray:
@@ -163,6 +164,32 @@ def test_reservoir_survives_a_restart(tmp_path: Path) -> None:
     assert again.sample.shape[0] == 30
     # the recent window holds the 10 newest writes, all from the second session
     assert again.recent_seq.tolist() == list(range(65, 75))
+
+
+def test_pending_vectors_are_stored_when_a_closed_workspace_is_dropped(
+        tmp_path: Path) -> None:
+    """Fewer writes than a flush needs, then close: the vectors are stored when the
+    workspace object goes away (as at the end of a CLI command), not lost."""
+    import gc
+
+    cfg = _cfg(tmp_path, "local", reservoir_size=30, window=10, flush_every=1000)
+    ws = vecver.open(cfg, progress=False)
+    ws.collection("c").upsert(make_docs(20))
+    path = ws.manifest.path
+
+    def stored() -> rs.SampleView | None:
+        m = Manifest(path)
+        try:
+            return rs.stored_view(m, "c", "v1")
+        finally:
+            m.close()
+
+    ws.close()
+    assert stored() is None
+    del ws
+    gc.collect()
+    view = stored()
+    assert view is not None and view.seen == 20
 
 
 def test_two_writers_merge_their_samples(tmp_path: Path) -> None:

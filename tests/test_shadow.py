@@ -95,12 +95,12 @@ def test_compare() -> None:
 def test_shadow_events_arrive_from_the_worker_with_the_shadow_leg(
         partial: vecver.Workspace) -> None:
     events: list[SearchEvent] = []
-    threads: set[str] = set()
+    threads: list[str] = []
 
     class Rec:
         def on_search(self, e: SearchEvent) -> None:
             events.append(e)
-            threads.add(threading.current_thread().name)
+            threads.append(threading.current_thread().name)
 
     partial.read_observers.append(Rec())
     c = partial.collection("c")
@@ -109,12 +109,13 @@ def test_shadow_events_arrive_from_the_worker_with_the_shadow_leg(
     (e,) = events
     assert [(leg.leg.role, leg.leg.namespace.space_label) for leg in e.legs] == \
         [("serve", "v1"), ("shadow", "v2")]
-    assert e.results[0] is served and threads == {"vecver-shadow-c"}
-    # synchronous reads run the shadow leg inline
+    assert e.results[0] is served and threads == ["vecver-shadow-c"]
+    # synchronous reads run the shadow leg inline, and tell the observers on this thread
     events.clear()
+    threads.clear()
     c.search(QUERIES[1], 4, route="shadow", lazy="sync")
     assert len(events) == 1 and events[0].sync and len(events[0].legs) == 2
-    assert threading.current_thread().name in threads | {threading.current_thread().name}
+    assert threads == [threading.current_thread().name]
 
 
 def test_a_failing_shadow_leg_never_touches_the_served_answer(
@@ -257,3 +258,37 @@ def test_the_shadow_report_verb_reads_the_config(make_ws) -> None:
     assert rep.summary.recommendation == "cut over"
     assert shadow_verbs.reset(ws.config, "c", space="v2").removed > 0
     assert shadow_verbs.report(ws.config, "c").summary.recommendation == "no data"
+
+
+def test_the_command_line_reads_through_every_route(cli_ws) -> None:  # vvcli.CliWorkspace
+    """``vecver search --route ...`` shows where each hit came from, refuses what the API
+    refuses (exit 2, one line), and ``vecver shadow report`` sums what shadow searches
+    recorded, in other processes."""
+    from vvcli import make_docs as cli_docs
+
+    docs = cli_docs(30)
+    cli_ws.run("-q", "ingest", "docs", cli_ws.jsonl("docs.jsonl", docs), ok=True)
+    cli_ws.run("-q", "migrate", "docs", "--to", "v2", ok=True)
+    q = docs[4]["text"]
+    hits = cli_ws.run("search", "docs", q, "-k", "3", "--route", "dual", "--json",
+                      ok=True).json()
+    assert hits[0]["id"] == docs[4]["id"] and hits[0]["ranks"] == {"v1": 1, "v2": 1}
+    assert all("fused_score" in h and h["namespace"] for h in hits)
+    lines = cli_ws.run("search", "docs", q, "-k", "2", "--route", "dual", "--fusion",
+                       "minmax", ok=True).out.splitlines()
+    assert len(lines) == 2 and "fused" in lines[0] and "(v1 #1, v2 #1)" in lines[0]
+    for argv in (["--route", "canary:0.5"], ["--fusion", "zscore"], ["--route", "dual:max"],
+                 ["--route", "canary:2", "--routing-key", "u"], ["-k", "100000"]):
+        res = cli_ws.run("search", "docs", q, *argv, ok=False)
+        assert res.rc == 2 and len(res.err.strip().splitlines()) == 1, (argv, res.err)
+    one = cli_ws.run("search", "docs", q, "--route", "canary:0.5", "--routing-key", "u-1",
+                     "--json", ok=True).json()
+    assert len({h["space"] for h in one}) == 1
+    for _ in range(2):
+        shadow = cli_ws.run("search", "docs", q, "-k", "3", "--route", "shadow", "--json",
+                            ok=True).json()
+        assert {h["space"] for h in shadow} == {"v1"}
+    rep = cli_ws.run("shadow", "report", "docs", "--json", ok=True).json()
+    assert rep["queries"] == 2 and rep["top1_agreement"] == 1.0 and rep["state"] == "ready"
+    assert rep["recommendation"] in ("cut over", "investigate")
+    assert "recommendation:" in cli_ws.run("shadow", "report", "docs", ok=True).out

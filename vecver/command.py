@@ -486,7 +486,7 @@ def backfill(
     with _ws(config, progress, write=True) as ws:
         if lazy:
             return _backfill.lazy_backfill(ws, collection, space=space,
-                                           batch_size=batch_size)
+                                           batch_size=batch_size, progress=progress)
         return _backfill.backfill(ws, collection, space=space, source=_source(source),
                                   batch_size=batch_size, progress=progress, restart=restart,
                                   priority=priority, budget_docs=budget_docs,

@@ -81,7 +81,7 @@ def check_pairs(x: object, y: object, kind: str, min_pairs: int) -> tuple[Matrix
     return xm, ym
 
 
-def normalize_rows(m: Matrix) -> Matrix:
+def normalize_rows(m: npt.NDArray[Any]) -> Matrix:
     norms = np.linalg.norm(m, axis=1, keepdims=True)
     out: Matrix = (m / np.maximum(norms, 1e-12)).astype(F32, copy=False)
     return out
@@ -97,7 +97,7 @@ def split_validation(n: int, fraction: float, seed: int) -> tuple[npt.NDArray[np
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
-def mean_cosine(pred: Matrix, target: Matrix) -> float:
+def mean_cosine(pred: npt.NDArray[Any], target: npt.NDArray[Any]) -> float:
     """Mean cosine similarity of paired rows (the validation score of every kind)."""
     p = normalize_rows(pred)
     t = normalize_rows(target)
@@ -184,9 +184,9 @@ class Adapter(ABC):
         }
         buf = io.BytesIO()
         arrays = self._arrays()
-        np.savez(buf, __header__=np.frombuffer(
-            json.dumps(header, sort_keys=True).encode("utf-8"), dtype=np.uint8),
-            **arrays)
+        arrays["__header__"] = np.frombuffer(
+            json.dumps(header, sort_keys=True).encode("utf-8"), dtype=np.uint8)
+        np.savez(buf, allow_pickle=False, **arrays)
         return buf.getvalue()
 
     def __repr__(self) -> str:

@@ -2,7 +2,8 @@
 
 ``y ~ my + (x - mx) @ B @ C``: the ridge solution ``A = (Xc'Xc + lambda I)^-1 Xc'Yc``,
 restricted to the ``rank`` directions of the target that its fitted values span most
-(``C`` = the top right singular vectors of ``Xc @ A``, ``B = A @ C'``). ``lambda`` and
+(``C`` = the top right singular vectors of ``Xc @ A``, from the eigenvectors of their Gram
+matrix; ``B = A @ C'``). ``lambda`` and
 ``rank`` are chosen on a seeded validation split (default 20% of the pairs) by the mean
 cosine between mapped and true target vectors, then the map is refitted on all pairs.
 Pass ``ridge=`` and/or ``rank=`` to fix them instead.
@@ -33,12 +34,20 @@ def _ridge_solutions(xc: Array, yc: Array, lams: Sequence[float]) -> list[Array]
     return [qt.T @ ((d / (d * d + lam))[:, None] * pty) for lam in lams]
 
 
-def _reduce(xc: Array, a: Array, rank: int) -> tuple[Array, Array | None]:
+def _directions(xc: Array, a: Array) -> Array:
+    """The target directions the fitted values ``xc @ a`` span, most first (rows): the
+    eigenvectors of their Gram matrix (cheaper than an SVD of the fitted values)."""
+    f = xc @ a
+    vals, vecs = np.linalg.eigh(f.T @ f)
+    out: Array = vecs[:, np.argsort(vals)[::-1]].T
+    return out
+
+
+def _reduce(a: Array, dirs: Array, rank: int) -> tuple[Array, Array | None]:
     """(B, C) with ``A_r = B @ C``; C is None at full rank (B is then A)."""
     if rank >= min(a.shape):
         return a, None
-    _, _, vt = np.linalg.svd(xc @ a, full_matrices=False)
-    c = vt[:rank]
+    c = dirs[:rank]
     return a @ c.T, c
 
 
@@ -80,8 +89,9 @@ class LowRankAffine(Adapter):
             mx, my = xt.mean(axis=0), yt.mean(axis=0)
             xc = xt - mx
             for lam, a in zip(lams, _ridge_solutions(xc, yt - my, lams)):
+                dirs = _directions(xc, a) if any(r < min(a.shape) for r in ranks) else a.T
                 for r in ranks:
-                    bm, cm = _reduce(xc, a, r)
+                    bm, cm = _reduce(a, dirs, r)
                     w = bm if cm is None else bm @ cm
                     score = mean_cosine((x[va] - mx) @ w + my, y[va])
                     if score > best + 1e-6 or (abs(score - best) <= 1e-6 and r < chosen_rank):
@@ -89,7 +99,8 @@ class LowRankAffine(Adapter):
         mx, my = x.mean(axis=0), y.mean(axis=0)
         xc = x - mx
         a = _ridge_solutions(xc, y - my, [chosen_lam])[0]
-        bm, cm = _reduce(xc, a, chosen_rank)
+        bm, cm = _reduce(a, _directions(xc, a) if chosen_rank < min(a.shape) else a.T,
+                         chosen_rank)
         w = bm if cm is None else bm @ cm
         self.b = np.ascontiguousarray(bm, dtype=F32)
         self.c = None if cm is None else np.ascontiguousarray(cm, dtype=F32)

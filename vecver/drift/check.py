@@ -23,7 +23,9 @@ Signals (thresholds from ``[drift]``, :class:`vecver.config.DriftSettings`):
   and the signal says so.
 
 The reference and recent samples come from the space's reservoir
-(:mod:`vecver.drift.reservoir`): by default the reservoir's vectors written before the
+(:mod:`vecver.drift.reservoir`; a space that has none yet, written before sampling
+existed or adopted, gets one from a scan of its namespace, the recent window being its
+most recently stamped vectors): by default the reservoir's vectors written before the
 recent window against the window; ``reference`` may name a time (the vectors written
 before it against those after it), a saved sample (:func:`save_reference`) or a
 ``.npy``/``.npz`` file of vectors.
@@ -461,6 +463,9 @@ def check(
     view = _reservoir.stored_view(ws.manifest, collection, ns.space_label)
     if view is not None and view.fingerprint != ns.fingerprint:
         view = None
+    if view is None:
+        # written before sampling existed (or adopted): sample what the namespace holds
+        view = _reservoir.seed_from_namespace(ws, collection, ns)
     samples = _samples(ws, collection, ns, reference, view)
     if samples.reference.shape[0] == 0:
         raise DriftReferenceEmpty(
@@ -477,7 +482,7 @@ def check(
     st = "alarm" if mmd.p_value <= s.alpha else "ok"
     signals.append(Signal("mmd", mmd.p_value, s.alpha, st,
                           ACTIONS["mmd"] if st == "alarm" else None, mmd.to_dict()))
-    cd = centroid_drift(ref, rec, k=s.kmeans_k, seed=s.seed)
+    cd = centroid_drift(ref, rec, k=s.kmeans_k, seed=s.seed, max_samples=s.max_samples)
     st = _ratio_status(cd.mean_shift, s.max_centroid_shift)
     signals.append(Signal("mean_shift", cd.mean_shift, s.max_centroid_shift, st,
                           ACTIONS["mean_shift"] if st == "alarm" else None,

@@ -14,8 +14,8 @@ Both are bounded (``capacity`` + ``window`` vectors), seeded (the generator's st
 persisted with them, so a restarted process continues the same stream of decisions), and
 persisted in the manifest as the artifact ``("drift.reservoir", collection, space
 label)`` (vectors as float16) — in batches: after ``flush_every`` offered vectors or
-``flush_seconds`` since the last flush (checked at a write), on :func:`flush_all`, and at
-interpreter exit; never per write. Only the two newest versions are kept. A crash
+``flush_seconds`` since the last flush (checked at a write), on :func:`flush_all`, when
+the workspace object is dropped, and at interpreter exit; never per write. Only the two newest versions are kept. A crash
 (kill -9) loses at most the vectors offered since the last flush: the stored sample stays
 a uniform sample of the vectors it recorded.
 
@@ -28,9 +28,11 @@ stays approximately uniform over all writers' vectors.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import io
 import logging
 import math
+import os
 import threading
 import time
 import weakref
@@ -41,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from ..errors import ManifestReadOnly
 from ..types import Record
 
 if TYPE_CHECKING:
@@ -447,6 +450,9 @@ def registry(ws: Workspace) -> Registry:
         if reg is None or reg.manifest is not ws.manifest:
             reg = Registry(ws)
             _REGISTRIES[ws] = reg
+            # a workspace dropped (or the interpreter leaving) with vectors not yet
+            # stored: persist them then (the finalizer holds the registry, not ``ws``)
+            weakref.finalize(ws, _final_flush, reg)
         return reg
 
 
@@ -483,22 +489,107 @@ def stored_view(manifest: ManifestStore, collection: str, label: str) -> SampleV
     return r.view()
 
 
+def seed_from_namespace(ws: Workspace, collection: str, ns: Any, *,
+                        page_size: int = 1024) -> SampleView | None:
+    """Build and store the reservoir of a space that has none yet (a collection written
+    before sampling existed, or adopted) from the vectors its namespace holds: one
+    streaming scan, memory bounded by the reservoir (a uniform sample of the stored
+    vectors, Algorithm R over the scan) plus the ``window`` most recently written (by
+    their stamps' write time) as the recent window. The sample's vectors in that window
+    are marked as such, so the reference and the recent sample stay disjoint; writes
+    after it continue the stored state. Returns the view, or None when the namespace
+    holds no vectors. Raises what the backend's scan raises."""
+    import heapq
+
+    reg = registry(ws)
+    s = reg.settings
+    be = ws.backend_for(ns)
+    rng = np.random.default_rng((s.seed * 1_000_003 + hash_label(collection, ns.space_label))
+                                % (2**63))
+    cap, win = s.capacity, s.window
+    rows: list[F32] = []
+    at: list[float] = []
+    newest: list[tuple[float, int, F32]] = []  # min-heap of the ``win`` newest writes
+    seen = 0
+    dim = 0
+    cursor: str | None = None
+    while True:
+        page = be.scan(ns.name, cursor=cursor, limit=page_size, with_vectors=True)
+        for rec in page.records:
+            if rec.vector is None:
+                continue
+            v = np.asarray(rec.vector, dtype=np.float32)
+            dim = v.shape[0]
+            t = float(rec.stamp.written_at)
+            if seen < cap:
+                rows.append(v)
+                at.append(t)
+            else:
+                j = int(rng.integers(seen + 1))
+                if j < cap:
+                    rows[j], at[j] = v, t
+            item = (t, seen, v)
+            if len(newest) < win:
+                heapq.heappush(newest, item)
+            elif item[:2] > newest[0][:2]:
+                heapq.heapreplace(newest, item)
+            seen += 1
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    if not seen:
+        return None
+    r = Reservoir(ns.fingerprint, dim, capacity=cap, window=win,
+                  seed=int(rng.integers(2**31)))
+    n = len(rows)
+    cut = min(t for t, _, _ in newest) if len(newest) >= min(win, seen) else -math.inf
+    r.sample[:n] = np.stack(rows)
+    r.sample_at[:n] = at
+    # stream positions: the window's writes are the last ``len(newest)``
+    first_recent = seen - len(newest)
+    in_window = np.asarray(at) >= cut
+    r.sample_seq[:n] = np.where(in_window, seen - 1, 0)
+    for k, (t, _, v) in enumerate(sorted(newest, key=lambda x: x[:2])):
+        slot = (first_recent + k) % win
+        r.recent[slot] = v
+        r.recent_seq[slot] = first_recent + k
+        r.recent_at[slot] = t
+    r.seen = seen
+    if seen >= cap:
+        r.w = float(rng.beta(cap, seen - cap + 1))
+        r._skip(seen - 1)
+    r.pending = seen
+    with reg.lock:
+        reg.items[(collection, ns.space_label)] = r
+    view = r.view()
+    with contextlib.suppress(ManifestReadOnly):  # a read-only check uses it unstored
+        reg.flush(collection)
+    return view
+
+
+def _final_flush(reg: Registry) -> None:
+    """Persist what ``reg`` holds pending; when its workspace closed the manifest, reopen
+    the store at the same path for the one flush (only if the file still exists)."""
+    if not any(r.pending for _, r in reg.loaded()):
+        return
+    try:
+        if getattr(reg.manifest, "_closed", False):
+            if not os.path.exists(reg.manifest.path):
+                return
+            reopened: Any = type(reg.manifest)(reg.manifest.path)  # type: ignore[call-arg]
+            try:
+                reg.manifest = reopened
+                reg.flush()
+            finally:
+                reopened.close()
+        else:
+            reg.flush()
+    except Exception:
+        log.debug("drift reservoir flush failed", exc_info=True)
+
+
 @atexit.register
 def _flush_at_exit() -> None:  # pragma: no cover - runs at interpreter exit
-    """Persist what is pending at interpreter exit. A registry whose workspace closed its
-    manifest meanwhile reopens the store at the same path for the one flush."""
+    """Persist what is pending at interpreter exit (see :func:`_final_flush`)."""
     for reg in list(_REGISTRIES.values()):
-        if not any(r.pending for _, r in reg.loaded()):
-            continue
-        try:
-            if getattr(reg.manifest, "_closed", False):
-                reopened: Any = type(reg.manifest)(reg.manifest.path)  # type: ignore[call-arg]
-                try:
-                    reg.manifest = reopened
-                    reg.flush()
-                finally:
-                    reopened.close()
-            else:
-                reg.flush()
-        except Exception:
-            log.debug("drift reservoir flush at exit failed", exc_info=True)
+        _final_flush(reg)

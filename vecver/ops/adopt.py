@@ -57,6 +57,7 @@ from ..errors import (
     NamespaceNotFound,
     StateError,
 )
+from ..runtime.progress import Progress
 from ..space import check_label
 
 if TYPE_CHECKING:
@@ -117,6 +118,7 @@ def adopt(
     check_limit: int | None = CHECK_LIMIT,
     vector_check: bool = True,
     min_similarity: float = MIN_SIMILARITY,
+    progress: bool | None = None,
 ) -> AdoptReport:
     """Adopt the physical collection ``namespace`` of backend instance ``on`` (default:
     the default instance) as space ``space`` of the new collection ``collection``,
@@ -129,7 +131,8 @@ def adopt(
     ``read_only``: vecver never writes to the collection (writes of the collection are
     refused while it is live). ``check_limit``: how many objects to check for the
     fields (None: all). ``vector_check``: compare a sample of stored vectors with the
-    space's embeddings of their texts.
+    space's embeddings of their texts. ``progress``: as for the backfill (a check of
+    more than :data:`CHECK_LIMIT` objects shows its progress; False: never).
 
     Raises ``ConfigError`` (bad collection name), ``StateError`` (the collection or the
     namespace is known already), ``UnknownSpace``, ``UnknownBackendInstance``,
@@ -183,7 +186,13 @@ def adopt(
     sp = ws.space(space)  # loads the embedder, registers the space
     layout = Layout.of(ext, sp.fingerprint, text_field=text_field, id_field=id_field,
                        writes="refuse" if read_only else "layout")  # fmt: skip
-    checked, samples = _check_objects(be, layout, check_limit)
+    total = ext.count if check_limit is None else min(ext.count, check_limit)
+    bar = Progress(f"adopt {collection}: checking {namespace}", total, unit="objects",
+                   enabled=progress if total > CHECK_LIMIT else False)  # fmt: skip
+    try:
+        checked, samples = _check_objects(be, layout, check_limit, bar)
+    finally:
+        bar.close()
     similarity: float | None = None
     if vector_check and samples:
         similarity = _vector_similarity(ws, space, layout, samples)
@@ -278,7 +287,7 @@ def _check_alias_name(be: Backend, collection: str, namespace: str) -> None:
 
 
 def _check_objects(
-    be: Backend, layout: Layout, limit: int | None
+    be: Backend, layout: Layout, limit: int | None, bar: Progress
 ) -> tuple[int, list[tuple[str, str, np.ndarray]]]:
     """Check up to ``limit`` objects for their text and id fields; returns how many were
     checked and up to :data:`VECTOR_SAMPLE` (id, text, vector) samples."""
@@ -313,6 +322,7 @@ def _check_objects(
                     dups.append(doc_id)
                 seen.add(doc_id)
             _keep_sample(samples, p, doc_id, text)
+        bar.update(len(points))
         if cursor is None:
             break
     if n_missing_text:

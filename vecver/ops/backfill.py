@@ -862,6 +862,7 @@ def lazy_backfill(
     *,
     space: str | None = None,
     batch_size: int | None = None,
+    progress: bool | None = None,
 ) -> BackfillReport:
     """Drain the lazy re-embedding queue of ``collection`` (:func:`vecver.read.lazy.drain`):
     the documents reads found missing or stale in the space being built are re-embedded
@@ -880,7 +881,7 @@ def lazy_backfill(
     else:
         building = [n for n in ws.manifest.namespaces(collection) if n.state == "building"]
         row = building[0] if len(building) == 1 else None
-    d = drain(ws, collection, batch=batch_size)
+    d = drain(ws, collection, batch=batch_size, progress=progress)
     label = row.space_label if row else (", ".join(d.spaces) or "-")
     now = ws.manifest.namespace(row.name) if row else None
     return BackfillReport(

@@ -66,6 +66,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CandidateFailed, InvalidArgument, ManifestError, QueueFull, VecverError
+from ..runtime.progress import Progress
 from ..runtime.reconcile import reconcile
 from .metrics import Flusher, FlushStore, MetricsObserver, bump, lazy_key, warn_unrecorded
 
@@ -448,6 +449,7 @@ def drain(
     ttl: float | None = None,
     max_items: int | None = None,
     stop: threading.Event | None = None,
+    progress: bool | None = None,
 ) -> DrainReport:
     """Re-embed the documents queued for ``collection`` into their spaces until the queue
     has nothing claimable (or ``max_items`` were claimed, or ``stop`` is set).
@@ -459,7 +461,9 @@ def drain(
     zeros). Raises ``UnknownCollection``; ``InvalidArgument`` for a batch, ttl or
     max_items that is not positive; ``CandidateFailed`` when the space's embedder breaks
     (the space is marked failed; the claimed items go back to the queue); a backend error
-    releases the batch's items (they stay queued) and propagates."""
+    releases the batch's items (they stay queued) and propagates. ``progress``: as for a
+    backfill (a progress line on a terminal, one phase line elsewhere, nothing with
+    False); the background worker drains silently."""
     ws.manifest.require_collection(collection)
     s = ws.config.lazy
     size = s.batch if batch is None else batch
@@ -475,6 +479,9 @@ def drain(
     rep = DrainReport(collection)
     t0 = time.perf_counter()
     spaces: set[str] = set()
+    waiting = ws.manifest.queue_stats(kind).pending
+    bar = Progress(f"backfill {collection} --lazy", waiting,
+                   enabled=progress if progress is not None else ws.progress)
     try:
         while stop is None or not stop.is_set():
             want = size if max_items is None else min(size, max_items - rep.claimed)
@@ -485,7 +492,9 @@ def drain(
                 break
             rep.claimed += len(items)
             _drain_batch(ws, collection, items, rep, spaces)
+            bar.update(len(items))
     finally:
+        bar.close()
         rep.seconds = time.perf_counter() - t0
         rep.spaces = sorted(spaces)
         q = ws.manifest.queue_stats(kind)
@@ -579,7 +588,8 @@ class LazyWorker:
         for c in names:
             if self._stop.is_set():
                 break
-            n += drain(self.ws, c, batch=self.batch, stop=self._stop).reembedded
+            n += drain(self.ws, c, batch=self.batch, stop=self._stop,
+                       progress=False).reembedded
         self.drained += n
         self.rounds += 1
         return n

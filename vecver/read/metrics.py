@@ -193,31 +193,33 @@ class FlushStore:
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
         self._store: ManifestStore | None = None
+        self._tried = False
         self._lock = threading.Lock()
 
     def get(self) -> ManifestStore:
         with self._lock:
-            if self._store is None:
+            if not self._tried:
+                self._tried = True
                 self._store = self._open()
-            return self._store
+            return self._store if self._store is not None else self.ws.manifest
 
-    def _open(self) -> ManifestStore:
+    def _open(self) -> ManifestStore | None:
         from ..store.sqlite import Manifest
 
         m = self.ws.manifest
         if not isinstance(m, Manifest) or m.read_only:
-            return m
+            return None  # the workspace's own store, whatever it is at each flush
         try:
             second = Manifest(m.path, create=False)
         except ManifestError:
-            return m
+            return None
         second.queue_limit = m.queue_limit
         return second
 
     def close(self) -> None:
         with self._lock:
             store, self._store = self._store, None
-        if store is not None and store is not self.ws.manifest:
+        if store is not None:
             store.close()
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from ..adapters import service as _service
 from ..cli.render import Renderer, table
 from ..config import Config
+from ..read.adapter_route import adapter_ref
 from ..runtime.workspace import Workspace
 
 GROUP = "adapter"
@@ -96,7 +97,7 @@ def evaluate(
         threshold = ws.config.adapters.min_retention
         m = art.meta
         return EvaluateResult(
-            collection, _service.adapter_ref(collection, m["source"], m["target"]), art.id,
+            collection, adapter_ref(collection, m["source"], m["target"]), art.id,
             art.version, ret.to_dict(), threshold,
             ret.retention is not None and ret.retention >= threshold)
 
@@ -172,7 +173,7 @@ def export(config: Config, collection: str, *, from_: str, to: str, output: str,
     """
     with Workspace(config, progress=False) as ws:
         art = _service.export(ws, collection, from_, to, output, version)
-        return ExportResult(collection, _service.adapter_ref(collection, from_, to),
+        return ExportResult(collection, adapter_ref(collection, from_, to),
                             art.version, output, len(art.data))
 
 

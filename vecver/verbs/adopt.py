@@ -28,6 +28,7 @@ def adopt(
     read_only: bool = False,
     check_all: bool = False,
     skip_vector_check: bool = False,
+    progress: bool | None = None,
 ) -> _adopt.AdoptReport:
     """Adopt an existing collection as the active space of a new collection, without
     copying it.
@@ -65,7 +66,7 @@ def adopt(
             ws, collection, namespace=namespace, space=space, text_field=text_field,
             id_field=id_field, on=on, read_only=read_only,
             check_limit=None if check_all else _adopt.CHECK_LIMIT,
-            vector_check=not skip_vector_check,
+            vector_check=not skip_vector_check, progress=progress,
         )
 
 

@@ -772,7 +772,7 @@ class WeaviateBackend(Backend):
             return None
         for name in list(vars(self).get("_layouts") or {}):
             if class_name(name) == target:
-                return name  # an adopted collection
+                return str(name)  # an adopted collection
         with self._call("get collection"):
             cfg = self._client.collections.get(target).config.get()
         try:
