@@ -19,7 +19,9 @@ client used by hand, in one run:
    - raw+vec: the same, also returning the vector (exactly the request vecver sends: it
      re-scores hits from their vectors);
    - backend: ``WeaviateBackend.search(namespace, q, k)`` (hits with ids, scores, text,
-     metadata, stamps).
+     metadata, stamps), re-scored from the returned vectors (the default);
+   - backend-norescore: the same with ``rescore=False`` (Weaviate's distances as scores:
+     the same request as raw).
    Overhead = backend - raw (p50), as an absolute and a percentage (target <= 10% or
    <= 50 us).
 3. What the emulator sustains (in its own process, as in the rest of this run):
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import statistics
 import sys
 import tempfile
@@ -81,6 +84,9 @@ def _emulator_process() -> Iterator[_Remote]:
         proc.wait(30)
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+VARIANTS = ("raw", "raw+vec", "backend", "backend-norescore")
 
 
 def _pcts(xs: list[float]) -> tuple[float, float]:
@@ -197,7 +203,7 @@ def search_bench(cfg: Path, emu: Any, nq: int, k: int, rounds: int) -> dict[str,
     import vecver
     from vecver.backends.weaviate._backend import _RETURN, VECTOR, class_name
 
-    out: dict[str, list[float]] = {"raw": [], "raw+vec": [], "backend": []}
+    out: dict[str, list[float]] = {n: [] for n in VARIANTS}
     with vecver.open(cfg, progress=False) as ws:
         ns = ws.manifest.active_namespace("c")
         be = ws.backend
@@ -220,11 +226,19 @@ def search_bench(cfg: Path, emu: Any, nq: int, k: int, rounds: int) -> dict[str,
                                   return_metadata=MetadataQuery(distance=True),
                                   return_properties=_RETURN, include_vector=[VECTOR])  # fmt: skip
 
+        from vecver.backends.weaviate import WeaviateBackend
+
+        fast = WeaviateBackend(emu.url, grpc_port=emu.grpc_port, rescore=False)
+
         def backend(q: Any) -> None:
             be.search(ns, q[None, :], k)
 
-        variants: dict[str, Callable[[Any], None]] = {"raw": raw, "raw+vec": rawvec,
-                                                      "backend": backend}  # fmt: skip
+        def norescore(q: Any) -> None:
+            fast.search(ns, q[None, :], k)
+
+        variants: dict[str, Callable[[Any], None]] = {
+            "raw": raw, "raw+vec": rawvec, "backend": backend, "backend-norescore": norescore,
+        }  # fmt: skip
         for f in variants.values():  # warm up
             for q in queries[:10]:
                 f(q)
@@ -232,7 +246,8 @@ def search_bench(cfg: Path, emu: Any, nq: int, k: int, rounds: int) -> dict[str,
         for r in range(rounds):
             per: dict[str, list[float]] = {n: [] for n in names}
             for b0 in range(0, nq, 10):
-                order = names[(b0 // 10 + r) % 3 :] + names[: (b0 // 10 + r) % 3]
+                shift = (b0 // 10 + r) % len(names)
+                order = names[shift:] + names[:shift]
                 for name in order:
                     for q in queries[b0 : b0 + 10]:
                         t = time.perf_counter_ns()
@@ -243,6 +258,7 @@ def search_bench(cfg: Path, emu: Any, nq: int, k: int, rounds: int) -> dict[str,
                 out[name].append(p50)
                 out[name + " p99"] = [*out.get(name + " p99", []), p99]
         client.close()
+        fast.close()
     return out
 
 
@@ -320,6 +336,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=3.0)
     args = ap.parse_args()
     C.announce()
+    print(f"load average at start: {os.getloadavg()[0]:.1f} (on {os.cpu_count()} cores)")
     import weaviate
 
     from vecver.testing.emulators.weaviate import VERSION
@@ -357,13 +374,16 @@ def main() -> None:
         print(f"hand-written loop (weaviate-client)  {args.docs / ml:10.0f} docs/s")
         print(f"vecver migrate, copy phase           {args.docs / mc:10.0f} docs/s")
         print(f"vecver migrate, with verify          {args.docs / mt:10.0f} docs/s")
-        print(f"ratio loop/vecver-copy = {ml / mc:.3f}  (target >= 0.95)")
+        print(
+            f"ratio loop/vecver-copy = {ml / mc:.3f}  (target >= 0.95); median of the "
+            f"per-round ratios {statistics.median(a / b for a, b in zip(loop, vec_copy)):.3f}"
+        )
 
         res = search_bench(cfg, emu, args.queries, args.k, args.rounds)
         print(f"\n== search latency, single queries, k={args.k}, us (median of round p50s)")
-        p50 = {n: statistics.median(res[n]) for n in ("raw", "raw+vec", "backend")}
-        for n in ("raw", "raw+vec", "backend"):
-            print(f"{n:10s} p50 {p50[n]:9.0f}   p99 {statistics.median(res[n + ' p99']):9.0f}")
+        p50 = {n: statistics.median(res[n]) for n in VARIANTS}
+        for n in VARIANTS:
+            print(f"{n:18s} p50 {p50[n]:9.0f}   p99 {statistics.median(res[n + ' p99']):9.0f}")
         over = p50["backend"] - p50["raw"]
         print(f"overhead backend - raw     = {over:7.0f} us ({100 * over / p50['raw']:.1f}%)"
               "  (target <= 10% or <= 50 us)")  # fmt: skip
@@ -372,10 +392,19 @@ def main() -> None:
             f"overhead backend - raw+vec = {over2:7.0f} us "
             f"({100 * over2 / p50['raw+vec']:.1f}%)  (same request as vecver sends)"
         )
+        over3 = p50["backend-norescore"] - p50["raw"]
+        print(
+            f"overhead backend-norescore - raw = {over3:7.0f} us "
+            f"({100 * over3 / p50['raw']:.1f}%)  (rescore = false: the same request as raw)"
+        )
 
-        print(f"\n== what the emulator sustains ({args.seconds:.0f} s each, in-process)")
+        print(
+            f"\n== what the emulator sustains ({args.seconds:.0f} s each; emulator in its own "
+            "process)"
+        )
         for name, v in sustained(emu, args.dim, args.batch, args.seconds).items():
             print(f"{name:34s} {v:10.0f}")
+    print(f"load average at end: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -609,3 +609,19 @@ def test_adopt_a_collection_migrate_cutover_rollback(emu: WeaviateEmulator, tmp_
         ops_cutover.rollback(ws, "docs")
         assert ws.backend.get_alias("docs") == "Articles"
         assert docs.search(text_for(101), k=1)[0].id == "key-101"
+
+
+def test_rescore_off_takes_weaviates_distances(emu: WeaviateEmulator) -> None:
+    """``rescore=False`` asks for no vectors and scores hits from Weaviate's distances:
+    the same hits as the default here (no near ties), scores within float32 rounding."""
+    with _open(emu) as b, _open(emu, rescore=False) as fast:
+        for metric in ("cosine", "dot", "l2"):
+            spec = make_spec(f"vv_rs_{metric}", 8, metric)  # type: ignore[arg-type]
+            b.create_namespace(spec)
+            b.upsert(spec.name, make_records(spec, 40, 3))
+            q = np.random.default_rng(1).standard_normal((3, 8)).astype(np.float32)
+            exact, quick = b.search(spec.name, q, 5), fast.search(spec.name, q, 5)
+            for e, f in zip(exact, quick, strict=True):
+                assert [h.id for h in e] == [h.id for h in f]
+                assert all(abs(x.score - y.score) < 1e-3 * max(1.0, abs(x.score))
+                           for x, y in zip(e, f, strict=True))  # fmt: skip

@@ -22,7 +22,18 @@ from .ops.cutover import cutover, rollback
 from .ops.evaluate import evaluate
 from .ops.plan import plan
 from .ops.verify import verify
-from .read.routes import Active, Candidate, Route, SpaceRoute
+from .read.routes import (
+    Active,
+    Canary,
+    Candidate,
+    Dual,
+    Rerank,
+    Route,
+    Shadow,
+    SpaceRoute,
+    register_route,
+)
+from .read.searcher import ReadObserver, SearchEvent
 from .runtime.collection import Collection
 from .runtime.sources import IterableSource, JsonlSource, NamespaceSource, Source
 from .runtime.workspace import Workspace
@@ -42,7 +53,8 @@ def open(  # noqa: A001 - the natural name
 
 
 __all__ = [
-    "Active", "Backend", "Candidate", "Capabilities", "Collection", "Config", "Document",
+    "Active", "Backend", "Canary", "Candidate", "Capabilities", "Dual", "ReadObserver",
+    "Rerank", "SearchEvent", "Shadow", "register_route", "Collection", "Config", "Document",
     "Embedder", "F", "Filter", "Gate", "Hit", "IterableSource", "JsonlSource", "Manifest",
     "ManifestStore", "NamespaceSource", "NamespaceSpec", "Record", "Route", "Source", "Space",
     "SpaceEmbedder", "SpaceRoute", "SpaceSpec", "Stamp", "VecverError", "Workspace", "abort",

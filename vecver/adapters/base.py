@@ -148,9 +148,10 @@ class Adapter(ABC):
         """Map rows of the source space into the target space (float32). One vector (1-D)
         is mapped as one row and returned 1-D. Raises ``DimensionMismatch``-like
         ``AdapterPairMismatch`` for another width, ``NonFinitePairs`` for NaN/inf."""
-        v = np.asarray(vectors, dtype=F32)
+        v = vectors if (isinstance(vectors, np.ndarray) and vectors.dtype == F32) \
+            else np.asarray(vectors, dtype=F32)
         one = v.ndim == 1
-        m = v.reshape(1, -1) if one else v
+        m = v[None, :] if one else v
         if m.ndim != 2 or m.shape[1] != self.source_dim:
             raise AdapterPairMismatch(
                 f"the adapter maps {self.source_dim}-dimensional vectors, got shape "
@@ -158,8 +159,11 @@ class Adapter(ABC):
             )
         out = self._apply(m)
         if self.normalize:
-            out = normalize_rows(out)
-        res: Matrix = np.ascontiguousarray(out, dtype=F32)
+            # in place, without np.linalg.norm's overhead (this is on the query path)
+            norms = np.sqrt(np.einsum("ij,ij->i", out, out))
+            np.maximum(norms, 1e-12, out=norms)
+            out /= norms[:, None]
+        res: Matrix = out if out.dtype == F32 else out.astype(F32)
         return res[0] if one else res
 
     @abstractmethod

@@ -227,7 +227,10 @@ def _samples(ws: Workspace, collection: str, ns: NamespaceRow, reference: str | 
     recent = view.recent
     if reference is None:
         # the reservoir's vectors written before the recent window, against the window
-        start = int(view.recent_seq.min()) if view.recent_seq.size else view.seen
+        # (the newer half of the writes while fewer than two windows were written)
+        keep = min(recent.shape[0], view.seen // 2)
+        recent = recent[recent.shape[0] - keep:]
+        start = int(view.recent_seq[-keep]) if keep else view.seen
         ref = view.sample[view.sample_seq < start]
         desc = (f"reservoir: {ref.shape[0]} of {view.seen} written vectors before the "
                 f"last {recent.shape[0]}")
@@ -442,7 +445,9 @@ def check(
     """Check one space of ``collection`` (default: the active one) for drift: every
     signal of the module docstring, with its threshold, status and action.
 
-    ``reference``: None (the reservoir's vectors written before the recent window), a time
+    ``reference``: None (the reservoir's vectors written before the recent window: the
+    last ``[drift] window`` writes, or the newer half of them while fewer than two
+    windows were written), a time
     (``7d``, ``2026-11-30``, epoch seconds), the name of a saved sample
     (:func:`save_reference`) or a ``.npy``/``.npz`` file. ``recall=False`` skips the
     canary recall check (it scans the namespace for the exact search). With ``record``
@@ -454,7 +459,9 @@ def check(
     ``DriftReferenceMismatch`` for a reference of another space (fingerprint or
     dimension); ``UnknownDriftReference`` for a ``reference`` that is no time, file or
     saved sample; ``DriftSampleInvalid`` for a reference file that is unreadable, empty
-    or holds NaN. Nothing is recorded when it raises."""
+    or holds NaN. No drift result is recorded when it raises (the space's sample itself
+    is still persisted: the pending vectors, or the sample a first check takes of a
+    namespace written without sampling)."""
     t0 = time.perf_counter()
     s = ws.config.drift
     ns = _namespace(ws, collection, space)

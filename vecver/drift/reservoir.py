@@ -6,7 +6,9 @@ offered to that space's :class:`Reservoir`, which keeps
 - ``sample``: a uniform random sample of at most ``capacity`` of all vectors ever offered
   (reservoir sampling, Algorithm L: after the reservoir is full, the number of vectors to
   skip before the next one is kept is drawn at once, so a write that keeps nothing costs a
-  comparison of two integers), each with its stream position and write time;
+  comparison of two integers; early in the stream, when one write keeps many vectors,
+  Algorithm R decides them at once, vectorised), each with its stream position and write
+  time;
 - ``recent``: the last ``window`` vectors offered (a ring buffer), the "recent" side of a
   drift check.
 
@@ -15,9 +17,11 @@ persisted with them, so a restarted process continues the same stream of decisio
 persisted in the manifest as the artifact ``("drift.reservoir", collection, space
 label)`` (vectors as float16) — in batches: after ``flush_every`` offered vectors or
 ``flush_seconds`` since the last flush (checked at a write), on :func:`flush_all`, when
-the workspace object is dropped, and at interpreter exit; never per write. Only the two newest versions are kept. A crash
-(kill -9) loses at most the vectors offered since the last flush: the stored sample stays
-a uniform sample of the vectors it recorded.
+the workspace object is dropped, and at interpreter exit; never per write. Only the two
+newest versions are kept. A crash (kill -9) loses at most the vectors offered since the
+last flush: the stored sample stays a uniform sample of the vectors it recorded. A space
+with no stored sample (written before sampling existed, or adopted) gets one from a scan
+of its namespace (:func:`seed_from_namespace`) at its first drift check.
 
 Several writer processes: each flush re-reads the stored version; when another process
 flushed meanwhile, the two samples are merged (each slot drawn from either side in

@@ -48,6 +48,7 @@ from .reconcile import delete_ids, embed_or_fail, reconcile, write_records
 from .sources import check_storable, to_document
 
 if TYPE_CHECKING:
+    from ..read.metrics import CollectionStats
     from .workspace import Workspace
 
 log = logging.getLogger("vecver")
@@ -415,3 +416,11 @@ class Collection:
     def count(self, route: str | Route = "active") -> int:
         """How many documents the namespace ``route`` reads holds."""
         return self.searcher.count(route)
+
+    def stats(self) -> CollectionStats:
+        """The read-path metrics of this collection (queries and latency per route,
+        mixed-version rate, hits per space, lazy queue, backfill progress), counts not yet
+        flushed included: :func:`vecver.read.metrics.stats`."""
+        from ..read.metrics import stats
+
+        return stats(self.ws, self.name)

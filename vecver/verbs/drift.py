@@ -68,8 +68,8 @@ def _value(name: str, v: float | None) -> str:
         return "-"
     if name == "mmd":
         return f"p={v:.3f}"
-    if name == "recall":
-        return f"-{v:.1%}" if v >= 0 else f"+{-v:.1%}"
+    if name == "recall":  # the drop below the baseline, shown as a change of recall
+        return "0.0%" if abs(v) < 5e-4 else f"{-v:+.1%}"
     return f"{v:+.1%}" if name == "query_distance" else f"{v:.1%}"
 
 
@@ -82,14 +82,20 @@ def _threshold(name: str, t: float) -> str:
 def _text_drift(r: DriftReport) -> str:
     lines = [f"drift of {r.collection} / {r.space} ({r.namespace})",
              f"reference: {r.reference}; recent: {r.n_recent} vectors"]
-    rows = [[s.name, _value(s.name, s.value), _threshold(s.name, s.threshold), s.status,
-             s.action or ""] for s in r.signals]
-    lines.append(table(rows, ["signal", "value", "threshold", "status", "action"]))
+    rows = [[s.name, "-" if s.status == "baseline" else _value(s.name, s.value),
+             _threshold(s.name, s.threshold), s.status] for s in r.signals]
+    lines.append(table(rows, ["signal", "value", "threshold", "status"]))
     rec = next((s for s in r.signals if s.name == "recall"), None)
     if rec is not None and rec.detail:
         lines.append(f"canary recall@{rec.detail.get('k')}: {fmt(rec.detail.get('recall'))} "
                      f"(baseline {fmt(rec.detail.get('baseline'))})")
-    lines.append("drift detected: " + "; ".join(r.actions) if r.drifted else "no drift")
+    if r.drifted:
+        lines.append("drift detected:")
+        for s in r.signals:
+            if s.status == "alarm" and s.action:
+                lines.append(f"  {s.name}: {s.action}")
+    else:
+        lines.append("no drift")
     return "\n".join(lines)
 
 

@@ -126,6 +126,12 @@ class WeaviateBackend(Backend):
       atomic on the server. Alias names are mapped like namespace names; a name Weaviate
       would refuse is stored under a deterministic valid name.
 
+    ``rescore`` (default True): search results carry their vectors and are re-scored
+    with :func:`~vecver.backends.base.exact_scores`, so scores and the order of near
+    ties match vecver's reference exactly; ``rescore = false`` takes Weaviate's
+    distances as they are (a smaller answer per query; near ties may then order
+    differently from the reference, by float rounding).
+
     Errors: connection failures, timeouts, HTTP 429/5xx and gRPC UNAVAILABLE are
     ``TransientBackendError``; a missing collection ``NamespaceNotFound``; the rest
     ``BackendError`` naming the operation.
@@ -143,6 +149,7 @@ class WeaviateBackend(Backend):
         api_key_env: str = "WEAVIATE_API_KEY",
         timeout: float = 30.0,
         skip_init_checks: bool = True,
+        rescore: bool = True,
     ) -> None:
         super().__init__()
         parts = urllib.parse.urlsplit(url) if isinstance(url, str) else None
@@ -162,6 +169,7 @@ class WeaviateBackend(Backend):
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
             raise ConfigError(f"weaviate backend: timeout must be a number > 0, got {timeout!r}")
         self._url = url
+        self._rescore = bool(rescore)
         secure = parts.scheme == "https"
         http_port = parts.port or (443 if secure else 80)
         self._api_key = os.environ.get(api_key_env) or None if api_key_env else None
@@ -509,16 +517,22 @@ class WeaviateBackend(Backend):
                     filters=native,
                     return_metadata=MetadataQuery(distance=True),
                     return_properties=_RETURN,
-                    include_vector=[VECTOR],
+                    include_vector=[VECTOR] if self._rescore else False,
                 )
-            objs = [o for o in res.objects if o.vector.get(VECTOR) is not None]
+            objs = res.objects
+            if self._rescore:
+                objs = [o for o in objs if o.vector.get(VECTOR) is not None]
             if not objs:
                 out.append([])
                 continue
-            # re-scored from the stored vectors: scores and the order of near ties do not
-            # depend on the server's arithmetic (or its approximate index's)
-            mat = np.asarray([o.vector[VECTOR] for o in objs], dtype=np.float32)
-            scores = exact_scores(metric, row[None, :], mat)[0]
+            if self._rescore:
+                # re-scored from the stored vectors: scores and the order of near ties do
+                # not depend on the server's arithmetic (or its approximate index's)
+                mat = np.asarray([o.vector[VECTOR] for o in objs], dtype=np.float32)
+                scores = exact_scores(metric, row[None, :], mat)[0]
+            else:
+                dist = np.asarray([o.metadata.distance or 0.0 for o in objs], dtype=np.float32)
+                scores = self.score_from_distance(metric, dist)
             recs = [self._codec.decode(self._payload(o.properties)) for o in objs]
             order = sorted(range(len(recs)), key=lambda j: (-float(scores[j]), recs[j].id))
             out.append([

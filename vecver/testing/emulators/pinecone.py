@@ -173,7 +173,7 @@ class PineconeEmulator(EmulatorBase):
     def start(self) -> PineconeEmulator:
         if self._server is not None:
             return self
-        server = ThreadingHTTPServer(self._bind, _handler(self))
+        server = _Server(self._bind, _handler(self))
         server.daemon_threads = True
         self._server = server
         self._thread = threading.Thread(
@@ -280,6 +280,16 @@ class PineconeEmulator(EmulatorBase):
             if method == "DELETE":
                 return st.delete_namespace(idx, ns)
         raise ApiError(404, 5, f"no route {method} {path}")
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away (killed, timed out) is not an emulator error."""
+        import sys
+
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
 
 
 def _obj(body: Any) -> dict[str, Any]:

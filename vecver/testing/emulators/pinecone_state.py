@@ -551,17 +551,16 @@ class PineconeState:
             else:
                 q = _check_values("query", vec, idx.dimension, idx.metric)
             ids, mat = space.matrix(idx.dimension)
+            keep: list[int] | None = None
             if flt:
                 recs = space.records
                 keep = [j for j, i in enumerate(ids) if matches_filter(flt, recs[i].metadata)]
-            else:
-                keep = list(range(len(ids)))
             matches = []
-            if keep:
-                sub = mat[keep]
+            if ids and (keep is None or keep):
+                sub = mat if keep is None else mat[keep]
                 scores, order = _rank(idx.metric, q, sub, k)
                 for j in order:
-                    vid = ids[keep[j]]
+                    vid = ids[j if keep is None else keep[j]]
                     m: dict[str, Any] = {"id": vid, "score": float(scores[j])}
                     if with_values:
                         m["values"] = space.records[vid].values.tolist()
