@@ -606,6 +606,9 @@ class _Collector:
             for b in s.backfill:
                 progress.add_metric([c, b.space, b.state], b.progress)
         yield from (queries, lists, mixed, rate, hits, latency, depth, lazy, drain, progress)
+        from ..drift.metrics import metric_families  # drift signals of the last checks
+
+        yield from metric_families(self.ws, list(names))
 
 
 def prometheus_registry(ws: Workspace, collections: Iterable[str] | None = None) -> Any:

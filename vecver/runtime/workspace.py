@@ -85,12 +85,24 @@ class Workspace:
         from ..read.lazy import install
 
         self.read_telemetry = install(self)
+        # query-to-top-result distances for drift detection ([drift]); flushed by close()
+        from ..drift.observer import install as install_drift
+
+        install_drift(self)
 
     def close(self) -> None:
         telemetry = getattr(self, "read_telemetry", None)
         if telemetry is not None:
             self.read_telemetry = None
             telemetry.close()  # what reads noted is written while the manifest is open
+        from ..drift.observer import flush as flush_distances
+        from ..drift.reservoir import flush_all as flush_samples
+
+        for flush in (flush_distances, flush_samples):  # before the manifest closes
+            try:
+                flush(self)
+            except Exception:  # noqa: BLE001 - a sample not kept never fails a close
+                log.warning("drift: could not save samples at close", exc_info=True)
         for e in self._embedders.values():
             e.embedder.close()
         for be in self._backends.values():

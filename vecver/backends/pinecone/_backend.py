@@ -674,13 +674,19 @@ class PineconeBackend(Backend):
                                          namespace=namespace)  # fmt: skip
                 docs.update(got.vectors)
         hits = []
+        negate = w.spec.metric == "l2"  # score_from_distance, inlined on the hot path
         for m in matches:
             doc = docs.get(m.id)
-            rec = self._decode(doc, False) if doc is not None else None
-            if rec is None or (flt is not None and not flt.matches(rec.metadata)):
+            if doc is None:
                 continue
-            score = self.score_from_distance(w.spec.metric, float(m.score))
-            hits.append(Hit(rec.id, float(score), rec.text, rec.metadata, rec.stamp))
+            md = dict(doc.metadata or {})
+            for key in [key for key in md if key.startswith(JSON_PREFIX)]:
+                md[key[len(JSON_PREFIX):]] = json.loads(md.pop(key))
+            d = self._codec.decode(md)
+            if flt is not None and not flt.matches(d.metadata):
+                continue
+            score = float(m.score)
+            hits.append(Hit(d.id, -score if negate else score, d.text, d.metadata, d.stamp))
         return hits, len(matches) >= top
 
     # -- adopted namespaces (``vecver adopt``; see vecver.backends.external) -----------
