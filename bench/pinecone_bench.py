@@ -14,7 +14,8 @@ and server do not share a GIL. Printed side by side, in one run:
    time into another namespace. Throughput ratio vecver / hand loop (target >= 0.95).
 2. Search latency: ``Collection.search_vectors(q, k=10)`` on the active space and
    ``PineconeBackend.search`` vs ``Index.query(vector=q, top_k=10,
-   include_metadata=True)`` on the same namespace, interleaved in rotating order, p50 / p99 in microseconds (target: p50 overhead <= 10% or <= 50 us).
+   include_metadata=True)`` on the same namespace, interleaved in rotating order, p50 /
+   p99 in microseconds (target: p50 overhead <= 10% or <= 50 us).
 3. What the emulator sustains: upserts of BATCH vectors and queries per second, from 4
    client threads for 3 s each.
 """

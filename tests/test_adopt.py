@@ -847,3 +847,29 @@ def test_writes_of_the_other_code_are_found_by_verify_and_repaired(
     assert v2 is not None
     got = ws.backend_for(v2).fetch(v2.name, ["2", str(N + 1)])
     assert got["2"].text == text_for(2, version=5) and got[str(N + 1)].text == text_for(N + 1)
+
+
+@pytest.mark.parametrize("kind", ["qdrant", "milvus-lite"])
+def test_a_namespace_of_another_workspace_is_not_adopted(
+    kind: str, open_ws: Any, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A collection vecver created (here: for another workspace's manifest) is refused:
+    it belongs to the workspace that made it."""
+    site = _site(kind, tmp_path, request)
+    ws = open_ws(site)
+    ws.create_collection("mine", "v1")
+    physical = ws.manifest.active_namespace("mine")
+    cfg = vecver.Config.from_mapping(
+        {"manifest": {"path": "other.db"}, "backend": dict(site.table),
+         "spaces": {k: dict(v) for k, v in SPACES.items()}},
+        base=tmp_path,
+    )  # fmt: skip
+    other = vecver.Workspace(cfg, backend=ws.backend, progress=False)
+    try:
+        with pytest.raises(AdoptError) as e:
+            adopt(other, "docs", namespace=physical, space="v1", text_field="text")
+        assert "vecver created" in str(e.value)
+        assert not other.manifest.has_collection("docs")
+        assert ws.backend.get_alias("docs") is None
+    finally:
+        other.manifest.close()
