@@ -83,7 +83,10 @@ def emulator(
     except OSError as e:
         raise InvalidArgument("port", port, f"a free port ({e.strerror or e})") from None
     url = emu.url
-    logging.getLogger(PHASE_LOGGER).warning("%s emulator serving at %s", kind, url)
+    grpc_port = getattr(emu, "grpc_port", None)  # Weaviate: gRPC beside REST
+    logging.getLogger(PHASE_LOGGER).warning(
+        "%s emulator serving at %s%s", kind, url,
+        f" (gRPC on port {grpc_port})" if grpc_port else "")
     try:
         deadline = None if duration is None else started + float(duration)
         while deadline is None or time.monotonic() < deadline:

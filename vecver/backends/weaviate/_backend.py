@@ -504,9 +504,7 @@ class WeaviateBackend(Backend):
     def _count(self, namespace: str) -> int:
         self._input_spec(namespace)
         with self._call("count", namespace):
-            agg = self._handle(namespace).aggregate.over_all(
-                total_count=True
-            )
+            agg = self._handle(namespace).aggregate.over_all(total_count=True)
         return int(agg.total_count or 0)
 
     def _search(
@@ -651,9 +649,7 @@ class WeaviateBackend(Backend):
 
     def _count_external_name(self, name: str) -> int:
         with self._call("count", name):
-            agg = self._handle(name).aggregate.over_all(
-                total_count=True
-            )
+            agg = self._handle(name).aggregate.over_all(total_count=True)
         return int(agg.total_count or 0)
 
     def _raw_point(self, layout: Layout, o: Any, with_vectors: bool) -> RawPoint:
