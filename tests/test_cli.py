@@ -27,7 +27,8 @@ N = 300
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 VERBS = ("init", "ingest", "status", "plan", "migrate", "backfill", "verify", "evaluate",
-         "cutover", "rollback", "abort", "history", "search", "demo")
+         "cutover", "rollback", "abort", "history", "search", "demo", "shadow", "stats",
+         "adapter", "drift", "adopt", "emulator")
 
 
 def assert_phase_lines(err: str, *expected: str) -> None:
@@ -713,9 +714,19 @@ def test_every_command_function_is_a_verb_and_every_parameter_an_option() -> Non
     extra = verb_modules.functions()  # verbs of vecver.verbs.* (tests of their own)
     groups = {n.split(" ")[0] for n in extra if " " in n}
     assert set(subs) == set(functions) | {n for n in extra if " " not in n} | groups
-    assert set(functions) == set(VERBS)
-    for verb, fn in functions.items():
-        sp = subs[verb]
+    assert set(subs) == set(VERBS)
+    import argparse
+
+    def sub_parser(verb: str) -> Any:
+        if " " not in verb:
+            return subs[verb]
+        group, word = verb.split(" ", 1)
+        nested = next(a for a in subs[group]._actions
+                      if isinstance(a, argparse._SubParsersAction))
+        return nested.choices[word]
+
+    for verb, fn in {**functions, **extra}.items():
+        sp = sub_parser(verb)
         doc = parse_doc(fn.__doc__)
         actions = {a.dest: a for a in sp._actions
                    if a.dest not in ("help", "_json", "config", "quiet", "verbose")}
@@ -774,14 +785,34 @@ def test_each_verb_calls_its_function_with_what_was_parsed(tmp_path: Path) -> No
         "abort": ["docs", "--space", "v2"],
         "history": ["docs"],
         "search": ["docs", "a query", "-k", "3", "--route", "candidate", "--filter",
-                   '{"topic": "sport"}'],
+                   '{"topic": "sport"}', "--routing-key", "user-7", "--fusion", "zscore"],
         "demo": ["--workdir", "wd", "--limit", "12"],
+        "shadow report": ["docs", "--space", "v2", "--min-overlap", "0.6", "--min-top1", "0.7"],
+        "shadow reset": ["docs", "--space", "v2"],
+        "stats": ["docs", "--textfile", "m.prom"],
+        "adapter fit": ["docs", "--from", "v2", "--to", "v1", "--kind", "procrustes",
+                        "--pairs", "500", "--stratify", "topic", "--seed", "3", "--no-enable"],
+        "adapter evaluate": ["docs", "--from", "v2", "--to", "v1", "--queries", "q.jsonl",
+                             "-k", "5", "--sample", "40"],
+        "adapter list": ["--collection", "docs"],
+        "adapter enable": ["docs", "--from", "v2", "--to", "v1", "--version", "2"],
+        "adapter export": ["docs", "--from", "v2", "--to", "v1", "--output", "a.npz",
+                           "--version", "1"],
+        "drift": ["docs", "--space", "v1", "--reference", "7d", "--save-reference", "base",
+                  "--no-recall"],
+        "adopt": ["docs", "--namespace", "legacy", "--space", "v1", "--text-field", "body",
+                  "--id-field", "doc_id", "--on", "other", "--read-only", "--check-all",
+                  "--skip-vector-check"],
+        "emulator": ["pinecone", "--port", "5081", "--host", "127.0.0.1", "--duration", "2.5",
+                     "--lag", "0.1", "--rate-limit", "0.2", "--unavailable", "0.1",
+                     "--latency", "0.01"],
     }
     parser = build_parser()
-    _, subs = _spec_parsers()
-    assert set(samples) == set(subs)
+    from vecver.cli import verbs as all_verbs
+
+    assert set(samples) == set(all_verbs())
     for verb, argv in samples.items():
-        args = parser.parse_args(["--config", str(cfg), "-q", verb, *argv, "--json"])
+        args = parser.parse_args(["--config", str(cfg), "-q", *verb.split(), *argv, "--json"])
         spec = args._verb
         pos, kw = call_arguments(spec, args)
         bound = inspect.signature(spec.function).bind(*pos, **kw)
@@ -793,7 +824,8 @@ def test_each_verb_calls_its_function_with_what_was_parsed(tmp_path: Path) -> No
             if not word.startswith("-"):
                 assert word in shown or json.loads(word) in given.values(), (verb, word)
     args = parser.parse_args(["search", "docs", "q", "-c", str(cfg)])
-    assert call_arguments(args._verb, args)[1] == {"k": 10, "route": "active", "filter": None}
+    assert call_arguments(args._verb, args)[1] == {
+        "k": 10, "route": "active", "filter": None, "routing_key": None, "fusion": None}
 
 
 def test_the_generator_refuses_what_it_cannot_follow() -> None:

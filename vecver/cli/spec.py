@@ -119,7 +119,9 @@ class VerbSpec:
 
 
 def option_flag(name: str) -> str:
-    """``batch_size`` -> ``--batch-size``; ``k`` -> ``-k``."""
+    """``batch_size`` -> ``--batch-size``; ``k`` -> ``-k``; a trailing ``_`` (a Python
+    keyword or builtin as a name) is dropped: ``from_`` -> ``--from``."""
+    name = name.rstrip("_") or name
     return f"-{name}" if len(name) == 1 else "--" + name.replace("_", "-")
 
 
@@ -196,7 +198,7 @@ def verb_spec(name: str, fn: Callable[..., Any]) -> VerbSpec:
         except VerbSpecError as e:
             raise VerbSpecError(f"{where}: {e}") from None
         has_default = p.default is not inspect.Parameter.empty
-        metavar = doc.metavars.get(p.name, p.name.upper())
+        metavar = doc.metavars.get(p.name, p.name.rstrip("_").upper() or p.name.upper())
         if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
             if kind != "value" or has_default:
                 raise VerbSpecError(f"{where}: a positional argument is a str, int or "
