@@ -31,8 +31,14 @@ with ``priority="hot"`` for hot-first); else the chosen documents are re-written
 output says which was used. Rows that need a feature the measured tree does not have yet
 print ``n/a`` with the reason.
 
-Run: ``python bench/read_bench.py`` (about a few minutes once the embeddings are cached;
-the first run embeds ~8.6k texts, ~3 minutes on 2 cores). ``--quick`` subsamples.
+Run: ``python bench/read_bench.py`` (~30 minutes on a shared, loaded 2-core machine,
+most of it the latency runs of the rerank and hook rows, which embed documents on the
+spot with the real models; ``--latency-queries 0 --latency-queries-rerank 0`` measures
+quality only, in a few minutes; the first run also embeds ~8.6k texts, ~4 minutes).
+``--quick`` subsamples (500 uniform titles, 1,000-query streams, 4 curve points).
+``--zipf-seeds 8,9,...`` repeats the Zipf rows over other popularity draws;
+``--from-json FILE`` renders a saved run again. Writes ``bench/results/read-table.txt``,
+``read-results.json`` and ``read-curve.png`` (the plot needs matplotlib).
 """
 
 from __future__ import annotations

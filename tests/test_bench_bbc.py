@@ -158,9 +158,9 @@ def test_config_text_declares_the_bench_models_as_vecver_spaces(tmp_path: Path) 
     assert cfg.collections["news"] == "v1"
     cached = tmp_path / "cached.toml"
     cached.write_text(_bbc.cached_config_text({"a": "minilm-l6"}, "c", "a"), encoding="utf-8")
-    spec = Config.load(cached).spaces["a"]
-    assert spec.embedder == "python:_bbc:CachedModel"
-    assert dict(spec.options) == {"model": "minilm-l6"} and spec.dimension == 384
+    cached_spec = Config.load(cached).spaces["a"]
+    assert cached_spec.embedder == "python:_bbc:CachedModel"
+    assert dict(cached_spec.options) == {"model": "minilm-l6"} and cached_spec.dimension == 384
     with pytest.raises(KeyError, match="known"):
         _bbc.space_table("no-such-model")
 
