@@ -555,8 +555,9 @@ def zipf_seeds(args: argparse.Namespace, seeds: Sequence[int]) -> str:
     lines = [f"Zipf robustness: {len(seeds)} popularity draws (s={args.zipf_s}, streams of "
              f"{args.stream}), recall@10 on each draw's evaluation stream, backfill "
              f"{args.fraction:.0%}",
-             "| seed | top doc's share | fully v1 | fully v2 | dual | dual + hot-first | "
-             "gap to v2 |", "|---|---|---|---|---|---|---|"]
+             "| seed | top doc's share | its rank v1 / v2 | in v2 after hot-first | fully v1 | "
+             "fully v2 | dual | dual + hot-first | gap to v2 |",
+             "|---|---|---|---|---|---|---|---|---|"]
     gaps: list[float] = []
     with tempfile.TemporaryDirectory(prefix="vecver-read-seeds-") as tmpd:
         tmp = Path(tmpd)
@@ -579,10 +580,20 @@ def zipf_seeds(args: argparse.Namespace, seeds: Sequence[int]) -> str:
                     quality(box.ws.collection(COLL), data.warm, "active")
                     ws = box.reopen()
                     bf.to(ws, n, priority="hot")
-                    rh = quality(ws.collection(COLL), data.zipf, "dual").recall
+                    top_id = max(data.popularity, key=lambda d: data.popularity[d])
+                    hc = ws.collection(COLL)
+                    held = bool(hc.get([top_id], route="space:v2"))
+                    rh = quality(hc, data.zipf, "dual").recall
                 gaps.append(r2 - rh)
-                top = max(data.popularity.values())
-                lines.append(f"| {seed} | {top:.1%} | {r1:.3f} | {r2:.3f} | {rd:.3f} | "
+                top = data.popularity[top_id]
+                title = next(a.title for a in _bbc.articles() if a.id == top_id)
+                ranks = []
+                for space in ("space:v1", "space:v2"):
+                    hits = cf.search(title, 100, route=space)
+                    ranked = [h.id for h in hits]
+                    ranks.append(str(ranked.index(top_id) + 1) if top_id in ranked else ">100")
+                lines.append(f"| {seed} | {top:.1%} | {ranks[0]} / {ranks[1]} | "
+                             f"{'yes' if held else 'no'} | {r1:.3f} | {r2:.3f} | {rd:.3f} | "
                              f"{rh:.3f} | {r2 - rh:+.3f} |")
                 _bbc.log(lines[-1])
     within = sum(1 for g in gaps if g <= 0.01)
