@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from . import command, errors
+from . import adapters, command, errors  # adapters: registers the `adapter` route
 from .backends.base import Backend, Capabilities
 from .backends.registry import register as register_backend
 from .config import Config, Gate
@@ -58,7 +58,7 @@ __all__ = [
     "Embedder", "F", "Filter", "Gate", "Hit", "IterableSource", "JsonlSource", "Manifest",
     "ManifestStore", "NamespaceSource", "NamespaceSpec", "Record", "Route", "Source", "Space",
     "SpaceEmbedder", "SpaceRoute", "SpaceSpec", "Stamp", "VecverError", "Workspace", "abort",
-    "backfill", "command", "cutover", "errors", "evaluate",
+    "adapters", "backfill", "command", "cutover", "errors", "evaluate",
     "migrate", "open", "plan", "register_backend", "rollback", "start_migration", "verify",
     "__version__",
 ]
