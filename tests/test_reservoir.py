@@ -184,9 +184,18 @@ def test_pending_vectors_are_stored_when_a_closed_workspace_is_dropped(
         finally:
             m.close()
 
-    ws.close()
+    assert stored() is None  # fewer than a flush needs: still pending
+    ws.close()  # Workspace.close() flushes the samples before the manifest closes
+    view = stored()
+    assert view is not None and view.seen == 20
+    # a workspace dropped without close(): the finalizer keeps its pending vectors
+    cfg2 = _cfg(tmp_path / "dropped", "local", reservoir_size=30, window=10,
+                flush_every=1000)
+    ws2 = vecver.open(cfg2, progress=False)
+    ws2.collection("c").upsert(make_docs(20))
+    path = ws2.manifest.path
     assert stored() is None
-    del ws
+    del ws2
     gc.collect()
     view = stored()
     assert view is not None and view.seen == 20

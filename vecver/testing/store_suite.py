@@ -697,7 +697,8 @@ class ManifestStoreSuite:
         assert store.read_counts("c", limit=1, offset=1) == [("b", 5)]
         assert store.read_counts("c", limit=0) == []
         assert store.read_totals("c") == (3, 12) and store.read_totals("none") == (0, 0)
-        for bad in ({"a": -1}, {"a": 1.5}, {"": 1}, {"a": True}):
+        bad_counts: list[dict[str, Any]] = [{"a": -1}, {"a": 1.5}, {"": 1}, {"a": True}]
+        for bad in bad_counts:
             with pytest.raises(InvalidArgument):
                 store.record_reads("c", bad)
         with pytest.raises(InvalidArgument):
