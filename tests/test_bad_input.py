@@ -364,16 +364,17 @@ def test_manifest_from_a_newer_vecver(tmp_path: Path) -> None:
 
 def test_backend_whose_plugin_is_not_installed(tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    # a backend vecver knows, whose plugin module (and client) are not installed
-    monkeypatch.setitem(registry.KNOWN, "pinecone",
-                        registry.KnownBackend("pinecone_vecver:PineconeBackend", "pinecone",
-                                              "pinecone"))
-    monkeypatch.setitem(sys.modules, "pinecone_vecver", None)
-    cfg = config(tmp_path, "pinecone")
+    # a backend vecver knows, whose plugin module (and client) are not installed (a name
+    # with no entry point: an installed entry point would be loaded first)
+    monkeypatch.setitem(registry.KNOWN, "chroma",
+                        registry.KnownBackend("chroma_vecver:ChromaBackend", "chromadb",
+                                              "chroma"))
+    monkeypatch.setitem(sys.modules, "chroma_vecver", None)
+    cfg = config(tmp_path, "chroma")
     with pytest.raises(BackendNotInstalled) as e:
         vecver.open(cfg)
-    assert e.value.extra == "pinecone"
-    assert "pip install 'vecver[pinecone]'" in str(e.value)
+    assert e.value.extra == "chroma"
+    assert "pip install 'vecver[chroma]'" in str(e.value)
     assert isinstance(e.value, ConfigError)
 
 
