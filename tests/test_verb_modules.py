@@ -93,3 +93,22 @@ def test_listed_modules_import() -> None:
     for m in verbs.modules():
         assert m.__name__.startswith("vecver.verbs."), m
     assert sys.modules["vecver.verbs"] is verbs
+
+
+def test_the_command_line_needs_no_test_or_database_package() -> None:
+    """`pip install vecver` (no test extras, no database clients) still builds the whole
+    command line: no verb module imports pytest, a database client or prometheus-client
+    when the CLI starts."""
+    import subprocess
+
+    blocked = ["pytest", "hypothesis", "qdrant_client", "pymilvus", "weaviate", "pinecone",
+               "prometheus_client", "hnswlib", "torch", "sentence_transformers"]
+    code = ("import sys\n"
+            f"for m in {blocked!r}: sys.modules[m] = None\n"
+            "from vecver import cli\n"
+            "p = cli.build_parser()\n"
+            "assert 'emulator' in cli.verbs() and 'adapter fit' in cli.verbs()\n"
+            "import vecver.testing.emulators as e; assert e.kinds()\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0, res.stderr

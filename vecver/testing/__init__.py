@@ -21,49 +21,102 @@ same random operations (:class:`BackendCongruenceSuite`, one fixture), and
 (:func:`make_records`) and :mod:`vecver.testing.checks` holds the assertions the suite uses,
 for congruence tests that compare a backend with the in-memory reference backend.
 
-Importing this package needs pytest (and numpy); it never imports a database client.
+The suites need pytest (and numpy) and are imported on first use; the emulators
+(:mod:`vecver.testing.emulators`) need neither pytest nor a database client.
 """
 
 from __future__ import annotations
 
-from .checks import (
-    assert_hits_carry_payload,
-    assert_hits_match_reference,
-    assert_metadata_equal,
-    assert_record_equal,
-    assert_stamp_equal,
-    assert_vector_equal,
-    reference_search,
-    scan_all,
-)
-from .compliance import (
-    FILTER_CASES,
-    AliasTests,
-    BackendComplianceSuite,
-    BadInputTests,
-    ComplianceBase,
-    ConsistencyTests,
-    FilterTests,
-    LifecycleTests,
-    NamespaceTests,
-    PersistenceTests,
-    ReadTests,
-    SearchTests,
-    WriteTests,
-)
-from .congruence import BackendCongruenceSuite, CongruencePair
-from .data import (
-    BAD_RECORDS,
-    bad_record,
-    fingerprint_for,
-    make_records,
-    make_spec,
-    make_vectors,
-    mixed_metadata,
-    restamp,
-    standard_metadata,
-)
-from .faults import FaultyBackend
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .checks import (
+        assert_hits_carry_payload,
+        assert_hits_match_reference,
+        assert_metadata_equal,
+        assert_record_equal,
+        assert_stamp_equal,
+        assert_vector_equal,
+        reference_search,
+        scan_all,
+    )
+    from .compliance import (
+        FILTER_CASES,
+        AliasTests,
+        BackendComplianceSuite,
+        BadInputTests,
+        ComplianceBase,
+        ConsistencyTests,
+        FilterTests,
+        LifecycleTests,
+        NamespaceTests,
+        PersistenceTests,
+        ReadTests,
+        SearchTests,
+        WriteTests,
+    )
+    from .congruence import BackendCongruenceSuite, CongruencePair
+    from .data import (
+        BAD_RECORDS,
+        bad_record,
+        fingerprint_for,
+        make_records,
+        make_spec,
+        make_vectors,
+        mixed_metadata,
+        restamp,
+        standard_metadata,
+    )
+    from .faults import FaultyBackend
+
+#: each public name and the submodule it lives in: imported on first use, so that
+#: ``vecver.testing.emulators`` (and the ``vecver emulator`` verb) need no pytest
+_EXPORTS: dict[str, str] = {
+    "AliasTests": "compliance",
+    "BAD_RECORDS": "data",
+    "BackendComplianceSuite": "compliance",
+    "BackendCongruenceSuite": "congruence",
+    "BadInputTests": "compliance",
+    "ComplianceBase": "compliance",
+    "CongruencePair": "congruence",
+    "ConsistencyTests": "compliance",
+    "FILTER_CASES": "compliance",
+    "FaultyBackend": "faults",
+    "FilterTests": "compliance",
+    "LifecycleTests": "compliance",
+    "NamespaceTests": "compliance",
+    "PersistenceTests": "compliance",
+    "ReadTests": "compliance",
+    "SearchTests": "compliance",
+    "WriteTests": "compliance",
+    "assert_hits_carry_payload": "checks",
+    "assert_hits_match_reference": "checks",
+    "assert_metadata_equal": "checks",
+    "assert_record_equal": "checks",
+    "assert_stamp_equal": "checks",
+    "assert_vector_equal": "checks",
+    "bad_record": "data",
+    "fingerprint_for": "data",
+    "make_records": "data",
+    "make_spec": "data",
+    "make_vectors": "data",
+    "mixed_metadata": "data",
+    "reference_search": "checks",
+    "restamp": "data",
+    "scan_all": "checks",
+    "standard_metadata": "data",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "AliasTests",
