@@ -262,8 +262,6 @@ def test_query_distances_are_recorded_from_the_read_path(tmp_path: Path) -> None
 
 def test_observer_installed_on_a_workspace_counts_real_searches(tmp_path: Path) -> None:
     with vecver.open(_cfg(tmp_path), progress=False) as ws:
-        if not hasattr(ws, "read_observers"):
-            pytest.skip("this Workspace has no read_observers list (the read-path hook)")
         c = ws.collection("c")
         c.upsert(core_docs(50))
         o = obs.install(ws)
