@@ -873,3 +873,45 @@ def test_a_namespace_of_another_workspace_is_not_adopted(
         assert ws.backend.get_alias("docs") is None
     finally:
         other.manifest.close()
+
+
+def test_faults_reach_an_adopted_collection_and_the_backfill_resumes(tmp_path: Path) -> None:
+    """The fault-injecting wrapper forwards the adopt hooks: a collection adopted through
+    it serves reads, a scan fault in its middle stops the backfill to v2 (the fault really
+    fires on the adopted collection), and the backfill then resumes to an exact, clean v2."""
+    from vecver.errors import BackendError
+    from vecver.testing.faults import FaultyBackend
+    from vecver.testing.workflow import workspace_factory_for
+
+    wrapped: dict[str, FaultyBackend] = {}
+
+    def wrap(name: str, b: Backend) -> Backend:
+        wrapped[name] = FaultyBackend(b)
+        return wrapped[name]
+
+    table = {"name": "local", "path": str(tmp_path / "local")}
+    with workspace_factory_for(tmp_path, {"default": table}, wrap=wrap) as make:
+        ws = make({"spaces": {k: dict(v) for k, v in SPACES.items()},
+                   "backfill": {"batch_size": 5}})  # fmt: skip
+        faulty = wrapped["default"]
+        _local_fill(faulty.inner, rows_for(range(1, N + 1)))
+        rep = adopt(ws, "docs", namespace=EXISTING, space="v1")
+        assert rep.documents == N
+        assert faulty.describe_external(EXISTING).dimension == DIM
+        hit = ws.collection("docs").search(text_for(5), k=1)[0]
+        assert (hit.id, hit.space) == ("5", "v1")
+        assert faulty.calls["search"] >= 1
+
+        ops_backfill.start_migration(ws, "docs", "v2")
+        fault = faulty.fail("scan", nth=2, error="permanent", namespace=EXISTING)
+        with pytest.raises(BackendError):
+            ops_backfill.backfill(ws, "docs", space="v2")
+        assert fault.fired == 1
+        faulty.clear_faults()
+        out = ops_backfill.backfill(ws, "docs", space="v2")
+        assert out.state == "ready", out.to_dict()
+        v2 = ws.manifest.namespace_for("docs", "v2")
+        assert v2 is not None
+        assert sorted(faulty.inner.fetch(v2.name, [str(i) for i in range(1, N + 1)])) == \
+            sorted(str(i) for i in range(1, N + 1))
+        assert_verify_clean(ws)

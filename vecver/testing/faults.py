@@ -47,6 +47,7 @@ from typing import Any, Literal
 
 from ..backends.base import Backend
 from ..backends.capabilities import Capabilities
+from ..backends.external import ExternalCollection, Key, Layout, RawPoint
 from ..errors import BackendError, NamespaceExists, NamespaceNotFound, TransientBackendError
 from ..filters import Filter
 from ..types import Hit, Matrix, NamespaceSpec, Record, ScanPage
@@ -439,3 +440,62 @@ class FaultyBackend(Backend):
 
     def _drop_alias(self, alias: str) -> None:
         self._call("drop_alias", None, (alias,), lambda: self.inner.drop_alias(alias))
+
+    # -- adopted collections: the inner backend's raw hooks, under the same faults --------
+    # (their faults and hooks are those of the operation they serve: a put is an
+    # "upsert", a get or find a "fetch"; writes to an adopted collection are never lagged)
+
+    def _describe_external(self, name: str) -> ExternalCollection:
+        out: ExternalCollection = self._call(
+            "describe_namespace", name, (), lambda: self.inner._describe_external(name)
+        )
+        return out
+
+    def _scan_external(
+        self, layout: Layout, cursor: str | None, limit: int, with_vectors: bool
+    ) -> tuple[list[RawPoint], str | None]:
+        out: tuple[list[RawPoint], str | None] = self._call(
+            "scan", layout.name, (cursor, limit, with_vectors),
+            lambda: self.inner._scan_external(layout, cursor, limit, with_vectors),
+        )  # fmt: skip
+        return out
+
+    def _get_external(
+        self, layout: Layout, keys: Sequence[Key], with_vectors: bool
+    ) -> list[RawPoint]:
+        out: list[RawPoint] = self._call(
+            "fetch", layout.name, (list(keys), with_vectors),
+            lambda: self.inner._get_external(layout, keys, with_vectors),
+        )  # fmt: skip
+        return out
+
+    def _find_external(
+        self, layout: Layout, field: str, values: Sequence[str], with_vectors: bool
+    ) -> list[RawPoint]:
+        out: list[RawPoint] = self._call(
+            "fetch", layout.name, (field, list(values), with_vectors),
+            lambda: self.inner._find_external(layout, field, values, with_vectors),
+        )  # fmt: skip
+        return out
+
+    def _put_external(self, layout: Layout, points: Sequence[RawPoint]) -> None:
+        self._call("upsert", layout.name, (list(points),),
+                   lambda: self.inner._put_external(layout, points))  # fmt: skip
+
+    def _delete_external(self, layout: Layout, keys: Sequence[Key]) -> None:
+        self._call("delete", layout.name, (list(keys),),
+                   lambda: self.inner._delete_external(layout, keys))  # fmt: skip
+
+    def _search_external(
+        self, layout: Layout, queries: Matrix, k: int, flt: Filter | None
+    ) -> list[list[tuple[RawPoint, float]]]:
+        out: list[list[tuple[RawPoint, float]]] = self._call(
+            "search", layout.name, (queries, k, flt),
+            lambda: self.inner._search_external(layout, queries, k, flt),
+        )  # fmt: skip
+        return out
+
+    def _count_external(self, layout: Layout) -> int:
+        out: int = self._call("count", layout.name, (),
+                              lambda: self.inner._count_external(layout))  # fmt: skip
+        return out
