@@ -5,6 +5,7 @@ cursor combined with a filter, a wrong API key), plus fault injection and start/
 
 from __future__ import annotations
 
+import json
 import struct
 import threading
 import uuid
@@ -26,6 +27,7 @@ from weaviate.classes.config import (  # noqa: E402
 from weaviate.classes.data import DataObject  # noqa: E402
 from weaviate.classes.init import Auth  # noqa: E402
 from weaviate.classes.query import Filter, MetadataQuery  # noqa: E402
+from weaviate.connect.v4 import _ExpectedStatusCodes  # noqa: E402
 from weaviate.exceptions import (  # noqa: E402
     UnexpectedStatusCodeError,
     WeaviateBaseError,
@@ -36,6 +38,9 @@ from weaviate.exceptions import (  # noqa: E402
 from vecver.testing.emulators import create  # noqa: E402
 from vecver.testing.emulators.weaviate import VERSION, WeaviateEmulator  # noqa: E402
 from vecver.testing.emulators.weaviate_store import distances  # noqa: E402
+
+#: What a raw PUT through the client's connection accepts (as ``config.update`` says).
+_OK = _ExpectedStatusCodes(ok_in=200, error="Update collection configuration")
 
 
 @pytest.fixture(scope="module")
@@ -461,3 +466,111 @@ def test_cli_style_options() -> None:
         assert c.collections.list_all() == {}
     with pytest.raises(ValueError, match="lag"):
         create("weaviate", lag=0.5)
+
+
+# -- named vectors added in place (the named layout of the weaviate backend) -----------------
+
+
+def _vec(client: Any, col: Any, name: str, metric: VectorDistances) -> None:
+    col.config.add_vector(vector_config=Configure.Vectors.self_provided(
+        name=name, vector_index_config=Configure.VectorIndex.hnsw(distance_metric=metric)))
+
+
+def test_add_vector_is_a_class_update_and_a_vector_is_never_removed(client: Any) -> None:
+    """``config.add_vector`` reads the class and PUTs it back with the new
+    ``vectorConfig`` entry; a PUT leaving a vector out, changing its distance or index
+    type, or adding a property is refused with Weaviate's messages, and changes nothing."""
+    col = _make(client)
+    _vec(client, col, "v2", VectorDistances.DOT)
+    cfg = col.config.get()
+    assert sorted(cfg.vector_config) == ["v2", "vv"]
+    assert cfg.vector_config["v2"].vector_index_config.distance_metric.value == "dot"  # type: ignore[union-attr]
+    http = client._connection  # raw requests, as the client sends them, edited
+    with pytest.raises(UnexpectedStatusCodeError, match="already exists"):
+        http.post(path="/schema/Docs/properties", weaviate_object={
+            "name": "Title", "dataType": ["text"]}, status_codes=_OK)  # fmt: skip
+    schema = http.get(path="/schema/Docs").json()
+    for change, message in (
+        (lambda s: s["vectorConfig"].pop("v2"), 'missing config for vector "v2"'),
+        (lambda s: s["vectorConfig"]["v2"]["vectorIndexConfig"].update(distance="l2-squared"),
+         "distance is immutable"),
+        (lambda s: s["vectorConfig"]["vv"].update(vectorIndexType="flat"),
+         'vector index type of vector "vv" is immutable'),
+        (lambda s: s["properties"].append({"name": "extra", "dataType": ["text"]}),
+         "property fields other than description cannot be updated"),
+    ):
+        body = json.loads(json.dumps(schema))
+        change(body)
+        with pytest.raises(UnexpectedStatusCodeError) as exc:
+            http.put(path="/schema/Docs", weaviate_object=body,
+                     error_msg="update", status_codes=_OK)  # fmt: skip
+        assert exc.value.status_code == 422 and message in str(exc.value), str(exc.value)
+    assert col.config.get() == cfg
+    col.config.update(description="d2", property_descriptions={"title": "the title"})
+    got = col.config.get()
+    assert got.description == "d2"
+    assert {p.name: p.description for p in got.properties}["title"] == "the title"
+
+
+def test_objects_hold_some_named_vectors_and_search_skips_the_others(client: Any) -> None:
+    """Objects may hold only some named vectors: ``near_vector`` on a target searches
+    only the objects holding it, ``include_vector`` returns what each holds; a vector of
+    another length than its index's is refused per object; an unknown target vector is
+    Weaviate's ``extract target vectors`` error."""
+    col = _make(client)
+    _vec(client, col, "v2", VectorDistances.L2_SQUARED)
+    objs = _objects(6)
+    col.data.insert_many(objs)
+    both = [DataObject(properties={"title": f"b{i}"},
+                       uuid=uuid.uuid5(uuid.NAMESPACE_URL, f"b{i}"),
+                       vector={"vv": [1.0, 0, 0, 0], "v2": [float(i), 1.0]})
+            for i in range(3)]  # fmt: skip
+    only2 = DataObject(properties={"title": "o"}, uuid=uuid.uuid5(uuid.NAMESPACE_URL, "o"),
+                       vector={"v2": [0.0, 1.0]})  # fmt: skip
+    assert not col.data.insert_many([*both, only2]).errors
+    res = col.query.near_vector([0.0, 1.0], target_vector="v2", limit=100,
+                                return_metadata=MetadataQuery(distance=True))  # fmt: skip
+    assert [o.properties["title"] for o in res.objects] == ["b0", "o", "b1", "b2"]
+    assert [o.metadata.distance for o in res.objects] == [0.0, 0.0, 1.0, 4.0]
+    res = col.query.near_vector([1.0, 0, 0, 0], target_vector="vv", limit=100)
+    assert "o" not in {o.properties["title"] for o in res.objects} and len(res.objects) == 9
+    got = col.query.fetch_object_by_id(only2.uuid, include_vector=True)
+    assert got is not None and got.vector == {"v2": [0.0, 1.0]}
+    with pytest.raises(WeaviateInsertManyAllFailedError,
+                       match="length 3. Existing nodes have vectors with length 2"):  # fmt: skip
+        col.data.insert_many([DataObject(properties={"title": "x"}, vector={"v2": [1.0, 2, 3]},
+                                         uuid=uuid.uuid5(uuid.NAMESPACE_URL, "x"))])  # fmt: skip
+    with pytest.raises(WeaviateQueryError, match="does not have named vector nope configured"):
+        col.query.near_vector([0.0, 1.0], target_vector="nope")
+
+
+def test_patch_merges_named_vectors_and_properties(client: Any) -> None:
+    """``data.update`` (PATCH): the given properties and vectors replace theirs, the
+    other vectors and properties are kept, a property given as None is removed; an
+    absent object is a 404, a vector of the wrong length the index's 500 (repo.merge),
+    an unknown vector name a 422. ``data.replace`` (PUT) drops what it leaves out."""
+    col = _make(client)
+    _vec(client, col, "v2", VectorDistances.COSINE)
+    u = uuid.uuid5(uuid.NAMESPACE_URL, "m")
+    col.data.insert({"title": "a", "n": 1.0}, uuid=u, vector={"vv": [1.0, 0, 0, 0]})
+    col.data.update(uuid=u, properties={"keys": ["k"], "n": None}, vector={"v2": [0.0, 1.0]})
+    o = col.query.fetch_object_by_id(u, include_vector=True)
+    assert o is not None and o.properties == {"title": "a", "keys": ["k"]}
+    assert o.vector == {"vv": [1.0, 0.0, 0.0, 0.0], "v2": [0.0, 1.0]}
+    col.data.update(uuid=u, vector={"vv": [0.0, 0, 1, 0]})
+    o = col.query.fetch_object_by_id(u, include_vector=True)
+    assert o is not None and o.vector == {"vv": [0.0, 0.0, 1.0, 0.0], "v2": [0.0, 1.0]}
+    with pytest.raises(UnexpectedStatusCodeError) as exc:
+        col.data.update(uuid=uuid.uuid5(uuid.NAMESPACE_URL, "absent"), properties={"title": "x"})
+    assert exc.value.status_code == 404
+    with pytest.raises(UnexpectedStatusCodeError) as exc:
+        col.data.update(uuid=u, vector={"v2": [1.0, 2.0, 3.0]})
+    assert exc.value.status_code == 500 and "repo.merge" in str(exc.value)
+    with pytest.raises(UnexpectedStatusCodeError) as exc:
+        col.data.update(uuid=u, vector={"v9": [1.0]})
+    assert exc.value.status_code == 422
+    col.data.replace(uuid=u, properties={"title": "only"}, vector={"v2": [1.0, 1.0]})
+    o = col.query.fetch_object_by_id(u, include_vector=True)
+    assert o is not None and o.properties == {"title": "only"} and o.vector == {"v2": [1.0, 1.0]}
+    res = col.query.near_vector([1.0, 0, 0, 0], target_vector="vv", limit=5)
+    assert res.objects == []

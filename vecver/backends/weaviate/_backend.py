@@ -52,10 +52,14 @@ from ..base import Backend, Capabilities, exact_scores
 from ..external import ExternalCollection, Key, Layout, RawPoint
 from ._filters import KEYS_PROPERTY, adopted_filter, numeric_fields, tokens_of, translate_filter
 
-__all__ = ["VECTOR", "WeaviateBackend"]
+__all__ = ["LAYOUTS", "VECTOR", "WeaviateBackend"]
 
 #: The named vector of a namespace's collection.
 VECTOR = "vv"
+#: The values of the ``layout`` option: ``collection`` (one Weaviate collection per
+#: namespace, the default) or ``named`` (:mod:`._named`: a namespace is a named vector of
+#: a collection shared by the spaces of one vecver collection).
+LAYOUTS = ("collection", "named")
 _META_KEY = "vecver"
 _META_FORMAT = 1
 _DISTANCE: dict[Metric, VectorDistances] = {
@@ -132,6 +136,11 @@ class WeaviateBackend(Backend):
     distances as they are (a smaller answer per query; near ties may then order
     differently from the reference, by float rounding).
 
+    ``layout`` (default ``"collection"``, the mapping above): ``"named"`` makes this a
+    :class:`~vecver.backends.weaviate._named.WeaviateNamedBackend` instead, where the
+    spaces of one vecver collection are named vectors of one shared Weaviate collection
+    (no native aliases then); any other value is a ``ConfigError``.
+
     Errors: connection failures, timeouts, HTTP 429/5xx and gRPC UNAVAILABLE are
     ``TransientBackendError``; a missing collection ``NamespaceNotFound``; the rest
     ``BackendError`` naming the operation.
@@ -139,6 +148,13 @@ class WeaviateBackend(Backend):
 
     name = "weaviate"
     capabilities = _CAPABILITIES
+
+    def __new__(cls, *args: Any, layout: Any = "collection", **kwargs: Any) -> WeaviateBackend:
+        if cls is WeaviateBackend and layout == "named":
+            from ._named import WeaviateNamedBackend
+
+            cls = WeaviateNamedBackend
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -150,8 +166,18 @@ class WeaviateBackend(Backend):
         timeout: float = 30.0,
         skip_init_checks: bool = True,
         rescore: bool = True,
+        layout: str = "collection",
     ) -> None:
         super().__init__()
+        if layout not in LAYOUTS:
+            raise ConfigError(
+                f"weaviate backend: layout must be one of {', '.join(map(repr, LAYOUTS))}, "
+                f"got {layout!r}",
+                hint='layout = "collection" (one Weaviate collection per space, the default) '
+                'or layout = "named" (the spaces of a collection as named vectors of one '
+                "Weaviate collection)",
+            )
+        self._layout = layout
         parts = urllib.parse.urlsplit(url) if isinstance(url, str) else None
         if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(
@@ -261,6 +287,11 @@ class WeaviateBackend(Backend):
     def __repr__(self) -> str:
         key = ", api_key=<hidden>" if self._api_key else ""
         return f"WeaviateBackend(url={self.url!r}{key})"
+
+    @property
+    def layout(self) -> str:
+        """The ``layout`` option: ``"collection"`` or ``"named"``."""
+        return self._layout
 
     @property
     def url(self) -> str:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,8 +113,12 @@ def _check_bound(field: str, b: float) -> float:
     return float(b)
 
 
-def translate_filter(flt: Filter) -> WeaviateFilter:
-    """The Weaviate form of a non-empty filter (see the module docstring)."""
+def translate_filter(flt: Filter, rename: Callable[[str], str] | None = None) -> WeaviateFilter:
+    """The Weaviate form of a non-empty filter (see the module docstring). ``rename``
+    maps vecver's property names (:data:`KEYS_PROPERTY` and :func:`number_property`
+    names) to those the collection holds them under (the named-vector layout prefixes
+    them with the namespace's vector name); ``needs`` holds the renamed names."""
+    name = rename or (lambda p: p)
     parts: list[Any] = []
     client: list[Condition] = []
     needs: set[str] = set()
@@ -124,7 +128,7 @@ def translate_filter(flt: Filter) -> WeaviateFilter:
         if isinstance(cond, (Eq, In)):
             values = (cond.value,) if isinstance(cond, Eq) else cond.values
             toks = list(dict.fromkeys(_token(cond.field, v) for v in values))
-            parts.append(WFilter.by_property(KEYS_PROPERTY).contains_any(toks))
+            parts.append(WFilter.by_property(name(KEYS_PROPERTY)).contains_any(toks))
             continue
         bounds = _bounds(cond)
         kinds = {isinstance(b, str) for b in bounds}
@@ -133,7 +137,7 @@ def translate_filter(flt: Filter) -> WeaviateFilter:
             continue
         if kinds != {False}:
             return WeaviateFilter(None, matches_nothing=True)
-        prop = number_property(cond.field)
+        prop = name(number_property(cond.field))
         needs.add(prop)
         p = WFilter.by_property(prop)
         for op, b in (("gt", cond.gt), ("gte", cond.gte), ("lt", cond.lt), ("lte", cond.lte)):

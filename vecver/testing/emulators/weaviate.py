@@ -14,9 +14,13 @@ What it serves (shapes from Weaviate's REST schema and the ``.proto`` files ship
 - REST ``/v1``: ``GET /meta`` (version :data:`VERSION`, so aliases are allowed),
   ``/.well-known/ready`` and ``/live``; ``/schema`` (create, list, get, delete classes,
   named vectors with vectorizer ``none``, ``POST /schema/{class}/properties``,
-  ``PUT /schema/{class}`` for the description, ``POST /schema/{class}/vectors`` to add
-  a named vector); ``/aliases`` (create, list with ``?class=``, get, update (PUT),
-  delete); ``/objects`` (create, get, head, replace, delete one object);
+  ``PUT /schema/{class}``: the description, property descriptions and new named vectors,
+  which is how ``collection.config.add_vector`` adds one (Weaviate 1.31+); a named
+  vector can never be removed: a PUT leaving one out is a 422 ``missing config for
+  vector``); ``/aliases`` (create, list with ``?class=``, get, update (PUT),
+  delete); ``/objects`` (create, get, head, replace (PUT), merge (PATCH: given
+  properties and named vectors replace theirs, others are kept, a null property is
+  removed), delete one object);
   ``/nodes`` (one healthy node). Errors are ``{"error": [{"message": ...}]}`` with
   Weaviate's status codes (404 unknown class or alias, 422 invalid input, 401 with a
   wrong API key).
@@ -367,9 +371,6 @@ class _Handler(BaseHTTPRequestHandler):
                 return 200, st.update_class(seg[0], body)
         elif len(seg) == 2 and seg[1] == "properties" and method == "POST":
             return 200, st.add_property(seg[0], body)
-        elif len(seg) == 2 and seg[1] == "vectors" and method == "POST":
-            st.add_vector(seg[0], body)
-            return 200, st.get_class(seg[0])
         raise ApiError(405, f"method {method} not allowed on /schema/{'/'.join(seg)}")
 
     def _aliases(
@@ -416,6 +417,16 @@ class _Handler(BaseHTTPRequestHandler):
                 return 204, None
             if method == "PUT":
                 return self._put_object(cls, uid, body, create=False)
+            if method == "PATCH":
+                if not isinstance(body, dict):
+                    raise ApiError(422, "the body of a merge must be an object")
+                vecs: dict[str, np.ndarray] = {}
+                if body.get("vector"):
+                    vecs["default"] = np.asarray(body["vector"], dtype=np.float32)
+                for k, v in (body.get("vectors") or {}).items():
+                    vecs[k] = np.asarray(v, dtype=np.float32)
+                st.merge_object(cls, uid, dict(body.get("properties") or {}), vecs)
+                return 204, None
         raise ApiError(405, f"method {method} not allowed on /objects")
 
     def _put_object(self, cls: str, uid: Any, body: Any, *, create: bool) -> tuple[int, Any]:

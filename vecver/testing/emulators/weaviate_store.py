@@ -11,8 +11,14 @@ Behaviour follows Weaviate (1.32) as its REST schema and ``.proto`` files descri
 - distances: ``cosine`` = 1 - cosine similarity (certainty = 1 - distance / 2), ``dot`` =
   minus the inner product, ``l2-squared`` = squared euclidean, ``manhattan``, ``hamming``;
   computed exactly in float32 over every object (no approximate index);
-- a vector whose length differs from the collection's existing vectors is refused per
-  object, as Weaviate does;
+- named vectors: a class update (``PUT /schema/{class}``) may add one, never remove one
+  (``missing config for vector``) nor change its vectorizer, index type or distance; an
+  object holds any subset of the named vectors, and ``near_vector`` on a target vector
+  ranks only the objects holding it (an unknown target is Weaviate's ``extract target
+  vectors`` error); a merge (``PATCH``) replaces the given properties and vectors and
+  keeps the others (a null property is removed);
+- a vector whose length differs from its index's existing vectors is refused per
+  object, as Weaviate does (in a merge: the 500 Weaviate's ``repo.merge`` answers);
 - the cursor (``after``) iterates in UUID order, and cannot be combined with filters or a
   vector search.
 """
@@ -467,6 +473,79 @@ def _check_node(coll: Coll, node: FilterNode) -> None:
         _check_filter_value(coll, node[1], node[2])
 
 
+_PROPERTY_UPDATE_ERROR = (
+    "property fields other than description cannot be updated through updating the class. "
+    'Use the add property feature (e.g. "POST /v1/schema/{className}/properties") to add '
+    "additional properties"
+)
+_PROPERTY_FIXED = ("dataType", "tokenization", "indexFilterable", "indexSearchable",
+                   "indexRangeFilters")  # fmt: skip
+
+
+def _check_property_update(
+    existing: list[dict[str, Any]], body: Mapping[str, Any]
+) -> dict[str, str]:
+    """The property descriptions a class update sets; 422 (Weaviate's message) when it
+    adds, drops or changes a property otherwise."""
+    if "properties" not in body:
+        return {}
+    given = body.get("properties") or []
+    if not isinstance(given, list) or len(given) != len(existing):
+        raise ApiError(422, _PROPERTY_UPDATE_ERROR)
+    have = sorted(existing, key=lambda p: str(p["name"]))
+    new = sorted((p for p in given if isinstance(p, dict)), key=lambda p: str(p.get("name")))
+    if len(new) != len(have):
+        raise ApiError(422, _PROPERTY_UPDATE_ERROR)
+    out: dict[str, str] = {}
+    for old, upd in zip(have, new, strict=True):
+        if upd.get("name") != old["name"]:
+            raise ApiError(422, _PROPERTY_UPDATE_ERROR)
+        for k in _PROPERTY_FIXED:
+            if k in upd and upd[k] != old.get(k):
+                raise ApiError(422, f'property "{old["name"]}": {_PROPERTY_UPDATE_ERROR}')
+        if "description" in upd:
+            out[old["name"]] = str(upd.get("description") or "")
+    return out
+
+
+def _check_vector_update(coll: Coll, given: Any) -> dict[str, Any]:
+    """The named vectors a class update adds; 422 (Weaviate's messages) when it leaves
+    one out or changes the vectorizer, index type or distance of one."""
+    have = coll.schema.get("vectorConfig") or {}
+    if not given:
+        if have:
+            raise ApiError(422, "missing configs for vectors")
+        return {}
+    if not isinstance(given, dict):
+        raise ApiError(422, "vectorConfig must be an object")
+    if not have:
+        raise ApiError(422, "additional configs for vectors")
+    for vname, cfg in have.items():
+        upd = given.get(vname)
+        if upd is None:
+            raise ApiError(422, f'missing config for vector "{vname}"')
+        itype = upd.get("vectorIndexType", cfg["vectorIndexType"])
+        if itype != cfg["vectorIndexType"]:
+            raise ApiError(422, f'vector index type of vector "{vname}" is immutable: attempted '
+                                f'change from "{cfg["vectorIndexType"]}" to "{itype}"')  # fmt: skip
+        old_v, new_v = next(iter(cfg["vectorizer"])), next(iter(upd.get("vectorizer") or
+                                                                 cfg["vectorizer"]))  # fmt: skip
+        if old_v != new_v:
+            raise ApiError(422, f'vectorizer of vector "{vname}" is immutable: attempted change '
+                                f'from "{old_v}" to "{new_v}"')  # fmt: skip
+        old_d = cfg["vectorIndexConfig"]["distance"]
+        new_d = (upd.get("vectorIndexConfig") or {}).get("distance", old_d)
+        if new_d != old_d:
+            raise ApiError(422, f"validate vector index config: distance is immutable: "
+                                f'attempted change from "{old_d}" to "{new_d}"')  # fmt: skip
+    fresh = {k: v for k, v in given.items() if k not in have}
+    if not fresh:
+        return {}
+    probe = _fill_defaults({"class": "Probe", "vectorConfig": copy.deepcopy(fresh)})
+    return dict(probe["vectorConfig"])
+
+
+
 # -- the state --------------------------------------------------------------------------
 
 
@@ -539,29 +618,24 @@ class WeaviateState:
             return copy.deepcopy(prop)
 
     def update_class(self, name: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """``PUT /v1/schema/{class}``: the whole class as the client read it, changed. As
+        Weaviate (1.31+) checks it, all or nothing: the properties must be the existing
+        ones (only their descriptions may change; adding one is ``POST .../properties``),
+        every existing named vector must still be there with its vectorizer, index type
+        and distance (a named vector cannot be removed), and new named vectors are added
+        (how ``collection.config.add_vector`` adds one)."""
         with self.lock:
             coll = self.resolve(name)
+            descriptions = _check_property_update(coll.schema["properties"], body)
+            added = _check_vector_update(coll, body.get("vectorConfig"))
             if "description" in body:
                 coll.schema["description"] = body["description"]
-            for vname, cfg in (body.get("vectorConfig") or {}).items():
-                if vname not in (coll.schema.get("vectorConfig") or {}):
-                    raise ApiError(422, f"adding target vector {vname!r} via update is not "
-                                        "supported: add it with the vectors endpoint")  # fmt: skip
-                del cfg
+            for p in coll.schema["properties"]:
+                if p["name"] in descriptions:
+                    p["description"] = descriptions[p["name"]]
+            if added:
+                coll.schema["vectorConfig"].update(added)
             return copy.deepcopy(coll.schema)
-
-    def add_vector(self, name: str, vectors: Mapping[str, Any]) -> None:
-        """Add named vectors to an existing collection (Weaviate 1.31+)."""
-        with self.lock:
-            coll = self.resolve(name)
-            vc = coll.schema.get("vectorConfig")
-            if not vc:
-                raise ApiError(422, "the collection has no named vectors: cannot add one")
-            probe = _fill_defaults({"class": "Probe", "vectorConfig": dict(vectors)})
-            for vname, cfg in probe["vectorConfig"].items():
-                if vname in vc:
-                    raise ApiError(422, f"target vector {vname!r} already exists")
-                vc[vname] = cfg
 
     # -- aliases --------------------------------------------------------------------
 
@@ -673,6 +747,50 @@ class WeaviateState:
         coll.objects[u] = Obj(u, stored, checked, old.created if old else now, now)
         coll.changed()
 
+    def merge_object(
+        self, cls: str, uid: str, props: Mapping[str, Any], vecs: Mapping[str, np.ndarray]
+    ) -> Obj:
+        """``PATCH /v1/objects/{class}/{id}``, as Weaviate merges: 404 when there is no such
+        object; the given properties replace the stored ones, a property given as null is
+        removed; the given named vectors replace those of their names and every other
+        stored vector is kept. A wrong property value or an unknown vector name is a 422;
+        a vector whose length differs from its index's is refused by the index, which
+        Weaviate reports as a 500 (``repo.merge``)."""
+        with self.lock:
+            coll = self.resolve(cls)
+            u = str(uid).lower()
+            old = coll.objects.get(u)
+            if old is None:
+                raise ApiError(404, f"object {uid} not found", grpc="NOT_FOUND")
+            merged = dict(old.props)
+            for k, v in props.items():
+                if v is None:
+                    merged.pop(k, None)
+                else:
+                    merged[k] = v
+            names = coll.vector_names()
+            vectors = dict(old.vectors)
+            for vname, vec in vecs.items():
+                if coll.schema.get("vectorConfig") and vname not in names:
+                    raise ApiError(422, f"collection {coll.name} does not have a target "
+                                        f"vector named {vname!r}")  # fmt: skip
+                v = np.asarray(vec, dtype=np.float32).reshape(-1)
+                want = coll.dims.get(vname)
+                if want is not None and v.size and want != v.size:
+                    raise ApiError(
+                        500,
+                        f"repo.merge: merge into index {coll.name.lower()}: update vector "
+                        f"index for target vector {vname!r}: new node has a vector with "
+                        f"length {v.size}. Existing nodes have vectors with length {want}",
+                        grpc="INTERNAL",
+                    )
+                vectors[vname] = v
+            try:
+                self._put_one(coll.name, u, merged, vectors)
+            except ValueError as e:
+                raise ApiError(422, f"invalid object: {e}") from None
+            return coll.objects[u]
+
     def get_object(self, cls: str, uid: str) -> Obj | None:
         with self.lock:
             coll = self.resolve(cls)
@@ -773,7 +891,13 @@ class WeaviateState:
                     "target vector to search with (target_vector)",
                 )
             if bool(coll.schema.get("vectorConfig")) and tgt not in names:
-                raise ApiError(422, f"target vector {tgt!r} not found in collection {coll.name}")
+                # Weaviate's message (from extracting the target vectors), gRPC UNKNOWN
+                raise ApiError(
+                    422,
+                    f"extract target vectors: class {coll.name} does not have named vector "
+                    f"{tgt} configured. Available named vectors map[{' '.join(names)}]",
+                    grpc="UNKNOWN",
+                )
             metric = coll.distance_of(tgt)
             want = coll.dims.get(tgt)
             if want is not None and near.size != want:
