@@ -1,4 +1,6 @@
-"""The ``qdrant`` backend: one Qdrant collection per namespace, through ``qdrant-client``."""
+"""The ``qdrant`` backend through ``qdrant-client``: one Qdrant collection per namespace
+(the default ``collection`` layout), or one shared collection per vecver collection whose
+spaces are named vectors (``layout = "named"``, see :mod:`._named`)."""
 
 from __future__ import annotations
 
@@ -38,21 +40,18 @@ from .._remote import PayloadCodec, translate, uuid_for
 from ..base import Backend, Capabilities
 from ..external import ExternalCollection, IdType, Key, Layout, RawPoint
 from ._filters import KEY_LISTS, MAX_RESOLVED_IDS, QdrantFilter, translate_filter
+from ._named import DISTANCE as _DISTANCE
+from ._named import META_KEY, NamedLayout, member_filter
+from ._named import METRIC as _METRIC
 
-__all__ = ["QdrantBackend"]
+__all__ = ["LAYOUTS", "LayoutName", "QdrantBackend"]
 
 Mode = Literal["server", "memory", "path"]
+LayoutName = Literal["collection", "named"]
+#: The layouts a backend instance can be configured with (``layout = ...``).
+LAYOUTS: tuple[LayoutName, ...] = ("collection", "named")
 
-#: The key of vecver's entry in a collection's metadata.
-META_KEY = "vecver"
 _META_FORMAT = 1
-
-_DISTANCE: dict[Metric, models.Distance] = {
-    "cosine": models.Distance.COSINE,
-    "dot": models.Distance.DOT,
-    "l2": models.Distance.EUCLID,
-}
-_METRIC = {v: k for k, v in _DISTANCE.items()}
 
 #: Qdrant refuses these characters in collection names (and "", ".", "..").
 _FORBIDDEN = '<>:"/\\|?*\x00\x1f'
@@ -121,8 +120,18 @@ class QdrantBackend(Backend):
     server rejects) ``BackendError`` naming the operation and the namespace.
 
     Options besides the location: ``timeout`` (seconds per request to a server),
-    ``prefer_grpc``, ``hnsw_ef`` (search beam width; None: the collection's default) and
-    ``exact`` (search without the HNSW index).
+    ``prefer_grpc``, ``hnsw_ef`` (search beam width; None: the collection's default),
+    ``exact`` (search without the HNSW index) and ``layout``:
+
+    - ``"collection"`` (the default): what this docstring describes, a Qdrant collection
+      per namespace.
+    - ``"named"``: the spaces of one vecver collection are named vectors of ONE shared
+      Qdrant collection (``vv_{collection}``), a document is one point holding a vector per
+      space, each space's stamp/text/metadata under the payload key named like its vector.
+      Such an instance declares ``native_alias=False`` (an alias names a collection, not a
+      vector): vecver's manifest alias is the switch. Mapping, membership, write order and
+      crash behaviour: :mod:`vecver.backends.qdrant._named`. The layout of an instance
+      must not change once it holds collections (its namespaces would not be found).
     """
 
     name = "qdrant"
@@ -139,8 +148,17 @@ class QdrantBackend(Backend):
         prefer_grpc: bool = False,
         hnsw_ef: int | None = None,
         exact: bool = False,
+        layout: str = "collection",
     ) -> None:
         super().__init__()
+        if layout not in LAYOUTS:
+            raise ConfigError(
+                f"qdrant backend: layout must be one of {', '.join(map(repr, LAYOUTS))}, "
+                f"got {layout!r}",
+                hint='layout = "collection" (a Qdrant collection per space, the default) or '
+                'layout = "named" (the spaces of a collection as named vectors of one '
+                "Qdrant collection)",
+            )
         given = [k for k, v in (("url", url), ("location", location), ("path", path)) if v]
         if len(given) != 1:
             raise ConfigError(
@@ -175,9 +193,12 @@ class QdrantBackend(Backend):
         self._lock: contextlib.AbstractContextManager[Any] = (
             contextlib.nullcontext() if self.mode == "server" else threading.RLock()
         )
-        if self.mode != "server":
-            # instance capabilities (a ClassVar on the class): local mode is one process's
-            vars(self)["capabilities"] = _local_capabilities(self.mode)
+        self.layout: LayoutName = "named" if layout == "named" else "collection"
+        self._named: NamedLayout | None = NamedLayout(self) if self.layout == "named" else None
+        if self.mode != "server" or self._named is not None:
+            # instance capabilities (a ClassVar on the class): local mode is one process's,
+            # and a named vector has no native alias
+            vars(self)["capabilities"] = _instance_capabilities(self.mode, self.layout)
         with self._call("connect"):
             if self.mode == "server":
                 self._client = QdrantClient(
@@ -247,12 +268,13 @@ class QdrantBackend(Backend):
         super().close()
 
     def __repr__(self) -> str:
+        lay = ", layout='named'" if self._named is not None else ""
         if self.mode == "server":
             key = ", api_key=<hidden>" if self._api_key else ""
-            return f"QdrantBackend(url={_redacted(self._url or '')!r}{key})"
+            return f"QdrantBackend(url={_redacted(self._url or '')!r}{key}{lay})"
         if self.mode == "path":
-            return f"QdrantBackend(path={self._path!r})"
-        return "QdrantBackend(location=':memory:')"
+            return f"QdrantBackend(path={self._path!r}{lay})"
+        return f"QdrantBackend(location=':memory:'{lay})"
 
     @property
     def url(self) -> str | None:
@@ -273,6 +295,8 @@ class QdrantBackend(Backend):
     # -- namespaces -------------------------------------------------------------------
 
     def _create_namespace(self, spec: NamespaceSpec) -> NamespaceSpec:
+        if self._named is not None:
+            return self._named.create(spec)
         with contextlib.suppress(NamespaceNotFound):
             return self._describe_namespace(spec.name)
         meta = {
@@ -321,6 +345,8 @@ class QdrantBackend(Backend):
             return None
 
     def _describe_namespace(self, name: str) -> NamespaceSpec:
+        if self._named is not None:
+            return self._named.describe(name)
         with self._call("get collection", name):
             info = self._client.get_collection(name)
         meta = (info.config.metadata or {}).get(META_KEY)
@@ -349,6 +375,8 @@ class QdrantBackend(Backend):
         return spec
 
     def _list_namespaces(self) -> list[str]:
+        if self._named is not None:
+            return self._named.names()
         with self._call("list collections"):
             names = [c.name for c in self._client.get_collections().collections]
         out = []
@@ -359,6 +387,8 @@ class QdrantBackend(Backend):
         return out
 
     def _drop_namespace(self, name: str) -> None:
+        if self._named is not None:
+            return self._named.drop(name)
         self._specs.pop(name, None)
         try:
             self._describe_namespace(name)
@@ -387,6 +417,8 @@ class QdrantBackend(Backend):
         return payload
 
     def _upsert(self, namespace: str, records: Sequence[Record], vectors: Matrix) -> None:
+        if self._named is not None:
+            return self._named.upsert(namespace, records, vectors)
         ids: list[models.ExtendedPointId] = [uuid_for(r.id) for r in records]
         payloads = [self._payload(r) for r in records]
         rows = vectors.tolist()
@@ -420,6 +452,8 @@ class QdrantBackend(Backend):
         yield start, len(payloads)
 
     def _delete(self, namespace: str, ids: Sequence[str]) -> None:
+        if self._named is not None:
+            return self._named.delete(namespace, ids)
         self._input_spec(namespace)
         with self._call("delete", namespace):
             self._client.delete(
@@ -429,6 +463,8 @@ class QdrantBackend(Backend):
             )
 
     def _fetch(self, namespace: str, ids: Sequence[str], with_vectors: bool) -> dict[str, Record]:
+        if self._named is not None:
+            return self._named.fetch(namespace, ids, with_vectors)
         self._input_spec(namespace)
         wanted = {uuid_for(i): i for i in ids}
         with self._call("retrieve", namespace):
@@ -445,6 +481,8 @@ class QdrantBackend(Backend):
         return out
 
     def _scan(self, namespace: str, cursor: str | None, limit: int, with_vectors: bool) -> ScanPage:
+        if self._named is not None:
+            return self._named.scan(namespace, cursor, limit, with_vectors)
         self._input_spec(namespace)
         offset = None if cursor is None else _point_of_cursor(cursor)
         with self._call("scroll", namespace):
@@ -462,6 +500,8 @@ class QdrantBackend(Backend):
         return ScanPage(records, None if nxt is None else str(nxt))
 
     def _count(self, namespace: str) -> int:
+        if self._named is not None:
+            return self._named.count(namespace)
         self._input_spec(namespace)
         with self._call("count", namespace):
             return int(self._client.count(namespace, exact=True).count)
@@ -469,6 +509,8 @@ class QdrantBackend(Backend):
     def _search(
         self, namespace: str, queries: Matrix, k: int, flt: Filter | None
     ) -> list[list[Hit]]:
+        if self._named is not None:
+            return self._named.search(namespace, queries, k, flt)
         metric = self._input_spec(namespace).metric
         native = self._native_filter(namespace, flt)
         if native is _NOTHING:
@@ -498,30 +540,50 @@ class QdrantBackend(Backend):
                 out.append(hits)
         return out
 
-    def _native_filter(self, namespace: str, flt: Filter | None) -> models.Filter | None:
+    def _native_filter(
+        self,
+        namespace: str,
+        flt: Filter | None,
+        *,
+        collection: str | None = None,
+        vector: str | None = None,
+    ) -> models.Filter | None:
         """The Qdrant filter for ``flt`` (None: none), or :data:`_NOTHING` when no record
-        can match. String ranges are resolved here to the point ids that satisfy them."""
+        can match. String ranges are resolved here to the point ids that satisfy them.
+        Named layout: ``vector`` names the namespace's vector (its fields are nested under
+        the payload key of that name) in the Qdrant collection ``collection``."""
         if flt is None:
             return None
-        qf: QdrantFilter = translate_filter(flt)
+        qf: QdrantFilter = translate_filter(flt, prefix=vector or "")
         if qf.matches_nothing:
             return _NOTHING
         if qf.client_side is None:
             return qf.native
         field = qf.client_side.conditions[0].field
+        where = collection or namespace
+        scroll_filter = qf.native
+        if vector is not None:
+            must: list[models.Condition] = [member_filter(vector)]
+            if qf.native is not None:
+                must.append(qf.native)
+            scroll_filter = models.Filter(must=must)
         ids: list[models.ExtendedPointId] = []
         offset: models.ExtendedPointId | None = None
         while True:
             with self._call("scroll", namespace):
                 points, offset = self._client.scroll(
-                    namespace,
-                    scroll_filter=qf.native,
+                    where,
+                    scroll_filter=scroll_filter,
                     limit=_SCROLL_MAX,
                     offset=offset,
-                    with_payload=True,
+                    with_payload=[vector] if vector is not None else True,
                     with_vectors=False,
                 )
-            ids.extend(p.id for p in points if qf.client_side.matches(p.payload or {}))
+            ids.extend(
+                p.id
+                for p in points
+                if qf.client_side.matches(_fields(p.payload, vector))
+            )
             if len(ids) > MAX_RESOLVED_IDS:
                 raise FilterNotExpressible(
                     self.name,
@@ -768,10 +830,27 @@ class QdrantBackend(Backend):
 _NOTHING = models.Filter(must=[models.HasIdCondition(has_id=[])])
 
 
-def _local_capabilities(mode: Mode) -> Capabilities:
-    return dataclasses.replace(
-        _CAPABILITIES, persistent=(mode == "path"), shared_between_processes=False
-    )
+def _instance_capabilities(mode: Mode, layout: LayoutName) -> Capabilities:
+    caps = _CAPABILITIES
+    if mode != "server":
+        caps = dataclasses.replace(
+            caps, persistent=(mode == "path"), shared_between_processes=False
+        )
+    if layout == "named":
+        caps = dataclasses.replace(
+            caps, native_alias=False, namespace_kind="named vector of a shared Qdrant collection"
+        )
+    return caps
+
+
+def _fields(payload: dict[str, Any] | None, vector: str | None) -> dict[str, Any]:
+    """The metadata fields a filter sees: the payload, or its object ``vector`` (named
+    layout)."""
+    payload = payload or {}
+    if vector is None:
+        return payload
+    inner = payload.get(vector)
+    return inner if isinstance(inner, dict) else {}
 
 
 def _vector(v: Any) -> Any:

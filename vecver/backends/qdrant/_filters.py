@@ -130,9 +130,14 @@ def _one_of(conditions: list[models.Condition]) -> models.Condition:
     return models.Filter(should=conditions)
 
 
-def translate_filter(flt: Filter) -> QdrantFilter:
+def translate_filter(flt: Filter, *, prefix: str = "") -> QdrantFilter:
     """The Qdrant form of a non-empty filter; ``FilterNotExpressible`` for a condition
-    Qdrant cannot express exactly (see the module docstring)."""
+    Qdrant cannot express exactly (see the module docstring). With ``prefix`` (a plain
+    payload key: the named layout's vector name), the fields are those of the object
+    under that key: ``{prefix}.{field}``, and the list guard ``{prefix}._vv_lists``."""
+    def path(key: str) -> str:
+        return f"{prefix}.{key}" if prefix else key
+
     must: list[models.Condition] = []
     client_side: list[Condition] = []
     fields: list[str] = []
@@ -142,7 +147,7 @@ def translate_filter(flt: Filter) -> QdrantFilter:
             # user metadata never holds such a key: the condition is false everywhere
             nothing = True
             continue
-        key = field_key(cond.field)
+        key = path(field_key(cond.field))
         fields.append(cond.field)
         if isinstance(cond, Eq):
             must.append(_one_of(_value_conditions(key, cond.field, (cond.value,))))
@@ -175,7 +180,7 @@ def translate_filter(flt: Filter) -> QdrantFilter:
     if fields:
         must_not.append(
             models.FieldCondition(
-                key=KEY_LISTS, match=models.MatchAny(any=list(dict.fromkeys(fields)))
+                key=path(KEY_LISTS), match=models.MatchAny(any=list(dict.fromkeys(fields)))
             )
         )
     native = models.Filter(must=must or None, must_not=must_not or None)
