@@ -915,3 +915,77 @@ def test_faults_reach_an_adopted_collection_and_the_backfill_resumes(tmp_path: P
         assert sorted(faulty.inner.fetch(v2.name, [str(i) for i in range(1, N + 1)])) == \
             sorted(str(i) for i in range(1, N + 1))
         assert_verify_clean(ws)
+
+
+def _qdrant_fill_two_vectors(be: Backend, rows: list[dict[str, Any]]) -> np.ndarray:
+    """A Qdrant collection with two named vectors: ``body`` (the space's model) and
+    ``image`` (another model's 8-d dot vectors, which vecver must never touch). Returns the
+    ``image`` vectors, by row."""
+    from qdrant_client import models
+
+    c = be.client  # type: ignore[attr-defined]
+    c.create_collection(EXISTING, vectors_config={
+        "body": models.VectorParams(size=len(rows[0]["vector"]), distance=models.Distance.COSINE),
+        "image": models.VectorParams(size=8, distance=models.Distance.DOT),
+    })  # fmt: skip
+    image = np.random.default_rng(3).normal(size=(len(rows), 8)).astype(np.float32)
+    c.upsert(EXISTING, wait=True, points=[
+        models.PointStruct(
+            id=r["key"], vector={"body": list(map(float, r["vector"])),
+                                 "image": list(map(float, img))},
+            payload={k: r[k] for k in ("text", "doc_key", "topic", "n") if k in r},
+        )
+        for r, img in zip(rows, image, strict=True)
+    ])  # fmt: skip
+    return image
+
+
+def test_a_collection_with_several_vectors_is_adopted_through_the_one_named(
+    open_ws: Any, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A Qdrant collection with two named vectors: adopt refuses to guess (and records
+    nothing), refuses a vector it does not have, and with ``vector_field`` adopts that
+    vector; the collection's writes then set that vector and keep the other one, a new
+    document gets only the adopted vector, and a migration to v2 verifies clean."""
+    site = _site("qdrant", tmp_path, request)
+    ws = open_ws(site)
+    rows = rows_for(range(1, N + 1))
+    image = _qdrant_fill_two_vectors(ws.backend, rows)
+    with pytest.raises(AdoptError, match="body, image") as e:
+        adopt_default(site, ws)
+    assert "--vector-field" in (e.value.hint or "")
+    nothing_recorded(ws, site)
+    with pytest.raises(AdoptError, match="no vector 'nope'"):
+        adopt_default(site, ws, vector_field="nope")
+    nothing_recorded(ws, site)
+    with pytest.raises(AdoptedDimensionMismatch):
+        adopt_default(site, ws, vector_field="image", vector_check=False)
+    nothing_recorded(ws, site)
+
+    rep = adopt_default(site, ws, vector_field="body")
+    assert (rep.documents, rep.dimension, rep.vector_field) == (N, DIM, "body")
+    assert rep.similarity is not None and rep.similarity > 0.99
+    docs = ws.collection("docs")
+    assert docs.search(text_for(5), k=1)[0].id == "5"
+
+    c = ws.backend.client  # type: ignore[attr-defined]
+    docs.upsert([Document("3", text_for(3, version=1), {"doc_key": "key-3", "topic": "t",
+                                                        "n": 3}),
+                 Document("101", text_for(101), {"doc_key": "key-101", "topic": "t",
+                                                 "n": 101})])  # fmt: skip
+    got = {p.id: p for p in c.retrieve(EXISTING, [3, 101], with_payload=True,
+                                       with_vectors=True)}  # fmt: skip
+    assert got[3].payload["text"] == text_for(3, version=1)
+    assert np.allclose(got[3].vector["image"], image[2], atol=1e-6), \
+        "the write of the adopted vector changed the other vector"
+    assert np.allclose(got[3].vector["body"], embed_v1([text_for(3, version=1)])[0], atol=1e-5)
+    assert set(got[101].vector) == {"body"}
+    assert docs.search(text_for(3, version=1), k=1)[0].id == "3"
+
+    ops_backfill.migrate(ws, "docs", "v2", progress=False)
+    assert_verify_clean(ws)
+    ops_cutover.cutover(ws, "docs", to="v2", force=True)
+    assert docs.search(text_for(101), k=1)[0].space == "v2"
+    ops_cutover.rollback(ws, "docs")
+    kept = c.retrieve(EXISTING, list(range(4, N + 1)), with_vectors=True)
+    assert all(np.allclose(p.vector["image"], image[int(p.id) - 1], atol=1e-6) for p in kept)

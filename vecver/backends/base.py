@@ -584,15 +584,21 @@ class Backend(ABC):
 
     # -- adopted collections (public, enforced) ----------------------------------------
 
-    def describe_external(self, name: str) -> ExternalCollection:
+    def describe_external(
+        self, name: str, *, vector_field: str | None = None
+    ) -> ExternalCollection:
         """What the database holds under the physical collection ``name``: dimension,
-        metric, count, fields, key type. Reads only. Raises ``NamespaceNotFound`` when
-        there is no such collection (an alias is not one), ``NotImplementedError`` when
-        this backend cannot adopt collections."""
+        metric, count, fields, key type, as seen through its vector ``vector_field``
+        (None: its only vector). Reads only. Raises ``NamespaceNotFound`` when there is
+        no such collection (an alias is not one), ``NotImplementedError`` when this
+        backend cannot adopt collections, ``AdoptError`` when the collection has several
+        vectors and none (or an unknown one) is named."""
         self._check_open()
         if not isinstance(name, str) or not name:
             raise NamespaceNotFound(str(name))
-        return self._describe_external(name)
+        if vector_field is not None and (not isinstance(vector_field, str) or not vector_field):
+            raise InvalidInput(f"vector_field must be a vector's name, got {vector_field!r}")
+        return self._describe_external(name).with_vector(vector_field)
 
     def scan_external(
         self, name: str, *, layout: Layout, cursor: str | None = None, limit: int = 256,
@@ -631,6 +637,14 @@ class Backend(ABC):
         dimension and metric (``NamespaceNotFound`` when it was deleted, ``BackendError``
         when it changed)."""
         ext = self._describe_external(layout.name)
+        if ext.vectors:
+            if layout.vector_field not in ext.vectors:
+                raise BackendError(
+                    f"adopted collection {layout.name!r} no longer has the vector "
+                    f"{layout.vector_field!r}; was it recreated outside vecver?",
+                    hint="adopt it again under a new collection name",
+                )
+            ext = ext.with_vector(layout.vector_field)
         if ext.dimension != layout.dimension or ext.metric != layout.metric:
             raise BackendError(
                 f"adopted collection {layout.name!r} now holds {ext.dimension}-dimensional "
@@ -790,7 +804,8 @@ class Backend(ABC):
 
     def _describe_external(self, name: str) -> ExternalCollection:
         """The physical collection ``name`` (not an alias) as the database describes it;
-        ``NamespaceNotFound`` when there is none."""
+        ``NamespaceNotFound`` when there is none. A collection with several dense
+        vectors lists them all in ``vectors`` (the base picks the one adopted)."""
         raise NotImplementedError(f"backend {self.name!r} cannot adopt collections")
 
     def _scan_external(

@@ -32,7 +32,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -41,6 +41,7 @@ from ..errors import (
     AdoptedFieldClash,
     AdoptedFieldMissing,
     AdoptedReadOnly,
+    AdoptError,
     InvalidId,
     InvalidInput,
 )
@@ -98,9 +99,39 @@ class ExternalCollection:
     vecver: bool = False
     key_field: str | None = None
     auto_key: bool = False
+    vectors: dict[str, tuple[int, Metric]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def with_vector(self, vector_field: str | None) -> ExternalCollection:
+        """This collection as adopted through its vector ``vector_field``.
+
+        ``vectors`` lists a collection's named dense vectors (name -> dimension, metric)
+        when it has several; then ``dimension``/``metric``/``vector_field`` describe only
+        one of them, and a vector must be chosen. ``None`` keeps the collection's single
+        vector. Raises :class:`~vecver.errors.AdoptError` when the collection has several
+        vectors and none is named, or the one named is not among them."""
+        if vector_field is None:
+            if len(self.vectors) > 1:
+                raise AdoptError(
+                    f"collection {self.name!r} has {len(self.vectors)} vectors "
+                    f"({', '.join(sorted(self.vectors))}); say which one the space filled",
+                    hint="pass --vector-field NAME (vector_field= in Python)",
+                )
+            return self
+        if vector_field in self.vectors:
+            dim, metric = self.vectors[vector_field]
+            return replace(self, dimension=dim, metric=metric, vector_field=vector_field)
+        if not self.vectors and vector_field == self.vector_field:
+            return self
+        names = sorted(self.vectors) or ([self.vector_field] if self.vector_field else [])
+        raise AdoptError(
+            f"collection {self.name!r} has no vector {vector_field!r} (its vectors: "
+            f"{', '.join(names) if names else 'one unnamed vector'})",
+            hint="pass one of its vector names with --vector-field, or leave it out for "
+            "a collection with a single vector",
+        )
 
 
 @dataclass(frozen=True)

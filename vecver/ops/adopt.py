@@ -100,6 +100,7 @@ class AdoptReport:
     similarity: float | None
     sample: int
     alias: bool
+    vector_field: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -113,6 +114,7 @@ def adopt(
     space: str,
     text_field: str | None = None,
     id_field: str | None = None,
+    vector_field: str | None = None,
     on: str | None = None,
     read_only: bool = False,
     check_limit: int | None = CHECK_LIMIT,
@@ -128,6 +130,8 @@ def adopt(
     ``text_field``: the payload field holding each document's text (required unless the
     database has a text slot of its own: the local backend). ``id_field``: the field
     holding each document's id (default: the collection's own keys are the ids).
+    ``vector_field``: the vector the space filled, in a collection holding several
+    (required there; writes then set that vector of an object and keep the others).
     ``read_only``: vecver never writes to the collection (writes of the collection are
     refused while it is live). ``check_limit``: how many objects to check for the
     fields (None: all). ``vector_check``: compare a sample of stored vectors with the
@@ -150,7 +154,8 @@ def adopt(
             f"collection {known.collection!r}",
             hint="it is vecver's already; nothing to adopt",
         )
-    for name, value in (("text_field", text_field), ("id_field", id_field)):
+    for name, value in (("text_field", text_field), ("id_field", id_field),
+                        ("vector_field", vector_field)):
         if value is not None and (not isinstance(value, str) or not value):
             raise InvalidArgument(name, value, "a field name")
     if check_limit is not None and (
@@ -161,7 +166,7 @@ def adopt(
     be = ws.instance(instance)
     spec = ws.space_spec(space)
 
-    ext = _describe(be, namespace, instance)
+    ext = _describe(be, namespace, instance, vector_field)
     if ext.vecver:
         raise AdoptError(
             f"{namespace!r} on {instance!r} is a namespace vecver created (of another "
@@ -225,14 +230,16 @@ def adopt(
         collection, namespace, space, instance, be.name, ext.count, ext.dimension,
         ext.metric, layout.text_field, layout.id_field, layout.id_type, layout.writes,
         checked, similarity, len(samples) if similarity is not None else 0, alias,
+        layout.vector_field,
     )
 
 
-def _describe(be: Backend, namespace: str, instance: str) -> ExternalCollection:
+def _describe(be: Backend, namespace: str, instance: str,
+              vector_field: str | None) -> ExternalCollection:
     if not isinstance(namespace, str) or not namespace:
         raise InvalidArgument("namespace", namespace, "the name of the collection to adopt")
     try:
-        return be.describe_external(namespace)
+        return be.describe_external(namespace, vector_field=vector_field)
     except NamespaceNotFound:
         raise AdoptedNotFound(namespace, be.name, instance) from None
     except NotImplementedError:

@@ -24,6 +24,7 @@ def adopt(
     space: str,
     text_field: str | None = None,
     id_field: str | None = None,
+    vector_field: str | None = None,
     on: str | None = None,
     read_only: bool = False,
     check_all: bool = False,
@@ -54,6 +55,9 @@ def adopt(
     :param id_field: the field holding each document's id (default: the collection's
         own keys are the ids).
     :metavar id_field: FIELD
+    :param vector_field: the vector the space filled, in a collection with several
+        named vectors (writes then set that vector and keep the others).
+    :metavar vector_field: NAME
     :param on: the backend instance holding it (default: the default one).
     :metavar on: INSTANCE
     :param read_only: never write to the collection: writes of the new collection are
@@ -64,7 +68,7 @@ def adopt(
     with Workspace(config) as ws:
         return _adopt.adopt(
             ws, collection, namespace=namespace, space=space, text_field=text_field,
-            id_field=id_field, on=on, read_only=read_only,
+            id_field=id_field, vector_field=vector_field, on=on, read_only=read_only,
             check_limit=None if check_all else _adopt.CHECK_LIMIT,
             vector_check=not skip_vector_check, progress=progress,
         )

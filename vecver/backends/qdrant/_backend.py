@@ -610,14 +610,17 @@ class QdrantBackend(Backend):
         vectors = info.config.params.vectors
         vector_field: str | None = None
         params: models.VectorParams | None
+        several: dict[str, tuple[int, Metric]] = {}
         if isinstance(vectors, dict):
-            if len(vectors) != 1:
-                raise BackendError(
-                    f"qdrant collection {name!r} has {len(vectors)} named vectors "
-                    f"({', '.join(sorted(vectors))}); vecver adopts a collection with one "
-                    "vector",
-                )
-            vector_field, params = next(iter(vectors.items()))
+            if not vectors:
+                raise BackendError(f"qdrant collection {name!r} has no dense vector vecver "
+                                   "can use")  # fmt: skip
+            usable = {k: v for k, v in vectors.items() if _METRIC.get(v.distance) is not None}
+            if len(vectors) > 1:
+                # the base picks the vector adopted; writes keep the others
+                several = {k: (int(v.size), _METRIC[v.distance]) for k, v in usable.items()}
+            vector_field, params = sorted(usable.items())[0] if usable else \
+                next(iter(vectors.items()))
         else:
             params = vectors
         if params is None or _METRIC.get(params.distance) is None:
@@ -636,7 +639,7 @@ class QdrantBackend(Backend):
         return ExternalCollection(
             name, int(params.size), _METRIC[params.distance], count, fields, id_type,
             vector_field=vector_field, schemaless=True, text_slot=False,
-            vecver=isinstance(meta, dict),
+            vecver=isinstance(meta, dict), vectors=several,
         )
 
     def _raw(self, layout: Layout, p: Any, with_vectors: bool) -> RawPoint:
@@ -702,6 +705,9 @@ class QdrantBackend(Backend):
         rows = [np.asarray(p.vector, dtype=np.float32).tolist() for p in points]
         payloads = [p.payload for p in points]
         ids: list[models.ExtendedPointId] = [p.key for p in points]
+        if layout.vector_field is not None and self._other_vectors(layout):
+            self._put_one_vector(layout, ids, rows, payloads)
+            return
         for start, stop in self._request_slices(payloads, layout.dimension):
             batch_vectors = ({layout.vector_field: rows[start:stop]} if layout.vector_field
                              else rows[start:stop])  # fmt: skip
@@ -712,6 +718,54 @@ class QdrantBackend(Backend):
                                         payloads=payloads[start:stop]),
                     wait=True,
                 )
+
+    def _other_vectors(self, layout: Layout) -> bool:
+        """Whether the adopted collection holds vectors besides the one adopted (asked
+        once per collection and backend object: a collection's vectors are fixed)."""
+        cache: dict[str, bool] = vars(self).setdefault("_multi_vector", {})
+        if layout.name not in cache:
+            with self._call("get collection", layout.name):
+                vectors = self._client.get_collection(layout.name).config.params.vectors
+            cache[layout.name] = isinstance(vectors, dict) and len(vectors) > 1
+        return cache[layout.name]
+
+    def _put_one_vector(
+        self, layout: Layout, ids: list[models.ExtendedPointId], rows: list[list[float]],
+        payloads: list[dict[str, Any]],
+    ) -> None:
+        """Write the adopted vector of each point and replace its payload, keeping the
+        point's other vectors: existing points get ``update_vectors`` then
+        ``overwrite_payload`` (one ordered request per slice); new points are inserted
+        with only this vector (an ``upsert`` would drop the other vectors)."""
+        vname = layout.vector_field
+        assert vname is not None
+        for start, stop in self._request_slices(payloads, layout.dimension):
+            chunk = ids[start:stop]
+            with self._call("retrieve", layout.name):
+                have = {p.id for p in self._client.retrieve(
+                    layout.name, chunk, with_payload=False, with_vectors=False)}
+            ops: list[Any] = []
+            new_ids: list[models.ExtendedPointId] = []
+            new_rows: list[Any] = []
+            new_payloads: list[dict[str, Any]] = []
+            for i in range(start, stop):
+                if ids[i] in have:
+                    ops.append(models.UpdateVectorsOperation(update_vectors=models.UpdateVectors(
+                        points=[models.PointVectors(id=ids[i], vector={vname: rows[i]})])))
+                    ops.append(models.OverwritePayloadOperation(
+                        overwrite_payload=models.SetPayload(payload=payloads[i],
+                                                            points=[ids[i]])))
+                else:
+                    new_ids.append(ids[i])
+                    new_rows.append(rows[i])
+                    new_payloads.append(payloads[i])
+            if new_ids:
+                ops.append(models.UpsertOperation(upsert=models.PointsBatch(
+                    batch=models.Batch(ids=new_ids, vectors={vname: list(new_rows)},
+                                       payloads=new_payloads))))
+            if ops:
+                with self._call("batch update", layout.name):
+                    self._client.batch_update_points(layout.name, ops, wait=True)
 
     def _delete_external(self, layout: Layout, keys: Sequence[Key]) -> None:
         with self._call("delete", layout.name):
