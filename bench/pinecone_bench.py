@@ -1,21 +1,26 @@
 """The Pinecone backend against the Pinecone emulator: vecver vs the raw official SDK.
 
     python bench/pinecone_bench.py [--docs 3000] [--dim 64] [--batch 100] [--queries 300]
+                                   [--rounds 3]
 
 The emulator runs in its own process (``vecver emulator pinecone --port 0``), so client
-and server do not share a GIL. Printed side by side, in one run:
+and server do not share a GIL. Printed side by side, in one run (each measurement
+ROUNDS times, interleaved, in alternating order; the medians are compared):
 
 1. Backfill: ``vecver.ops.backfill.backfill`` of DOCS documents from space v1 to v2 (the
-   migration started untimed with ``no_backfill``; both namespaces of one index; the hash
+   migration started untimed with ``no_backfill``, and abandoned untimed with
+   ``vecver.ops.abort.abort`` after each round; both namespaces of one index; the hash
    embedder; batches of BATCH; checkpoints, read-your-writes waits and the final
    verification included; the copy phase alone is timed too, to the last durable batch)
    vs a hand-written loop with the same SDK and embedder: page the
    v1 namespace with ``list`` + ``fetch``, embed the texts, ``upsert`` BATCH vectors at a
-   time into another namespace. Throughput ratio vecver / hand loop (target >= 0.95).
+   time into another namespace (a new one each round). Throughput ratio vecver / hand
+   loop of the medians (target >= 0.95).
 2. Search latency: ``Collection.search_vectors(q, k=10)`` on the active space and
    ``PineconeBackend.search`` vs ``Index.query(vector=q, top_k=10,
    include_metadata=True)`` on the same namespace, interleaved in rotating order, p50 /
-   p99 in microseconds (target: p50 overhead <= 10% or <= 50 us).
+   p99 in microseconds, the median over ROUNDS passes of QUERIES queries (target: p50
+   overhead <= 10% or <= 50 us).
 3. What the emulator sustains: upserts of BATCH vectors and queries per second, from 4
    client threads for 3 s each.
 """
@@ -50,6 +55,18 @@ def start_emulator() -> tuple[subprocess.Popen[str], str]:
         proc.kill()
         raise SystemExit(f"the emulator did not start: {line}")
     return proc, line.rsplit(" ", 1)[-1].strip()
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system, all threads) this process and process ``pid`` (the
+    emulator) used so far; the emulator's part is 0 where /proc cannot be read."""
+    own = time.process_time()
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        server = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        server = 0.0
+    return own + server
 
 
 def config(root: Path, url: str, dim: int, batch: int) -> Path:
@@ -116,12 +133,16 @@ def main() -> None:
     ap.add_argument("--dim", type=int, default=64)
     ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("--queries", type=int, default=300)
+    ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
+    if args.rounds < 1:
+        raise SystemExit("--rounds must be at least 1")
     C.announce()
     import numpy as np
     from pinecone import Pinecone
 
     import vecver
+    from vecver.ops.abort import abort
     from vecver.ops.backfill import backfill, migrate
     from vecver.types import Document
 
@@ -137,7 +158,10 @@ def main() -> None:
         for s in range(0, len(docs), 500):
             coll.upsert(docs[s : s + 500])
         pc = Pinecone(api_key=KEY, host=url)
-        index = pc.index(host=pc.indexes.describe("bench").host)
+        index_host = pc.indexes.describe("bench").host
+        if not index_host:
+            raise SystemExit("the emulator described index 'bench' without a host")
+        index = pc.index(host=index_host)
         rows = {r.space_label: r for r in ws.manifest.namespaces("docs")}
         v1 = rows["v1"].name
         embed_v2 = C.space_embedder(ws, "v2")
@@ -146,66 +170,133 @@ def main() -> None:
             return np.asarray(embed_v2.embed_documents(texts), dtype=np.float32)
 
         # -- 1. backfill ---------------------------------------------------------------
-        t = time.perf_counter()
-        n_hand = hand_backfill(index, v1, "hand_v2", embed, args.batch)
-        hand_s = time.perf_counter() - t
-        migrate(ws, "docs", "v2", batch_size=args.batch, progress=False, no_backfill=True)
-        last = [0.0]
+        def run_hand(r: int) -> tuple[int, float, float]:
+            t, c = time.perf_counter(), cpu_seconds(proc.pid)
+            n = hand_backfill(index, v1, f"hand_v2_{r}", embed, args.batch)
+            return n, time.perf_counter() - t, cpu_seconds(proc.pid) - c
 
-        def on_batch(_: Any) -> None:
-            last[0] = time.perf_counter()
+        def run_vecver() -> tuple[int, float, float, float, float]:
+            migrate(ws, "docs", "v2", batch_size=args.batch, progress=False, no_backfill=True)
+            last = [0.0, 0.0]
 
-        t = time.perf_counter()
-        rep = backfill(ws, "docs", batch_size=args.batch, progress=False, on_batch=on_batch)
-        vv_s = time.perf_counter() - t
-        copy_s = last[0] - t if last[0] else vv_s
-        n_vv = int(getattr(rep, "done", args.docs))
-        print("\n== backfill (read v1, embed, write v2) ==")
-        print(f"  hand-written SDK loop : {n_hand} docs in {hand_s:6.2f} s = "
-              f"{n_hand / hand_s:8.0f} docs/s")
-        print(f"  vecver backfill       : {n_vv} docs in {vv_s:6.2f} s = {n_vv / vv_s:8.0f} docs/s"
-              "  (incl. checkpoints, visibility waits, the final verify)")
-        print(f"    of which copying    : {n_vv} docs in {copy_s:6.2f} s = "
-              f"{n_vv / copy_s:8.0f} docs/s  (to the last durable batch; then verify)")
-        ratio = (n_vv / vv_s) / (n_hand / hand_s)
+            def on_batch(_: Any) -> None:
+                last[0], last[1] = time.perf_counter(), cpu_seconds(proc.pid)
+
+            t, c = time.perf_counter(), cpu_seconds(proc.pid)
+            rep = backfill(ws, "docs", batch_size=args.batch, progress=False,
+                           on_batch=on_batch)  # fmt: skip
+            total, cpu = time.perf_counter() - t, cpu_seconds(proc.pid) - c
+            if rep.state != "ready":
+                raise SystemExit(f"the backfill ended {rep.state}: {rep}")
+            copy = last[0] - t if last[0] else total
+            copy_cpu = last[1] - c if last[0] else cpu
+            abort(ws, "docs", "v2")  # untimed: the next round starts from an empty space
+            return int(rep.done), total, copy, cpu, copy_cpu
+
+        hand_s: list[float] = []
+        vv_s: list[float] = []
+        copy_s: list[float] = []
+        hand_cpu: list[float] = []
+        vv_cpu: list[float] = []
+        copy_cpu: list[float] = []
+        n_hand = n_vv = 0
+        for r in range(args.rounds):
+            for which in ((0, 1) if r % 2 == 0 else (1, 0)):
+                if which == 0:
+                    n_hand, secs, cpu = run_hand(r)
+                    hand_s.append(secs)
+                    hand_cpu.append(cpu)
+                else:
+                    n_vv, secs, copied, cpu, ccpu = run_vecver()
+                    vv_s.append(secs)
+                    copy_s.append(copied)
+                    vv_cpu.append(cpu)
+                    copy_cpu.append(ccpu)
+        hand_m, vv_m, copy_m = C.median(hand_s), C.median(vv_s), C.median(copy_s)
+
+        def rounds(xs: list[float]) -> str:
+            return "[" + " ".join(f"{x:.2f}" for x in xs) + "]"
+
+        print(f"\n== backfill (read v1, embed, write v2), median of {args.rounds} rounds ==")
+        print(f"  hand-written SDK loop : {n_hand} docs in {hand_m:6.2f} s = "
+              f"{n_hand / hand_m:8.0f} docs/s  {rounds(hand_s)}")
+        print(f"  vecver backfill       : {n_vv} docs in {vv_m:6.2f} s = {n_vv / vv_m:8.0f} docs/s"
+              f"  {rounds(vv_s)} (incl. checkpoints, visibility waits, the final verify)")
+        print(f"    of which copying    : {n_vv} docs in {copy_m:6.2f} s = "
+              f"{n_vv / copy_m:8.0f} docs/s  {rounds(copy_s)} (to the last durable batch; "
+              "then verify)")
+        fin = [a - b for a, b in zip(vv_s, copy_s)]
+        print(f"    then verifying      : median {C.median(fin):6.2f} s  {rounds(fin)} (the "
+              "rest of each round: reconcile, verify, mark ready)")
+        ratio = (n_vv / vv_m) / (n_hand / hand_m)
         print(f"  ratio vecver/hand     : {ratio:.3f} with verify, "
-              f"{(n_vv / copy_s) / (n_hand / hand_s):.3f} copying only  (target >= 0.95)")
+              f"{(n_vv / copy_m) / (n_hand / hand_m):.3f} copying only  (target >= 0.95)")
+        hc, vc, cc = C.median(hand_cpu), C.median(vv_cpu), C.median(copy_cpu)
+        print(f"  CPU seconds (client + emulator; steadier than wall time on a loaded "
+              f"machine): hand {hc:.2f} {rounds(hand_cpu)}, vecver {vc:.2f} {rounds(vv_cpu)}, "
+              f"of which copying {cc:.2f} {rounds(copy_cpu)}")
+        print(f"  ratio of work hand/vecver: {hc / vc:.3f} with verify, {hc / cc:.3f} copying "
+              "only")
 
         # -- 2. search latency -----------------------------------------------------------
         v1_vectors = np.asarray(C.space_embedder(ws, "v1").embed_queries(
             C.synthetic_queries(args.queries)), dtype=np.float32)  # fmt: skip
-        raw_t: list[float] = []
-        vv_t: list[float] = []
-        be_t: list[float] = []
         be = C.workspace_backend(ws)
+        # the raw SDK calls go through the backend's own Index object (its connection
+        # pool): two Index objects, each with its own connection to the emulator, differ
+        # by tens of microseconds between themselves on a loaded machine
+        located = getattr(be, "_located", None)
+        raw_index = located(v1).client if callable(located) else index
         for _ in range(20):  # warm up both paths
-            index.query(vector=v1_vectors[0].tolist(), top_k=10, namespace=v1,
-                        include_metadata=True)  # fmt: skip
+            raw_index.query(vector=v1_vectors[0].tolist(), top_k=10, namespace=v1,
+                            include_metadata=True)  # fmt: skip
             coll.search_vectors(v1_vectors[:1], 10, space="v1")
-        for i, q in enumerate(v1_vectors):
-            for which in ((0, 1, 2), (1, 2, 0), (2, 0, 1))[i % 3]:
-                t0 = time.perf_counter_ns()
-                if which == 0:
-                    index.query(vector=q.tolist(), top_k=10, namespace=v1, include_metadata=True)
-                    raw_t.append((time.perf_counter_ns() - t0) / 1000)
-                elif which == 1:
-                    coll.search_vectors(q[None, :], 10, space="v1")
-                    vv_t.append((time.perf_counter_ns() - t0) / 1000)
-                else:
-                    be.search(v1, q, 10)
-                    be_t.append((time.perf_counter_ns() - t0) / 1000)
-        p50r, p50v = C.percentile(raw_t, 50), C.percentile(vv_t, 50)
-        paired = sorted(b - a for a, b in zip(raw_t, vv_t))
-        print("\n== search latency, k=10, one query per call (us) ==")
-        p99r, p99v = C.percentile(raw_t, 99), C.percentile(vv_t, 99)
-        print(f"  raw SDK Index.query          : p50 {p50r:8.0f}  p99 {p99r:8.0f}")
-        print(f"  PineconeBackend.search       : p50 {C.percentile(be_t, 50):8.0f}  "
-              f"p99 {C.percentile(be_t, 99):8.0f}")
-        print(f"  vecver search_vectors(active): p50 {p50v:8.0f}  p99 {p99v:8.0f}")
-        bpaired = sorted(b - a for a, b in zip(raw_t, be_t))
-        print(f"  backend overhead: median paired difference {bpaired[len(bpaired) // 2]:+.0f} us")
+        passes: list[dict[str, float]] = []
+        for _ in range(args.rounds):
+            wall: tuple[list[float], list[float], list[float]] = ([], [], [])
+            cpu_us = [0.0, 0.0, 0.0]
+            for i, q in enumerate(v1_vectors):
+                for which in ((0, 1, 2), (1, 2, 0), (2, 0, 1))[i % 3]:
+                    t0, c0 = time.perf_counter_ns(), time.process_time_ns()
+                    if which == 0:
+                        raw_index.query(vector=q.tolist(), top_k=10, namespace=v1,
+                                        include_metadata=True)  # fmt: skip
+                    elif which == 1:
+                        be.search(v1, q, 10)
+                    else:
+                        coll.search_vectors(q[None, :], 10, space="v1")
+                    cpu_us[which] += (time.process_time_ns() - c0) / 1000
+                    wall[which].append((time.perf_counter_ns() - t0) / 1000)
+            raw_t, be_t, vv_t = wall
+            paired = sorted(b - a for a, b in zip(raw_t, vv_t))
+            bpaired = sorted(b - a for a, b in zip(raw_t, be_t))
+            n_q = len(v1_vectors)
+            passes.append({
+                "p50r": C.percentile(raw_t, 50), "p99r": C.percentile(raw_t, 99),
+                "p50b": C.percentile(be_t, 50), "p99b": C.percentile(be_t, 99),
+                "p50v": C.percentile(vv_t, 50), "p99v": C.percentile(vv_t, 99),
+                "pair": paired[len(paired) // 2], "bpair": bpaired[len(bpaired) // 2],
+                "cpur": cpu_us[0] / n_q, "cpub": cpu_us[1] / n_q, "cpuv": cpu_us[2] / n_q,
+            })  # fmt: skip
+
+        def med(key: str) -> float:
+            return C.median([p[key] for p in passes])
+
+        p50r, p50v, p50b = med("p50r"), med("p50v"), med("p50b")
+        print(f"\n== search latency, k=10, one query per call (us), median of {args.rounds} "
+              f"passes of {args.queries} ==")
+        print(f"  raw SDK Index.query          : p50 {p50r:8.0f}  p99 {med('p99r'):8.0f}  "
+              f"client CPU {med('cpur'):6.0f}")
+        print(f"  PineconeBackend.search       : p50 {p50b:8.0f}  p99 {med('p99b'):8.0f}  "
+              f"client CPU {med('cpub'):6.0f}")
+        print(f"  vecver search_vectors(active): p50 {p50v:8.0f}  p99 {med('p99v'):8.0f}  "
+              f"client CPU {med('cpuv'):6.0f}")
+        print(f"  backend overhead p50: {p50b - p50r:+.0f} us ({(p50b / p50r - 1) * 100:+.1f}%); "
+              f"median paired difference {med('bpair'):+.0f} us; client CPU "
+              f"{med('cpub') - med('cpur'):+.0f} us")
         print(f"  overhead p50: {p50v - p50r:+.0f} us ({(p50v / p50r - 1) * 100:+.1f}%); median "
-              f"paired difference {paired[len(paired) // 2]:+.0f} us  (target <= 10% or <= 50 us)")
+              f"paired difference {med('pair'):+.0f} us; client CPU "
+              f"{med('cpuv') - med('cpur'):+.0f} us  (target <= 10% or <= 50 us)")
 
         # -- 3. what the emulator sustains ----------------------------------------------
         print("\n== emulator throughput, 4 client threads, 3 s each ==")

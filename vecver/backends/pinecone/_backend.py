@@ -9,7 +9,8 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +29,7 @@ from ...errors import (
     WriteNotVisible,
 )
 from ...filters import Filter
-from ...types import Hit, Matrix, Metric, NamespaceSpec, Record, ScanPage
+from ...types import Hit, Matrix, Metric, NamespaceSpec, Record, ScanPage, Stamp
 from .. import _remote
 from ..base import Backend
 from ..capabilities import Capabilities
@@ -41,6 +42,10 @@ __all__ = ["PineconeBackend"]
 METADATA_LIMIT = 40_960
 _REQUEST_LIMIT = 2 * 1024 * 1024 - 64 * 1024  # 2 MiB per request, with room for the envelope
 _LIST_PAGE = 100
+#: ids per fetch request when a read of more ids is split into concurrent requests
+_FETCH_CHUNK = 100
+#: concurrent fetch requests of one backend object at most
+_FETCH_WORKERS = 4
 _MAX_TOP_K = 10_000
 _ID_MAX = 512
 _HASH_PREFIX = "vvh_"
@@ -54,6 +59,11 @@ _SHORT: dict[str, str] = {"cosine": "cos", "dot": "dot", "l2": "l2"}
 _FROM_PINECONE = {v: k for k, v in _METRICS.items()}
 _INDEX_NAME = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?")
 _EXACT = 2**53
+_RESERVED = _remote.RESERVED_PREFIX
+_JSON_CUT = len(JSON_PREFIX)
+#: vecver's own fields of a stored vector's metadata (left out of the user's)
+_OWN_KEYS = frozenset({_remote.KEY_ID, _remote.KEY_FP, _remote.KEY_HASH, _remote.KEY_AT,
+                       _remote.KEY_TEXT, _remote.KEY_INTS, "_vv_probe"})  # fmt: skip
 _KEY_RE = re.compile(r"(api[-_ ]?key|authorization)([\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+", re.I)
 
 
@@ -108,8 +118,11 @@ class PineconeBackend(Backend):
     bounds, which Pinecone cannot evaluate, is applied by the backend to Pinecone's
     results (asking for more of them, up to 10,000, then an exact scan). Scans page with
     ``list`` (100 ids per request) and ``fetch``; the cursor is Pinecone's pagination
-    token. Scores: cosine and dot product as Pinecone returns them, euclidean negated (it
-    returns the squared distance).
+    token. A read of more than 100 ids (a fetch, a scan page of several ``list`` pages)
+    is sent as fetch requests of 100 ids, at most 4 at once per backend object (a scan
+    fetches each ``list`` page while it lists the next); its result is that of one
+    request, and any request failing fails the read. Scores: cosine and dot product as
+    Pinecone returns them, euclidean negated (it returns the squared distance).
 
     Consistency: Pinecone is eventually consistent. After every write the backend waits
     until queries have caught up with it: each write answer carries the log position it
@@ -190,6 +203,7 @@ class PineconeBackend(Backend):
         self._clients: dict[str, Any] = {}
         self._where: dict[str, _Where] = {}
         self._known: list[str] | None = None
+        self._pool: ThreadPoolExecutor | None = None
         with self._translated("connect"):
             kwargs: dict[str, Any] = {"api_key": key, "timeout": self._timeout}
             if host:
@@ -203,6 +217,10 @@ class PineconeBackend(Backend):
 
     def close(self) -> None:
         if not self.closed:
+            with self._lock:
+                pool, self._pool = self._pool, None
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
             for c in list(self._clients.values()):
                 with contextlib.suppress(Exception):  # closing is best effort
                     c.close()
@@ -464,7 +482,9 @@ class PineconeBackend(Backend):
 
     # -- data --------------------------------------------------------------------------
 
-    def _encode(self, record: Record, vector: np.ndarray) -> dict[str, Any]:
+    def _encode(self, record: Record, vector: np.ndarray) -> tuple[dict[str, Any], int]:
+        """The Pinecone vector of ``record`` and an upper bound of the bytes its metadata
+        takes in a request (its compact JSON, non-ASCII escaped)."""
         md = self._codec.encode(record)
         if md.get(_remote.KEY_TEXT) is None:
             md.pop(_remote.KEY_TEXT, None)
@@ -476,21 +496,61 @@ class PineconeBackend(Backend):
                                           self.name)  # fmt: skip
             if v is None or isinstance(v, (list, dict)):
                 md[json_key(k)] = json.dumps(md.pop(k), ensure_ascii=False, separators=(",", ":"))
-        size = len(json.dumps(md, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+        text = json.dumps(md, ensure_ascii=False, separators=(",", ":"))
+        size = len(text.encode("utf-8"))
         if size > METADATA_LIMIT:
             raise LimitExceeded("metadata, text and stamp", record.id, size, METADATA_LIMIT,
                                 self.name)  # fmt: skip
-        return {"id": _pid(record.id), "values": vector.tolist(), "metadata": md}
+        # the bytes a request may spend on it: escaped non-ASCII is the longest form (and
+        # room for a space after each separator, as json.dumps' default puts there)
+        wire = len(text) if text.isascii() else len(json.dumps(md, separators=(",", ":")))
+        wire += 2 * len(md)
+        return {"id": _pid(record.id), "values": vector.tolist(), "metadata": md}, wire
+
+    def _unpack(
+        self, stored: Mapping[str, Any] | None
+    ) -> tuple[str, str | None, dict[str, Any], Stamp]:
+        """The id, text, user metadata and stamp a vector's metadata holds, in one pass:
+        what :meth:`PayloadCodec.decode` gives for it once the JSON-held fields
+        (``_vv_json.<key>``) are restored (they follow the other fields). The codec
+        itself raises the error for metadata that lacks vecver's fields."""
+        md: Mapping[str, Any] = stored or {}
+        try:
+            doc_id = str(md[_remote.KEY_ID])
+            stamp = Stamp(str(md[_remote.KEY_FP]), doc_id, str(md[_remote.KEY_HASH]),
+                          float(md[_remote.KEY_AT]))  # fmt: skip
+        except (KeyError, TypeError, ValueError):
+            d = self._codec.decode(md)  # raises BackendError, saying what is missing
+            return d.id, d.text, d.metadata, d.stamp
+        ints = md.get(_remote.KEY_INTS) or ()
+        metadata: dict[str, Any] = {}
+        held: list[tuple[str, Any]] | None = None
+        for k, v in md.items():
+            if k in _OWN_KEYS:
+                continue
+            if k.startswith(_RESERVED):
+                if k.startswith(JSON_PREFIX):
+                    if held is None:
+                        held = []
+                    held.append((k[_JSON_CUT:], v))
+                continue
+            if ints and k in ints and isinstance(v, float) and v.is_integer():
+                v = int(v)
+            metadata[k] = v
+        if held is not None:
+            for k, v in held:
+                metadata[k] = json.loads(v)
+        return doc_id, md.get(_remote.KEY_TEXT), metadata, stamp
 
     def _decode(self, doc: Any, with_vectors: bool, requested: str | None = None) -> Record | None:
-        md = dict(doc.metadata or {})
-        for k in [k for k in md if k.startswith(JSON_PREFIX)]:
-            md[k[len(JSON_PREFIX):]] = json.loads(md.pop(k))
-        if requested is not None and not self._codec.check_id(requested, md):
+        md = doc.metadata
+        if requested is not None and not self._codec.check_id(requested, md or {}):
             return None  # a hash collision: not this document
         vec = getattr(doc, "values", None) if with_vectors else None
         with self._translated("decode"):
-            return self._codec.to_record(md, vec if vec else None)
+            doc_id, text, metadata, stamp = self._unpack(md)
+            arr = np.asarray(vec, dtype=np.float32).copy() if vec else None
+        return Record(doc_id, arr, text, metadata, stamp)
 
     def _upsert(self, namespace: str, records: Sequence[Record], vectors: Matrix) -> None:
         w = self._located(namespace)
@@ -498,8 +558,8 @@ class PineconeBackend(Backend):
         batches: list[list[dict[str, Any]]] = [[]]
         size = 0
         per_value = 20
-        for it in items:
-            est = per_value * len(it["values"]) + len(json.dumps(it["metadata"])) + 64
+        for it, wire in items:
+            est = per_value * len(it["values"]) + wire + 64
             if batches[-1] and size + est > _REQUEST_LIMIT:
                 batches.append([])
                 size = 0
@@ -551,10 +611,15 @@ class PineconeBackend(Backend):
     def _fetch(self, namespace: str, ids: Sequence[str], with_vectors: bool) -> dict[str, Record]:
         w = self._located(namespace)
         pids = {_pid(i): i for i in ids}
-        with self._translated("fetch", namespace):
-            got = w.client.fetch(ids=list(pids), namespace=namespace)
+        keys = list(pids)
+        if len(keys) <= _FETCH_CHUNK:
+            got = self._fetch_chunk(w.client, namespace, keys)
+        else:
+            chunks = [keys[s : s + _FETCH_CHUNK] for s in range(0, len(keys), _FETCH_CHUNK)]
+            got = self._gather([self._submit(self._fetch_chunk, w.client, namespace, c)
+                                for c in chunks])  # fmt: skip
         out: dict[str, Record] = {}
-        for pid, doc in got.vectors.items():
+        for pid, doc in got.items():
             want = pids.get(pid)
             if want is None:
                 continue
@@ -563,45 +628,96 @@ class PineconeBackend(Backend):
                 out[want] = rec
         return out
 
+    # -- concurrent fetches ------------------------------------------------------------
+    #
+    # A read of more than _FETCH_CHUNK ids (a fetch, or a scan page of several list pages)
+    # is sent as fetch requests of at most _FETCH_CHUNK ids, up to _FETCH_WORKERS at once
+    # on this object's pool, so that the client's decoding of one answer overlaps the
+    # server's work on the next. The result is the same as one request's; a failure of
+    # any request fails the read (after the others ended), as one request's would.
+
+    def _fetch_chunk(self, client: Any, namespace: str, pids: list[str]) -> dict[str, Any]:
+        """Pinecone's vectors of the present ids among ``pids`` (at most 1000), by id."""
+        with self._translated("fetch", namespace):
+            got = client.fetch(ids=pids, namespace=namespace)
+        return dict(got.vectors)
+
+    def _submit(self, fn: Callable[..., dict[str, Any]], *args: Any) -> Future[dict[str, Any]]:
+        with self._lock:
+            self._check_open()
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(_FETCH_WORKERS,
+                                                thread_name_prefix="vecver-pinecone-fetch")
+            return self._pool.submit(fn, *args)
+
+    @staticmethod
+    def _gather(futures: Sequence[Future[dict[str, Any]]]) -> dict[str, Any]:
+        """The merged results of ``futures``, in order; the first failure (in order) is
+        raised once all of them ended."""
+        out: dict[str, Any] = {}
+        error: BaseException | None = None
+        for f in futures:
+            try:
+                part = f.result()
+            except BaseException as e:  # noqa: BLE001 - re-raised below, after the rest
+                error = error or e
+                continue
+            if error is None:
+                out.update(part)
+        if error is not None:
+            raise error
+        return out
+
     def _scan(self, namespace: str, cursor: str | None, limit: int, with_vectors: bool) -> ScanPage:
         w = self._located(namespace)
         ids: list[str] = []
         token = cursor
-        while len(ids) < limit:
-            with self._translated("list", namespace):
-                try:
-                    page = w.client.list_paginated(
-                        namespace=namespace, limit=min(_LIST_PAGE, limit - len(ids)),
-                        pagination_token=token,
-                    )
-                except Exception as e:  # noqa: BLE001 - classified below
-                    if token is not None and getattr(e, "status_code", None) == 400:
-                        raise InvalidInput(
-                            f"cursor {cursor!r} is not a cursor of a scan of {namespace!r}"
-                        ) from None
-                    if _remote.classify(e) == "not_found":
-                        self._registry_or_gone(w, namespace)
-                        return ScanPage([], None)
-                    raise
-            ids.extend(v.id for v in page.vectors if v.id)
-            token = page.pagination.next if page.pagination else None
-            if not token:
-                break
+        # the ids of each list page are fetched while the next page is listed (a page of
+        # one list request is fetched here, after it)
+        futures: list[Future[dict[str, Any]]] = []
+        try:
+            while len(ids) < limit:
+                with self._translated("list", namespace):
+                    try:
+                        page = w.client.list_paginated(
+                            namespace=namespace, limit=min(_LIST_PAGE, limit - len(ids)),
+                            pagination_token=token,
+                        )
+                    except Exception as e:  # noqa: BLE001 - classified below
+                        if token is not None and getattr(e, "status_code", None) == 400:
+                            raise InvalidInput(
+                                f"cursor {cursor!r} is not a cursor of a scan of {namespace!r}"
+                            ) from None
+                        if _remote.classify(e) == "not_found":
+                            self._registry_or_gone(w, namespace)
+                            return ScanPage([], None)
+                        raise
+                new = [v.id for v in page.vectors if v.id]
+                ids.extend(new)
+                token = page.pagination.next if page.pagination else None
+                more = bool(token) and len(ids) < limit
+                if new and (more or futures):
+                    for s in range(0, len(new), _FETCH_CHUNK):
+                        futures.append(self._submit(self._fetch_chunk, w.client, namespace,
+                                                    new[s : s + _FETCH_CHUNK]))  # fmt: skip
+                if not more:
+                    break
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
         if not ids:
             if cursor is None:
                 self._registry_or_gone(w, namespace)
             return ScanPage([], None)
+        got = self._gather(futures) if futures else self._fetch_chunk(w.client, namespace, ids)
         records: list[Record] = []
-        for s in range(0, len(ids), 1000):
-            chunk = ids[s : s + 1000]
-            with self._translated("fetch", namespace):
-                got = w.client.fetch(ids=chunk, namespace=namespace)
-            for pid in chunk:
-                doc = got.vectors.get(pid)
-                if doc is not None:
-                    rec = self._decode(doc, with_vectors)
-                    if rec is not None and _pid(rec.id) == pid:
-                        records.append(rec)
+        for pid in ids:
+            doc = got.get(pid)
+            if doc is not None:
+                rec = self._decode(doc, with_vectors)
+                if rec is not None and _pid(rec.id) == pid:
+                    records.append(rec)
         return ScanPage(records, token or None)
 
     def _count(self, namespace: str) -> int:
@@ -664,29 +780,30 @@ class PineconeBackend(Backend):
         with self._translated("query", namespace):
             res = w.client.query(**kwargs)
         matches = list(res.matches)
-        docs: dict[str, Any] = {}
-        if with_md:
-            docs = {m.id: m for m in matches}
-        else:
-            for s in range(0, len(matches), 1000):
-                with self._translated("fetch", namespace):
-                    got = w.client.fetch(ids=[m.id for m in matches[s : s + 1000]],
-                                         namespace=namespace)  # fmt: skip
-                docs.update(got.vectors)
         hits = []
         negate = w.spec.metric == "l2"  # score_from_distance, inlined on the hot path
+        unpack = self._unpack
+        if with_md:
+            # the metadata came with the matches (the common case: nothing else to read)
+            for m in matches:
+                doc_id, text, metadata, stamp = unpack(m.metadata)
+                if flt is not None and not flt.matches(metadata):
+                    continue
+                score = float(m.score)
+                hits.append(Hit(doc_id, -score if negate else score, text, metadata, stamp))
+            return hits, len(matches) >= top
+        docs = self._gather([self._submit(self._fetch_chunk, w.client, namespace,
+                                          [m.id for m in matches[s : s + _FETCH_CHUNK]])
+                             for s in range(0, len(matches), _FETCH_CHUNK)])  # fmt: skip
         for m in matches:
             doc = docs.get(m.id)
             if doc is None:
                 continue
-            md = dict(doc.metadata or {})
-            for key in [key for key in md if key.startswith(JSON_PREFIX)]:
-                md[key[len(JSON_PREFIX):]] = json.loads(md.pop(key))
-            d = self._codec.decode(md)
-            if flt is not None and not flt.matches(d.metadata):
+            doc_id, text, metadata, stamp = unpack(doc.metadata)
+            if flt is not None and not flt.matches(metadata):
                 continue
             score = float(m.score)
-            hits.append(Hit(d.id, -score if negate else score, d.text, d.metadata, d.stamp))
+            hits.append(Hit(doc_id, -score if negate else score, text, metadata, stamp))
         return hits, len(matches) >= top
 
     # -- adopted namespaces (``vecver adopt``; see vecver.backends.external) -----------
