@@ -119,8 +119,9 @@ def verify_namespace(
     page_size: int = 1024,
     newer_only: bool = False,
 ) -> VerifyReport:
-    """Compare ``ns`` with the active space (and the tombstones), page by page; memory
-    stays flat in the corpus size. A copy is stale when
+    """Compare ``ns`` with the active space (and the tombstones), page by page (at most
+    ``page_size`` documents, and no more ids than one fetch of either backend takes);
+    memory stays flat in the corpus size. A copy is stale when
     :func:`~vecver.runtime.reconcile.needs_embedding` says so.
 
     Writes of other processes may run meanwhile: a divergence is reported only when no
@@ -137,6 +138,9 @@ def verify_namespace(
     rep = VerifyReport(ns.space_label, ns.name, ns.state)
     active_name = ws.manifest.active_namespace(collection)
     active_be = ws.backend_for(active_name)
+    # a page is fetched from the other space by its ids: keep it within one request
+    page_size = max(1, min(page_size, be.capabilities.max_fetch_ids,
+                           active_be.capabilities.max_fetch_ids))  # fmt: skip
     in_flight = _in_flight(ws, collection)
     is_active = ns.name == active_name
 
