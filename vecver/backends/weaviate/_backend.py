@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import re
 import threading
@@ -36,13 +37,14 @@ from ...errors import (
     VecverError,
 )
 from ...filters import Filter
-from ...types import Hit, Matrix, Metric, NamespaceSpec, Record, ScanPage
+from ...types import Hit, Matrix, Metric, NamespaceSpec, Record, ScanPage, Stamp
 from .._remote import (
     KEY_AT,
     KEY_FP,
     KEY_HASH,
     KEY_ID,
     KEY_TEXT,
+    RESERVED_PREFIX,
     PayloadCodec,
     classify,
     translate,
@@ -73,11 +75,22 @@ _PROPS = {KEY_ID: "vv_id", KEY_FP: "vv_fp", KEY_HASH: "vv_hash", KEY_AT: "vv_at"
           KEY_TEXT: "vv_text"}  # fmt: skip
 P_META = "vv_meta"
 _RETURN = [*_PROPS.values(), P_META]
+_DISTANCE_ONLY = MetadataQuery(distance=True)
+_JSON = json.JSONDecoder()
+_WITH_VECTOR = [VECTOR]
 _NAME_RE = re.compile(r"[A-Za-z][_0-9A-Za-z]*")
 _UNSAFE = re.compile(r"[^_0-9A-Za-z]")
 _NAME_MAX = 255
 _MAX_RESOLVED = 100_000
 _KIB = 1024
+#: ``rescore``: vectors are asked with the first request of a search when more than
+#: this share of the namespace's recent searches had near ties (each then needs them: one
+#: larger answer costs less than a second request that often)...
+_UPFRONT_RATE = 0.15
+#: ... as an exponential moving average of weight 1/16 per search.
+_RATE_WEIGHT = 1.0 / 16.0
+#: float32's unit roundoff (2**-24).
+_F32_UNIT = 2.0**-24
 
 _CAPABILITIES = Capabilities(
     native_alias=True,
@@ -130,11 +143,20 @@ class WeaviateBackend(Backend):
       atomic on the server. Alias names are mapped like namespace names; a name Weaviate
       would refuse is stored under a deterministic valid name.
 
-    ``rescore`` (default True): search results carry their vectors and are re-scored
-    with :func:`~vecver.backends.base.exact_scores`, so scores and the order of near
-    ties match vecver's reference exactly; ``rescore = false`` takes Weaviate's
-    distances as they are (a smaller answer per query; near ties may then order
-    differently from the reference, by float rounding).
+    ``rescore`` (default True): near ties order as vecver's reference
+    (:func:`~vecver.backends.base.exact_scores`, ties by id) orders them. A search asks
+    for distances only and scores hits from them (within float32 rounding of the exact
+    score); when two hits of a list are so close that the rounding of Weaviate's
+    arithmetic or of the exact score could swap them (:func:`_near_tie`; exact ties
+    included), that query is asked again with the hits' vectors and the list re-scored
+    with ``exact_scores`` (its scores are then exact); once more than 15% of a
+    namespace's recent searches had near ties, its searches ask for the vectors with the
+    first request instead (the same results, one request). ``dot`` lists are always asked
+    with vectors and re-scored (a dot product's rounding depends on the stored vector's
+    norm, which the distance does not tell). ``rescore = false`` takes Weaviate's
+    distances as they are, always (near ties may then order differently from the
+    reference, by float rounding). Both assume Weaviate's distances are computed from the
+    uncompressed vectors, as in the collections vecver creates.
 
     ``layout`` (default ``"collection"``, the mapping above): ``"named"`` makes this a
     :class:`~vecver.backends.weaviate._named.WeaviateNamedBackend` instead, where the
@@ -204,6 +226,8 @@ class WeaviateBackend(Backend):
         self._numbers: dict[str, set[str]] = {}
         self._external: dict[str, dict[str, tuple[str, str | None]]] = {}
         self._handles: dict[str, Any] = {}
+        #: per namespace: the share of recent searches with near ties (``_search``)
+        self._tie_rate: dict[str, float] = {}
         self._lock = threading.Lock()
         with self._call("connect"):
             self._client = weaviate.connect_to_custom(
@@ -468,7 +492,11 @@ class WeaviateBackend(Backend):
         return payload
 
     def _record(self, props: Any, vector: Any) -> Record:
-        return self._codec.to_record(self._payload(props), vector)
+        """What ``PayloadCodec.to_record(_payload(props), vector)`` gives (by
+        :meth:`_hit_fields`)."""
+        doc, text, metadata, stamp = self._hit_fields(props)
+        vec = None if vector is None else np.asarray(vector, dtype=np.float32).copy()
+        return Record(doc, vec, text, metadata, stamp)
 
     def _upsert(self, namespace: str, records: Sequence[Record], vectors: Matrix) -> None:
         self._input_spec(namespace)
@@ -547,38 +575,105 @@ class WeaviateBackend(Backend):
             return [[] for _ in range(queries.shape[0])]
         collection = self._handle(namespace)
         out: list[list[Hit]] = []
+        if not self._rescore:
+            for row in queries:
+                out.append(self._distance_hits(metric, self._near(
+                    collection, namespace, row, k, native, False)))  # fmt: skip
+            return out
         for row in queries:
-            with self._call("search", namespace):
-                res = collection.query.near_vector(
-                    near_vector=row.tolist(),
-                    limit=k,
-                    target_vector=VECTOR,
-                    filters=native,
-                    return_metadata=MetadataQuery(distance=True),
-                    return_properties=_RETURN,
-                    include_vector=[VECTOR] if self._rescore else False,
-                )
-            objs = res.objects
-            if self._rescore:
-                objs = [o for o in objs if o.vector.get(VECTOR) is not None]
-            if not objs:
-                out.append([])
+            # dot: how far Weaviate's arithmetic may be from the exact score depends on the
+            # norm of the stored vector, which the distance does not tell: always re-scored
+            if metric == "dot":
+                objs = self._near(collection, namespace, row, k, native, True)
+                out.append(self._rescored_hits(metric, row, objs))
                 continue
-            if self._rescore:
-                # re-scored from the stored vectors: scores and the order of near ties do
-                # not depend on the server's arithmetic (or its approximate index's)
-                mat = np.asarray([o.vector[VECTOR] for o in objs], dtype=np.float32)
-                scores = exact_scores(metric, row[None, :], mat)[0]
-            else:
-                dist = np.asarray([o.metadata.distance or 0.0 for o in objs], dtype=np.float32)
-                scores = self.score_from_distance(metric, dist)
-            recs = [self._codec.decode(self._payload(o.properties)) for o in objs]
-            order = sorted(range(len(recs)), key=lambda j: (-float(scores[j]), recs[j].id))
-            out.append([
-                Hit(recs[j].id, float(scores[j]), recs[j].text, recs[j].metadata, recs[j].stamp)
-                for j in order
-            ])  # fmt: skip
+            rate = self._tie_rate.get(namespace, 0.0)
+            upfront = rate > _UPFRONT_RATE
+            objs = self._near(collection, namespace, row, k, native, upfront)
+            fields = [self._hit_fields(o.properties) for o in objs]
+            hits = self._ranked(_distance_scores(metric, objs), fields)
+            tie = _near_tie(metric, row, hits)
+            if tie:
+                if not upfront:  # asked again, with the vectors
+                    objs = self._near(collection, namespace, row, k, native, True)
+                    fields = [self._hit_fields(o.properties) for o in objs]
+                hits = self._rescored_hits(metric, row, objs, fields)
+            self._tie_rate[namespace] = rate + (float(tie) - rate) * _RATE_WEIGHT
+            out.append(hits)
         return out
+
+    def _near(
+        self, collection: Any, namespace: str, row: Any, k: int, native: Any, vectors: bool
+    ) -> list[Any]:
+        """The objects of one near-vector query (with their ``vv`` vectors if asked)."""
+        with self._call("search", namespace):
+            res = collection.query.near_vector(
+                near_vector=row.tolist(),
+                limit=k,
+                target_vector=VECTOR,
+                filters=native,
+                return_metadata=_DISTANCE_ONLY,
+                return_properties=_RETURN,
+                include_vector=_WITH_VECTOR if vectors else False,
+            )
+        objs: list[Any] = res.objects
+        return objs
+
+    def _rescored_hits(
+        self, metric: Metric, row: Any, objs: list[Any], fields: list[_Fields] | None = None
+    ) -> list[Hit]:
+        """Hits scored by :func:`~vecver.backends.base.exact_scores` from the returned
+        vectors (objects without one are left out), best first, ties by id. ``fields``:
+        the objects' :meth:`_hit_fields`, when already decoded."""
+        if fields is None:
+            fields = [self._hit_fields(o.properties) for o in objs]
+        keep = [j for j, o in enumerate(objs) if o.vector.get(VECTOR) is not None]
+        if not keep:
+            return []
+        # re-scored from the stored vectors: scores and the order of near ties do not
+        # depend on the server's arithmetic (or its approximate index's)
+        mat = np.asarray([objs[j].vector[VECTOR] for j in keep], dtype=np.float32)
+        scores = exact_scores(metric, row[None, :], mat)[0].tolist()
+        return self._ranked(scores, [fields[j] for j in keep])
+
+    def _distance_hits(self, metric: Metric, objs: list[Any]) -> list[Hit]:
+        """Hits scored from Weaviate's distances (:meth:`score_from_distance`, in
+        float32), best first, ties by id."""
+        return self._ranked(_distance_scores(metric, objs),
+                            [self._hit_fields(o.properties) for o in objs])  # fmt: skip
+
+    @staticmethod
+    def _ranked(scores: list[float], fields: list[_Fields]) -> list[Hit]:
+        """Hits of ``fields`` with ``scores`` (Python floats), sorted by (-score, id)."""
+        order = sorted(range(len(fields)), key=lambda j: (-scores[j], fields[j][0]))
+        return [Hit(fields[j][0], scores[j], fields[j][1], fields[j][2], fields[j][3])
+                for j in order]  # fmt: skip
+
+    def _hit_fields(self, props: Any) -> _Fields:
+        """(id, text, metadata, stamp) of an object's properties: what
+        ``PayloadCodec.decode(_payload(props))`` gives, without building the payload;
+        anything unusual (a reserved key in the metadata, missing stamp fields) takes
+        that path itself, so its errors are the same."""
+        raw = props.get(P_META)
+        md: Any = {}
+        if raw:
+            try:
+                md, end = _JSON.raw_decode(raw)
+            except ValueError:
+                md, end = None, -1
+            if end != len(raw):
+                md = json.loads(raw)  # whitespace around it, or not JSON: json's own errors
+        at = props.get("vv_at")
+        if (
+            type(md) is dict
+            and type(at) is float
+            and not (md and any(k.startswith(RESERVED_PREFIX) for k in md))
+        ):
+            doc = props.get("vv_id")
+            stamp = Stamp(str(props.get("vv_fp")), str(doc), str(props.get("vv_hash")), at)
+            return str(doc), props.get("vv_text"), md, stamp
+        d = self._codec.decode(self._payload(props))
+        return d.id, d.text, d.metadata, d.stamp
 
     def _native_filter(self, namespace: str, flt: Filter | None) -> Any:
         """The Weaviate filter for ``flt`` (None: none), or :data:`_NOTHING`. String ranges
@@ -857,8 +952,46 @@ class WeaviateBackend(Backend):
         return text.replace(self._api_key, "<hidden>") if self._api_key else text
 
 
+#: A hit's (id, text, metadata, stamp).
+_Fields = tuple[str, str | None, dict[str, Any], Stamp]
+
+
+def _distance_scores(metric: Metric, objs: Sequence[Any]) -> list[float]:
+    """Scores from Weaviate's distances, computed in float32 as
+    :meth:`WeaviateBackend.score_from_distance` on a float32 array."""
+    if not objs:
+        return []
+    dist = np.asarray([o.metadata.distance or 0.0 for o in objs], dtype=np.float32)
+    scores: list[float] = WeaviateBackend.score_from_distance(metric, dist).tolist()
+    return scores
+
+
 #: Marks a filter no record can match (no database call needed).
 _NOTHING: Any = object()
+
+
+def _near_tie(metric: Metric, row: Any, hits: Sequence[Hit]) -> bool:
+    """True when two neighbouring hits (sorted by their scores from Weaviate's distances)
+    are close enough that :func:`~vecver.backends.base.exact_scores` might order them the
+    other way (or as a tie, broken by id): their gap is at most the sum of both scores'
+    uncertainty. Each uncertainty is ``(16 * sqrt(d) + 16)`` float32 units of rounding of
+    the score's scale (cosine: 1; l2: ``(2|q| + sqrt(dist))**2 + dist``, which bounds the
+    terms ``exact_scores`` adds: ``|v| <= |q| + sqrt(dist)``), more than ten times the
+    difference measured between the two computations (float32, dimensions 8 to 4096,
+    vectors from 1e-3 to 1e3 in scale). When no gap is that close, the order of the
+    exact scores is the order of these (transitively), so re-scoring could not change it."""
+    if len(hits) < 2:
+        return False
+    unit = (16.0 * math.sqrt(len(row)) + 16.0) * _F32_UNIT
+    if metric == "cosine":
+        return any(a.score - b.score <= 2.0 * unit for a, b in zip(hits, hits[1:]))
+    qn = 2.0 * math.sqrt(float(np.dot(row, row)))
+    err = []
+    for h in hits:
+        dist = max(-h.score, 0.0)
+        err.append(unit * ((qn + math.sqrt(dist)) ** 2 + dist))
+    return any(hits[j].score - hits[j + 1].score <= err[j] + err[j + 1]
+               for j in range(len(hits) - 1))  # fmt: skip
 
 
 def _cause(exc: BaseException) -> BaseException:
