@@ -304,10 +304,17 @@ class MilvusBackend(Backend):
     def _translated(self, what: str, namespace: str | None = None) -> Iterator[None]:
         try:
             yield
+        except NamespaceNotFound:
+            if namespace is not None:
+                self._specs.pop(namespace, None)
+            raise
         except VecverError:
             raise
         except Exception as e:  # noqa: BLE001 - classified, never swallowed
-            raise self._translate(e, what, namespace) from e
+            err = self._translate(e, what, namespace)
+            if isinstance(err, NamespaceNotFound) and namespace is not None:
+                self._specs.pop(namespace, None)  # dropped behind vecver's back
+            raise err from e
 
     def _call(self, what: str, namespace: str, fn: Callable[[], T]) -> T:
         """Run ``fn`` (a client call on ``namespace``), loading the collection once when
@@ -400,6 +407,16 @@ class MilvusBackend(Backend):
         spec = NamespaceSpec(name, int(dims[0]), metric, str(props[P_FINGERPRINT]))
         self._specs[name] = spec
         return spec
+
+    def _input_spec(self, namespace: str) -> NamespaceSpec:
+        """The spec ``upsert`` and ``search`` validate against, from the cache every
+        create and describe fills (one ``describe_collection`` round trip less per call;
+        a namespace vecver never described is described first, so a foreign collection
+        is still refused). The cache is safe: a namespace's name carries its
+        fingerprint, Milvus itself refuses vectors of another dimension, and a
+        collection dropped behind vecver's back answers "not found", which evicts it."""
+        spec = self._specs.get(namespace)
+        return spec if spec is not None else self._spec(namespace)
 
     def _list_namespaces(self) -> list[str]:
         with self._translated("list collections"):
