@@ -518,19 +518,29 @@ class QdrantBackend(Backend):
         rows = queries.tolist()
         out: list[list[Hit]] = []
         for start in range(0, len(rows), _QUERY_BATCH):
-            requests = [
-                models.QueryRequest(
-                    query=q,
-                    limit=k,
-                    filter=native,
-                    params=self._search_params,
-                    with_payload=True,
-                    with_vector=False,
-                )
-                for q in rows[start : start + _QUERY_BATCH]
-            ]
-            with self._call("query", namespace):
-                answers = self._client.query_batch_points(namespace, requests=requests)
+            chunk = rows[start : start + _QUERY_BATCH]
+            if len(chunk) == 1:
+                # one query: the plain call (a batch of one costs a request copy more)
+                with self._call("query", namespace):
+                    answers = [self._client.query_points(
+                        namespace, query=chunk[0], limit=k, query_filter=native,
+                        search_params=self._search_params, with_payload=True,
+                        with_vectors=False,
+                    )]  # fmt: skip
+            else:
+                requests = [
+                    models.QueryRequest(
+                        query=q,
+                        limit=k,
+                        filter=native,
+                        params=self._search_params,
+                        with_payload=True,
+                        with_vector=False,
+                    )
+                    for q in chunk
+                ]
+                with self._call("query", namespace):
+                    answers = self._client.query_batch_points(namespace, requests=requests)
             for answer in answers:
                 hits = []
                 for p in answer.points:
