@@ -102,26 +102,34 @@ def _topics() -> np.ndarray:
     return np.array([d["metadata"]["topic"] for d in _bbc.documents()])
 
 
-def _trials(n: int, fn: Callable[[int], tuple[float, float, float]]
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    ps, means, cents = [], [], []
+#: one trial's figures: MMD p-value, mean shift, centroid shift, MMD^2, energy shift
+Trial = tuple[float, float, float, float, float]
+
+
+def _trials(n: int, fn: Callable[[int], Trial]) -> tuple[np.ndarray, ...]:
+    """The figures of ``n`` trials, one array per figure (see :data:`Trial`)."""
+    rows = []
     for t in range(n):
-        p, m, c = fn(t)
-        ps.append(p)
-        means.append(m)
-        cents.append(c)
+        rows.append(fn(t))
         if (t + 1) % 25 == 0:
             print(f"  {t + 1}/{n}", file=sys.stderr, flush=True)
-    return np.array(ps), np.array(means), np.array(cents)
+    return tuple(np.array(col) for col in zip(*rows))
 
 
-def _one(x: np.ndarray, y: np.ndarray, seed: int, perms: int = 200
-         ) -> tuple[float, float, float]:
-    from vecver.drift.stats import centroid_drift, mmd_test
+def _one(x: np.ndarray, y: np.ndarray, seed: int, perms: int = 200) -> Trial:
+    from vecver.drift.stats import centroid_drift, energy_shift, mmd_test
 
-    p = mmd_test(x, y, permutations=perms, seed=seed).p_value
+    m = mmd_test(x, y, permutations=perms, seed=seed)
     c = centroid_drift(x, y, k=8, seed=seed)
-    return p, c.mean_shift, c.centroid_shift
+    e = energy_shift(x, y, seed=seed)
+    return m.p_value, c.mean_shift, c.centroid_shift, m.mmd2, e.shift
+
+
+def _floor() -> float:
+    """The default MMD effect-size floor (``[drift] min_mmd2``)."""
+    from vecver.config import DriftSettings
+
+    return DriftSettings().min_mmd2
 
 
 # ----------------------------------------------------------------------- calibration
@@ -132,25 +140,30 @@ def calibration(trials: int = 200, n: int = 500) -> None:
     lines = _header(f"MMD calibration: {trials} same-distribution trials, {n} vs {n} "
                     "disjoint random BBC articles, 200 permutations")
     lines.append(f"{'model':<16} {'FPR@0.05':>9} {'95% CI':>15} {'mean p':>7} {'KS':>6} "
-                 f"{'mean>5%':>8} {'centroid>5%':>12} {'s/trial':>8}")
+                 f"{'mean>5%':>8} {'centroid>5%':>12} {'dist>5%':>8} {'+floor':>7} "
+                 f"{'s/trial':>8}")
     for model in ("minilm-l6", "minilm-l3"):
         v = vecs[model]
         t0 = time.perf_counter()
 
-        def trial(t: int, v: np.ndarray = v) -> tuple[float, float, float]:
+        def trial(t: int, v: np.ndarray = v) -> Trial:
             perm = np.random.default_rng(1000 + t).permutation(v.shape[0])
             return _one(v[perm[:n]], v[perm[n:2 * n]], t)
 
-        p, m, c = _trials(trials, trial)
+        p, m, c, m2, e = _trials(trials, trial)
+        floored = ((p <= ALPHA) & (m2 >= _floor())).mean()
         dt = (time.perf_counter() - t0) / trials
         k = int((p <= ALPHA).sum())
         lo, hi = _wilson(k, trials)
         lines.append(f"{model:<16} {k / trials:>9.3f} {f'[{lo:.3f}, {hi:.3f}]':>15} "
                      f"{p.mean():>7.3f} {_ks(p):>6.3f} {(m > 0.05).mean():>8.3f} "
-                     f"{(c > 0.05).mean():>12.3f} {dt:>8.3f}")
+                     f"{(c > 0.05).mean():>12.3f} {(e > 0.05).mean():>8.3f} "
+                     f"{floored:>7.3f} {dt:>8.3f}")
     lines.append("KS: distance of the p-values' distribution from uniform (1% critical "
                  f"value at n={trials}: {1.63 / math.sqrt(trials):.3f}); mean>5% / "
-                 "centroid>5%: false-alarm rate of the centroid signals at their 5% threshold")
+                 "centroid>5% / dist>5%: false-alarm rate of the centroid and distribution-shift "
+                 "signals at their 5% threshold; +floor: the MMD alarm rate with the default "
+                 f"effect-size floor (p <= 0.05 and MMD^2 >= {_floor()})")
     _save("calibration", "\n".join(lines))
 
 
@@ -176,24 +189,29 @@ def power(trials: int = 50) -> None:
     sport = np.flatnonzero(topics == "sports")
     other = np.flatnonzero(topics != "sports")
     lines = _header(f"MMD power: {trials} trials per scenario, 200 permutations, alpha 0.05")
-    lines.append(f"{'scenario':<52} {'n ref/rec':>10} {'detected':>9} {'median p':>9} "
-                 f"{'mean shift':>11} {'centroid':>9}")
+    lines.append(f"# detected: p <= {ALPHA}; +floor: and MMD^2 >= {_floor()} (the default "
+                 "[drift] min_mmd2); dist shift: the energy-distance shift (mean of trials)")
+    lines.append(f"{'scenario':<52} {'n ref/rec':>10} {'detected':>9} {'+floor':>7} "
+                 f"{'median p':>9} {'med MMD^2':>10} {'mean shift':>11} {'centroid':>9} "
+                 f"{'dist shift':>11}")
 
-    def row(name: str, sizes: str, fn: Callable[[int], tuple[float, float, float]]) -> None:
-        p, m, c = _trials(trials, fn)
-        lines.append(f"{name:<52} {sizes:>10} {(p <= ALPHA).mean():>9.2f} "
-                     f"{float(np.median(p)):>9.4f} {m.mean():>10.1%} {c.mean():>9.1%}")
+    def row(name: str, sizes: str, fn: Callable[[int], Trial]) -> None:
+        p, m, c, m2, e = _trials(trials, fn)
+        fl = ((p <= ALPHA) & (m2 >= _floor())).mean()
+        lines.append(f"{name:<52} {sizes:>10} {(p <= ALPHA).mean():>9.2f} {fl:>7.2f} "
+                     f"{float(np.median(p)):>9.4f} {float(np.median(m2)):>10.5f} "
+                     f"{m.mean():>10.1%} {c.mean():>9.1%} {e.mean():>10.1%}")
 
     n = vecs["minilm-l6"].shape[0]
 
-    def model_change(t: int) -> tuple[float, float, float]:
+    def model_change(t: int) -> Trial:
         perm = np.random.default_rng(2000 + t).permutation(n)
         return _one(vecs["minilm-l3"][perm[:500]], vecs["minilm-l6"][perm[500:1000]], t)
 
     row("model change: MiniLM-L3 -> L6 (other articles)", "500/500", model_change)
 
-    def topic(share: float) -> Callable[[int], tuple[float, float, float]]:
-        def fn(t: int) -> tuple[float, float, float]:
+    def topic(share: float) -> Callable[[int], Trial]:
+        def fn(t: int) -> Trial:
             rng = np.random.default_rng(3000 + t)
             rec_sport = rng.choice(sport, size=int(round(300 * share)), replace=False)
             rest = np.setdiff1d(np.arange(n), rec_sport)
@@ -210,19 +228,19 @@ def power(trials: int = 50) -> None:
     row("topic shift: 50% of the window sport (L6)", "500/300", topic(0.5))
     row("topic shift: 35% sport (base rate ~23%) (L6)", "500/300", topic(0.35))
 
-    def int8(t: int) -> tuple[float, float, float]:
+    def int8(t: int) -> Trial:
         perm = np.random.default_rng(4000 + t).permutation(n)
         return _one(vecs["minilm-l6"][perm[:500]], vecs["minilm-l6-int8"][perm[500:1000]], t)
 
     row("near-identical: L6 fp32 -> L6 int8 (other articles)", "500/500", int8)
 
-    def int8_big(t: int) -> tuple[float, float, float]:
+    def int8_big(t: int) -> Trial:
         perm = np.random.default_rng(5000 + t).permutation(n)
         return _one(vecs["minilm-l6"][perm[:1100]], vecs["minilm-l6-int8"][perm[1100:2200]], t)
 
     row("near-identical, larger samples", "1100/1100", int8_big)
 
-    def int8_null(t: int) -> tuple[float, float, float]:
+    def int8_null(t: int) -> Trial:
         perm = np.random.default_rng(5000 + t).permutation(n)
         return _one(vecs["minilm-l6"][perm[:1100]], vecs["minilm-l6"][perm[1100:2200]], t)
 
@@ -296,7 +314,7 @@ def e2e() -> None:
 
 
 def runtime() -> None:
-    from vecver.drift.stats import centroid_drift, mmd_test
+    from vecver.drift.stats import centroid_drift, energy_shift, mmd_test
 
     rng = np.random.default_rng(0)
     base = _vectors(("minilm-l6",))["minilm-l6"]
@@ -318,11 +336,13 @@ def runtime() -> None:
         ("mmd, all 20,000 rows, 100 perms",
          lambda: mmd_test(x, y, permutations=100, max_samples=10_000, seed=0)),
         ("centroid drift (k=8, 5,000 a side)", lambda: centroid_drift(x, y, k=8)),
+        ("energy shift (2,000 a side, 100 perms)", lambda: energy_shift(x, y, seed=0)),
     ):
         t0 = time.perf_counter()
         res = fn()
         dt = time.perf_counter() - t0
-        rows.append((label, dt, str(getattr(res, "p_value", getattr(res, "mean_shift", "")))))
+        rows.append((label, dt, str(getattr(res, "p_value", getattr(res, "mean_shift", "")))
+                     if not hasattr(res, "shift") else str(res.shift)))
     for label, dt, v in rows:
         lines.append(f"  {label:<48} {dt:>8.2f} s   ({v[:8]})")
     _save("runtime", "\n".join(lines))

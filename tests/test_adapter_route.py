@@ -233,6 +233,34 @@ def test_evaluate_uses_the_built_new_namespace_when_there_is_one(ws: vecver.Work
     assert kinds.count("adapter.evaluated") == 2
 
 
+def test_the_held_out_estimate_is_not_optimistic_for_a_weak_adapter(tmp_path: Path) -> None:
+    """An adapter fitted on 30 pairs maps the 96-d model back into v1 poorly (judged
+    queries over the built new namespace: retention ~0.6). The default held-out estimate
+    searches title-length leads among the held-out documents plus distractors (here the
+    whole collection), so it refuses it too; it used to search 32-word leads among the
+    ~70 held-out documents alone and said ~0.93. A well-fitted adapter still passes."""
+    ws = make_ws(tmp_path)
+    weak = adapters.fit(ws, "c", "wide", "v1", pairs=30)
+    est = weak.evaluation
+    assert est["candidates"] == N_DOCS and "distractors" in est["note"]
+    assert est["retention"] is not None and est["retention"] < 0.9
+    vecver.migrate(ws, "c", "wide")
+    qfile = tmp_path / "q.jsonl"
+    qfile.write_text("".join(json.dumps({"query": query_of(i), "relevant": [f"d{i:04d}"]})
+                             + "\n" for i in range(N_DOCS)))
+    _, truth = adapters.evaluate(ws, "c", queries=str(qfile))
+    assert truth.method == "namespace" and truth.retention is not None
+    assert abs(est["retention"] - truth.retention) < 0.2
+    with pytest.raises(AdapterGateFailed):
+        ws.collection("c").search_many([query_of(3)], k=3, route="adapter:wide")
+    good = adapters.fit(ws, "c", "wide", "v1", pairs=400)
+    assert good.evaluation["retention"] is not None and good.evaluation["retention"] >= 0.95
+    _, again = adapters.evaluate(ws, "c")  # without pairs: sampled distractors
+    assert again.candidates == N_DOCS and again.retention is not None
+    assert again.retention >= 0.95
+    ws.close()
+
+
 # -- staleness and bad input ---------------------------------------------------------
 
 
@@ -250,6 +278,31 @@ def test_an_adapter_whose_spaces_changed_is_refused(ws: vecver.Workspace) -> Non
     with pytest.raises(AdapterStale) as e:
         ws.collection("c").search_many(["x"], k=1, route="adapter:wide")
     assert e.value.side == "target" and e.value.label == "v1"
+    with pytest.raises(AdapterStale):
+        adapters.evaluate(ws, "c")
+
+
+def test_a_contrastive_adapter_serves_the_route_and_is_tied_to_both_fingerprints(
+        ws: vecver.Workspace) -> None:
+    """``kind="contrastive"`` through the workspace: stored with both spaces'
+    fingerprints, its archive decodes to the same kind, the route serves with it; once
+    the source space's fingerprint no longer matches, the route and evaluate refuse."""
+    rep = adapters.fit(ws, "c", "wide", "v1", pairs=400, kind="contrastive")
+    assert rep.kind == "contrastive" and rep.info["best_epoch"] >= 0
+    art = ws.manifest.enabled_artifact("adapter", "c", "wide->v1")
+    assert art is not None and art.meta["kind"] == "contrastive"
+    assert art.meta["source_fingerprint"] == ws.space("wide").fingerprint
+    assert art.meta["target_fingerprint"] == ws.manifest.namespace_for("c", "v1").fingerprint
+    assert adapters.load_adapter(art.data).kind == "contrastive"
+    hits = ws.collection("c").search_many([query_of(3)], k=3, route="adapter:wide")[0]
+    assert hits and all(h.space == "v1" for h in hits)
+    meta = dict(art.meta, source_fingerprint="1" * 64)
+    ws.manifest.put_artifact("adapter", "c", "wide->v1", art.data, meta, enable=True)
+    adapters.service._forget(ws)
+    assert adapters.list_adapters(ws, "c")[-1].stale == "source"
+    with pytest.raises(AdapterStale) as e:
+        ws.collection("c").search_many(["x"], k=1, route="adapter:wide")
+    assert e.value.side == "source" and e.value.label == "wide"
     with pytest.raises(AdapterStale):
         adapters.evaluate(ws, "c")
 
@@ -328,3 +381,6 @@ def test_cli_fit_list_evaluate(tmp_path: Path) -> None:
     exported = cli("adapter", "export", "c", "--from", "wide", "--to", "v1", "--output",
                    str(out))
     assert exported["version"] == 1 and out.stat().st_size == exported["bytes"]
+    con = cli("adapter", "fit", "c", "--from", "wide", "--to", "v1", "--pairs", "300",
+              "--kind", "contrastive")
+    assert con["kind"] == "contrastive" and con["version"] == 2 and con["enabled"]

@@ -22,8 +22,9 @@ from vecver.drift import check as drift_check
 from vecver.drift import observer as obs
 from vecver.drift import reservoir as rs
 from vecver.drift.check import CANARY_KIND, RESULT_KIND, latest_results, save_reference
-from vecver.drift.stats import centroid_drift, check_sample, mmd_test
+from vecver.drift.stats import centroid_drift, check_sample, energy_shift, mmd_test
 from vecver.errors import (
+    ConfigError,
     DriftReferenceEmpty,
     DriftReferenceMismatch,
     DriftSampleInvalid,
@@ -105,6 +106,75 @@ def test_centroid_drift_measures_a_known_shift() -> None:
     assert same.raw_mean_shift > same.mean_shift  # the correction removed noise
 
 
+def test_energy_shift_sees_a_move_the_centroid_measures_miss() -> None:
+    """The spread grows by 30% around the same mean: the mean and every k-means cell
+    stay where they were (mean and centroid shift 0 net of noise), the whole
+    distribution did move and the energy shift says so; for a plain translation it
+    reads like the mean shift; two samples of one distribution give 0."""
+    rng = np.random.default_rng(11)
+    d = 32
+    x = rng.standard_normal((1500, d))
+    wider = 1.3 * rng.standard_normal((1500, d))
+    cd = centroid_drift(x, wider, k=4, seed=0)
+    es = energy_shift(x, wider, seed=0)
+    assert cd.mean_shift < 0.05 and cd.centroid_shift < 0.05
+    assert es.shift > 0.1 and es.p_value < 0.05
+    delta = np.zeros(d)
+    delta[0] = 0.2 * math.sqrt(d)
+    moved = rng.standard_normal((1500, d)) + delta
+    assert energy_shift(x, moved).shift == pytest.approx(
+        centroid_drift(x, moved).mean_shift, abs=0.03)
+    same = energy_shift(x, rng.standard_normal((1500, d)), seed=0)
+    assert same.shift == 0.0 and same.noise > 0.0 and same.p_value > 0.01
+    assert energy_shift(x, wider, seed=0) == es  # seeded
+
+
+def test_energy_shift_sees_a_change_of_mix_that_moves_no_cell() -> None:
+    """Four clusters; the recent window is 70% one of them: every k-means cell keeps
+    its mean (centroid shift 0), the whole-distribution shift is large."""
+    rng = np.random.default_rng(12)
+    centres = rng.standard_normal((4, 16)) * 1.5
+
+    def mix(n: int, w: list[float]) -> np.ndarray:
+        lab = rng.choice(4, size=n, p=w)
+        return centres[lab] + 0.5 * rng.standard_normal((n, 16))
+
+    x, y = mix(1200, [0.25] * 4), mix(600, [0.7, 0.1, 0.1, 0.1])
+    cd = centroid_drift(x, y, k=4, seed=0)
+    es = energy_shift(x, y, seed=0)
+    assert cd.centroid_shift < 0.02 < 0.3 < es.shift
+
+
+def test_mmd_effect_size_floor_in_the_check(tmp_path: Path) -> None:
+    """A significant MMD alarms only at or above ``[drift] min_mmd2``: the same topic
+    shift, with a floor above its MMD^2, is significant but reported ok (below_floor);
+    a significant-but-tiny change on Gaussians (2,000 a side, 0.08 sd in one of 16
+    dimensions) is below the default floor."""
+    with vecver.open(_cfg(tmp_path, min_mmd2=10.0), progress=False) as ws:
+        c = ws.collection("c")
+        c.upsert(core_docs(400))
+        c.upsert(_shifted_docs(100, 0))
+        mmd = drift_check(ws, "c", recall=False).signal("mmd")
+        assert mmd.value is not None and mmd.value <= 0.05
+        assert mmd.status == "ok" and mmd.action is None
+        assert mmd.detail["significant"] and mmd.detail["below_floor"]
+        assert mmd.detail["min_mmd2"] == 10.0 and mmd.detail["mmd2"] < 10.0
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((2000, 16))
+    y = rng.standard_normal((2000, 16))
+    y[:, 0] += 0.08
+    tiny = mmd_test(x, y, permutations=200, seed=0)
+    assert tiny.p_value <= 0.05 and tiny.mmd2 < DriftSettings().min_mmd2
+
+
+@pytest.mark.parametrize("bad", [-0.001, float("inf"), "high", True])
+def test_min_mmd2_must_be_a_finite_non_negative_number(bad: object) -> None:
+    with pytest.raises(ConfigError, match="min_mmd2"):
+        DriftSettings.from_mapping({"min_mmd2": bad})
+    assert DriftSettings.from_mapping({"min_mmd2": 0}).min_mmd2 == 0.0
+    assert DriftSettings.from_mapping({}).min_mmd2 == 0.001
+
+
 @pytest.mark.parametrize("bad, why", [
     (np.zeros((0, 4)), "empty"),
     (np.array([[1.0, np.nan, 0.0, 0.0]]), "NaN"),
@@ -119,9 +189,13 @@ def test_bad_samples_are_typed_errors(bad: object, why: str) -> None:
     with pytest.raises(DriftSampleInvalid):
         centroid_drift(good, bad)
     with pytest.raises(DriftSampleInvalid):
+        energy_shift(good, bad)
+    with pytest.raises(DriftSampleInvalid):
         check_sample(bad, "x", 4)
     with pytest.raises(InvalidArgument):
         mmd_test(good, good, permutations=0)
+    with pytest.raises(InvalidArgument):
+        energy_shift(good, good, permutations=0)
 
 
 # ------------------------------------------------------------ the check of a collection
@@ -150,7 +224,8 @@ def test_check_reports_every_signal_and_records_it(tmp_path: Path) -> None:
         ws.collection("c").upsert(core_docs(400))
         rep = drift_check(ws, "c")
         names = [s.name for s in rep.signals]
-        assert names == ["mmd", "mean_shift", "centroid_shift", "recall", "query_distance"]
+        assert names == ["mmd", "mean_shift", "centroid_shift", "distribution_shift", "recall",
+                         "query_distance"]
         assert rep.space == "v1" and rep.n_recent == 100 and 0 < rep.n_reference <= 300
         assert rep.signal("mmd").status == "ok" and not rep.drifted
         assert rep.signal("recall").status == "baseline"
@@ -324,6 +399,7 @@ def test_verb_end_to_end(cli_ws) -> None:  # type: ignore[no-untyped-def]
     assert {s["name"]: s["status"] for s in data["signals"]}["recall"] == "baseline"
     text = cli_ws.run("drift", "docs", "--no-recall", ok=True).out
     assert "mmd" in text and "no drift" in text
+    assert "distribution_shift" in text and "MMD^2>=0.001" in text  # the floor is shown
     shifted = [{"id": f"s{i}", "text": f"football football league goal s{i}x"}
                for i in range(100)]
     cli_ws.run("ingest", "docs", cli_ws.jsonl("b.jsonl", shifted), ok=True)

@@ -251,7 +251,10 @@ class DriftSettings:
     - ``sample_writes``: keep a bounded reservoir of written vectors per space (default
       true); ``reservoir_size`` vectors (uniform over all writes) plus the last ``window``
       written; persisted after ``flush_every`` vectors or ``flush_seconds``; ``seed``;
-    - ``alpha``: MMD alarms when its permutation p-value is at most this (0 < alpha < 1);
+    - ``alpha``: MMD alarms when its permutation p-value is at most this (0 < alpha < 1)
+      and its estimate MMD^2 is at least ``min_mmd2`` (the effect-size floor, >= 0,
+      default 0.001: a real but harmless change such as an int8 build of the same model
+      is significant on large samples yet far below it; 0 disables the floor);
       ``permutations``; ``max_samples``: rows of each side the MMD uses at most;
     - ``max_centroid_shift``: relative shift of the mean or the k-means (``kmeans_k``)
       centroids that alarms (default 0.05: retrain IVF centroids or rebuild);
@@ -268,6 +271,7 @@ class DriftSettings:
     flush_seconds: float = 60.0
     seed: int = 0
     alpha: float = 0.05
+    min_mmd2: float = 0.001
     permutations: int = 500
     max_samples: int = 2000
     max_centroid_shift: float = 0.05
@@ -300,6 +304,10 @@ class DriftSettings:
         sample = data.get("sample_writes", True)
         if not isinstance(sample, bool):
             raise ConfigError(f"[drift] sample_writes must be true or false, got {sample!r}")
+        floor = _number("[drift] min_mmd2", data.get("min_mmd2", d.min_mmd2))
+        if not 0.0 <= floor < float("inf"):
+            raise ConfigError(f"[drift] min_mmd2 must be a finite number >= 0 (0: no "
+                              f"effect-size floor), got {floor!r}")
         return DriftSettings(
             sample_writes=sample,
             reservoir_size=count("reservoir_size", 2),
@@ -308,6 +316,7 @@ class DriftSettings:
             flush_seconds=number("flush_seconds", 0.0, float("inf")),
             seed=count("seed", 0),
             alpha=number("alpha", 0.0, 1.0),
+            min_mmd2=floor,
             permutations=count("permutations", 1),
             max_samples=count("max_samples", 2),
             max_centroid_shift=number("max_centroid_shift", 0.0, float("inf")),

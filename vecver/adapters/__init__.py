@@ -3,7 +3,8 @@ collection can be searched with the new model before (or instead of) re-embeddin
 
 Numerical core (numpy only; torch is never needed): :mod:`.base` (the contract,
 persistence, input checks), :mod:`.procrustes` (centred orthogonal Procrustes, and with a
-diagonal rescaling), :mod:`.lowrank` (reduced-rank ridge), :mod:`.mlp` (a residual MLP).
+diagonal rescaling), :mod:`.contrastive` (Procrustes refined by an InfoNCE ranking loss),
+:mod:`.lowrank` (reduced-rank ridge), :mod:`.mlp` (a residual MLP).
 Workspace level: :mod:`.pairs` (training pairs from stored vectors), :mod:`.service`
 (fit, store, evaluate, list, the gate). Importing this package registers the ``adapter``
 route (:mod:`vecver.read.adapter_route`).
@@ -15,6 +16,7 @@ route (:mod:`vecver.read.adapter_route`).
 from __future__ import annotations
 
 from ..read import adapter_route as _adapter_route  # noqa: F401 - registers the route
+from . import contrastive as _contrastive  # noqa: F401 - registers the kind
 from . import lowrank as _lowrank  # noqa: F401 - registers the kind
 from . import mlp as _mlp  # noqa: F401 - registers the kind
 from . import procrustes as _procrustes  # noqa: F401 - registers the kind

@@ -146,11 +146,20 @@ class Adapter(ABC):
 
     def transform(self, vectors: object) -> Matrix:
         """Map rows of the source space into the target space (float32). One vector (1-D)
-        is mapped as one row and returned 1-D. Raises ``DimensionMismatch``-like
-        ``AdapterPairMismatch`` for another width, ``NonFinitePairs`` for NaN/inf."""
+        is mapped as one row and returned 1-D, as a new array (the searcher's
+        single-query path: one matrix-vector product into the returned vector, the
+        normalisation in place; that row of a batch, up to float rounding). Raises
+        ``AdapterPairMismatch`` for another width."""
         v = vectors if (isinstance(vectors, np.ndarray) and vectors.dtype == F32) \
             else np.asarray(vectors, dtype=F32)
         one = v.ndim == 1
+        if one and v.shape[0] == self.source_dim:
+            # the single-query path (the searcher's): one matrix-vector product and the
+            # output vector is the only allocation; no 2-D detour, no temporary norms
+            o = self._apply_one(v)
+            if self.normalize:
+                o *= F32(1.0 / max(float(np.sqrt(np.dot(o, o))), 1e-12))
+            return o
         m = v[None, :] if one else v
         if m.ndim != 2 or m.shape[1] != self.source_dim:
             raise AdapterPairMismatch(
@@ -169,6 +178,13 @@ class Adapter(ABC):
     @abstractmethod
     def _apply(self, m: Matrix) -> Matrix:
         """The raw map of a float32 ``(n, source_dim)`` matrix."""
+
+    def _apply_one(self, v: Matrix) -> Matrix:
+        """The raw map of one float32 ``(source_dim,)`` vector, as a NEW float32 array
+        the caller may modify in place (kinds override this with a matrix-vector
+        product; the default goes through :meth:`_apply`)."""
+        out: Matrix = np.array(self._apply(v[None, :])[0], dtype=F32)
+        return out
 
     # -- persistence ------------------------------------------------------------------
 

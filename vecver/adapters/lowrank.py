@@ -115,6 +115,9 @@ class LowRankAffine(Adapter):
         out += self.bias
         return out
 
+    def _apply_one(self, v: Matrix) -> Matrix:
+        return self._apply(v)  # the same products on a vector: fresh float32 output
+
     def _arrays(self) -> dict[str, npt.NDArray[Any]]:
         d: dict[str, npt.NDArray[Any]] = {"b": self.b, "bias": self.bias}
         if self.c is not None:

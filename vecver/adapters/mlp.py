@@ -127,6 +127,7 @@ class ResidualMLP(Adapter):
         self.b1 = np.ascontiguousarray(b1, dtype=F32)
         self.w2 = np.ascontiguousarray(w2, dtype=F32)
         self.b2 = np.ascontiguousarray(b2, dtype=F32)
+        self._b02 = self.b0 + self.b2  # both output biases, added once per call
 
     def _apply(self, m: Matrix) -> Matrix:
         h = m @ self.w1
@@ -134,8 +135,11 @@ class ResidualMLP(Adapter):
         np.maximum(h, 0.0, out=h)
         out: Matrix = m @ self.w0
         out += h @ self.w2
-        out += self.b0 + self.b2
+        out += self._b02
         return out
+
+    def _apply_one(self, v: Matrix) -> Matrix:
+        return self._apply(v)  # the same products on a vector: fresh float32 output
 
     def _arrays(self) -> dict[str, npt.NDArray[Any]]:
         return {"w0": self.w0, "b0": self.b0, "w1": self.w1, "b1": self.b1, "w2": self.w2,

@@ -64,7 +64,12 @@ class _AffineAdapter(Adapter):
         out += self.bias
         return out
 
-    def _set(self, w: Array, b: Array) -> None:
+    def _apply_one(self, v: Matrix) -> Matrix:
+        out: Matrix = v @ self.weight  # a fresh float32 vector (gemv)
+        out += self.bias
+        return out
+
+    def _set(self, w: npt.NDArray[Any], b: npt.NDArray[Any]) -> None:
         self.weight = np.ascontiguousarray(w, dtype=F32)
         self.bias = np.ascontiguousarray(b, dtype=F32)
 

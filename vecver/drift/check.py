@@ -5,11 +5,18 @@ Signals (thresholds from ``[drift]``, :class:`vecver.config.DriftSettings`):
 
 - ``mmd`` — maximum mean discrepancy between the reference sample and the recent vectors
   (RBF kernel, median-heuristic bandwidth), alarm when its permutation p-value is at most
-  ``alpha``: the distribution of written vectors changed (a model changed behind the
-  space, or the data did);
+  ``alpha`` AND its MMD^2 is at least ``min_mmd2`` (an effect-size floor: with enough
+  vectors a harmless change, an int8 build of the same model, is significant too): the
+  distribution of written vectors changed (a model changed behind the space, or the
+  data did);
 - ``mean_shift`` and ``centroid_shift`` — relative shift of the mean and of the k-means
   (IVF) centroids, alarm above ``max_centroid_shift`` (5%): retrain IVF centroids or
   rebuild;
+- ``distribution_shift`` — the energy-distance shift of the whole distribution
+  (:func:`vecver.drift.stats.energy_shift`; about the mean shift for a translation, but
+  it also sees a change of the mix of topics or of the spread, which moves neither the
+  mean much nor any k-means cell), alarm above ``max_centroid_shift``: retrain IVF
+  centroids or rebuild, or re-embed if the model changed;
 - ``recall`` — recall@k of the backend's ANN search against exact search over the stored
   vectors, on a fixed canary query set (drawn once from the reference sample and stored);
   the first check records the baseline, later ones alarm when recall dropped by more than
@@ -60,7 +67,7 @@ from ..errors import (
 from ..store.base import NamespaceRow
 from . import observer as _observer
 from . import reservoir as _reservoir
-from .stats import F32, centroid_drift, check_sample, mmd_test, subsample
+from .stats import F32, centroid_drift, check_sample, energy_shift, mmd_test, subsample
 
 if TYPE_CHECKING:
     from ..config import DriftSettings
@@ -77,6 +84,9 @@ ACTIONS: dict[str, str] = {
            "centroid and recall signals",
     "mean_shift": "retrain the IVF centroids or rebuild the index",
     "centroid_shift": "retrain the IVF centroids or rebuild the index",
+    "distribution_shift": "the vectors moved as a whole (their mix or spread, not only "
+                          "their mean): retrain the IVF centroids or rebuild the index; "
+                          "if the embedder changed behind the space, re-embed",
     "recall": "rebuild the ANN graph (index) of the space",
     "query_distance": "re-embed with a better-suited model or fine-tune the embedder",
 }
@@ -486,9 +496,13 @@ def check(
     signals: list[Signal] = []
     mmd = mmd_test(ref, rec, permutations=s.permutations, max_samples=s.max_samples,
                    seed=s.seed)
-    st = "alarm" if mmd.p_value <= s.alpha else "ok"
+    significant = mmd.p_value <= s.alpha
+    large = mmd.mmd2 >= s.min_mmd2
+    st = "alarm" if significant and large else "ok"
+    detail = {**mmd.to_dict(), "min_mmd2": s.min_mmd2, "significant": significant,
+              "below_floor": significant and not large}
     signals.append(Signal("mmd", mmd.p_value, s.alpha, st,
-                          ACTIONS["mmd"] if st == "alarm" else None, mmd.to_dict()))
+                          ACTIONS["mmd"] if st == "alarm" else None, detail))
     cd = centroid_drift(ref, rec, k=s.kmeans_k, seed=s.seed, max_samples=s.max_samples)
     st = _ratio_status(cd.mean_shift, s.max_centroid_shift)
     signals.append(Signal("mean_shift", cd.mean_shift, s.max_centroid_shift, st,
@@ -499,6 +513,12 @@ def check(
                           ACTIONS["centroid_shift"] if st == "alarm" else None,
                           {"max": cd.max_centroid_shift, "refit": cd.refit_shift,
                            "occupancy_change": cd.occupancy_change, "k": cd.k}))
+    es = energy_shift(ref, rec, max_samples=s.max_samples, seed=s.seed)
+    st = _ratio_status(es.shift, s.max_centroid_shift)
+    signals.append(Signal("distribution_shift", es.shift, s.max_centroid_shift, st,
+                          ACTIONS["distribution_shift"] if st == "alarm" else None,
+                          {"raw": es.raw_shift, "energy": es.energy, "noise": es.noise,
+                           "p_value": es.p_value}))
     if recall:
         pool = view.sample if view is not None else ref
         signals.append(_canary(ws, collection, ns, pool, s))

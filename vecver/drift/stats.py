@@ -11,6 +11,7 @@ InvalidInput` subclass before any work.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -90,6 +91,53 @@ def median_bandwidth(z: F32, rng: np.random.Generator | None = None) -> float:
     return math.sqrt(med) if med > 0 else 1.0
 
 
+def _split_statistic(k: F32, n: int, m: int) -> Callable[[F32], F64]:
+    """For a symmetric pooled matrix ``k`` (zero diagonal; the first ``n`` rows one
+    sample, the other ``m`` the other), the function mapping split indicators ``u``
+    (rows of 0/1; 1 marks the first sample's side) to the unbiased two-sample statistic
+    ``S_xx / n(n-1) + S_yy / m(m-1) - 2 S_xy / nm`` of each split (the MMD^2 for a kernel
+    matrix; minus the energy distance for a distance matrix)."""
+    rows = k.sum(axis=1, dtype=np.float64)
+    total = float(rows.sum())
+    rows32 = rows.astype(np.float32)[None, :]
+
+    def split_stats(u: F32) -> F64:
+        ku = u @ k  # for each split, each row's sum over the first side
+        sxx = (ku * u).sum(axis=1, dtype=np.float64)
+        syy = ((1.0 - u) * (rows32 - ku)).sum(axis=1, dtype=np.float64)
+        sxy = (total - sxx - syy) / 2.0
+        out: F64 = (sxx / max(n * (n - 1), 1) + syy / max(m * (m - 1), 1)
+                    - 2.0 * sxy / (n * m))
+        return out
+
+    return split_stats
+
+
+def _random_splits(rng: np.random.Generator, p: int, n: int, nn: int) -> F32:
+    """``p`` random splits of ``nn`` pooled rows, ``n`` of them on the first side."""
+    order = np.argsort(rng.random((p, nn)), axis=1)
+    u = np.zeros((p, nn), dtype=np.float32)
+    np.put_along_axis(u, order[:, :n], 1.0, axis=1)
+    return u
+
+
+def _permutation_test(k: F32, n: int, m: int, permutations: int, block: int,
+                      rng: np.random.Generator) -> tuple[float, int]:
+    """(observed statistic, permutations whose statistic reaches it)."""
+    stats = _split_statistic(k, n, m)
+    u0 = np.zeros((1, n + m), dtype=np.float32)
+    u0[0, :n] = 1.0
+    observed = float(stats(u0)[0])
+    tol = 1e-9 * max(1.0, abs(observed))
+    exceed = 0
+    done = 0
+    while done < permutations:
+        p = min(block, permutations - done)
+        exceed += int((stats(_random_splits(rng, p, n, n + m)) >= observed - tol).sum())
+        done += p
+    return observed, exceed
+
+
 @dataclass(frozen=True)
 class MMDResult:
     """A two-sample MMD test.
@@ -158,39 +206,7 @@ def mmd_test(
     k *= np.float32(-1.0 / (2.0 * bw * bw))
     np.exp(k, out=k)
     np.fill_diagonal(k, 0.0)  # off-diagonal sums only (the unbiased statistic)
-    rows = k.sum(axis=1, dtype=np.float64)
-    total = float(rows.sum())
-    nn = n + m
-
-    def stat(sxx: F64, syy: F64) -> F64:
-        sxy = (total - sxx - syy) / 2.0
-        out: F64 = (sxx / max(n * (n - 1), 1) + syy / max(m * (m - 1), 1)
-                    - 2.0 * sxy / (n * m))
-        return out
-
-    rows32 = rows.astype(np.float32)[None, :]
-
-    def split_stats(u: F32) -> F64:
-        """The statistic for each split (row of ``u``: 1 marks the "x" side)."""
-        ku = u @ k  # for each split, each row's kernel sum over the "x" side
-        sxx = (ku * u).sum(axis=1, dtype=np.float64)
-        syy = ((1.0 - u) * (rows32 - ku)).sum(axis=1, dtype=np.float64)
-        return stat(sxx, syy)
-
-    u0 = np.zeros((1, nn), dtype=np.float32)
-    u0[0, :n] = 1.0
-    observed = float(split_stats(u0)[0])
-    tol = 1e-9 * max(1.0, abs(observed))
-    exceed = 0
-    done = 0
-    while done < permutations:
-        p = min(block, permutations - done)
-        # p random splits of the pool: the first n of each permutation are "x"
-        order = np.argsort(rng.random((p, nn)), axis=1)
-        u = np.zeros((p, nn), dtype=np.float32)
-        np.put_along_axis(u, order[:, :n], 1.0, axis=1)
-        exceed += int((split_stats(u) >= observed - tol).sum())
-        done += p
+    observed, exceed = _permutation_test(k, n, m, permutations, block, rng)
     return MMDResult(
         mmd2=observed,
         p_value=(1 + exceed) / (1 + permutations),
@@ -422,6 +438,97 @@ def centroid_drift(
         occupancy_change=float(0.5 * np.abs(na / n - nb / m).sum()),
         spread=spread,
         k=kk,
+        n_reference=n,
+        n_recent=m,
+    )
+
+
+# -- whole-distribution shift ---------------------------------------------------------
+
+#: permutations of the energy shift's noise floor
+ENERGY_PERMUTATIONS = 100
+
+
+@dataclass(frozen=True)
+class EnergyResult:
+    """How far the recent sample moved from the reference *as a whole* (energy distance).
+
+    The energy distance ``D = 2 E|X-Y| - E|X-X'| - E|Y-Y'|`` (unbiased: distinct pairs
+    only) is zero exactly when the two distributions are equal, and grows with any move:
+    of the mean, but also of the mixture weights (a topic taking over the window, which
+    leaves every k-means cell where it was) or of the spread. ``shift`` is
+    ``sqrt(2 D / E|X-X'|)`` net of sampling noise: for a small translation of the whole
+    distribution it is about the relative mean shift (the translation over the RMS
+    distance from the mean, :class:`CentroidResult` ``mean_shift``), so one threshold
+    reads both; ``raw_shift`` is it before the noise is taken off. Noise: the
+    statistic's mean plus :data:`NOISE_Z` standard deviations over ``permutations``
+    random splits of the pooled sample is subtracted from ``D`` first, so two samples of
+    one distribution give 0. ``p_value``: the permutation p-value of ``D``."""
+
+    shift: float
+    raw_shift: float
+    energy: float
+    noise: float
+    mean_distance: float
+    p_value: float
+    permutations: int
+    n_reference: int
+    n_recent: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def energy_shift(
+    x: object, y: object, *, permutations: int = ENERGY_PERMUTATIONS,
+    max_samples: int = DEFAULT_MAX_SAMPLES, seed: int = 0, block: int = 50,
+) -> EnergyResult:
+    """The whole-distribution shift of ``y`` (recent) from ``x`` (reference); see
+    :class:`EnergyResult`. Each sample is subsampled to at most ``max_samples`` rows;
+    the cost is that of one pooled distance matrix and ``permutations`` matrix products,
+    like :func:`mmd_test`. Deterministic for a ``seed``. Raises ``DriftSampleInvalid``
+    for an empty sample, NaN/infinity or mismatched widths; ``InvalidArgument`` for a
+    non-positive ``permutations``/``max_samples``."""
+    from ..errors import InvalidArgument
+
+    for name, v in (("permutations", permutations), ("max_samples", max_samples),
+                    ("block", block)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise InvalidArgument(name, v, "a positive integer")
+    a, b = _pair(x, y)
+    rng = np.random.default_rng(seed)
+    a = subsample(a, max_samples, rng)
+    b = subsample(b, max_samples, rng)
+    n, m = a.shape[0], b.shape[0]
+    z = np.concatenate([a, b]).astype(np.float32, copy=False)
+    z = z - z.mean(axis=0, keepdims=True)
+    dist = _sq_dists(z, z)
+    np.sqrt(dist, out=dist)
+    np.fill_diagonal(dist, 0.0)
+    stats = _split_statistic(dist, n, m)
+    u0 = np.zeros((1, n + m), dtype=np.float32)
+    u0[0, :n] = 1.0
+    energy = -float(stats(u0)[0])  # the statistic is E_xx + E_yy - 2 E_xy = -D
+    null: list[F64] = []
+    done = 0
+    while done < permutations:
+        p = min(block, permutations - done)
+        null.append(-stats(_random_splits(rng, p, n, n + m)))
+        done += p
+    perm = np.concatenate(null)
+    noise = float(perm.mean() + NOISE_Z * perm.std())
+    tol = 1e-9 * max(1.0, abs(energy))
+    p_value = (1 + int((perm >= energy - tol).sum())) / (1 + permutations)
+    exx = float(dist[:n, :n].sum(dtype=np.float64)) / max(n * (n - 1), 1)
+    scale = exx if exx > 0 else 1.0
+    return EnergyResult(
+        shift=math.sqrt(2.0 * max(0.0, energy - max(noise, 0.0)) / scale),
+        raw_shift=math.sqrt(2.0 * max(0.0, energy) / scale),
+        energy=energy,
+        noise=noise,
+        mean_distance=exx,
+        p_value=p_value,
+        permutations=permutations,
         n_reference=n,
         n_recent=m,
     )

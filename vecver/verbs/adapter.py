@@ -39,7 +39,8 @@ def fit(
     :metavar from_: NEW
     :param to: the OLD space: a live space of the collection, whose vectors are searched.
     :metavar to: OLD
-    :param kind: the adapter kind: procrustes (default), procrustes-diag, lowrank, mlp.
+    :param kind: the adapter kind: procrustes (default), procrustes-diag, contrastive
+        (Procrustes refined by a retrieval loss), lowrank, mlp.
     :param pairs: training pairs to sample (default [adapters] pairs, 5000).
     :param stratify: a metadata key to stratify the sample by (default: hash buckets).
     :param seed: the sampling and fitting seed.

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..cli.render import Renderer, fmt, table
 from ..config import Config
-from ..drift.check import DriftReport
+from ..drift.check import DriftReport, Signal
 from ..drift.check import check as _check
 from ..drift.check import save_reference as _save_reference
 from ..errors import InvalidArgument
@@ -79,16 +79,38 @@ def _threshold(name: str, t: float) -> str:
     return f">{t:.0%}" if name != "recall" else f"drop>{t:.0%}"
 
 
+def _mmd_cells(s: Signal) -> tuple[str, str]:
+    """The MMD's value and threshold cells: the p-value with the MMD^2 next to it, the
+    alpha with the effect-size floor."""
+    value, thr = _value(s.name, s.value), _threshold(s.name, s.threshold)
+    m2, floor = s.detail.get("mmd2"), s.detail.get("min_mmd2")
+    if isinstance(m2, (int, float)):
+        value += f", MMD^2={m2:.4f}"
+    if isinstance(floor, (int, float)):
+        thr += f" and MMD^2>={floor:g}"
+    return value, thr
+
+
+def _cells(s: Signal) -> tuple[str, str]:
+    if s.name == "mmd":
+        return _mmd_cells(s)
+    return ("-" if s.status == "baseline" else _value(s.name, s.value),
+            _threshold(s.name, s.threshold))
+
+
 def _text_drift(r: DriftReport) -> str:
     lines = [f"drift of {r.collection} / {r.space} ({r.namespace})",
              f"reference: {r.reference}; recent: {r.n_recent} vectors"]
-    rows = [[s.name, "-" if s.status == "baseline" else _value(s.name, s.value),
-             _threshold(s.name, s.threshold), s.status] for s in r.signals]
+    rows = [[s.name, *_cells(s), s.status] for s in r.signals]
     lines.append(table(rows, ["signal", "value", "threshold", "status"]))
     rec = next((s for s in r.signals if s.name == "recall"), None)
     if rec is not None and rec.detail:
         lines.append(f"canary recall@{rec.detail.get('k')}: {fmt(rec.detail.get('recall'))} "
                      f"(baseline {fmt(rec.detail.get('baseline'))})")
+    mmd = next((s for s in r.signals if s.name == "mmd"), None)
+    if mmd is not None and mmd.detail.get("below_floor"):
+        lines.append("mmd: significant, but MMD^2 is below the effect-size floor "
+                     "([drift] min_mmd2): a change too small to act on")
     if r.drifted:
         lines.append("drift detected:")
         for s in r.signals:
