@@ -15,6 +15,11 @@ vectors, p50 and p99 in microseconds:
 - raw:     ``index.knn_query(q, k)`` (labels and distances only)
 - backend: ``LocalBackend.search(namespace, q, k)`` on the namespace of the active space
            (hits with ids, scores, text and metadata)
+- cold:    the same backend call with the local backend's in-memory cache of hit payloads
+           (text, metadata, stamp by label) swapped for an empty one for the call and
+           put back after it (single queries only; the swap, a few attribute writes, is
+           inside the timing): every hit is read from SQLite, the cost of hits never seen
+           before
 - active:  ``Collection.search_vectors(q, k)`` on the active route (the core over the
            backend: routing, labelling of hits)
 - text:    ``Collection.search(text, k)`` / ``search_many`` (embeds the query with the
@@ -49,10 +54,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as C  # noqa: E402 - must run before vecver is imported
 
-VARIANTS = ("raw", "backend", "active", "text")
+VARIANTS = ("raw", "backend", "cold", "active", "text")
 LABELS = {
     "raw": "raw hnswlib knn_query",
     "backend": "local backend search",
+    "cold": "  the same, hit-payload cache emptied",
     "active": "vecver active route (search_vectors)",
     "text": "vecver text search (hash embed + route)",
 }
@@ -78,6 +84,25 @@ def measure(calls: dict[str, Callable[[int], Any]], n: int, block: int, rnd: int
                 fn(i)
                 times.append((clock() - t0) / 1000.0)
     return out
+
+
+def cold_search(backend: Any, namespace: str, q: Any, k: int) -> Any:
+    """``backend.search`` with the local backend's cache of hit payloads for ``namespace``
+    swapped for an empty one during the call, then put back as it was (so the variants
+    measured next find it as they left it). Plain ``search`` for a tree or backend
+    without one."""
+    ns = getattr(backend, "_ns", {}).get(namespace)
+    cache = getattr(ns, "payload", None)
+    if not isinstance(cache, dict):
+        return backend.search(namespace, q, k)
+    size = getattr(ns, "payload_bytes", None)
+    ns.payload = {}
+    try:
+        return backend.search(namespace, q, k)
+    finally:
+        ns.payload = cache
+        if size is not None:
+            ns.payload_bytes = size
 
 
 def summarize(single: dict[str, list[float]], batch: dict[str, list[float]]
@@ -107,6 +132,8 @@ def summarize(single: dict[str, list[float]], batch: dict[str, list[float]]
         "ratio_paired": paired_ratio(single["backend"], single["raw"]),
         "ratio_b_p50": out["backend"]["b_p50"] / out["raw"]["b_p50"],
         "ratio_b_paired": paired_ratio(batch["backend"], batch["raw"]),
+        "cold_ratio_p50": out["cold"]["p50"] / out["raw"]["p50"],
+        "cold_ratio_paired": paired_ratio(single["cold"], single["raw"]),
     }
     return out
 
@@ -135,7 +162,9 @@ def report(per_round: list[dict[str, dict[str, dict[str, float]]]], args: Any) -
               f"paired")
         print(f"local backend / raw hnswlib (target <= 1.5x): single {d['ratio_p50']:.2f}x by "
               f"p50s, {d['ratio_paired']:.2f}x paired; batch of 64 {d['ratio_b_p50']:.2f}x by "
-              f"p50s, {d['ratio_b_paired']:.2f}x paired")
+              f"p50s, {d['ratio_b_paired']:.2f}x paired; cache emptied (every hit read from "
+              f"SQLite): single {d['cold_ratio_p50']:.2f}x by p50s, "
+              f"{d['cold_ratio_paired']:.2f}x paired")
         print("noise (single-query p50 across rounds): " + "; ".join(
             f"{n} {C.spread([r[n]['p50'] for r in rounds])}" for n in VARIANTS))
 
@@ -217,6 +246,7 @@ def main() -> None:
         single_calls: dict[str, Callable[[int], Any]] = {
             "raw": lambda i: raw.knn_query(singles[i], k=k, num_threads=-1),
             "backend": lambda i: backend.search(ns, singles[i], k),
+            "cold": lambda i: cold_search(backend, ns, singles[i], k),
             "active": lambda i: coll.search_vectors(singles[i], k, **route_kw),
             "text": lambda i: coll.search(qtexts[i], k),
         }

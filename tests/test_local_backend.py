@@ -734,3 +734,221 @@ def test_store_without_the_retired_table_is_upgraded(root: str) -> None:
         assert top1(b, 5) == "doc-00005"
     finally:
         b.close()
+
+
+# -- the retired-label table is pruned --------------------------------------------------
+
+
+def _graph_live(ns: Any) -> set[int]:
+    """Labels the hnswlib graph holds and has not marked deleted (``get_items`` refuses a
+    marked one)."""
+    ns.settle()
+    live: set[int] = set()
+    for label in ns.index.get_ids_list():
+        try:
+            ns.index.get_items([label])
+        except RuntimeError:
+            continue
+        live.add(int(label))
+    return live
+
+
+def _store_live(ns: Any) -> set[int]:
+    return {int(r[0]) for r in ns.conn.execute("SELECT label FROM rows WHERE deleted = 0")}
+
+
+def _retired_rows(ns: Any) -> int:
+    return int(ns.conn.execute("SELECT count(*) FROM retired").fetchone()[0])
+
+
+def _floor(ns: Any) -> int:
+    row = ns.conn.execute("SELECT value FROM meta WHERE key = 'retired_floor'").fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def _assert_newest_versions(b: LocalBackend, n: int, version: dict[int, int]) -> None:
+    """Each document's newest vector finds it first, with its newest text; every hit of
+    the graph search carries the text of the version it was found by."""
+    queries = np.stack([vec(10_000 * version[i] + i) for i in range(n)])
+    found = b.search(NS, queries, 5)
+    ns = b._ns[NS]
+    for i, hits in enumerate(found):
+        assert hits[0].id == f"doc-{i:05d}" and hits[0].text == f"v{version[i]} {i}"
+        for h in hits:
+            j = int(h.id[4:])
+            assert h.text == f"v{version[j]} {j}"
+    assert _graph_live(ns) == _store_live(ns) == set(np.flatnonzero(ns.alive).tolist())
+
+
+def _versioned(i: int, r: int) -> Record:
+    doc = f"doc-{i:05d}"
+    return Record(doc, vec(10_000 * r + i), f"v{r} {i}", {"n": i}, Stamp(FP, doc, f"h{r}", 1.0))
+
+
+def test_many_updates_keep_the_retired_table_bounded(
+    root: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every update retires a label (one ``retired`` row); the rows a snapshot covers are
+    pruned when it is written, so 60 rewrites of 50 documents leave at most the rows since
+    the last snapshot, and none after close. Search (through the graph) returns exactly the
+    newest versions before and after reopening."""
+    monkeypatch.setattr("vecver.backends.local._namespace._EXHAUSTIVE_MAX", 0)
+    n, every = 50, 120
+    b = LocalBackend(root, snapshot_every=every, ef_search=200)
+    b.create_namespace(spec())
+    b.upsert(NS, [_versioned(i, 0) for i in range(n)])
+    most = 0
+    for r in range(1, 61):
+        b.upsert(NS, [_versioned(i, r) for i in range(n)])
+        b._ns[NS].settle()
+        most = max(most, _retired_rows(b._ns[NS]))
+    assert most <= every + 2 * n  # unpruned, it would reach 60 * 50 = 3000
+    assert _floor(b._ns[NS]) > 0
+    _assert_newest_versions(b, n, dict.fromkeys(range(n), 60))
+    b.close()
+    b = LocalBackend(root, ef_search=200)
+    try:
+        b.count(NS)
+        assert _retired_rows(b._ns[NS]) == 0  # close snapshotted and pruned everything
+        _assert_newest_versions(b, n, dict.fromkeys(range(n), 60))
+        b.upsert(NS, [_versioned(i, 61) for i in range(0, n, 2)])
+        _assert_newest_versions(b, n, {i: 61 if i % 2 == 0 else 60 for i in range(n)})
+    finally:
+        b.close()
+
+
+def test_an_instance_lagging_behind_a_pruned_snapshot_reconciles_its_index(
+    root: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Instance ``b`` loaded its index, then ``a`` rewrote every document many times and
+    pruned the retired labels ``b`` would have replayed; ``b`` still marks every old label
+    deleted (it reconciles against the store's live labels) and finds the newest versions."""
+    monkeypatch.setattr("vecver.backends.local._namespace._EXHAUSTIVE_MAX", 0)
+    n = 50
+    a = LocalBackend(root, snapshot_every=60, ef_search=200)
+    b = LocalBackend(root, ef_search=200)
+    try:
+        a.create_namespace(spec())
+        a.upsert(NS, [_versioned(i, 0) for i in range(n)])
+        _assert_newest_versions(b, n, dict.fromkeys(range(n), 0))
+        lag = b._ns[NS].applied_seq
+        for r in range(1, 6):
+            a.upsert(NS, [_versioned(i, r) for i in range(n)])
+        a._ns[NS].settle()
+        assert _floor(a._ns[NS]) > lag  # b's tail of retired rows is gone
+        _assert_newest_versions(b, n, dict.fromkeys(range(n), 5))
+        _assert_newest_versions(a, n, dict.fromkeys(range(n), 5))
+    finally:
+        a.close()
+        b.close()
+
+
+_UPDATER = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    from vecver.backends.local import LocalBackend
+    from vecver.types import NamespaceSpec, Record, Stamp
+
+    root, dim, fp = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    n, start, every = int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+    b = LocalBackend(root, snapshot_every=every)
+    b.create_namespace(NamespaceSpec("docs", dim, "cosine", fp))
+    r = start
+    while True:
+        recs = []
+        for i in range(n):
+            doc = f"doc-{i:05d}"
+            v = np.random.default_rng(10_000 * r + i).standard_normal(dim).astype(np.float32)
+            recs.append(Record(doc, v, f"v{r} {i}", {"n": i}, Stamp(fp, doc, f"h{r}", 1.0)))
+        for s in range(0, n, 25):  # two transactions per round
+            b.upsert("docs", recs[s : s + 25])
+        print(f"acked {r}", flush=True)
+        r += 1
+    """
+)
+
+
+@pytest.mark.parametrize("every", [40, 120])
+def test_kill_9_while_updating_and_pruning_then_reopen_is_exact(
+    root: str, monkeypatch: pytest.MonkeyPatch, every: int
+) -> None:
+    """A process rewriting 50 documents over and over (snapshots, and so prunes, every
+    ``every`` rows) is SIGKILLed at three different moments, reopening the namespace in
+    between; each time the store holds whole versions, the retired table stays bounded,
+    the reopened graph holds exactly the live labels, and search returns the newest
+    version of every document."""
+    monkeypatch.setattr("vecver.backends.local._namespace._EXHAUSTIVE_MAX", 0)
+    n = 50
+    start = 0
+    for kill_after in (6, 13, 9):
+        child = subprocess.Popen(
+            [sys.executable, "-c", _UPDATER, root, str(DIM), FP, str(n), str(start), str(every)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        acked = start - 1
+        try:
+            assert child.stdout is not None
+            while acked < start + kill_after:
+                line = child.stdout.readline()
+                if not line:
+                    err = child.stderr.read() if child.stderr else ""
+                    raise AssertionError(f"child died: {err}")
+                acked = int(line.split()[1])
+        finally:
+            os.kill(child.pid, signal.SIGKILL)
+            child.wait()
+        b = LocalBackend(root, ef_search=200)
+        try:
+            got = b.fetch(NS, [f"doc-{i:05d}" for i in range(n)], with_vectors=True)
+            version = {int(d[4:]): int(r.text.split()[0][1:]) for d, r in got.items() if r.text}
+            assert len(version) == n and min(version.values()) >= acked
+            for i, r in version.items():
+                v = got[f"doc-{i:05d}"].vector
+                assert v is not None and np.array_equal(v, vec(10_000 * r + i))
+            b.count(NS)
+            ns = b._ns[NS]
+            # bounded: rows since the last snapshot, plus at most one unpruned snapshot's
+            assert _retired_rows(ns) <= 2 * every + 2 * n
+            _assert_newest_versions(b, n, version)
+            start = max(version.values()) + 1
+        finally:
+            b.close()
+
+
+# -- the payload cache of search hits -----------------------------------------------------
+
+
+def test_search_hits_from_the_payload_cache_are_right_and_bounded(
+    root: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hits served from the in-memory payload cache equal those read from the store (id,
+    text, metadata, stamp), mutating a hit's metadata changes no later hit, and the cache
+    stays within its byte bound (oldest entries dropped) while every hit stays right."""
+    import vecver.backends.local._namespace as lns
+
+    monkeypatch.setattr(lns, "_PAYLOAD_BYTES", 40_000)
+    n = 400
+    b = LocalBackend(root)
+    try:
+        b.create_namespace(spec())
+        nested = {"tags": ["a", "b"], "inner": {"x": 1}}
+        records = [rec(i, meta=nested if i % 2 else {"n": i, "s": "é\u2603"}) for i in range(n)]
+        b.upsert(NS, records)
+        want = {r.id: r for r in records}
+        for rnd in range(3):
+            for i in range(0, n, 3):
+                for h in b.search(NS, vec(i), 5)[0]:
+                    r = want[h.id]
+                    assert (h.text, h.metadata, h.stamp) == (r.text, r.metadata, r.stamp)
+                    h.metadata["mutated"] = rnd  # must not reach the cache
+                    if "tags" in h.metadata:
+                        h.metadata["tags"].append("z")
+            ns = b._ns[NS]
+            size = sum(p[4] for p in ns.payload.values())
+            assert ns.payload_bytes == size <= 40_000
+            assert 0 < len(ns.payload) < n  # bounded: not every hit read is kept
+    finally:
+        b.close()

@@ -110,6 +110,8 @@ class LocalBackend(Backend):
     - An update costs about what an insert does: the new vector is added under a fresh
       hnswlib label and the old label is marked deleted (hnswlib's in-place update is
       several times slower); the index is compacted once dead labels outnumber live ones.
+      The store's list of retired labels is pruned whenever a snapshot is written, so it
+      holds at most the labels retired since the last snapshot (not one row per update).
       The index add of a chunk runs on in the background once it is committed, overlapping
       the caller's next batch; every later operation on the namespace waits for it first.
     - A full disk is reported as ``StorageFull`` naming the namespace, for writes and reads.
@@ -362,6 +364,15 @@ class LocalBackend(Backend):
         """ANN search (``ef = max(ef_search, k)``), at most ``min(k, count)`` hits per query,
         best first (ties by id); small namespaces and selective filters are searched
         exactly. A filter selects exactly what :meth:`Filter.matches` selects."""
+        ns = self._ns.get(namespace)
+        if ns is not None:
+            # the common case, without the generator of _use: what _use checks (open, not
+            # closed, not dropped or replaced on disk, index in sync), in the same order
+            with ns.lock:
+                if not ns.closed and not self._closed and not ns.is_stale():
+                    with _translated((namespace, ns.dir)):
+                        ns.sync()
+                        return ns.search(queries, k, flt)
         with self._use(namespace, index=True) as ns:
             return ns.search(queries, k, flt)
 

@@ -18,7 +18,13 @@ Tables of ``store.sqlite``:
   every label used so far (so labels are never reused), and retires the old one: adding a
   new element to an HNSW graph is several times faster than hnswlib's in-place update.
 - ``retired(label, seq)``: the labels that writes at ``seq`` moved rows away from; replaying
-  the store marks them deleted in the index.
+  the store marks them deleted in the index. Needed only by an index that is older than
+  ``seq`` (a snapshot, or another process's in-memory index), so it is pruned when a
+  snapshot is written: the rows up to that snapshot's seq go, and ``meta.retired_floor``
+  records the highest seq pruned. An index older than the floor (a lagging process, an
+  older snapshot put back) cannot learn its retired labels from the table, and is instead
+  reconciled against the store's live labels (every label it holds that no live row has is
+  marked deleted): slower, but as exact.
 - ``blobs(label, vector, text)``: the float32 vector bytes and the text of each live row,
   kept apart so that scanning ``rows`` (filters, counts) does not page through vectors.
 
@@ -28,13 +34,17 @@ with ``seq > S``; before every operation ``PRAGMA data_version`` tells whether a
 connection committed, and if so the rows written since ``applied_seq`` are replayed.
 Retired labels stay in the graph, marked deleted, until they outnumber the live ones; then
 the index is rebuilt from its live elements (compaction, in memory; the store is untouched).
+
+Crash safety of the pruning: it runs in its own transaction only after the snapshot that
+covers it is durable (fsynced, renamed, directory fsynced). A kill before it leaves the rows
+(merely not pruned); after it, the snapshot holds every pruned label marked deleted (or
+compacted away), and any older index is reconciled as above.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import itertools
 import json
 import logging
 import os
@@ -96,9 +106,14 @@ _BRUTE_MAX = 20_000
 _COMPACT_MIN = 1024
 #: hit payloads (id, text, metadata, stamp) kept in memory per namespace, by label: a
 #: label's row never changes while it is live (every write takes a fresh label), so an
-#: entry stays right for as long as the index can return its label
-_PAYLOAD_MAX = 16_384
-#: ... for texts of at most this many characters (bounds the memory of the cache)
+#: entry stays right for as long as the index can return its label. Bounded by an
+#: estimate of their size in bytes (text, metadata JSON, id, plus a fixed overhead per
+#: entry), not by a count, so that short payloads are all kept and long ones cannot
+#: take more than this
+_PAYLOAD_BYTES = 48 * 1024 * 1024
+#: ... the estimated fixed cost of an entry (dict slot, tuples, Stamp, small strings)
+_PAYLOAD_ENTRY = 480
+#: ... for texts of at most this many characters
 _PAYLOAD_TEXT_MAX = 4096
 #: hits of at most this many labels are read with one ``IN (?, ...)`` statement (cached by
 #: SQLite per count); more go through ``json_each``
@@ -145,10 +160,10 @@ _HITS_SELECT = (
     f"SELECT r.label, {_RECORD_COLS} FROM rows r JOIN blobs b ON b.label = r.label"
     " WHERE r.deleted = 0 AND r.label IN "
 )
-_SCALARS = (str, int, float, bool, type(None))
 
-#: what a hit needs of a row: id, text, metadata (a dict of scalars, or JSON), stamp
-_Payload = tuple[str, "str | None", "dict[str, Any] | str", Stamp]
+#: what a hit needs of a row: id, text, metadata (a dict of scalars, or JSON), stamp; and
+#: the estimated bytes the entry holds in the payload cache
+_Payload = tuple[str, "str | None", "dict[str, Any] | str", Stamp, int]
 
 _json_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 
@@ -317,11 +332,27 @@ def _encodable(s: str) -> bool:
     return True
 
 
+#: the C encoder ``_json_encode`` builds on every call (``JSONEncoder.encode`` makes a new
+#: one each time), built once: the same output. No circular-reference check (the base
+#: refuses metadata nested more than 64 deep before a backend sees it)
+_c_encode: Any = (
+    json.encoder.c_make_encoder(  # type: ignore[attr-defined]
+        None, json.JSONEncoder().default, json.encoder.encode_basestring,
+        None, ":", ",", False, False, False,
+    )
+    if getattr(json.encoder, "c_make_encoder", None) is not None
+    else None
+)
+
+
 def _metadata_json(md: Any) -> str:
+    """Metadata as compact JSON (non-ASCII kept), ``{}`` when empty."""
     if not md:
         return "{}"
-    if not isinstance(md, dict):
+    if type(md) is not dict:
         md = dict(md)
+    if _c_encode is not None:
+        return "".join(_c_encode(md, 0))
     return _json_encode(md)
 
 
@@ -374,6 +405,11 @@ class Namespace:
         self.live = 0
         self.since_snapshot = 0
         self.snapshot_seq = 0
+        #: a cursor kept for ``PRAGMA data_version`` (checked before every operation)
+        self.dv_cursor: sqlite3.Cursor | None = None
+        #: a snapshot complete up to this seq was written inside a transaction: its
+        #: ``retired`` rows are pruned once that transaction ends (0: nothing due)
+        self.prune_due = 0
         self.executor: ThreadPoolExecutor | None = None
         # the index add an upsert left running (see settle): (future, index, labels added,
         # labels retired, seq of the write)
@@ -381,6 +417,8 @@ class Namespace:
         # label -> (id, text, metadata, stamp) of hits read before; the metadata is a dict
         # of scalars (handed out as a copy) or its JSON text (parsed for every hit)
         self.payload: dict[int, _Payload] = {}
+        #: the estimated size of :attr:`payload` (see ``_PAYLOAD_BYTES``)
+        self.payload_bytes = 0
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -537,6 +575,8 @@ class Namespace:
             self.snapshot_seq = base
             self.since_snapshot = 0
             self._replay_rows(base, after_snapshot=base > 0)
+            if 0 < base < self._retired_floor():
+                self._reconcile_snapshot()
             self.applied_seq = current
         self.data_version = dv
         self._maybe_snapshot()
@@ -545,8 +585,16 @@ class Namespace:
         seq: int = self.conn.execute("SELECT seq FROM counter WHERE k = 0").fetchone()[0]
         return seq
 
+    def _retired_floor(self) -> int:
+        """The highest seq whose ``retired`` rows were pruned (0: none ever were)."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'retired_floor'").fetchone()
+        return 0 if row is None else int(row[0])
+
     def _data_version(self) -> int:
-        dv: int = self.conn.execute("PRAGMA data_version").fetchone()[0]
+        cur = self.dv_cursor
+        if cur is None:
+            cur = self.dv_cursor = self.conn.cursor()
+        dv: int = cur.execute("PRAGMA data_version").fetchone()[0]
         return dv
 
     def _replay_rows(self, since: int, *, after_snapshot: bool = False) -> None:
@@ -594,8 +642,45 @@ class Namespace:
             current = self._counter()
             if current != self.applied_seq:
                 self._replay_rows(self.applied_seq)
+                if self.applied_seq < self._retired_floor():
+                    self._reconcile_live()
                 self.applied_seq = current
         self.data_version = dv
+
+    def _store_live(self) -> npt.NDArray[np.bool_]:
+        """A bitmap over the index's labels: True where a live row of the store has the
+        label (inside the caller's read transaction)."""
+        live = np.fromiter(
+            (r[0] for r in self.conn.execute("SELECT label FROM rows WHERE deleted = 0")),
+            dtype=np.int64,
+        )
+        keep = np.zeros(self.alive.shape[0], dtype=bool)
+        keep[live[live < keep.shape[0]]] = True
+        return keep
+
+    def _reconcile_live(self) -> None:
+        """Mark deleted every label the index holds alive that no live row of the store has
+        (after a replay from a seq whose ``retired`` rows were pruned since)."""
+        stale = np.flatnonzero(self.alive & ~self._store_live()).astype(np.int64)
+        if stale.size:
+            log.info("namespace %r: %d retired labels found by reconciling the index with "
+                     "the store", self.spec.name, int(stale.size))
+        self._mark_deleted(stale)
+
+    def _reconcile_snapshot(self) -> None:
+        """After loading (and replaying onto) a snapshot older than the retired floor: mark
+        deleted every element of the graph that no live row has. The bitmaps were built
+        from the store, so which of those the snapshot already holds as deleted is unknown;
+        marking one twice is refused by hnswlib and ignored."""
+        unsure = np.flatnonzero(self.present & ~self.alive & ~self._store_live())
+        marked = 0
+        for label in unsure.tolist():
+            try:
+                self.index.mark_deleted(label)
+            except RuntimeError:  # already marked in the snapshot
+                continue
+            marked += 1
+        self.since_snapshot += marked
 
     def sync(self, *, defer: bool = False) -> None:
         """Make the index reflect every committed write (cheap when nothing changed).
@@ -750,6 +835,41 @@ class Namespace:
                 with contextlib.suppress(OSError):
                     os.unlink(path)
         self._remove_stale_temps()
+        self.prune_due = max(self.prune_due, seq)
+        if not self.conn.in_transaction:  # else (an upsert's settle) once that commits
+            self._prune_if_due()
+
+    def _prune_if_due(self) -> None:
+        """Prune the ``retired`` rows a written snapshot covers (outside any transaction).
+        A failure is logged: the rows only cost space, and are pruned after the next one."""
+        through = self.prune_due
+        if through <= 0 or self.conn.in_transaction:
+            return
+        self.prune_due = 0
+        try:
+            self.prune_retired(through)
+        except sqlite3.Error as e:
+            log.warning("could not prune retired labels of namespace %r: %s", self.spec.name, e)
+
+    def prune_retired(self, through: int) -> int:
+        """Delete the ``retired`` rows of writes up to ``through`` and raise the floor to it;
+        the number of rows deleted. Call only once a durable snapshot complete up to at
+        least ``through`` exists (every label retired up to then is marked deleted in it),
+        so the rows could serve only indexes older than that snapshot, which reconcile
+        instead. Takes the write lock only when there is something to prune."""
+        conn = self.conn
+        row = conn.execute("SELECT 1 FROM retired WHERE seq <= ? LIMIT 1", (through,)).fetchone()
+        if row is None:
+            return 0
+        with transaction(conn):
+            n = conn.execute("DELETE FROM retired WHERE seq <= ?", (through,)).rowcount
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('retired_floor', ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = max(CAST(value AS INTEGER),"
+                " CAST(excluded.value AS INTEGER))",
+                (str(through),),
+            )
+        return int(n)
 
     def _remove_stale_temps(self) -> None:
         """Temp files left by writers killed mid-snapshot (older than an hour)."""
@@ -864,6 +984,7 @@ class Namespace:
                     raise InvalidId(bad) from e
                 raise InvalidInput(f"text or metadata is not valid Unicode: {e}") from e
             raise
+        self._prune_if_due()  # after a snapshot written by the settle above
         if added is not None:
             self.pending = (added, self.index, labels, old, seq)
             return
@@ -914,20 +1035,18 @@ class Namespace:
     # -- reads ------------------------------------------------------------------------
 
     def _records(self, rows: list[Any], with_vectors: bool) -> list[Record]:
-        vecs = _stack([r[6] for r in rows], self.spec.dimension) if with_vectors else None
-        out: list[Record] = []
-        for i, r in enumerate(rows):
-            doc_id = r[0]
-            out.append(
-                Record(
-                    doc_id,
-                    vecs[i] if vecs is not None else None,
-                    r[5],
-                    _loads(r[4]),
-                    Stamp(r[1], doc_id, r[2], r[3]),
-                )
-            )
-        return out
+        """Records from rows of ``_RECORD_COLS`` (+ the vector blob)."""
+        md = _MetadataReader()
+        if not with_vectors:
+            return [
+                Record(doc_id, None, text, md.read(md_json), Stamp(fp, doc_id, sh, at))
+                for doc_id, fp, sh, at, md_json, text in rows
+            ]
+        vecs = _stack([r[6] for r in rows], self.spec.dimension)
+        return [
+            Record(doc_id, v, text, md.read(md_json), Stamp(fp, doc_id, sh, at))
+            for (doc_id, fp, sh, at, md_json, text, _), v in zip(rows, vecs, strict=True)
+        ]
 
     def fetch(self, ids: Sequence[str], with_vectors: bool) -> dict[str, Record]:
         """Records of the present ids, in one query."""
@@ -1022,9 +1141,9 @@ class Namespace:
 
     def _knn(
         self, queries: Matrix, k: int, flt: Any
-    ) -> tuple[list[IntArray], list[npt.NDArray[np.float64]]] | None:
-        """ANN search; None when hnswlib cannot return ``k`` results (the caller falls back
-        to brute force)."""
+    ) -> tuple[list[list[int]], list[list[float]]] | None:
+        """ANN search: per query its labels and scores (plain lists, best first); None when
+        hnswlib cannot return ``k`` results (the caller falls back to brute force)."""
         index = self.index
         index.set_ef(max(self.params.ef_search, k))
         try:
@@ -1035,14 +1154,19 @@ class Namespace:
                 labels, dist = index.knn_query(queries, k=k, num_threads=1, filter=flt)
         except RuntimeError:
             return None
-        scores = hnsw_scores(self.spec.metric, dist.astype(np.float64))
-        return list(labels.astype(np.int64)), list(scores)
+        # float32 distances as Python floats are exact; 1 - d (or -d) in double precision
+        # gives the same scores as hnsw_scores over a float64 array
+        if self.spec.metric == "l2":
+            scores = [[-d for d in row] for row in dist.tolist()]
+        else:
+            scores = [[1.0 - d for d in row] for row in dist.tolist()]
+        return labels.tolist(), scores
 
     def _brute(self, queries: Matrix, labels: IntArray, k: int) -> list[list[Hit]]:
         """Exact scores against ``labels``; keeps every candidate tied with the k-th best so
         that ties are broken by id, like the reference backend."""
-        per_q_labels: list[IntArray] = []
-        per_q_scores: list[npt.NDArray[np.float64]] = []
+        per_q_labels: list[list[int]] = []
+        per_q_scores: list[list[float]] = []
         step = 8192
         best: list[tuple[IntArray, npt.NDArray[np.float32]]] = [
             (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
@@ -1057,34 +1181,33 @@ class Namespace:
                 sc = np.concatenate([best[qi][1], scores[qi]])
                 best[qi] = _top_with_ties(lab, sc, k)
         for lab, sc in best:
-            per_q_labels.append(lab)
-            per_q_scores.append(sc.astype(np.float64))
+            per_q_labels.append(lab.tolist())
+            per_q_scores.append(sc.astype(np.float64).tolist())
         return self._hits(per_q_labels, per_q_scores, k)
 
     def _hits(
         self,
-        labels: list[IntArray],
-        scores: list[npt.NDArray[np.float64]],
+        labels: list[list[int]],
+        scores: list[list[float]],
         k: int,
     ) -> list[list[Hit]]:
         """Hits with text, metadata and stamp (from the payload cache, the rest read in one
-        query); best first, ties by id."""
+        query); best first, ties by id. A row already strictly best first (hnswlib's order,
+        when no scores tie) is not sorted again."""
         payload = self.payload
-        label_rows = [row.tolist() for row in labels]
-        missing = {x for row in label_rows for x in row if x not in payload}
+        missing = {x for row in labels for x in row if x not in payload}
         fresh = self._read_payload(missing) if missing else {}
         out: list[list[Hit]] = []
-        for lab_row, sc_row in zip(label_rows, scores, strict=True):
+        for lab_row, sc_row in zip(labels, scores, strict=True):
             hits: list[Hit] = []
-            for label, score in zip(lab_row, sc_row.tolist(), strict=True):
+            for label, score in zip(lab_row, sc_row, strict=True):
                 p = payload.get(label) or fresh.get(label)
                 if p is None:
                     continue  # deleted by another process since our last sync
                 md = p[2]
-                hits.append(
-                    Hit(p[0], score, p[1], dict(md) if isinstance(md, dict) else _loads(md), p[3])
-                )
-            if len(hits) > 1:
+                meta = dict(md) if isinstance(md, dict) else _parse_object(md)
+                hits.append(Hit(p[0], score, p[1], meta, p[3]))
+            if len(hits) > 1 and not all(a.score > b.score for a, b in zip(hits, hits[1:])):
                 hits.sort(key=_hit_order)
             out.append(hits[:k])
         return out
@@ -1099,25 +1222,81 @@ class Namespace:
         else:
             cur = self.conn.execute(_HITS_SELECT + _IDS_IN, (json.dumps(wanted),))
         fresh: dict[int, _Payload] = {}
+        cache = not self.params.in_place_updates  # rewritten ids keep their labels there
+        payload = self.payload
+        size = self.payload_bytes
         for label, doc_id, fp, sh, at, md_json, text in cur:
-            md: dict[str, Any] | str = md_json or "{}"
-            if md == "{}":
+            md: dict[str, Any] | str
+            if not md_json or md_json == "{}":
                 md = {}
             else:
-                parsed = _loads(md_json)
-                if all(isinstance(v, _SCALARS) for v in parsed.values()):
-                    md = parsed
-            fresh[label] = (doc_id, text, md, Stamp(fp, doc_id, sh, at))
-        if not self.params.in_place_updates:  # rewritten ids keep their labels there
-            payload = self.payload
-            for label, p in fresh.items():
-                if p[1] is None or len(p[1]) <= _PAYLOAD_TEXT_MAX:
-                    payload[label] = p
-            if len(payload) > _PAYLOAD_MAX:  # drop the oldest entries (and a quarter more)
-                drop = len(payload) - _PAYLOAD_MAX + _PAYLOAD_MAX // 4
-                for label in list(itertools.islice(payload, drop)):
-                    del payload[label]
+                parsed = _parse_object(md_json)
+                md = parsed if all(type(v) in _SCALAR_TYPES for v in parsed.values()) else md_json
+            nbytes = _PAYLOAD_ENTRY + len(doc_id) + len(md_json or "") + len(text or "")
+            p = fresh[label] = (doc_id, text, md, Stamp(fp, doc_id, sh, at), nbytes)
+            if cache and (text is None or len(text) <= _PAYLOAD_TEXT_MAX):
+                payload[label] = p
+                size += nbytes
+        if size > _PAYLOAD_BYTES:  # drop the oldest entries, down to 3/4 of the bound
+            drop = []
+            for label, p in payload.items():
+                if size <= _PAYLOAD_BYTES * 3 // 4:
+                    break
+                drop.append(label)
+                size -= p[4]
+            for label in drop:
+                del payload[label]
+            if not payload:
+                size = 0
+        self.payload_bytes = size
         return fresh
+
+
+class _MetadataReader:
+    """Parses the metadata JSON of one page of rows. Metadata often repeats (a source, a
+    category, a language): a repeated text of scalars only is parsed once, and each record
+    gets its own copy of the dict. Gives up memoizing when the first texts do not repeat."""
+
+    __slots__ = ("memo", "tries", "hits")
+
+    def __init__(self) -> None:
+        self.memo: dict[str, dict[str, Any]] = {}
+        self.tries = 0
+        self.hits = 0
+
+    def read(self, md_json: str | None) -> dict[str, Any]:
+        if not md_json or md_json == "{}":
+            return {}
+        memo = self.memo
+        got = memo.get(md_json)
+        if got is not None:
+            self.hits += 1
+            return dict(got)
+        parsed = _parse_object(md_json)
+        if self.tries < 64 or self.hits * 4 >= self.tries:  # memoize while it pays
+            self.tries += 1
+            if len(memo) < 4096 and all(type(v) in _SCALAR_TYPES for v in parsed.values()):
+                memo[md_json] = parsed
+                return dict(parsed)
+        return parsed
+
+
+_SCALAR_TYPES = frozenset((str, int, float, bool, type(None)))
+_scan_once: Any = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+
+def _parse_object(text: str) -> dict[str, Any]:
+    """A JSON object written by this backend (compact, no surrounding space), parsed with
+    the decoder's scanner directly (what ``json.loads`` ends in, minus its wrappers); any
+    other text is parsed by ``json.loads``."""
+    if text[:1] == "{":
+        try:
+            obj, end = _scan_once(text, 0)
+        except (StopIteration, ValueError):
+            obj, end = None, -1
+        if end == len(text) and type(obj) is dict:
+            return obj
+    return _loads(text)
 
 
 def _hit_order(h: Hit) -> tuple[float, str]:
