@@ -574,11 +574,12 @@ class _BackfillRun:
     # -- copy: the producer (background thread) and the consumer (this thread)
 
     def _copy(self) -> None:
+        enabled = self.opts.progress if self.opts.progress is not None else self.ws.progress
         bar = Progress(
             f"backfill {self.collection} -> {self.target.space_label}",
-            self.src.estimate(),
-            enabled=(self.opts.progress if self.opts.progress is not None
-                     else self.ws.progress),
+            # the estimate is a count (a scan on some databases): only for a bar shown
+            self.src.estimate() if enabled is not False else None,
+            enabled=enabled,
         )
         bar.done = self.rep.done
         try:
@@ -598,12 +599,24 @@ class _BackfillRun:
             return
         be = ws.backend_for(target)
         epoch = ws.manifest.write_epoch(collection)
+        # What the target holds is fetched only to skip documents copied already (a
+        # resumed run, a hot phase, dual-writes, lazy re-embeds). A run that starts from
+        # the beginning with the target empty and no write open holds only its own
+        # earlier pages (other ids) for as long as no write is issued: those pages skip
+        # the fetch. It only saves work: correctness against concurrent writes is the
+        # race check's (``_raced``), which does not depend on it.
+        empty_at: tuple[int, int] | None = None
+        if self.cursor is None and epoch[1] == 0 and not be.scan(target.name, limit=1).records:
+            empty_at = epoch
         for docs, nxt in self.src.pages(self.cursor, self.batch):
             scanned = len(docs)
             if not self.from_active and docs:
                 dead = ws.manifest.tombstoned(collection, [d.id for d in docs])
                 docs = [d for d in docs if d.id not in dead]
-            have = be.fetch(target.name, [d.id for d in docs]) if docs else {}
+            if empty_at is not None and epoch != empty_at:
+                empty_at = None  # a write was issued: from now on, ask the target
+            have = (be.fetch(target.name, [d.id for d in docs])
+                    if docs and empty_at is None else {})  # fmt: skip
             todo = [d for d in docs if needs_embedding(have.get(d.id), d, target)]
             recs, rest = from_stored(ws, collection, target, todo)  # derived spaces
             recs += embed_or_fail(ws, collection, target, rest) if rest else []
