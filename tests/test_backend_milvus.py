@@ -756,3 +756,39 @@ def test_backfill_interrupted_by_a_milvus_failure_resumes_clean(tmp_path: Path) 
         assert sorted(got) == sorted(d.id for d in docs)
         for r in verify(ws, "c"):
             assert r.clean, r.to_dict()
+
+
+def test_rescore_off_takes_milvus_distances(tmp_path: Path) -> None:
+    """``rescore=False`` asks Milvus for no vectors and scores hits from its distances: on
+    well-separated data the same hits as the default, scores within float32 rounding of
+    the exact ones, in vecver's convention for every metric (L2 negated)."""
+    from vecver.errors import ConfigError
+
+    path = str(tmp_path / "rescore.db")
+    b = MilvusBackend(path)
+    try:
+        specs = {}
+        for metric in ("cosine", "dot", "l2"):
+            spec = make_spec(f"vv_rs_{metric}", 8, metric)  # type: ignore[arg-type]
+            b.create_namespace(spec)
+            b.upsert(spec.name, make_records(spec, 40, 3))
+            specs[metric] = spec
+        q = np.random.default_rng(1).standard_normal((3, 8)).astype(np.float32)
+        exact = {m: b.search(s.name, q, 5) for m, s in specs.items()}
+    finally:
+        b.close()
+    fast = MilvusBackend(path, rescore=False)
+    try:
+        for metric, spec in specs.items():
+            quick = fast.search(spec.name, q, 5)
+            for e, f in zip(exact[metric], quick, strict=True):
+                assert [h.id for h in e] == [h.id for h in f], metric
+                for x, y in zip(e, f, strict=True):
+                    assert abs(x.score - y.score) < 1e-4 * max(1.0, abs(x.score)), metric
+                    assert (y.text, y.metadata, y.stamp) == (x.text, x.metadata, x.stamp)
+            if metric == "l2":
+                assert all(h.score <= 0 for h in quick[0])
+    finally:
+        fast.close()
+    with pytest.raises(ConfigError, match="rescore"):
+        MilvusBackend(path, rescore="no")  # type: ignore[arg-type]
