@@ -689,6 +689,12 @@ class WeaviateBackend(Backend):
                 return _NOTHING  # no record ever held a number in that field
         if wf.client_side is None:
             return wf.native
+        return self._resolved_on_client(namespace, wf)
+
+    def _resolved_on_client(self, namespace: str, wf: Any) -> Any:
+        """``wf`` with its client-side part (string ranges) resolved by a scan of
+        ``namespace`` to the ids of the records that satisfy it, or :data:`_NOTHING`."""
+        assert wf.client_side is not None
         ids: list[str] = []
         cursor: str | None = None
         while True:

@@ -67,7 +67,6 @@ from ...errors import (
     BackendError,
     BatchObjectsFailed,
     ConfigError,
-    FilterNotExpressible,
     ForeignNamespace,
     NamespaceNotFound,
     VecverError,
@@ -95,7 +94,6 @@ _SPACE_KEY = "vecver_space"
 _PLAIN_REST = re.compile(r"[a-z0-9_]{1,48}")
 _SLOT_OF = re.compile(r"(.+)_(id|fp|hash|at|text|meta|keys|gone|vn_[0-9a-f]{20})")
 _NAME_MAX = 255
-_MAX_RESOLVED = 100_000
 _PAGE = 500
 _TRIES = 4
 
@@ -687,25 +685,7 @@ class WeaviateNamedBackend(WeaviateBackend):
             return _NOTHING  # no record of this namespace ever held a number there
         if wf.client_side is None:
             return wf.native
-        ids: list[str] = []
-        cursor: str | None = None
-        while True:
-            page = self._scan(slot.spec.name, cursor, 1000, False)
-            ids.extend(uuid_for(r.id) for r in page.records if wf.client_side.matches(r.metadata))
-            if len(ids) > _MAX_RESOLVED:
-                raise FilterNotExpressible(
-                    self.name, wf.client_side.conditions[0].field,
-                    f"a string range is resolved on the client and this one admits more "
-                    f"than {_MAX_RESOLVED} records",
-                    hint="narrow it with eq, in or numeric range conditions",
-                )  # fmt: skip
-            cursor = page.next_cursor
-            if cursor is None:
-                break
-        if not ids:
-            return _NOTHING
-        by_id = WFilter.by_id().contains_any(ids)
-        return by_id if wf.native is None else WFilter.all_of([by_id, wf.native])
+        return self._resolved_on_client(slot.spec.name, wf)
 
 
 def _slot_of(prop: str) -> str | None:
