@@ -959,6 +959,27 @@ class InvalidNamespaceName(InvalidInput):
         )
 
 
+class NamespaceNameTaken(InvalidNamespaceName):
+    """The backend's naming rule maps a new (collection, space) to the physical name of a
+    namespace that the manifest already records for another space or collection (names
+    are derived from collection names and labels, and two pairs can meet: ``a__b`` + ``c``
+    and ``a`` + ``b__c``). Refused before anything is created: sharing it would mix the
+    documents of both."""
+
+    def __init__(self, name: str, backend: str, collection: str, space_label: str) -> None:
+        self.owner_collection = collection
+        self.owner_space = space_label
+        super().__init__(
+            name, backend,
+            f"it is already the namespace of space {space_label!r} of collection "
+            f"{collection!r}",
+        )
+        self.hint = (
+            "give the new space another label (or the collection another name): the "
+            "physical name is derived from both"
+        )
+
+
 class BackendClosed(BackendError):
     """An operation on a backend that was closed."""
 

@@ -22,6 +22,7 @@ from ..backends.registry import get_backend_class, open_backend
 from ..config import DEFAULT_INSTANCE, Config, check_backend_options
 from ..embedders import SpaceEmbedder
 from ..errors import (
+    NamespaceNameTaken,
     StateError,
     UnknownSpace,
 )
@@ -233,12 +234,19 @@ class Workspace:
                                         backend=instance)
         return Collection(self, name)
 
-    @staticmethod
-    def namespace_name(collection: str, space: Space, backend: Backend) -> str:
+    def namespace_name(self, collection: str, space: Space, backend: Backend) -> str:
         """The physical namespace of ``space`` in ``collection`` on ``backend``, by that
-        backend's naming rule; ``InvalidNamespaceName`` when the rule rejects it."""
+        backend's naming rule; ``InvalidNamespaceName`` when the rule rejects it, and
+        ``NamespaceNameTaken`` when the manifest records that name for another space or
+        collection (the rule maps both to one name: sharing it would mix their documents).
+        Checked before anything is created."""
         name = backend.physical_name(collection, space.label, space.fingerprint)
         backend.check_namespace_name(name)
+        owner = self.manifest.namespace(name)
+        if owner is not None and (owner.collection, owner.space_label) != (
+            collection, space.label
+        ):
+            raise NamespaceNameTaken(name, backend.name, owner.collection, owner.space_label)
         return name
 
     # -- recovery ---------------------------------------------------------------------
