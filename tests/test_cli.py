@@ -1127,3 +1127,15 @@ def test_abort_and_migrate_on_another_instance(cli_ws: CliWorkspace, tmp_path: P
     assert "backend" in out.splitlines()[1] and "other" in out
     res = cli_ws.run("migrate", "docs", "--to", "v2", "--on", "nosuch", ok=False)
     assert res.rc == 4 and "nosuch" in res.err
+
+
+def test_emulator_lag_is_refused_in_one_line_for_weaviate() -> None:
+    """--lag emulates Pinecone's eventual consistency; the Weaviate emulator has none, and
+    asking for it is a usage refusal (exit 2, one line), not a traceback."""
+    bad = subprocess.run([sys.executable, "-m", "vecver", "emulator", "weaviate", "--port", "0",
+                          "--lag", "0.1", "--duration", "1"],
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert bad.returncode == 2, bad.stderr
+    lines = bad.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in bad.stderr, bad.stderr
+    assert "lag must be 0 for weaviate" in lines[0]

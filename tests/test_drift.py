@@ -21,7 +21,7 @@ from vecver.config import DriftSettings
 from vecver.drift import check as drift_check
 from vecver.drift import observer as obs
 from vecver.drift import reservoir as rs
-from vecver.drift.check import CANARY_KIND, RESULT_KIND, latest_results, save_reference
+from vecver.drift._check import CANARY_KIND, RESULT_KIND, latest_results, save_reference
 from vecver.drift.stats import centroid_drift, check_sample, energy_shift, mmd_test
 from vecver.errors import (
     ConfigError,
@@ -467,3 +467,20 @@ def test_a_space_written_without_sampling_is_seeded_from_its_namespace(
         rs.flush_all(ws)
         again = rs.stored_view(ws.manifest, "c", "v1")
         assert again is not None and again.seen == 410
+
+
+def test_the_package_function_stays_callable_after_its_module_is_imported() -> None:
+    """``vecver.drift.check`` is the function, also after the CLI's verb module (which
+    imports the implementation) was imported and after a first call: the implementation
+    lives in ``vecver.drift._check``, so importing it never replaces the package's
+    attribute (it did when the module was ``vecver.drift.check``)."""
+    import importlib
+
+    import vecver.drift as drift
+
+    importlib.import_module("vecver.verbs.drift")
+    assert callable(drift.check) and drift.check.__module__ == "vecver.drift"
+    assert drift.DriftReport.__name__ == "DriftReport"
+    assert callable(drift.latest_results)
+    with pytest.raises(AttributeError):
+        drift.no_such_name  # noqa: B018

@@ -21,10 +21,22 @@ from .stats import CentroidResult, MMDResult, centroid_drift, mmd_test
 
 if TYPE_CHECKING:
     from ..runtime.workspace import Workspace
-    from .check import DriftReport
+    from ._check import DriftReport
 
-__all__ = ["CentroidResult", "MMDResult", "centroid_drift", "check", "mmd_test",
-           "save_reference"]
+__all__ = ["CentroidResult", "DriftReport", "MMDResult", "Signal", "centroid_drift", "check",
+           "latest_results", "mmd_test", "save_reference"]
+
+#: names served from the heavy module on first use (see ``__getattr__``)
+_LAZY = ("DriftReport", "Signal", "latest_results")
+
+
+def __getattr__(name: str) -> Any:
+    """``DriftReport``, ``Signal`` and ``latest_results``, imported on first use."""
+    if name in _LAZY:
+        from . import _check
+
+        return getattr(_check, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def check(
@@ -36,9 +48,9 @@ def check(
     recall: bool = True,
     record: bool = True,
 ) -> DriftReport:
-    """Check a space of ``collection`` for drift; see :func:`vecver.drift.check.check`
+    """Check a space of ``collection`` for drift; see :func:`vecver.drift._check.check`
     for the contract (signals, references, errors)."""
-    from .check import check as _check
+    from ._check import check as _check
 
     return _check(ws, collection, space, reference, recall=recall, record=record)
 
@@ -46,7 +58,7 @@ def check(
 def save_reference(ws: Workspace, collection: str, name: str, *,
                    space: str | None = None) -> dict[str, Any]:
     """Save the space's reservoir sample as a named reference; see
-    :func:`vecver.drift.check.save_reference`."""
-    from .check import save_reference as _save
+    :func:`vecver.drift._check.save_reference`."""
+    from ._check import save_reference as _save
 
     return _save(ws, collection, name, space=space)

@@ -42,7 +42,7 @@ def samples(ws: Workspace, collections: Iterable[str] | None = None) -> list[Sam
     """Every drift metric as ``(name, labels, value)``, for ``collections`` (default:
     all). Signals without a value (skipped, insufficient) give no ``vecver_drift_signal``
     sample."""
-    from .check import latest_results
+    from ._check import latest_results
 
     wanted = None if collections is None else set(collections)
     out: list[Sample] = []

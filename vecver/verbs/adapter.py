@@ -161,7 +161,8 @@ class ExportResult:
 def export(config: Config, collection: str, *, from_: str, to: str, output: str,
            version: int | None = None) -> ExportResult:
     """Write a stored adapter to a file, for a derived space
-    (`derive = {from = "OLD-SPACE", adapter = "FILE"}`) or another workspace.
+    (`derive = {from = "NEW-SPACE", adapter = "FILE"}`: the space whose stored vectors
+    the adapter maps, i.e. its NEW space) or another workspace.
 
     :param collection: the collection.
     :param from_: the NEW space of the adapter.

@@ -12,9 +12,9 @@ from typing import Any
 
 from ..cli.render import Renderer, fmt, table
 from ..config import Config
-from ..drift.check import DriftReport, Signal
-from ..drift.check import check as _check
-from ..drift.check import save_reference as _save_reference
+from ..drift._check import DriftReport, Signal
+from ..drift._check import check as _check
+from ..drift._check import save_reference as _save_reference
 from ..errors import InvalidArgument
 from ..runtime.workspace import Workspace
 

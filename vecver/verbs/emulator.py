@@ -54,7 +54,7 @@ def emulator(
     :param host: the address to listen on.
     :param duration: stop after this many seconds (default: serve until interrupted).
     :metavar duration: SECONDS
-    :param lag: seconds before a write is visible to queries (eventual consistency).
+    :param lag: seconds before a write is visible to queries (eventual consistency; pinecone only).
     :metavar lag: SECONDS
     :param rate_limit: probability that a request is answered 429 with Retry-After.
     :metavar rate_limit: P
@@ -75,6 +75,10 @@ def emulator(
     for name, s in (("lag", lag), ("latency", latency)):
         if not s >= 0:
             raise InvalidArgument(name, s, "a number of seconds >= 0")
+    if lag and kind == "weaviate":
+        raise InvalidArgument(
+            "lag", lag, "0 for weaviate (Weaviate's reads reflect acknowledged writes; "
+            "--lag emulates Pinecone's eventual consistency)")
     emu = create(kind, port=port, host=host, lag=lag, rate_limit=rate_limit,
                  unavailable=unavailable, latency=latency)  # fmt: skip
     started = time.monotonic()
