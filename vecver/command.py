@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import DEFAULT_INSTANCE, Config
-from .errors import ConfigError, InvalidArgument, InvalidInput, SourceError
+from .errors import ConfigError, InvalidArgument, InvalidInput, NamespaceNotFound, SourceError
 from .ops import abort as _abort
 from .ops import backfill as _backfill
 from .ops import cutover as _cutover
@@ -157,13 +157,14 @@ class BackfillProgress(Result):
 @dataclass
 class SpaceStatus(Result):
     """One space of a collection: its namespace on backend instance ``backend``, its
-    lifecycle ``state`` and the vectors it stores (``count``; 0 once dropped);
-    ``reason`` says why a ``failed`` space broke."""
+    lifecycle ``state`` and the vectors it stores (``count``; 0 once dropped; None when
+    the namespace is missing from its backend instance: deleted outside vecver, or the
+    instance's settings changed); ``reason`` says why a ``failed`` space broke."""
 
     label: str
     fingerprint: str
     state: str
-    count: int
+    count: int | None
     namespace: str
     backend: str = DEFAULT_INSTANCE
     backfill: BackfillProgress | None = None
@@ -347,7 +348,12 @@ def status(config: Config) -> StatusReport:
             spaces = []
             active_label = None
             for ns in ws.manifest.namespaces(name):
-                count = ws.backend_for(ns).count(ns.name) if ns.state != "dropped" else 0
+                count: int | None = 0
+                if ns.state != "dropped":
+                    try:
+                        count = ws.backend_for(ns).count(ns.name)
+                    except NamespaceNotFound:
+                        count = None  # recorded, but gone from its backend instance
                 ck = ws.manifest.checkpoint(ns.name)
                 if ns.name == active:
                     active_label = ns.space_label

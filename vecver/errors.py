@@ -264,6 +264,25 @@ class StateError(VecverError):
     """An operation is not allowed in the current lifecycle state."""
 
 
+class NamespaceMissing(StateError):
+    """The manifest records a space whose namespace is not on its backend instance any
+    more (deleted outside vecver, or the instance's path, URL or layout changed). A
+    cutover or rollback onto it is refused, forced or not: readers would find nothing."""
+
+    def __init__(self, collection: str, label: str, namespace: str, instance: str) -> None:
+        self.collection = collection
+        self.label = label
+        self.namespace = namespace
+        self.instance = instance
+        super().__init__(
+            f"space {label!r} of {collection!r}: its namespace {namespace!r} does not exist "
+            f"on backend instance {instance!r} (deleted outside vecver, or the instance's "
+            "path, URL or layout changed)",
+            hint=f"restore it or the instance's settings, or `vecver abort {collection} "
+            f"--space {label}` and migrate again",
+        )
+
+
 class NotReady(StateError):
     """Cutover to a space whose backfill is not complete and verified."""
 

@@ -93,7 +93,8 @@ def text_status(r: StatusReport) -> str:
         for s in c.spaces:
             bf = s.backfill
             done = (f"{bf.done}" + (" (finished)" if bf.finished else "")) if bf else "-"
-            row = [s.label, s.state, s.count, s.fingerprint[:12], done]
+            row = [s.label, s.state, "missing" if s.count is None else s.count,
+                   s.fingerprint[:12], done]
             if len(instances) > 1:
                 row.append(s.backend)
             rows.append(row)
@@ -102,6 +103,8 @@ def text_status(r: StatusReport) -> str:
             header.append("backend")
         out.append(table(rows, header))
         out += [f"  {s.label} failed: {s.reason}" for s in c.spaces if s.reason]
+        out += [f"  {s.label}: namespace {s.namespace} is missing from backend instance "
+                f"{s.backend!r}" for s in c.spaces if s.count is None]
     return "\n".join(out)
 
 

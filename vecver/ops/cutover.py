@@ -30,6 +30,8 @@ from ..errors import (
     BackendError,
     GateChecksNotRun,
     GateFailed,
+    NamespaceMissing,
+    NamespaceNotFound,
     NoPreviousSpace,
     NotEvaluated,
     NotReady,
@@ -220,7 +222,9 @@ def cutover(
     not run, e.g. relevance without judged queries); each refusal is recorded with the
     gate's checks. ``force`` skips the gate (the report's ``gate`` is then None). The
     previous active space becomes ``retired`` and keeps receiving writes, so
-    :func:`rollback` is exact. Concurrent readers see the old or the new space."""
+    :func:`rollback` is exact. Concurrent readers see the old or the new space. Refused
+    (``NamespaceMissing``), forced or not, before the gate, when the target's namespace
+    is not on its backend instance any more."""
     ws.manifest.require_collection(collection)
     ws.recover(collection)
     rows = ws.manifest.namespaces(collection)
@@ -244,6 +248,7 @@ def cutover(
         raise StateError(f"space {target.space_label!r} is already active in {collection!r}")
     if target.state != "ready":
         raise NotReady(collection, target.space_label, target.state)
+    _require_present(ws, collection, target)
     gate: GateResult | None = None
     if not force:
         gate = gate_check(ws, collection, target)
@@ -255,6 +260,15 @@ def cutover(
     prev_row = ws.manifest.namespace(prev)
     return CutoverReport(collection, prev_row.space_label if prev_row else prev,
                          target.space_label, force, gate)
+
+
+def _require_present(ws: Workspace, collection: str, ns: NamespaceRow) -> None:
+    """Raise ``NamespaceMissing`` unless the namespace of ``ns`` exists on its backend
+    instance: the alias is never pointed at nothing, not even by a forced cutover."""
+    try:
+        ws.backend_for(ns).describe_namespace(ns.name)
+    except NamespaceNotFound:
+        raise NamespaceMissing(collection, ns.space_label, ns.name, ns.backend) from None
 
 
 def _switch(ws: Workspace, collection: str, prev: str, to_ns: str, reason: str,
@@ -288,13 +302,17 @@ def _switch(ws: Workspace, collection: str, prev: str, to_ns: str, reason: str,
 def rollback(ws: Workspace, collection: str) -> CutoverReport:
     """Point the alias back at the previous active space (kept ``retired``, and kept up
     to date by dual-write). The space rolled back from becomes ``ready`` again. Raises
-    ``NoPreviousSpace`` when there is none."""
+    ``NoPreviousSpace`` when there is none, ``NamespaceMissing`` when its namespace is not
+    on its backend instance any more."""
     ws.manifest.require_collection(collection)
     ws.recover(collection)
     prev = ws.manifest.previous_active(collection)
     if prev is None:
         raise NoPreviousSpace(collection)
     current = ws.manifest.active_namespace(collection)
+    prev_ns = ws.manifest.namespace(prev)
+    if prev_ns is not None:
+        _require_present(ws, collection, prev_ns)
     _switch(ws, collection, current, prev, "rollback")
     cur_row = ws.manifest.namespace(current)
     prev_row = ws.manifest.namespace(prev)

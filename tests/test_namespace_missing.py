@@ -1,0 +1,89 @@
+"""A namespace deleted behind vecver's back (or an instance whose settings changed):
+status reports it, and neither a cutover (forced or not) nor a rollback points the alias
+at it. Before the check, ``status`` failed as a whole with "namespace ... does not exist",
+and ``cutover --force`` switched every reader onto nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from vvcore import config, make_docs
+
+import vecver
+from vecver import command
+from vecver.errors import NamespaceMissing, StateError
+from vecver.ops import cutover as ops_cutover
+
+
+@pytest.mark.parametrize("backend", ["memory", "local"])
+def test_cutover_and_rollback_refuse_a_space_whose_namespace_is_gone(
+    tmp_path: Path, backend: str
+) -> None:
+    cfg = config(tmp_path, backend)
+    ws = vecver.open(cfg, progress=False)
+    try:
+        coll = ws.collection("c")
+        coll.upsert(make_docs(8))
+        assert vecver.migrate(ws, "c", "v2").state == "ready"
+        v2 = ws.manifest.namespace_for("c", "v2")
+        assert v2 is not None
+        ws.backend.drop_namespace(v2.name)  # outside vecver's lifecycle
+        for force in (False, True):
+            with pytest.raises(NamespaceMissing) as info:
+                ops_cutover.cutover(ws, "c", force=force)
+            assert isinstance(info.value, StateError)
+            assert (info.value.label, info.value.namespace) == ("v2", v2.name)
+            assert "vecver abort c --space v2" in str(info.value)
+        assert ws.manifest.active_namespace("c") != v2.name
+        assert [h.id for h in coll.search(make_docs(8)[3].text, k=1)] == ["d0003"]
+        if backend == "memory":
+            return  # the memory backend is gone with its process: no second workspace
+        st = command.status(cfg)
+        counts = {s.label: s.count for s in st.collections[0].spaces}
+        assert counts == {"v1": 8, "v2": None}
+    finally:
+        ws.close()
+
+
+def test_rollback_refuses_when_the_retired_namespace_is_gone(tmp_path: Path) -> None:
+    ws = vecver.open(config(tmp_path, "local"), progress=False)
+    try:
+        coll = ws.collection("c")
+        coll.upsert(make_docs(8))
+        vecver.migrate(ws, "c", "v2")
+        ops_cutover.cutover(ws, "c", force=True)
+        v1 = ws.manifest.namespace_for("c", "v1")
+        assert v1 is not None and v1.state == "retired"
+        ws.backend.drop_namespace(v1.name)
+        with pytest.raises(NamespaceMissing) as info:
+            ops_cutover.rollback(ws, "c")
+        assert info.value.label == "v1"
+        assert ws.manifest.namespace_for("c", "v2").state == "active"  # type: ignore[union-attr]
+        assert [h.space for h in coll.search(make_docs(8)[2].text, k=1)] == ["v2"]
+    finally:
+        ws.close()
+
+
+def test_the_cli_reports_the_missing_namespace_and_refuses_a_forced_cutover(cli_ws) -> None:  # noqa: ANN001
+    from vvcli import make_docs as cli_docs
+
+    cli_ws.run("ingest", "docs", cli_ws.jsonl("d.jsonl", cli_docs(30)), ok=True)
+    cli_ws.run("migrate", "docs", "--to", "v2", ok=True)
+    st = json.loads(cli_ws.run("status", "--json", ok=True).out)
+    ns = next(s["namespace"] for s in st["collections"][0]["spaces"] if s["label"] == "v2")
+    # delete it the way another tool would: the local backend's directory for it
+    vectors = cli_ws.root / "vectors"
+    doomed = [p for p in vectors.iterdir() if ns in p.name]
+    assert len(doomed) == 1, list(vectors.iterdir())
+    import shutil
+
+    shutil.rmtree(doomed[0])
+    text = cli_ws.run("status", ok=True).out
+    assert "missing" in text and f"namespace {ns} is missing" in text
+    res = cli_ws.run("cutover", "docs", "--force", ok=False)
+    assert res.rc == 3, str(res)
+    assert f"its namespace {ns!r} does not exist" in res.err
+    st = json.loads(cli_ws.run("status", "--json", ok=True).out)
+    assert st["collections"][0]["active"] == "v1"
