@@ -44,7 +44,13 @@ from ..read.searcher import LazyMode, RerankHook, Searcher
 from ..store.base import ManifestStore
 from ..store.sqlite import NamespaceRow
 from ..types import Document, Hit, Record
-from .reconcile import delete_ids, embed_or_fail, reconcile, write_records
+from .reconcile import (
+    delete_ids,
+    embed_or_fail,
+    fail_if_missing,
+    reconcile,
+    write_records,
+)
 from .sources import check_storable, to_document
 
 if TYPE_CHECKING:
@@ -266,6 +272,11 @@ class Collection:
                         # aborted or failed while we wrote it: not a write of this call
                         done.add(ns.name)
                         continue
+                    if self._fail_if_gone(ns, e, result):
+                        # a candidate whose namespace was deleted outside vecver: marked
+                        # failed, it leaves the live set; the active space takes the write
+                        done.add(ns.name)
+                        continue
                     self.manifest.fail_write(intent)
                     if isinstance(e, InvalidInput) and not written:
                         raise  # refused before any space took the batch
@@ -278,6 +289,15 @@ class Collection:
                 return written
             # the live set changed while we wrote: write the new ones too
             gen, live = self.manifest.live_namespaces(self.name)
+
+    def _fail_if_gone(self, ns: NamespaceRow, error: Exception, result: WriteResult) -> bool:
+        """:func:`~vecver.runtime.reconcile.fail_if_missing`, noted in ``result``."""
+        reason = fail_if_missing(self.ws, self.name, ns, error)
+        if reason is None:
+            return False
+        result.failed.append(ns.space_label)
+        result.reasons[ns.space_label] = reason
+        return True
 
     def _left_live_set(self, ns: NamespaceRow) -> bool:
         """Whether the non-active ``ns`` is no longer live (an ``abort`` dropped it, or it

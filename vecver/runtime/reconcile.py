@@ -23,7 +23,7 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from ..errors import CandidateFailed, StateError
+from ..errors import CandidateFailed, NamespaceMissing, NamespaceNotFound, StateError
 from ..store.sqlite import NamespaceRow
 from ..types import Document, Record, Stamp, source_hash
 from .retry import with_retry
@@ -118,6 +118,30 @@ def fail_space(ws: Workspace, collection: str, ns: NamespaceRow, error: BaseExce
                 "`vecver abort %s --space %s`", ns.space_label, collection, reason,
                 collection, ns.space_label, collection, ns.space_label)
     return reason
+
+
+def fail_if_missing(
+    ws: Workspace, collection: str, ns: NamespaceRow, error: BaseException
+) -> str | None:
+    """When ``error`` (of a write to the candidate ``ns``) is ``NamespaceNotFound`` and the
+    namespace is indeed not on its backend instance (asked again), mark ``ns`` failed
+    (:func:`fail_space`, with a ``NamespaceMissing`` reason) and return the reason; else
+    None (the caller handles ``error`` as before). A candidate's namespace deleted behind
+    vecver's back must not take the collection's writes down, as a broken embedder does
+    not; ``vecver migrate`` again recreates and repairs it. The active and retired spaces
+    are never marked: their writes keep failing loudly."""
+    if not is_candidate(ns) or not isinstance(error, NamespaceNotFound):
+        return None
+    try:
+        ws.backend_for(ns).describe_namespace(ns.name)
+        return None  # it is there: the error was about something else
+    except NamespaceNotFound:
+        pass
+    gone = NamespaceMissing(collection, ns.space_label, ns.name, ns.backend)
+    try:
+        return fail_space(ws, collection, ns, gone)
+    except StateError:
+        return None  # no longer a candidate (a cutover made it active meanwhile)
 
 
 def embed_or_fail(

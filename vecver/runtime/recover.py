@@ -6,8 +6,8 @@ import logging
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BackendError, CandidateFailed
-from .reconcile import reconcile
+from ..errors import BackendError, CandidateFailed, NamespaceNotFound
+from .reconcile import fail_if_missing, reconcile
 
 if TYPE_CHECKING:
     from .workspace import Workspace
@@ -79,6 +79,10 @@ def recover(ws: Workspace, collection: str, *, force: bool = False) -> RecoveryR
                 reconcile(ws, collection, ns, intent.doc_ids)
             except CandidateFailed as e:
                 rep.failed.append(e.space)
+            except NamespaceNotFound as e:
+                if fail_if_missing(ws, collection, ns, e) is None:
+                    raise
+                rep.failed.append(ns.space_label)
         ws.manifest.drop_intent(intent.id)
         rep.intents += 1
         rep.documents += len(intent.doc_ids)
