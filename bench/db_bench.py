@@ -25,7 +25,10 @@ baselines use the backend's own client object (``QdrantBackend.client``,
    payload field, embed the texts with the same embedder, upsert the same rows with the
    new vector and fingerprint into another collection (created untimed with the same
    schema and index). Ratio vecver / hand loop in docs/s (target >= 0.95). Between
-   rounds v2 is abandoned with ``vecver.ops.abort`` and started again.
+   rounds v2 is abandoned with ``vecver.ops.abort`` and started again. The same ratios of
+   this process's CPU seconds (all its threads) are given too: steadier than wall time
+   on a shared machine, but blind to a server's work (the Milvus server is another
+   process, so there they say only what the client side costs).
 2. Search latency, k=10, interleaved in rotating order, ROUNDS rounds (median of the
    rounds' p50 and p99), microseconds: single queries and batches of 64 queries:
    raw (Qdrant ``query_points`` / ``query_batch_points`` with the payload; Milvus
@@ -177,16 +180,22 @@ def restart_v2(ws: Any, batch: int) -> None:
     migrate(ws, "c", "v2", batch_size=batch, progress=False, no_backfill=True)
 
 
-def vecver_backfill(ws: Any, batch: int) -> tuple[float, float, int]:
+def vecver_backfill(ws: Any, batch: int) -> tuple[float, float, int, float, float]:
+    """Wall seconds of the copy phase and of the whole backfill, documents scanned, and
+    the process's CPU seconds of both (every thread of this process, not the server's)."""
     from vecver.ops.backfill import backfill
 
-    marks: list[float] = []
-    t0 = time.perf_counter()
-    rep = backfill(ws, "c", batch_size=batch, progress=False,
-                   on_batch=lambda r: marks.append(time.perf_counter()))  # fmt: skip
-    total = time.perf_counter() - t0
+    marks: list[tuple[float, float]] = []
+    c0, t0 = time.process_time(), time.perf_counter()
+
+    def mark(_: Any) -> None:
+        marks.append((time.perf_counter(), time.process_time()))
+
+    rep = backfill(ws, "c", batch_size=batch, progress=False, on_batch=mark)
+    total, cpu = time.perf_counter() - t0, time.process_time() - c0
     assert rep.state == "ready", rep.to_dict()
-    return (marks[-1] - t0) if marks else total, total, int(rep.scanned)
+    copy, copy_cpu = (marks[-1][0] - t0, marks[-1][1] - c0) if marks else (total, cpu)
+    return copy, total, int(rep.scanned), copy_cpu, cpu
 
 
 def _fresh_hand_target(ws: Any, name: str) -> None:
@@ -262,30 +271,42 @@ def bench_backfill(ws: Any, eng: Engine, args: Any, out: Out) -> dict[str, float
     loop_s: list[float] = []
     copy_s: list[float] = []
     total_s: list[float] = []
+    # CPU seconds of this process: steadier than wall time on a loaded machine, but
+    # blind to the work of a server process (Milvus)
+    loop_c: list[float] = []
+    copy_c: list[float] = []
+    total_c: list[float] = []
     for r in range(args.rounds):
         restart_v2(ws, args.batch)
         _fresh_hand_target(ws, dst)
 
         def run_hand() -> None:
-            t = time.perf_counter()
+            c, t = time.process_time(), time.perf_counter()
             n = hand(ws, src, dst, args.batch)
             loop_s.append(time.perf_counter() - t)
+            loop_c.append(time.process_time() - c)
             assert n == args.docs, (n, args.docs)
 
         def run_vecver() -> None:
-            c, tot, n = vecver_backfill(ws, args.batch)
+            c, tot, n, c_cpu, tot_cpu = vecver_backfill(ws, args.batch)
             copy_s.append(c)
             total_s.append(tot)
+            copy_c.append(c_cpu)
+            total_c.append(tot_cpu)
             assert n == args.docs, (n, args.docs)
 
         for f in ((run_hand, run_vecver) if r % 2 == 0 else (run_vecver, run_hand)):
             f()
         out(f"  [{eng.name}] round {r + 1}: hand loop {loop_s[-1]:.2f} s, vecver copy "
-            f"{copy_s[-1]:.2f} s, with verify {total_s[-1]:.2f} s  (load {C.loadavg()})")
+            f"{copy_s[-1]:.2f} s, with verify {total_s[-1]:.2f} s; CPU {loop_c[-1]:.2f} / "
+            f"{copy_c[-1]:.2f} / {total_c[-1]:.2f} s  (load {C.loadavg()})")
     with contextlib.suppress(Exception):
         ws.backend.drop_namespace(dst)
     ml, mc, mt = (statistics.median(x) for x in (loop_s, copy_s, total_s))
+    cl, cc, ct = (statistics.median(x) for x in (loop_c, copy_c, total_c))
     return {
+        "ratio copy, CPU": cl / cc,
+        "ratio +verify, CPU": cl / ct,
         "hand docs/s": args.docs / ml,
         "vecver copy docs/s": args.docs / mc,
         "vecver +verify docs/s": args.docs / mt,
@@ -297,8 +318,10 @@ def bench_backfill(ws: Any, eng: Engine, args: Any, out: Out) -> dict[str, float
 # -- 2. search latency ------------------------------------------------------------------------
 
 
-def search_variants(ws: Any, eng: Engine) -> dict[str, Callable[[Any], Any]]:
-    """name -> f(queries matrix) for each path, on the active namespace."""
+def search_variants(ws: Any, eng: Engine, ws_nr: Any = None) -> dict[str, Callable[[Any], Any]]:
+    """name -> f(queries matrix) for each path, on the active namespace; ``ws_nr`` (Milvus):
+    a second workspace on the same manifest and collections whose backend has
+    ``rescore = false``."""
     ns = ws.manifest.active_namespace("c")
     label = ws.manifest.namespace(ns).space_label
     be = ws.backend
@@ -335,13 +358,19 @@ def search_variants(ws: Any, eng: Engine) -> dict[str, Callable[[Any], Any]]:
                     "describe_collection": lambda q: client.describe_collection(ns)}
     variants["backend.search"] = lambda q: be.search(ns, q, K)
     variants["search_vectors"] = lambda q: coll.search_vectors(q, K, space=label)
+    if ws_nr is not None:
+        be_nr, coll_nr = ws_nr.backend, ws_nr.collection("c")
+        variants["backend.search rescore=false"] = lambda q: be_nr.search(ns, q, K)
+        variants["search_vectors rescore=false"] = lambda q: coll_nr.search_vectors(
+            q, K, space=label)
     return variants
 
 
-def bench_search(ws: Any, eng: Engine, args: Any, out: Out) -> dict[str, dict[str, float]]:
+def bench_search(ws: Any, eng: Engine, args: Any, out: Out,
+                 ws_nr: Any = None) -> dict[str, dict[str, float]]:
     import numpy as np
 
-    variants = search_variants(ws, eng)
+    variants = search_variants(ws, eng, ws_nr)
     names = list(variants)
     emb = ws.embedder("v1")
     nq, nb = (args.lite_queries, args.lite_batches) if eng.name == "milvus-lite" else (
@@ -481,12 +510,14 @@ def bench_steps(ws: Any, eng: Engine, args: Any, out: Out) -> None:
     emb = ws.embedder("v2")
     fp = emb.space.fingerprint
     took: dict[str, float] = {}
+    took_cpu: dict[str, float] = {}
 
     @contextlib.contextmanager
     def timed(what: str) -> Iterator[None]:
-        t = time.perf_counter()
+        c, t = time.thread_time(), time.perf_counter()
         yield
         took[what] = took.get(what, 0.0) + time.perf_counter() - t
+        took_cpu[what] = took_cpu.get(what, 0.0) + time.thread_time() - c
 
     raw_pages: Iterator[list[tuple[Any, str, dict[str, Any]]]]
     if eng.kind == "qdrant":
@@ -564,10 +595,10 @@ def bench_steps(ws: Any, eng: Engine, args: Any, out: Out) -> None:
 
     abort(ws, "c", "v2")  # its checkpoint was written by hand above
     out(f"\n== where a backfill batch's time goes, {eng.name} ({n} docs, steps timed one "
-        "after the other, ms per batch)")
+        f"after the other, ms per batch: wall / this thread's CPU; load {C.loadavg()})")
     batches = max(1, -(-n // args.batch))
     for what, secs in took.items():
-        out(f"  {what:52s} {secs / batches * 1000:8.1f}")
+        out(f"  {what:52s} {secs / batches * 1000:8.1f} {took_cpu[what] / batches * 1000:8.1f}")
 
 
 # -- main -------------------------------------------------------------------------------------
@@ -580,6 +611,14 @@ def run_engine(eng: Engine, args: Any, out: Out) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="vv-db-bench-", dir="/dev/shm") as tmp:
         cfg = write_config(Path(tmp), eng, args.dim, args.batch)
         ws = vecver.open(cfg, progress=False)
+        ws_nr = None
+        if eng.kind == "milvus":
+            # the same manifest and collections, searched through a backend that takes
+            # Milvus' distances as the scores (no vectors asked for)
+            cfg_nr = Path(tmp) / "vecver-norescore.toml"
+            cfg_nr.write_text(cfg.read_text(encoding="utf-8").replace(
+                eng.backend_toml, eng.backend_toml + "\nrescore = false"), encoding="utf-8")
+            ws_nr = vecver.open(cfg_nr, progress=False)
         try:
             t = time.perf_counter()
             coll = ws.collection("c")
@@ -592,13 +631,15 @@ def run_engine(eng: Engine, args: Any, out: Out) -> dict[str, Any]:
                 bench_steps(ws, eng, args, out)
                 return {}
             res: dict[str, Any] = {"backfill": bench_backfill(ws, eng, args, out)}
-            res["search"] = bench_search(ws, eng, args, out)
+            res["search"] = bench_search(ws, eng, args, out, ws_nr)
             res["cutover"] = bench_cutover(ws, eng, args, out)
             report({eng.name: res}, out)  # kept even if a later engine fails
             if args.steps:
                 bench_steps(ws, eng, args, out)
             return res
         finally:
+            if ws_nr is not None:
+                ws_nr.close()
             ws.close()
 
 
@@ -616,6 +657,9 @@ def report(results: dict[str, dict[str, Any]], out: Out) -> None:
     for key in ("ratio copy", "ratio +verify"):
         row(f"{key} (vecver/hand, target >= 0.95)",
             [f"{results[n]['backfill'][key]:.3f}" for n in names])
+    for key in ("ratio copy, CPU", "ratio +verify, CPU"):
+        row(f"{key} (this process's CPU seconds)",
+            [f"{results[n]['backfill'][key]:.3f}" for n in names])
 
     for shape, what in (("1q", "single queries"), ("64q", f"batches of {QBATCH} queries")):
         out(f"\n== 2. search latency, k={K}, {what} (us per call, median of rounds' p50 / p99)")
@@ -623,6 +667,7 @@ def report(results: dict[str, dict[str, Any]], out: Out) -> None:
         variants = sorted({k.split(" ", 1)[1] for n in names for k in results[n]["search"]
                            if k.startswith(shape + " ")},
                           key=["raw", "raw+vec", "backend.search", "search_vectors",
+                               "backend.search rescore=false", "search_vectors rescore=false",
                                "describe_collection"].index)
         for v in variants:
             cells = []
@@ -630,17 +675,25 @@ def report(results: dict[str, dict[str, Any]], out: Out) -> None:
                 s = results[n]["search"].get(f"{shape} {v}")
                 cells.append(f"{s['p50']:.0f} / {s['p99']:.0f}" if s else "-")
             row(v, cells)
-        for v in ("backend.search", "search_vectors"):
+        for v in ("backend.search", "search_vectors", "backend.search rescore=false",
+                  "search_vectors rescore=false"):
+            if not any(f"{shape} {v}" in results[n]["search"] for n in names):
+                continue
             cells = []
-            verdicts = []
+            verdicts: list[bool | None] = []
             for n in names:
                 s = results[n]["search"]
+                if f"{shape} {v}" not in s:
+                    cells.append("-")
+                    verdicts.append(None)
+                    continue
                 raw, got = s[f"{shape} raw"]["p50"], s[f"{shape} {v}"]["p50"]
                 over = got - raw
                 verdicts.append(over <= max(0.10 * raw, 50.0))
                 cells.append(f"{over:+.0f} {100 * over / raw:+.0f}%")
             row(f"overhead {v} - raw (p50)", cells)
-            row("  within target (<= 10% or 50 us)", ["yes" if ok else "NO" for ok in verdicts])
+            row("  within target (<= 10% or 50 us)",
+                ["-" if ok is None else "yes" if ok else "NO" for ok in verdicts])
         if any("raw+vec" in k for n in names for k in results[n]["search"]):
             cells = []
             for n in names:

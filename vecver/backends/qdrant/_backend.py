@@ -36,9 +36,10 @@ from ...errors import (
 )
 from ...filters import Filter
 from ...types import Hit, Matrix, Metric, NamespaceSpec, Record, ScanPage
-from .._remote import PayloadCodec, translate, uuid_for
+from .._remote import translate, uuid_for
 from ..base import Backend, Capabilities
 from ..external import ExternalCollection, IdType, Key, Layout, RawPoint
+from ._codec import QdrantCodec, point_id
 from ._filters import KEY_LISTS, MAX_RESOLVED_IDS, QdrantFilter, translate_filter
 from ._named import DISTANCE as _DISTANCE
 from ._named import META_KEY, NamedLayout, member_filter
@@ -182,7 +183,7 @@ class QdrantBackend(Backend):
         self._url = url
         self._path = os.path.abspath(os.fspath(path)) if path else None
         self.mode: Mode = "server" if url else ("path" if path else "memory")
-        self._codec = PayloadCodec()
+        self._codec = QdrantCodec()
         self._search_params = (
             models.SearchParams(hnsw_ef=hnsw_ef, exact=True if exact else None)
             if (hnsw_ef or exact)
@@ -419,7 +420,7 @@ class QdrantBackend(Backend):
     def _upsert(self, namespace: str, records: Sequence[Record], vectors: Matrix) -> None:
         if self._named is not None:
             return self._named.upsert(namespace, records, vectors)
-        ids: list[models.ExtendedPointId] = [uuid_for(r.id) for r in records]
+        ids: list[models.ExtendedPointId] = [point_id(r.id) for r in records]
         payloads = [self._payload(r) for r in records]
         rows = vectors.tolist()
         for start, stop in self._request_slices(payloads, vectors.shape[1]):
@@ -458,7 +459,7 @@ class QdrantBackend(Backend):
         with self._call("delete", namespace):
             self._client.delete(
                 namespace,
-                points_selector=models.PointIdsList(points=[uuid_for(i) for i in ids]),
+                points_selector=models.PointIdsList(points=[point_id(i) for i in ids]),
                 wait=True,
             )
 
@@ -466,7 +467,7 @@ class QdrantBackend(Backend):
         if self._named is not None:
             return self._named.fetch(namespace, ids, with_vectors)
         self._input_spec(namespace)
-        wanted = {uuid_for(i): i for i in ids}
+        wanted = {point_id(i): i for i in ids}
         with self._call("retrieve", namespace):
             points = self._client.retrieve(
                 namespace, ids=list(wanted), with_payload=True, with_vectors=with_vectors
@@ -511,10 +512,11 @@ class QdrantBackend(Backend):
     ) -> list[list[Hit]]:
         if self._named is not None:
             return self._named.search(namespace, queries, k, flt)
-        metric = self._input_spec(namespace).metric
+        l2 = self._input_spec(namespace).metric == "l2"
         native = self._native_filter(namespace, flt)
         if native is _NOTHING:
             return [[] for _ in range(queries.shape[0])]
+        hit = self._codec.hit
         rows = queries.tolist()
         out: list[list[Hit]] = []
         for start in range(0, len(rows), _QUERY_BATCH):
@@ -542,12 +544,10 @@ class QdrantBackend(Backend):
                 with self._call("query", namespace):
                     answers = self._client.query_batch_points(namespace, requests=requests)
             for answer in answers:
-                hits = []
-                for p in answer.points:
-                    d = self._codec.decode(p.payload or {})
-                    score = float(self.score_from_distance(metric, float(p.score)))
-                    hits.append(Hit(d.id, score, d.text, d.metadata, d.stamp))
-                out.append(hits)
+                if l2:
+                    out.append([hit(p.payload or {}, _neg_square(p.score)) for p in answer.points])
+                else:
+                    out.append([hit(p.payload or {}, float(p.score)) for p in answer.points])
         return out
 
     def _native_filter(
@@ -915,6 +915,13 @@ def _fields(payload: dict[str, Any] | None, vector: str | None) -> dict[str, Any
         return payload
     inner = payload.get(vector)
     return inner if isinstance(inner, dict) else {}
+
+
+def _neg_square(distance: Any) -> float:
+    """vecver's ``l2`` score of a Euclidean distance Qdrant returned (see
+    ``score_from_distance``)."""
+    d = float(distance)
+    return -(d * d)
 
 
 def _vector(v: Any) -> Any:

@@ -95,7 +95,8 @@ from ...errors import (
 )
 from ...filters import Filter
 from ...types import Hit, Matrix, Metric, NamespaceSpec, Record, ScanPage
-from .._remote import KEY_AT, KEY_HASH, KEY_ID, uuid_for
+from .._remote import KEY_AT, KEY_HASH, KEY_ID
+from ._codec import point_id
 
 if TYPE_CHECKING:
     from ._backend import QdrantBackend
@@ -411,7 +412,7 @@ class NamedLayout:
         b = self.b
         b._input_spec(name)
         group, vec = locate(name)
-        ids: list[str] = [uuid_for(r.id) for r in records]
+        ids: list[str] = [point_id(r.id) for r in records]
         slots = [b._payload(r) for r in records]
         rows = vectors.tolist()
         with self._data("retrieve", name):
@@ -482,7 +483,7 @@ class NamedLayout:
         b = self.b
         b._input_spec(name)
         group, vec = locate(name)
-        pids: list[models.ExtendedPointId] = [uuid_for(i) for i in ids]
+        pids: list[models.ExtendedPointId] = [point_id(i) for i in ids]
         info = self._info(group, name)
         these = models.Filter(must=[models.HasIdCondition(has_id=pids)])
         ops: list[models.UpdateOperation] = [
@@ -517,7 +518,7 @@ class NamedLayout:
         b = self.b
         b._input_spec(name)
         group, vec = locate(name)
-        wanted = {uuid_for(i): i for i in ids}
+        wanted = {point_id(i): i for i in ids}
         # by id (no filter): membership is checked here, on the payload object (which the
         # write order never leaves without the vector) and, when read, the vector
         with self._data("retrieve", name):
@@ -606,12 +607,11 @@ class NamedLayout:
                 for i, a in zip(again, redo, strict=True):
                     answers[i] = a
             for answer in answers:
-                hits = []
-                for p in answer.points:
-                    d = b._codec.decode((p.payload or {}).get(vec) or {})
-                    score = float(b.score_from_distance(metric, float(p.score)))
-                    hits.append(Hit(d.id, score, d.text, d.metadata, d.stamp))
-                out.append(hits)
+                out.append([
+                    b._codec.hit((p.payload or {}).get(vec) or {},
+                                 float(b.score_from_distance(metric, float(p.score))))
+                    for p in answer.points
+                ])
         if not any(out):
             self._confirm(name)
         return out
