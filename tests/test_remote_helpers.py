@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vecver.backends import _remote
 from vecver.backends._remote import (
@@ -212,3 +214,17 @@ def test_translate_permanent_and_vecver_errors_pass_through() -> None:
     with pytest.raises(StampMismatch), translated("x"):
         raise own
     assert translate(own, "x") is own
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(min_size=1, max_size=200).filter(lambda s: "\x00" not in s))
+def test_uuid_for_is_uuid5_in_vecvers_namespace(doc_id: str) -> None:
+    """The digest-based ``uuid_for`` is exactly uuid5 (every stored deployment depends on
+    it never changing)."""
+    try:
+        want = str(uuid.uuid5(_remote.VECVER_ID_NAMESPACE, doc_id))
+    except UnicodeEncodeError:
+        with pytest.raises(UnicodeEncodeError):
+            uuid_for(doc_id)
+        return
+    assert uuid_for(doc_id) == want

@@ -77,10 +77,19 @@ VECVER_ID_NAMESPACE = uuid.UUID("6f1c8a52-3c1e-5b7e-9a43-2d0f6e1b7c90")
 # -- ids ------------------------------------------------------------------------------
 
 
+_ID_NS_BYTES = VECVER_ID_NAMESPACE.bytes
+
+
 def uuid_for(doc_id: str) -> str:
     """The UUID (version 5, canonical string form) a database keyed by UUIDs stores
-    ``doc_id`` under. Deterministic across processes, hosts and versions."""
-    return str(uuid.uuid5(VECVER_ID_NAMESPACE, doc_id))
+    ``doc_id`` under. Deterministic across processes, hosts and versions: it equals
+    ``str(uuid.uuid5(VECVER_ID_NAMESPACE, doc_id))``, computed from the SHA-1 digest
+    directly (no ``uuid.UUID`` object: about 3x faster, once per id of every write)."""
+    h = bytearray(hashlib.sha1(_ID_NS_BYTES + doc_id.encode("utf-8")).digest()[:16])
+    h[6] = (h[6] & 0x0F) | 0x50  # version 5
+    h[8] = (h[8] & 0x3F) | 0x80  # RFC 4122 variant
+    x = h.hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
 def uint64_for(doc_id: str, *, bits: Literal[63, 64] = 64) -> int:

@@ -1,7 +1,6 @@
 """The Qdrant backend's hot paths of id mapping and payload decoding.
 
-:func:`point_id` is :func:`vecver.backends._remote.uuid_for` computed without building a
-``uuid.UUID`` (the same string for every id), and :class:`QdrantCodec` is
+:func:`point_id` is :func:`vecver.backends._remote.uuid_for`, and :class:`QdrantCodec` is
 :class:`~vecver.backends._remote.PayloadCodec` whose record and hit decoding skips the
 intermediate :class:`~vecver.backends._remote.Decoded` object. Both give exactly what the
 shared helpers give (tests/test_qdrant_codec.py compares them); they exist because every
@@ -10,7 +9,6 @@ record a backfill copies, verifies and every hit a search returns goes through t
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,26 +23,20 @@ from .._remote import (
     KEY_ID,
     KEY_INTS,
     KEY_TEXT,
-    VECVER_ID_NAMESPACE,
     PayloadCodec,
+    uuid_for,
 )
 from ._filters import KEY_LISTS
 
 __all__ = ["QdrantCodec", "point_id"]
 
-_NS = VECVER_ID_NAMESPACE.bytes
 #: the payload keys of vecver's every record (others under the prefix may be there too)
 _OWN = (KEY_ID, KEY_FP, KEY_HASH, KEY_AT, KEY_TEXT, KEY_LISTS)
 
 
 def point_id(doc_id: str) -> str:
-    """The point id of ``doc_id``: ``uuid_for(doc_id)`` (UUID version 5 of the UTF-8 id in
-    vecver's namespace, canonical form), from the SHA-1 digest directly."""
-    h = bytearray(hashlib.sha1(_NS + doc_id.encode("utf-8")).digest()[:16])
-    h[6] = (h[6] & 0x0F) | 0x50  # version 5
-    h[8] = (h[8] & 0x3F) | 0x80  # RFC 4122 variant
-    x = h.hex()
-    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
+    """The point id of ``doc_id``: :func:`~vecver.backends._remote.uuid_for`."""
+    return uuid_for(doc_id)
 
 
 @dataclass(frozen=True)
