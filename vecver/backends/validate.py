@@ -212,6 +212,29 @@ def _plain_scalars(metadata: dict[str, Any]) -> bool:
     return True
 
 
+#: the kinds of :func:`_plain_scalars` metadata
+_SCALAR_KINDS = frozenset({"str", "int", "float", "bool", "null"})
+
+
+def _json_size_bound(metadata: dict[str, Any]) -> int:
+    """An upper bound of the UTF-8 size of ``metadata``'s compact JSON, for metadata
+    :func:`_plain_scalars` accepts (ASCII keys and strings: a character escapes to at most
+    6; an int has at most ``bit_length // 3 + 2`` characters with its sign; a finite
+    float's repr at most 24; ``false`` 5, ``null`` 4). Within a limit, the metadata is
+    within it; above, it must be measured."""
+    size = 1  # "{" (each item below counts its separator: "," or the closing "}")
+    for key, value in metadata.items():
+        size += 6 * len(key) + 4  # quotes, colon, separator
+        t = type(value)
+        if t is str:
+            size += 6 * len(value) + 2
+        elif t is int:
+            size += value.bit_length() // 3 + 2
+        else:
+            size += 24  # float, bool or None
+    return size if metadata else 2
+
+
 def _check_unicode(s: str, what: str) -> None:
     try:
         s.encode("utf-8")
@@ -254,9 +277,10 @@ def validate_records(
     kinds = frozenset(caps.metadata_kinds)
     max_md = caps.max_metadata_bytes
     max_text = caps.max_text_bytes
-    # metadata of plain scalars is checked inline (the usual case: no call per record);
-    # anything else, or a backend with limits on metadata, goes through check_metadata
-    inline_md = max_md is None and kinds >= METADATA_KINDS
+    # metadata of plain scalars is checked inline (the usual case: no call per record),
+    # its size (where the backend limits it) by an upper bound; anything else, or a bound
+    # above the limit, goes through check_metadata
+    inline_md = kinds >= _SCALAR_KINDS
     dim = spec.dimension
     for r in records:
         stamp = r.stamp
@@ -279,7 +303,8 @@ def validate_records(
                 if size > max_text:
                     raise LimitExceeded("text", r.id, size, max_text, backend)
         md = r.metadata
-        if not (inline_md and type(md) is dict and _plain_scalars(md)):
+        if not (inline_md and type(md) is dict and _plain_scalars(md)
+                and (max_md is None or _json_size_bound(md) <= max_md)):
             check_metadata(md, r.id, kinds=kinds, max_bytes=max_md, backend=backend)
         v = r.vector
         if type(v) is not np.ndarray:
