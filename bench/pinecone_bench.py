@@ -1,7 +1,7 @@
 """The Pinecone backend against the Pinecone emulator: vecver vs the raw official SDK.
 
     python bench/pinecone_bench.py [--docs 3000] [--dim 64] [--batch 100] [--queries 300]
-                                   [--rounds 3]
+                                   [--rounds 3] [--lag 0]
 
 The emulator runs in its own process (``vecver emulator pinecone --port 0``), so client
 and server do not share a GIL. Printed side by side, in one run (each measurement
@@ -23,6 +23,10 @@ ROUNDS times, interleaved, in alternating order; the medians are compared):
    overhead <= 10% or <= 50 us).
 3. What the emulator sustains: upserts of BATCH vectors and queries per second, from 4
    client threads for 3 s each.
+
+``--lag S`` starts the emulator with a consistency lag: queries see a write S seconds
+after it was acknowledged. vecver's backfill waits until its writes are visible (its
+read-your-writes guarantee); the hand loop does not wait at all.
 """
 
 from __future__ import annotations
@@ -44,9 +48,10 @@ import _common as C  # noqa: E402 - must run before vecver is imported
 KEY = "bench-key"
 
 
-def start_emulator() -> tuple[subprocess.Popen[str], str]:
+def start_emulator(lag: float = 0.0) -> tuple[subprocess.Popen[str], str]:
+    extra = ["--lag", str(lag)] if lag > 0 else []
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vecver", "emulator", "pinecone", "--port", "0"],
+        [sys.executable, "-m", "vecver", "emulator", "pinecone", "--port", "0", *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=C.child_env(),
     )  # fmt: skip
     assert proc.stderr is not None
@@ -134,6 +139,9 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("--queries", type=int, default=300)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--lag", type=float, default=0.0,
+                    help="seconds before the emulator's queries see a write (eventual "
+                    "consistency; vecver waits for it, the hand loop does not)")
     args = ap.parse_args()
     if args.rounds < 1:
         raise SystemExit("--rounds must be at least 1")
@@ -147,11 +155,11 @@ def main() -> None:
     from vecver.types import Document
 
     os.environ["VV_BENCH_PC_KEY"] = KEY
-    proc, url = start_emulator()
+    proc, url = start_emulator(args.lag)
     root = Path(tempfile.mkdtemp(prefix="vv-pc-bench-"))
     try:
         print(f"emulator {url}; docs={args.docs} dim={args.dim} batch={args.batch}; "
-              f"load {C.loadavg()}")
+              f"lag {args.lag} s; load {C.loadavg()}")
         ws = vecver.Workspace(str(config(root, url, args.dim, args.batch)), progress=False)
         coll = ws.collection("docs")
         docs = [Document(d["id"], d["text"], {}) for d in C.synthetic_docs(args.docs)]

@@ -96,6 +96,7 @@ from .validate import (
 __all__ = [
     "Backend",
     "Capabilities",
+    "PendingWrite",
     "ExternalCollection",
     "Layout",
     "RawPoint",
@@ -130,6 +131,11 @@ class Backend(ABC):
     ``consistency="eventual"`` the base waits for the write to become visible (it polls
     :meth:`_fetch` with backoff) for at most ``capabilities.visibility_timeout`` seconds
     and otherwise raises :class:`~vecver.errors.WriteNotVisible` — never a silent miss.
+    :meth:`upsert_deferred` splits that wait off: it returns a :class:`PendingWrite` whose
+    ``confirm`` waits (the backfill overlaps it with its next writes, and checkpoints only
+    confirmed ones). A backend that can confirm visibility more cheaply than by polling
+    ``fetch`` (a log position the database reports) overrides :meth:`_visibility_mark`
+    and :meth:`_await_visible`.
     """
 
     name: ClassVar[str] = "abstract"
@@ -269,22 +275,46 @@ class Backend(ABC):
         self._check_open()
         if not isinstance(records, Sequence) or isinstance(records, (str, bytes)):
             raise InvalidInput(f"records must be a list of Record, got {type(records).__name__}")
-        records = list(records)
+        self._write_records(namespace, list(records)).confirm()
+
+    def upsert_deferred(self, namespace: str, records: Sequence[Record]) -> PendingWrite:
+        """:meth:`upsert`, except that it returns once the database has accepted the
+        write, before the write is known to be visible to reads: the returned
+        :class:`PendingWrite`'s :meth:`~PendingWrite.confirm` does the read-your-writes
+        wait :meth:`upsert` does before returning (``WriteNotVisible`` when it times out).
+
+        Until ``confirm`` returned, reads of these records through this object may not
+        reflect the write yet, and the caller must not rely on them (nor record anywhere
+        that they are in the namespace: a backfill advances its checkpoint only past
+        confirmed writes). Confirming later lets a caller overlap the database's lag with
+        its next write. On a backend declaring ``consistency="strong"`` (and for an
+        adopted collection) the write is confirmed before this returns, so ``confirm``
+        is free. Validation, chunking and errors are those of :meth:`upsert`."""
+        self._check_open()
+        if not isinstance(records, Sequence) or isinstance(records, (str, bytes)):
+            raise InvalidInput(f"records must be a list of Record, got {type(records).__name__}")
+        return self._write_records(namespace, list(records))
+
+    def _write_records(self, namespace: str, records: list[Record]) -> PendingWrite:
+        """Validate and write ``records`` (see :meth:`upsert`); the visibility wait of an
+        eventual backend is the returned write's ``confirm``."""
         if not records:
             self._spec(namespace)
-            return
+            return PendingWrite.done(namespace)
         adopted = self._adopted(namespace)
         if adopted is not None:
-            self._adopted_upsert(adopted, records)
-            return
+            self._adopted_upsert(adopted, records)  # it waits itself
+            return PendingWrite.done(namespace)
         spec = self._input_spec(namespace)
         caps = self.capabilities
         vectors = validate_records(spec, records, caps, self.name)
         step = caps.max_batch
         for start in range(0, len(records), step):
             self._upsert(namespace, records[start : start + step], vectors[start : start + step])
-        if caps.consistency == "eventual":
-            self._await_visible(namespace, "upsert", {r.id: r.stamp for r in records}, 0.0)
+        if caps.consistency != "eventual":
+            return PendingWrite.done(namespace)
+        return PendingWrite(self, namespace, "upsert", {r.id: r.stamp for r in records}, 0.0,
+                            self._visibility_mark(namespace))
 
     def delete(self, namespace: str, ids: Sequence[str]) -> None:
         """Delete records by id; ids that are not present are ignored. Raises
@@ -308,7 +338,8 @@ class Backend(ABC):
         for start in range(0, len(idl), step):
             self._delete(namespace, idl[start : start + step])
         if self.capabilities.consistency == "eventual":
-            self._await_visible(namespace, "delete", dict.fromkeys(idl), since)
+            self._await_visible(namespace, "delete", dict.fromkeys(idl), since,
+                                self._visibility_mark(namespace))
 
     def fetch(
         self, namespace: str, ids: Sequence[str], *, with_vectors: bool = False
@@ -876,12 +907,22 @@ class Backend(ABC):
             return self._adopted_spec(adopted)
         return self._describe_namespace(namespace)
 
+    def _visibility_mark(self, namespace: str) -> object:
+        """What an eventual backend needs, besides the ids and stamps written, to confirm
+        later that the writes this thread just made to ``namespace`` are visible (e.g. the
+        log position the database reported for them); taken right after the writes and
+        handed to :meth:`_await_visible`, possibly from another thread. Default: None."""
+        return None
+
     def _await_visible(
-        self, namespace: str, op: str, written: dict[str, Stamp | None], since: float
+        self, namespace: str, op: str, written: dict[str, Stamp | None], since: float,
+        mark: object = None,
     ) -> None:
         """Wait until every id of ``written`` reads back as written (``op="upsert"``: the
         stamp written, or a later write) or as gone (``op="delete"``: absent, or written
-        again after ``since``); ``WriteNotVisible`` after ``visibility_timeout``."""
+        again after ``since``); ``WriteNotVisible`` after ``visibility_timeout``.
+        ``mark`` is what :meth:`_visibility_mark` returned after the write (unused here;
+        a backend that can confirm visibility more cheaply overrides this)."""
         timeout = self.capabilities.visibility_timeout
         start = time.monotonic()
         delay = 0.002
@@ -907,6 +948,54 @@ class Backend(ABC):
                 raise WriteNotVisible(namespace, op, len(pending), waited)
             time.sleep(min(delay, max(0.0, timeout - waited)))
             delay = min(delay * 2, 0.25)
+
+
+class PendingWrite:
+    """A write the database accepted whose visibility to reads may not be confirmed yet
+    (:meth:`Backend.upsert_deferred`).
+
+    :meth:`confirm` waits, as :meth:`Backend.upsert` does before returning, until reads
+    of the namespace through the backend object that wrote reflect the write, and raises
+    :class:`~vecver.errors.WriteNotVisible` (transient; the write may still land, and
+    writing it again is harmless) after the backend's ``visibility_timeout``. Once it
+    returned, ``confirmed`` is True and later calls return at once. ``confirm`` may be
+    called from another thread than the write's; one write is confirmed by one thread
+    at a time."""
+
+    __slots__ = ("namespace", "size", "_backend", "_op", "_written", "_since", "_mark",
+                 "_confirmed")
+
+    def __init__(self, backend: Backend | None, namespace: str, op: str,
+                 written: dict[str, Stamp | None], since: float, mark: object) -> None:
+        self.namespace = namespace
+        self.size = len(written)
+        self._backend = backend
+        self._op = op
+        self._written = written
+        self._since = since
+        self._mark = mark
+        self._confirmed = backend is None
+
+    @classmethod
+    def done(cls, namespace: str) -> PendingWrite:
+        """A write that is visible already (a strongly consistent backend's)."""
+        return cls(None, namespace, "upsert", {}, 0.0, None)
+
+    @property
+    def confirmed(self) -> bool:
+        return self._confirmed
+
+    def confirm(self) -> None:
+        """Wait until the write is visible to reads (see the class docstring)."""
+        if self._confirmed:
+            return
+        be = self._backend
+        assert be is not None
+        be._check_open()
+        be._await_visible(self.namespace, self._op, self._written, self._since, self._mark)
+        self._confirmed = True
+        self._backend = None
+        self._written = {}
 
 
 def _reflects(stored: Stamp, written: Stamp) -> bool:

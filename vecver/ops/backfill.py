@@ -6,6 +6,18 @@ first, see below), *copy* (a background thread reads and embeds page n+1 while t
 writes page n and checkpoints it) and *finish* (reconcile what changed meanwhile, verify,
 mark ``ready``).
 
+Deferred visibility: on a backend declaring ``consistency="eventual"`` the copy does not
+wait for each batch to become visible before writing the next. A batch is sent with
+:meth:`~vecver.backends.base.Backend.upsert_deferred`; up to :data:`VISIBILITY_WINDOW`
+batches stay written but unconfirmed while the next ones are written; then the window is
+confirmed, oldest first (a backend that reports log positions confirms the lot with one
+probe), and one checkpoint is saved past its newest batch. The checkpoint therefore never
+points past a batch whose visibility was not confirmed: a run killed with batches in the
+window resumes before them, and writes them again (idempotent by id). A batch that raced
+with another writer is confirmed at once (its reconciliation reads it back); a batch whose
+confirmation fails is written again the synchronous way. On a strongly consistent backend
+every write is confirmed when it returns, and each batch is checkpointed as it is written.
+
 Hot-first (``priority="hot"``): the documents reads counted most
 (:meth:`~vecver.store.base.ManifestStore.read_counts`, collected by
 :mod:`vecver.read.lazy`) are copied first, from the active space, most-read first; then
@@ -37,6 +49,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any, Generic, TypeVar
 
+from ..backends.base import PendingWrite
 from ..drift.reservoir import observe_written
 from ..embedders.derived import from_stored
 from ..errors import (
@@ -45,6 +58,7 @@ from ..errors import (
     InvalidInput,
     LeaseHeld,
     StateError,
+    TransientBackendError,
     UnknownSpace,
 )
 from ..read.lazy import DrainReport, drain
@@ -57,6 +71,7 @@ from ..runtime.reconcile import (
     reconcile_present,
     write_records,
 )
+from ..runtime.retry import with_retry
 from ..runtime.sources import NamespaceSource, Source, is_end
 from ..runtime.workspace import Workspace
 from ..space import Space
@@ -78,6 +93,12 @@ HOT_ARTIFACT = "backfill-hot-order"
 
 #: documents a hot phase without a budget takes at most (the most read)
 HOT_LIMIT = 100_000
+
+#: batches a backfill into an eventually consistent backend keeps written but not yet
+#: confirmed visible (nor checkpointed) while it writes the next one; when one more is
+#: written, all of them are confirmed and checkpointed together. A run killed meanwhile
+#: writes at most ``VISIBILITY_WINDOW + 1`` batches again when resumed.
+VISIBILITY_WINDOW = 4
 
 
 def check_priority(priority: object) -> str:
@@ -252,8 +273,11 @@ def backfill(
     a stable order; documents already present (see
     :func:`~vecver.runtime.reconcile.needs_embedding`) are skipped; the embedding of
     batch n+1 overlaps the write of batch n; a checkpoint is saved after each durable
-    batch. After a crash, calling it again resumes from the checkpoint, and re-doing a
-    batch is harmless (writes are idempotent by id), so nothing is lost or duplicated.
+    batch (on an eventually consistent backend, after each window of batches confirmed
+    visible: see the module docstring; ``on_batch`` is called for each batch once it is
+    checkpointed). After a crash, calling it again resumes from the checkpoint, and
+    re-doing a batch is harmless (writes are idempotent by id), so nothing is lost or
+    duplicated.
     Deletes and updates issued meanwhile win: a batch that raced with them is reconciled
     right after its write, and the final verification reconciles what changed during
     the run (in up to ``FINAL_ROUNDS`` rounds, so that it ends ``ready`` under
@@ -406,6 +430,8 @@ class _BackfillRun:
         self.src: Source
         self.from_active = False
         self.hot: HotReport | None = None
+        # batches written whose visibility is not confirmed yet (not checkpointed)
+        self._unconfirmed: list[tuple[_Batch, list[PendingWrite]]] = []
 
     def run(self) -> BackfillReport:
         t0 = time.perf_counter()
@@ -585,12 +611,18 @@ class _BackfillRun:
         try:
             with _ReadAhead(self._batches) as batches:
                 for batch in batches:
-                    self._write(batch)
-                    bar.update(batch.scanned)
-                    if self.opts.on_batch is not None:
-                        self.opts.on_batch(self.rep)
+                    self._durable(bar, self._write(batch))
+                self._durable(bar, self._settle())
         finally:
+            self._unconfirmed = []  # after a failure: not checkpointed, written again on resume
             bar.close()
+
+    def _durable(self, bar: Progress, batches: list[_Batch]) -> None:
+        """Report batches just made durable and checkpointed (progress, ``on_batch``)."""
+        for batch in batches:
+            bar.update(batch.scanned)
+            if self.opts.on_batch is not None:
+                self.opts.on_batch(self.rep)
 
     def _batches(self) -> Iterator[_Batch]:
         """Pages of the source, each embedded where the target's copy needs it."""
@@ -623,19 +655,75 @@ class _BackfillRun:
             yield _Batch(recs, nxt, scanned, scanned - len(todo), epoch)
             epoch = ws.manifest.write_epoch(collection)  # before the next page is read
 
-    def _write(self, batch: _Batch) -> None:
-        rep = self.rep
+    def _write(self, batch: _Batch) -> list[_Batch]:
+        """Write ``batch``; return the batches made durable and checkpointed by this call
+        (oldest first; none while the batch waits in the visibility window).
+
+        On a strongly consistent backend each batch is confirmed when its write returns,
+        and checkpointed at once. On an eventual one the write is sent without waiting for
+        its visibility (:meth:`~vecver.backends.base.Backend.upsert_deferred`); up to
+        :data:`VISIBILITY_WINDOW` batches wait unconfirmed while the next ones are
+        written, then all of them are confirmed, oldest first, and one checkpoint is saved
+        past the newest (:meth:`_settle`). So the checkpoint only ever points past
+        batches whose visibility was confirmed: a run killed with batches in the window
+        resumes before them and writes them again (idempotent by id)."""
+        writes: list[PendingWrite] = []
         if batch.records:
-            write_records(self.ws, self.target, batch.records)
+            writes = self._send(batch.records)
             observe_written(self.ws, self.collection, self.target, batch.records)
             if self._raced(batch.epoch):
+                # reconciling reads what this batch wrote: only once it is visible
+                self._confirm(batch, writes)
                 self._reconcile_batch(batch.records)
-        rep.scanned += batch.scanned
-        rep.skipped += batch.skipped
-        rep.embedded += len(batch.records)
-        rep.written += len(batch.records)
-        rep.done += batch.scanned
-        self._save(batch.cursor)
+        self._unconfirmed.append((batch, writes))
+        if len(self._unconfirmed) > VISIBILITY_WINDOW or all(w.confirmed for w in writes):
+            return self._settle()
+        return []
+
+    def _send(self, records: list[Record]) -> list[PendingWrite]:
+        """Upsert ``records`` into the target in chunks the backend accepts, retrying
+        transient errors, without waiting for their visibility."""
+        be = self.ws.backend_for(self.target)
+        step = be.capabilities.max_batch
+        name = self.target.name
+        return [with_retry(lambda c=records[i : i + step]: be.upsert_deferred(name, c),  # type: ignore[misc]
+                           what=f"upsert into {name}")
+                for i in range(0, len(records), step)]
+
+    def _confirm(self, batch: _Batch, writes: list[PendingWrite]) -> bool:
+        """Wait until the writes of ``batch`` are visible. When that fails (the wait timed
+        out, or a probe failed), the batch is written again the synchronous way, with
+        its retries (``write_records``), and True is returned: the caller checks it for
+        races once more (a write that raced with the rewrite would lose otherwise)."""
+        try:
+            for w in writes:
+                w.confirm()
+            return False
+        except TransientBackendError as e:
+            log.info("the writes of a backfill batch into %s were not confirmed (%s); "
+                     "writing it again", self.target.name, e)
+            write_records(self.ws, self.target, batch.records)
+            writes.clear()  # visible now: nothing left to confirm
+            return True
+
+    def _settle(self) -> list[_Batch]:
+        """Confirm every batch in the visibility window (oldest first), count them, and
+        checkpoint past the newest. Returns them."""
+        window, self._unconfirmed = self._unconfirmed, []
+        if not window:
+            return []
+        for batch, writes in window:
+            if self._confirm(batch, writes) and self._raced(batch.epoch):
+                self._reconcile_batch(batch.records)
+        rep = self.rep
+        for batch, _ in window:
+            rep.scanned += batch.scanned
+            rep.skipped += batch.skipped
+            rep.embedded += len(batch.records)
+            rep.written += len(batch.records)
+            rep.done += batch.scanned
+        self._save(window[-1][0].cursor)
+        return [b for b, _ in window]
 
     def _raced(self, epoch: tuple[int, int]) -> bool:
         """Whether a batch read at ``epoch`` may have raced with a write. Copied from the

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -64,6 +64,9 @@ _JSON_CUT = len(JSON_PREFIX)
 #: vecver's own fields of a stored vector's metadata (left out of the user's)
 _OWN_KEYS = frozenset({_remote.KEY_ID, _remote.KEY_FP, _remote.KEY_HASH, _remote.KEY_AT,
                        _remote.KEY_TEXT, _remote.KEY_INTS, "_vv_probe"})  # fmt: skip
+#: compact JSON encoders (built once: json.dumps with options builds one per call)
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_COMPACT_ASCII = json.JSONEncoder(separators=(",", ":"))
 _KEY_RE = re.compile(r"(api[-_ ]?key|authorization)([\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+", re.I)
 
 
@@ -81,11 +84,14 @@ def _pid(doc_id: str) -> str:
 
 @dataclass
 class _Where:
-    """Where a namespace lives: its index (name and data-plane client) and spec."""
+    """Where a namespace lives: its index (name and data-plane client) and spec; and,
+    per namespace of that index, the highest log position a probe found reconciled
+    (valid for as long as this location is: a namespace found again starts afresh)."""
 
     index: str
     client: Any
     spec: NamespaceSpec
+    reconciled: dict[str, int] = field(default_factory=dict)
 
 
 class PineconeBackend(Backend):
@@ -264,10 +270,15 @@ class PineconeBackend(Backend):
         except VecverError:
             raise
         except Exception as e:  # noqa: BLE001 - classified here, never swallowed
-            err = _remote.translate(e, f"pinecone {what}", namespace=namespace)
-            if hasattr(err, "message") and isinstance(err.message, str):
-                err.message = _scrub(err.message)
-            raise err from None
+            raise self._error(e, what, namespace) from None
+
+    @staticmethod
+    def _error(e: Exception, what: str, namespace: str | None = None) -> Exception:
+        """The vecver error a client exception of ``what`` becomes (API keys cut out)."""
+        err = _remote.translate(e, f"pinecone {what}", namespace=namespace)
+        if hasattr(err, "message") and isinstance(err.message, str):
+            err.message = _scrub(err.message)
+        return err
 
     # -- indexes -----------------------------------------------------------------------
 
@@ -496,14 +507,15 @@ class PineconeBackend(Backend):
                                           self.name)  # fmt: skip
             if v is None or isinstance(v, (list, dict)):
                 md[json_key(k)] = json.dumps(md.pop(k), ensure_ascii=False, separators=(",", ":"))
-        text = json.dumps(md, ensure_ascii=False, separators=(",", ":"))
-        size = len(text.encode("utf-8"))
+        text = _COMPACT.encode(md)
+        ascii_only = text.isascii()
+        size = len(text) if ascii_only else len(text.encode("utf-8"))
         if size > METADATA_LIMIT:
             raise LimitExceeded("metadata, text and stamp", record.id, size, METADATA_LIMIT,
                                 self.name)  # fmt: skip
         # the bytes a request may spend on it: escaped non-ASCII is the longest form (and
         # room for a space after each separator, as json.dumps' default puts there)
-        wire = len(text) if text.isascii() else len(json.dumps(md, separators=(",", ":")))
+        wire = len(text) if ascii_only else len(_COMPACT_ASCII.encode(md))
         wire += 2 * len(md)
         return {"id": _pid(record.id), "values": vector.tolist(), "metadata": md}, wire
 
@@ -547,9 +559,13 @@ class PineconeBackend(Backend):
         if requested is not None and not self._codec.check_id(requested, md or {}):
             return None  # a hash collision: not this document
         vec = getattr(doc, "values", None) if with_vectors else None
-        with self._translated("decode"):
+        try:  # what _translated("decode") does, without a context manager per record
             doc_id, text, metadata, stamp = self._unpack(md)
             arr = np.asarray(vec, dtype=np.float32).copy() if vec else None
+        except VecverError:
+            raise
+        except Exception as e:  # noqa: BLE001 - classified, never swallowed
+            raise self._error(e, "decode") from None
         return Record(doc_id, arr, text, metadata, stamp)
 
     def _upsert(self, namespace: str, records: Sequence[Record], vectors: Matrix) -> None:
@@ -957,12 +973,18 @@ class PineconeBackend(Backend):
             pending[namespace] = max(lsn, pending.get(namespace) or 0)
         self._local.lsn = pending
 
-    def _await_visible(self, namespace: str, op: str, written: dict[str, Any],
-                       since: float) -> None:  # fmt: skip
-        """Wait until queries reflect this thread's writes to ``namespace``: by the log
-        positions Pinecone reports when it reports them, else as the base does."""
+    def _visibility_mark(self, namespace: str) -> object:
+        """The log position of this thread's writes to ``namespace`` since the last mark
+        (None: unknown, the base's fetch polling confirms them)."""
         pending: dict[str, int | None] = getattr(self._local, "lsn", None) or {}
-        target = pending.pop(namespace, None)
+        return pending.pop(namespace, None)
+
+    def _await_visible(self, namespace: str, op: str, written: dict[str, Any],
+                       since: float, mark: object = None) -> None:  # fmt: skip
+        """Wait until queries reflect the writes ``mark`` (their log position) stands
+        for: by the log positions Pinecone reports when it reports them, else as the
+        base does."""
+        target = mark if isinstance(mark, int) else None
         if target is None:
             super()._await_visible(namespace, op, written, since)
             return
@@ -979,6 +1001,10 @@ class PineconeBackend(Backend):
         position ``target``. False when the server reports no positions."""
         if target is None:
             return False
+        seen = w.reconciled
+        with self._lock:
+            if seen.get(namespace, -1) >= target:
+                return True  # an earlier probe saw the index caught up past it
         probe = [1.0] + [0.0] * (w.spec.dimension - 1)
         start, delay = time.monotonic(), 0.002
         while True:
@@ -986,8 +1012,11 @@ class PineconeBackend(Backend):
                 res = w.client.query(vector=probe, top_k=1, namespace=namespace)
             info = res.response_info
             done = info.lsn_reconciled if info is not None else None
-            if done is None:
+            if not isinstance(done, int):
                 return False
+            with self._lock:
+                if done > seen.get(namespace, -1):
+                    seen[namespace] = done
             if done >= target:
                 return True
             waited = time.monotonic() - start

@@ -92,6 +92,9 @@ _RATE_WEIGHT = 1.0 / 16.0
 #: float32's unit roundoff (2**-24).
 _F32_UNIT = 2.0**-24
 
+#: compact ASCII JSON (an encoder built once: json.dumps with options builds one per call)
+_COMPACT = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"))
+
 _CAPABILITIES = Capabilities(
     native_alias=True,
     namespace_kind="Weaviate collection",
@@ -459,7 +462,7 @@ class WeaviateBackend(Backend):
         props: dict[str, Any] = {
             p: payload[k] for k, p in _PROPS.items() if payload.get(k) is not None
         }
-        props[P_META] = json.dumps(record.metadata, ensure_ascii=True, separators=(",", ":"))
+        props[P_META] = _COMPACT.encode(record.metadata)
         props[KEYS_PROPERTY] = tokens_of(record.metadata)
         props.update(numeric_fields(record.metadata))
         return props

@@ -255,23 +255,63 @@ class _Rec:
 
 @dataclass
 class _Namespace:
+    """The visible records of one namespace, with what queries and lists need kept up to
+    date as writes are applied (the search matrix in insertion order, row norms, the
+    sorted ids) instead of rebuilt per request."""
+
     records: dict[str, _Rec] = field(default_factory=dict)
     _ids: list[str] | None = None
-    _mat: np.ndarray | None = None
+    _pos: dict[str, int] | None = None
+    _mat: np.ndarray | None = None  # rows beyond len(_ids) are spare capacity
+    _norms: np.ndarray | None = None
+    _sorted: list[str] | None = None
 
     def touch(self) -> None:
-        self._ids = None
-        self._mat = None
+        """Forget everything derived (after a delete)."""
+        self._ids = self._pos = self._mat = self._norms = None
+        self._sorted = None
+
+    def put(self, vid: str, rec: _Rec) -> None:
+        """Insert or replace one record (its position in insertion order is kept)."""
+        new = vid not in self.records
+        self.records[vid] = rec
+        self._norms = None
+        if new:
+            self._sorted = None
+        if self._ids is None or self._pos is None or self._mat is None:
+            return
+        if not new:
+            self._mat[self._pos[vid]] = rec.values
+            return
+        n = len(self._ids)
+        if n == self._mat.shape[0]:
+            grown = np.zeros((max(64, 2 * n), self._mat.shape[1]), np.float32)
+            grown[:n] = self._mat[:n]
+            self._mat = grown
+        self._mat[n] = rec.values
+        self._ids.append(vid)
+        self._pos[vid] = n
 
     def matrix(self, dim: int) -> tuple[list[str], np.ndarray]:
-        if self._ids is None or self._mat is None:
+        """The ids in insertion order and their vectors, one row each."""
+        if self._ids is None or self._pos is None or self._mat is None:
             ids = list(self.records)
-            mat = (
-                np.stack([self.records[i].values for i in ids])
-                if ids else np.zeros((0, dim), np.float32)
-            )  # fmt: skip
-            self._ids, self._mat = ids, mat
-        return self._ids, self._mat
+            mat = np.zeros((max(64, len(ids)), dim), np.float32)
+            for j, i in enumerate(ids):
+                mat[j] = self.records[i].values
+            self._ids, self._pos, self._mat = ids, {i: j for j, i in enumerate(ids)}, mat
+        return self._ids, self._mat[: len(self._ids)]
+
+    def norms(self, dim: int) -> np.ndarray:
+        """The euclidean norm of each row of :meth:`matrix`."""
+        if self._norms is None:
+            self._norms = np.linalg.norm(self.matrix(dim)[1], axis=1)
+        return self._norms
+
+    def sorted_ids(self) -> list[str]:
+        if self._sorted is None:
+            self._sorted = sorted(self.records)
+        return self._sorted
 
 
 @dataclass
@@ -319,12 +359,14 @@ class IndexState:
         ns = self.namespaces.setdefault(op.namespace, _Namespace())
         if op.kind == "upsert":
             for vid, rec in op.payload:
-                ns.records[vid] = rec
+                ns.put(vid, rec)
         elif op.kind == "delete":
             for vid in op.payload:
                 ns.records.pop(vid, None)
+            ns.touch()
         elif op.kind == "delete_all":
             ns.records.clear()
+            ns.touch()
         elif op.kind == "update":
             for vid, values, set_md in op.payload:
                 rec = ns.records.get(vid)
@@ -332,8 +374,7 @@ class IndexState:
                     continue
                 md = dict(rec.metadata)
                 md.update(set_md or {})
-                ns.records[vid] = _Rec(rec.values if values is None else values, md)
-        ns.touch()
+                ns.put(vid, _Rec(rec.values if values is None else values, md))
 
     def model(self) -> dict[str, Any]:
         """The index description (control plane, API 2026-07; the 2025 top-level fields
@@ -501,6 +542,8 @@ class PineconeState:
         ``fetch_lag``."""
         idx.catch_up()
         base = idx.namespaces.get(ns)
+        if not any(op.namespace == ns for op in idx.log):
+            return base.records if base else {}  # nothing in flight: the visible state
         view = dict(base.records) if base else {}
         cutoff = time.monotonic() - self.fetch_lag
         for op in idx.log:
@@ -558,7 +601,10 @@ class PineconeState:
             matches = []
             if ids and (keep is None or keep):
                 sub = mat if keep is None else mat[keep]
-                scores, order = _rank(idx.metric, q, sub, k)
+                norms = space.norms(idx.dimension) if idx.metric == "cosine" else None
+                if norms is not None and keep is not None:
+                    norms = norms[keep]
+                scores, order = _rank(idx.metric, q, sub, k, norms)
                 for j in order:
                     vid = ids[j if keep is None else keep[j]]
                     m: dict[str, Any] = {"id": vid, "score": float(scores[j])}
@@ -579,7 +625,7 @@ class PineconeState:
         with self.lock:
             idx.catch_up()
             space = idx.namespaces.get(ns)
-            ids = sorted(space.records) if space else []
+            ids = space.sorted_ids() if space else []
         if prefix:
             ids = [i for i in ids if i.startswith(prefix)]
         if after is not None:
@@ -680,14 +726,16 @@ def _reconciled(idx: IndexState) -> dict[str, str]:
     return {"x-pinecone-lsn-reconciled": str(idx.reconciled)}
 
 
-def _rank(metric: str, q: np.ndarray, mat: np.ndarray, k: int) -> tuple[np.ndarray, list[int]]:
+def _rank(metric: str, q: np.ndarray, mat: np.ndarray, k: int,
+          row_norms: np.ndarray | None = None) -> tuple[np.ndarray, list[int]]:  # fmt: skip
     """Scores by Pinecone's convention (cosine similarity, dot product, squared euclidean
     distance) and the order of the best ``k`` (highest first; lowest distance first; ties
-    by insertion order)."""
+    by insertion order). ``row_norms``: the norms of ``mat``'s rows, when known."""
     q32 = np.asarray(q, dtype=np.float32)
     if metric == "cosine":
         qn = q32 / max(float(np.linalg.norm(q32)), 1e-30)
-        norms = np.maximum(np.linalg.norm(mat, axis=1), 1e-30)
+        norms = np.maximum(np.linalg.norm(mat, axis=1) if row_norms is None else row_norms,
+                           1e-30)
         scores = (mat @ qn) / norms
         key = -scores
     elif metric == "dotproduct":
