@@ -39,6 +39,11 @@ class Capabilities:
     - ``persistent``: data survives closing and reopening the backend.
     - ``shared_between_processes``: several processes may open it at once and see each
       other's writes.
+    - ``remote_reads``: a read is a round trip to a server (another process or host),
+      waited for without holding the interpreter, so two reads overlap: ``verify`` reads
+      the active space's next page while it fetches this page's copies. False (the
+      default) for an engine that runs in this process, where overlapping only adds
+      contention.
 
     Limits (each enforced by the base before the database is called):
 
@@ -73,6 +78,7 @@ class Capabilities:
     visibility_timeout: float = 30.0
     persistent: bool = True
     shared_between_processes: bool = False
+    remote_reads: bool = False
 
     def __post_init__(self) -> None:
         for name in ("max_batch", "max_fetch_ids", "max_delete_ids"):

@@ -42,12 +42,10 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import queue
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from ..backends.base import PendingWrite
 from ..drift.reservoir import observe_written
@@ -63,6 +61,7 @@ from ..errors import (
 )
 from ..read.lazy import DrainReport, drain
 from ..runtime.progress import Progress, phase
+from ..runtime.readahead import ReadAhead
 from ..runtime.reconcile import (
     delete_ids,
     embed_or_fail,
@@ -361,59 +360,6 @@ class _Batch:
     epoch: tuple[int, int]  # the collection's write epoch when the page was read
 
 
-T = TypeVar("T")
-_END_OF_STREAM = object()
-
-
-class _ReadAhead(Generic[T]):
-    """Runs ``produce`` in a background thread, at most ``depth`` items ahead of the
-    consumer; an exception in it is raised in the consumer. Leaving the ``with`` block
-    stops the thread (and waits for it)."""
-
-    def __init__(self, produce: Callable[[], Iterator[T]], depth: int = 2) -> None:
-        self._produce = produce
-        self._q: queue.Queue[Any] = queue.Queue(maxsize=depth)
-        self._stop = threading.Event()
-        self._worker = threading.Thread(target=self._run, name="vecver-backfill-embed",
-                                        daemon=True)
-
-    def _run(self) -> None:
-        try:
-            for item in self._produce():
-                while not self._stop.is_set():
-                    try:
-                        self._q.put(item, timeout=0.5)
-                        break
-                    except queue.Full:
-                        continue
-                if self._stop.is_set():
-                    return
-            self._q.put(_END_OF_STREAM)
-        except BaseException as e:  # noqa: BLE001 - handed to the consumer
-            self._q.put(e)
-
-    def __enter__(self) -> Iterator[T]:
-        self._worker.start()
-        return self._items()
-
-    def _items(self) -> Iterator[T]:
-        while True:
-            item = self._q.get()
-            if item is _END_OF_STREAM:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        while self._worker.is_alive():
-            try:
-                self._q.get_nowait()
-            except queue.Empty:
-                self._worker.join(0.05)
-
-
 class _BackfillRun:
     """One backfill of ``target`` (its lease held by the caller): open, copy, finish."""
 
@@ -609,7 +555,7 @@ class _BackfillRun:
         )
         bar.done = self.rep.done
         try:
-            with _ReadAhead(self._batches) as batches:
+            with ReadAhead(self._batches, name="backfill-embed") as batches:
                 for batch in batches:
                     self._durable(bar, self._write(batch))
                 self._durable(bar, self._settle())

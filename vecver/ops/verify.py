@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..errors import CandidateFailed, LeaseHeld
+from ..runtime.readahead import ReadAhead
 from ..runtime.reconcile import delete_ids, needs_embedding, reconcile
 from ..runtime.workspace import Workspace
 from ..store.sqlite import LIVE_STATES, NamespaceRow
-from ..types import Record
+from ..types import Record, ScanPage
 
 log = logging.getLogger("vecver")
 
@@ -179,10 +180,8 @@ def verify_namespace(
             setattr(rep, kind, getattr(rep, kind) + 1)
             rep._note(kind, i)
 
-    # pass 1: every active document is here, fresh and correctly stamped
-    cursor: str | None = None
-    while True:
-        page = active_be.scan(active_name, cursor=cursor, limit=page_size)
+    def check_page(page: ScanPage) -> None:
+        """Pass 1 on one page of the active space (counts, second looks, repairs)."""
         ids = [r.id for r in page.records]
         dead = ws.manifest.tombstoned(collection, ids)
         have = page.records if is_active else list(be.fetch(ns.name, ids).values())
@@ -216,9 +215,27 @@ def verify_namespace(
                 # re-read and re-checked after the write: a concurrent update or delete
                 # of these documents wins over the copy of the active page read above
                 rep.repaired += reconcile(ws, collection, ns, [*bad_stamps, *diverging])
-        if page.next_cursor is None:
-            break
-        cursor = page.next_cursor
+
+    def active_pages() -> Iterator[ScanPage]:
+        cursor: str | None = None
+        while True:
+            page = active_be.scan(active_name, cursor=cursor, limit=page_size)
+            yield page
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    # pass 1: every active document is here, fresh and correctly stamped. Where reads
+    # are round trips to a server, the active space's next page is read in the
+    # background while this page's copies are fetched and compared (the same reads,
+    # overlapped); in-process engines read in turn (a thread only adds contention there)
+    if active_be.capabilities.remote_reads or be.capabilities.remote_reads:
+        with ReadAhead(active_pages, depth=2, name="verify-scan") as pages:
+            for page in pages:
+                check_page(page)
+    else:
+        for page in active_pages():
+            check_page(page)
     # pass 2: nothing tombstoned is present
     after: str | None = None
     while True:
@@ -237,7 +254,7 @@ def verify_namespace(
     if rep.repaired == 0 and be.count(ns.name) == rep.present + rep.extra:
         rep.stored = rep.present + rep.extra
         return rep
-    cursor = None
+    cursor: str | None = None
     while True:
         page = be.scan(ns.name, cursor=cursor, limit=page_size)
         rep.stored += len(page.records)

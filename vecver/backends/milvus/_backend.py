@@ -152,6 +152,7 @@ class MilvusBackend(Backend):
         consistency="strong",
         persistent=True,
         shared_between_processes=True,
+        remote_reads=True,
     )
 
     def __new__(cls, uri: str = "", *args: Any, **kwargs: Any) -> MilvusBackend:

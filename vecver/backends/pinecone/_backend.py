@@ -167,6 +167,7 @@ class PineconeBackend(Backend):
         visibility_timeout=60.0,
         persistent=True,
         shared_between_processes=True,
+        remote_reads=True,
     )
 
     def __init__(

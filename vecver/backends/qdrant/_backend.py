@@ -75,6 +75,7 @@ _CAPABILITIES = Capabilities(
     consistency="strong",
     persistent=True,
     shared_between_processes=True,
+    remote_reads=True,
 )
 
 
@@ -897,8 +898,9 @@ _NOTHING = models.Filter(must=[models.HasIdCondition(has_id=[])])
 def _instance_capabilities(mode: Mode, layout: LayoutName) -> Capabilities:
     caps = _CAPABILITIES
     if mode != "server":
-        caps = dataclasses.replace(
-            caps, persistent=(mode == "path"), shared_between_processes=False
+        caps = dataclasses.replace(  # local mode: qdrant-client's engine in this process
+            caps, persistent=(mode == "path"), shared_between_processes=False,
+            remote_reads=False,
         )
     if layout == "named":
         caps = dataclasses.replace(

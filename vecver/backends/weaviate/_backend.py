@@ -106,6 +106,7 @@ _CAPABILITIES = Capabilities(
     consistency="strong",
     persistent=True,
     shared_between_processes=True,
+    remote_reads=True,
 )
 
 
