@@ -159,12 +159,14 @@ class Backend(ABC):
     def physical_name(cls, collection: str, space_label: str, fingerprint: str) -> str:
         """The namespace name of one space of one collection on this database.
 
-        Deterministic, different for different (collection, label, fingerprint), and never
-        equal to a collection name (collection names are the aliases). The default is
-        ``vv_{collection}__{label}_{fingerprint[:8]}`` with every character of the label
-        that is not a letter or digit replaced by ``_``; a database with a stricter rule
-        (Pinecone index names, Weaviate class names) overrides it. The core checks the
-        result with :meth:`check_namespace_name` before creating anything."""
+        Deterministic, and never equal to a collection name (collection names are the
+        aliases). The default is ``vv_{collection}__{label}_{fingerprint[:8]}`` with every
+        character of the label that is not a letter or digit replaced by ``_``; a database
+        with a stricter rule (Pinecone index names, Weaviate class names) overrides it.
+        Distinct inputs can meet (``a__b`` + ``c`` and ``a`` + ``b__c``; labels ``v-2`` and
+        ``v_2`` of one geometry): the core checks the result with
+        :meth:`check_namespace_name`, and against the names the manifest records for other
+        spaces (``NamespaceNameTaken``), before creating anything."""
         label = re.sub(r"[^A-Za-z0-9]", "_", space_label)
         return f"vv_{collection}__{label}_{fingerprint[:8]}"
 
