@@ -35,6 +35,7 @@ mappings, so vectors from the cache carry the fingerprint the workspace's spaces
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -379,7 +380,8 @@ def log(msg: str) -> None:
 
 
 def _atomic_save(path: Path, arr: np.ndarray) -> None:
-    tmp = path.with_name(path.name + ".tmp.npy")
+    # a temp name per process: two processes embedding one block never share it
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp.npy")
     np.save(tmp, arr)
     with tmp.open("rb") as f:
         os.fsync(f.fileno())
@@ -430,9 +432,11 @@ def embed(model: str, texts: Sequence[str], kind: Kind = "doc") -> np.ndarray:
         left = (len(texts) - hi) / rate if rate else 0.0
         log(f"embed {model} {kind}: {hi}/{len(texts)} ({rate:.0f} texts/s, ~{left:.0f}s left)")
     _atomic_save(final, out)
-    for p in parts.iterdir():
-        p.unlink()
-    parts.rmdir()
+    # another process embedding the same texts may be removing these too
+    for p in list(parts.iterdir()) if parts.is_dir() else []:
+        p.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        parts.rmdir()
     if done_new:
         log(f"embed {model} {kind}: {len(texts)} texts in {time.perf_counter() - t0:.1f}s "
             f"-> {final}")
