@@ -6,6 +6,7 @@ and ``cutover --force`` switched every reader onto nothing."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -66,20 +67,24 @@ def test_rollback_refuses_when_the_retired_namespace_is_gone(tmp_path: Path) -> 
         ws.close()
 
 
-def test_the_cli_reports_the_missing_namespace_and_refuses_a_forced_cutover(cli_ws) -> None:  # noqa: ANN001
+def _migrate_then_delete_v2(cli_ws) -> str:  # noqa: ANN001
+    """Ingest 30 documents, migrate to v2 through the CLI, then delete v2's namespace the
+    way another tool would (the local backend's directory for it); returns its name."""
     from vvcli import make_docs as cli_docs
 
     cli_ws.run("ingest", "docs", cli_ws.jsonl("d.jsonl", cli_docs(30)), ok=True)
     cli_ws.run("migrate", "docs", "--to", "v2", ok=True)
     st = json.loads(cli_ws.run("status", "--json", ok=True).out)
     ns = next(s["namespace"] for s in st["collections"][0]["spaces"] if s["label"] == "v2")
-    # delete it the way another tool would: the local backend's directory for it
     vectors = cli_ws.root / "vectors"
     doomed = [p for p in vectors.iterdir() if ns in p.name]
     assert len(doomed) == 1, list(vectors.iterdir())
-    import shutil
-
     shutil.rmtree(doomed[0])
+    return str(ns)
+
+
+def test_the_cli_reports_the_missing_namespace_and_refuses_a_forced_cutover(cli_ws) -> None:  # noqa: ANN001
+    ns = _migrate_then_delete_v2(cli_ws)
     text = cli_ws.run("status", ok=True).out
     assert "missing" in text and f"namespace {ns} is missing" in text
     res = cli_ws.run("cutover", "docs", "--force", ok=False)
@@ -165,15 +170,9 @@ def test_writes_fail_loudly_when_the_retired_namespace_is_gone(tmp_path: Path) -
 
 
 def test_the_cli_ingest_goes_on_when_a_candidate_namespace_is_gone(cli_ws) -> None:  # noqa: ANN001
-    import shutil
-
     from vvcli import make_docs as cli_docs
 
-    cli_ws.run("ingest", "docs", cli_ws.jsonl("d.jsonl", cli_docs(30)), ok=True)
-    cli_ws.run("migrate", "docs", "--to", "v2", ok=True)
-    st = json.loads(cli_ws.run("status", "--json", ok=True).out)
-    ns = next(s["namespace"] for s in st["collections"][0]["spaces"] if s["label"] == "v2")
-    shutil.rmtree(next(p for p in (cli_ws.root / "vectors").iterdir() if ns in p.name))
+    _migrate_then_delete_v2(cli_ws)
     cli_ws.run("ingest", "docs", cli_ws.jsonl("e.jsonl", cli_docs(5, start=30)), ok=True)
     st = json.loads(cli_ws.run("status", "--json", ok=True).out)
     spaces = {s["label"]: s for s in st["collections"][0]["spaces"]}

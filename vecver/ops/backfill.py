@@ -68,9 +68,9 @@ from ..runtime.reconcile import (
     needs_embedding,
     reconcile,
     reconcile_present,
+    send_records,
     write_records,
 )
-from ..runtime.retry import with_retry
 from ..runtime.sources import NamespaceSource, Source, is_end
 from ..runtime.workspace import Workspace
 from ..space import Space
@@ -615,7 +615,7 @@ class _BackfillRun:
         resumes before them and writes them again (idempotent by id)."""
         writes: list[PendingWrite] = []
         if batch.records:
-            writes = self._send(batch.records)
+            writes = send_records(self.ws, self.target, batch.records)
             observe_written(self.ws, self.collection, self.target, batch.records)
             if self._raced(batch.epoch):
                 # reconciling reads what this batch wrote: only once it is visible
@@ -625,16 +625,6 @@ class _BackfillRun:
         if len(self._unconfirmed) > VISIBILITY_WINDOW or all(w.confirmed for w in writes):
             return self._settle()
         return []
-
-    def _send(self, records: list[Record]) -> list[PendingWrite]:
-        """Upsert ``records`` into the target in chunks the backend accepts, retrying
-        transient errors, without waiting for their visibility."""
-        be = self.ws.backend_for(self.target)
-        step = be.capabilities.max_batch
-        name = self.target.name
-        return [with_retry(lambda c=records[i : i + step]: be.upsert_deferred(name, c),  # type: ignore[misc]
-                           what=f"upsert into {name}")
-                for i in range(0, len(records), step)]
 
     def _confirm(self, batch: _Batch, writes: list[PendingWrite]) -> bool:
         """Wait until the writes of ``batch`` are visible. When that fails (the wait timed

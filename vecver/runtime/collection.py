@@ -125,9 +125,10 @@ class WriteResult:
     """What one upsert or delete call did.
 
     ``spaces``: the labels of the spaces written. ``failed``: candidate spaces (being
-    built or ready) whose embedder broke during this call; each was marked ``failed``
-    (it no longer receives writes, see ``reasons``) while the write went on to the active
-    space. A warning is logged as well; the call itself succeeded."""
+    built or ready) whose embedder broke, or whose namespace was gone, during this call;
+    each was marked ``failed`` (it no longer receives writes, see ``reasons``) while the
+    write went on to the active space. A warning is logged as well; the call itself
+    succeeded."""
 
     documents: int
     spaces: list[str]
@@ -136,6 +137,11 @@ class WriteResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def note_failed(self, space: str, reason: str) -> None:
+        """Record that candidate ``space`` was marked failed during this call."""
+        self.failed.append(space)
+        self.reasons[space] = reason
 
 
 class Collection:
@@ -218,8 +224,7 @@ class Collection:
         try:
             return embed_or_fail(self.ws, self.name, ns, docs)
         except CandidateFailed as e:
-            result.failed.append(e.space)
-            result.reasons[e.space] = e.reason
+            result.note_failed(e.space, e.reason)
             return None
 
     def delete(self, ids: Iterable[str]) -> WriteResult:
@@ -295,8 +300,7 @@ class Collection:
         reason = fail_if_missing(self.ws, self.name, ns, error)
         if reason is None:
             return False
-        result.failed.append(ns.space_label)
-        result.reasons[ns.space_label] = reason
+        result.note_failed(ns.space_label, reason)
         return True
 
     def _left_live_set(self, ns: NamespaceRow) -> bool:
@@ -335,8 +339,7 @@ class Collection:
             try:
                 reconcile(self.ws, self.name, ns, changed)
             except CandidateFailed as e:
-                result.failed.append(e.space)
-                result.reasons[e.space] = e.reason
+                result.note_failed(e.space, e.reason)
 
     # -- read path ----------------------------------------------------------------------
     # Reads go through one Searcher per handle (vecver.read.searcher): it resolves the

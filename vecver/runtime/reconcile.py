@@ -20,7 +20,7 @@ so writes go on to the active space.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from ..errors import CandidateFailed, NamespaceMissing, NamespaceNotFound, StateError
@@ -29,6 +29,7 @@ from ..types import Document, Record, Stamp, source_hash
 from .retry import with_retry
 
 if TYPE_CHECKING:
+    from ..backends.base import PendingWrite
     from .workspace import Workspace
 
 log = logging.getLogger("vecver")
@@ -73,15 +74,30 @@ def records_for(ws: Workspace, ns: NamespaceRow, docs: Sequence[Document]) -> li
     ]
 
 
+def _upsert_chunks(ws: Workspace, ns: NamespaceRow, records: Sequence[Record],
+                   deferred: bool) -> list[PendingWrite]:
+    be = ws.backend_for(ns)
+    upsert: Callable[[str, Sequence[Record]], PendingWrite | None] = (
+        be.upsert_deferred if deferred else be.upsert)
+    step = be.capabilities.max_batch
+    out = [with_retry(lambda c=records[i : i + step]: upsert(ns.name, c),  # type: ignore[misc]
+                      what=f"upsert into {ns.name}")
+           for i in range(0, len(records), step)]
+    return [w for w in out if w is not None]
+
+
 def write_records(ws: Workspace, ns: NamespaceRow, records: Sequence[Record]) -> None:
     """Upsert ``records`` into ``ns`` in chunks the backend accepts, retrying transient
     errors; any other backend error propagates."""
-    be = ws.backend_for(ns)
-    max_batch = be.capabilities.max_batch
-    for i in range(0, len(records), max_batch):
-        chunk = records[i : i + max_batch]
-        with_retry(lambda c=chunk: be.upsert(ns.name, c),  # type: ignore[misc]
-                   what=f"upsert into {ns.name}")
+    _upsert_chunks(ws, ns, records, deferred=False)
+
+
+def send_records(ws: Workspace, ns: NamespaceRow, records: Sequence[Record]
+                 ) -> list[PendingWrite]:
+    """:func:`write_records` without the read-your-writes wait of an eventually consistent
+    backend: one :class:`~vecver.backends.base.PendingWrite` per chunk, to confirm later
+    (:meth:`~vecver.backends.base.Backend.upsert_deferred`)."""
+    return _upsert_chunks(ws, ns, records, deferred=True)
 
 
 def delete_ids(ws: Workspace, ns: NamespaceRow, ids: Sequence[str]) -> None:

@@ -34,9 +34,8 @@ __all__ = ["QdrantCodec", "point_id"]
 _OWN = (KEY_ID, KEY_FP, KEY_HASH, KEY_AT, KEY_TEXT, KEY_LISTS)
 
 
-def point_id(doc_id: str) -> str:
-    """The point id of ``doc_id``: :func:`~vecver.backends._remote.uuid_for`."""
-    return uuid_for(doc_id)
+#: the point id of a document id: :func:`~vecver.backends._remote.uuid_for` itself
+point_id = uuid_for
 
 
 @dataclass(frozen=True)
