@@ -4,12 +4,12 @@ test session) and, when ``VECVER_MILVUS_URI`` names one, a Milvus server of your
 
 What runs where:
 
-- the shared compliance suite: all of it on Lite and on a server by URL; on the embedded
-  server a subset plus every filter case by default (Milvus takes ~3 s to load each new
-  collection), all of it with ``VECVER_MILVUS_SERVER_FULL=1`` (about 10 minutes);
-- congruence against the in-memory reference: Lite (8 seeds) and the embedded server (1);
+- the shared compliance suite: all of it on Lite, on the embedded server and on a server
+  by URL (on the embedded server about 13 minutes: Milvus takes ~3 s to load each new
+  collection; ``VECVER_MILVUS_SERVER_QUICK=1`` runs a subset there while developing);
+- congruence against the in-memory reference: Lite and the embedded server (every seed);
 - the workflow suite (migrate, dual-write, cutover with the native alias, rollback,
-  recover): Lite, the embedded server (3 of its tests by default), local <-> Lite, and
+  recover): Lite, the embedded server, local <-> Lite, and
   cross-provider Qdrant (local mode) <-> Milvus Lite;
 - a backfill interrupted by a Milvus failure resumes clean (Lite, through FaultyBackend);
 - filter translation and injection attempts: as pure functions, and on Lite and the server
@@ -149,12 +149,14 @@ class TestMilvusLiteCompliance(BackendComplianceSuite):
         return MilvusBackend(self.path)
 
 
-#: Whether to run the whole compliance suite on the embedded server (about 10 minutes:
-#: Milvus takes ~3 s to load each new collection) instead of the subset below.
-SERVER_FULL = os.environ.get("VECVER_MILVUS_SERVER_FULL") == "1"
+#: Whether to run the whole compliance, congruence and workflow suites on the embedded
+#: server (the default, and what CI runs: about 13 minutes, Milvus takes ~3 s to load each
+#: new collection) rather than the subsets below (``VECVER_MILVUS_SERVER_QUICK=1``, for a
+#: quicker run while developing).
+SERVER_FULL = os.environ.get("VECVER_MILVUS_SERVER_QUICK") != "1"
 
-#: The compliance tests run on the embedded server by default: one or more per area,
-#: those where a server could differ from Milvus Lite (JSON round trips, escaping, pk
+#: The compliance tests run on the embedded server with ``VECVER_MILVUS_SERVER_QUICK=1``:
+#: one or more per area, those where a server could differ from Milvus Lite (JSON round trips, escaping, pk
 #: order, consistency, aliases, a second client, the ANN index at scale, chunking).
 SERVER_SUBSET = frozenset({
     "test_create_namespace_with_other_spec_raises",
@@ -173,9 +175,9 @@ SERVER_SUBSET = frozenset({
 
 class TestMilvusServerCompliance(BackendComplianceSuite):
     """The contract on the embedded Milvus server (shared between processes: a second
-    client stands in for another process). By default the tests of
-    :data:`SERVER_SUBSET` (and every filter case, in one test below); set
-    ``VECVER_MILVUS_SERVER_FULL=1`` for all of them."""
+    client stands in for another process): all of it, or with
+    ``VECVER_MILVUS_SERVER_QUICK=1`` the tests of :data:`SERVER_SUBSET` (and every filter
+    case, in one test below)."""
 
     scale_count = 1200
 
@@ -184,8 +186,8 @@ class TestMilvusServerCompliance(BackendComplianceSuite):
         name = request.node.originalname
         if not SERVER_FULL and name not in SERVER_SUBSET:
             pytest.skip(
-                "runs on Milvus Lite; on the embedded server only with "
-                "VECVER_MILVUS_SERVER_FULL=1 (each new collection takes ~3 s to load)"
+                "VECVER_MILVUS_SERVER_QUICK=1: runs on Milvus Lite; on the embedded server "
+                "only in the full run (each new collection takes ~3 s to load)"
             )
         _wipe(milvus_server)
         self.uri = milvus_server
@@ -256,8 +258,8 @@ class TestMilvusLiteCongruence(BackendCongruenceSuite):
 
 
 class TestMilvusServerCongruence(BackendCongruenceSuite):
-    """Congruence on the embedded server: one random sequence and one failure-path run by
-    default (every seed with ``VECVER_MILVUS_SERVER_FULL=1``)."""
+    """Congruence on the embedded server: every seed (one random sequence and the
+    failure-path run with ``VECVER_MILVUS_SERVER_QUICK=1``)."""
 
     steps = 25
 
@@ -265,7 +267,7 @@ class TestMilvusServerCongruence(BackendCongruenceSuite):
     def pair(self, milvus_server: str, request: pytest.FixtureRequest) -> Iterator[CongruencePair]:
         seed = request.node.callspec.params.get("seed", 0)
         if not SERVER_FULL and seed > 0:
-            pytest.skip("other seeds run on the server only with VECVER_MILVUS_SERVER_FULL=1")
+            pytest.skip("VECVER_MILVUS_SERVER_QUICK=1: other seeds run in the full run only")
         _wipe(milvus_server)
 
         def reopen(b: Backend) -> Backend:
@@ -299,15 +301,16 @@ SERVER_WORKFLOW_SUBSET = frozenset({
 
 
 class TestMilvusServerWorkflow(WorkflowSuite):
-    """The same on the embedded Milvus server (:data:`SERVER_WORKFLOW_SUBSET` by default,
-    every test with ``VECVER_MILVUS_SERVER_FULL=1``)."""
+    """The same on the embedded Milvus server: every test (:data:`SERVER_WORKFLOW_SUBSET`
+    with ``VECVER_MILVUS_SERVER_QUICK=1``)."""
 
     @pytest.fixture
     def workspace_factory(
         self, tmp_path: Path, milvus_server: str, request: pytest.FixtureRequest
     ) -> Iterator[WorkspaceFactory]:
         if not SERVER_FULL and request.node.originalname not in SERVER_WORKFLOW_SUBSET:
-            pytest.skip("runs on Milvus Lite; on the server only with VECVER_MILVUS_SERVER_FULL=1")
+            pytest.skip("VECVER_MILVUS_SERVER_QUICK=1: runs on Milvus Lite; on the server "
+                        "in the full run only")
         _wipe(milvus_server)
         with workspace_factory_for(
             tmp_path, {"default": {"name": "milvus", "uri": milvus_server}}
