@@ -44,6 +44,7 @@ def emulator(
     rate_limit: float = 0.0,
     unavailable: float = 0.0,
     latency: float = 0.0,
+    version: str | None = None,
 ) -> EmulatorRun:
     """Serve a local emulator of a vector database's API (for tests) until interrupted
     (Ctrl-C) or for --duration seconds. The URL is announced on stderr when it serves;
@@ -62,6 +63,9 @@ def emulator(
     :metavar unavailable: P
     :param latency: seconds added to every request.
     :metavar latency: SECONDS
+    :param version: the Weaviate version reported (weaviate only; default 1.32.0; 1.36.0
+        or later also serves BatchStream, the client's batch.stream()).
+    :metavar version: X.Y.Z
     """
     if kind not in kinds():
         raise InvalidArgument("kind", kind, "one of " + ", ".join(kinds()))
@@ -79,8 +83,15 @@ def emulator(
         raise InvalidArgument(
             "lag", lag, "0 for weaviate (Weaviate's reads reflect acknowledged writes; "
             "--lag emulates Pinecone's eventual consistency)")
+    extra: dict[str, Any] = {}
+    if version is not None:
+        if kind != "weaviate":
+            raise InvalidArgument(
+                "version", version, "left out for pinecone (--version is the Weaviate "
+                "version the weaviate emulator reports)")  # fmt: skip
+        extra["version"] = version  # checked by the emulator: InvalidArgument if malformed
     emu = create(kind, port=port, host=host, lag=lag, rate_limit=rate_limit,
-                 unavailable=unavailable, latency=latency)  # fmt: skip
+                 unavailable=unavailable, latency=latency, **extra)  # fmt: skip
     started = time.monotonic()
     try:
         emu.start()

@@ -11,7 +11,8 @@ v4, in background threads of the current process::
 What it serves (shapes from Weaviate's REST schema and the ``.proto`` files shipped in
 ``weaviate-client``; behaviour in :mod:`.weaviate_store`):
 
-- REST ``/v1``: ``GET /meta`` (version :data:`VERSION`, so aliases are allowed),
+- REST ``/v1``: ``GET /meta`` (the version given as ``version=``, by default
+  :data:`VERSION`, so aliases are allowed; 1.36.0 or later also serves ``BatchStream``),
   ``/.well-known/ready`` and ``/live``; ``/schema`` (create, list, get, delete classes,
   named vectors with vectorizer ``none``, ``POST /schema/{class}/properties``,
   ``PUT /schema/{class}``: the description, property descriptions and new named vectors,
@@ -42,6 +43,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import socket
 import threading
 import time
@@ -55,14 +57,37 @@ import grpc
 import numpy as np
 from weaviate.proto.v1 import weaviate_pb2_grpc
 
+from ...errors import InvalidArgument
 from . import EmulatorBase
 from .weaviate_grpc import WeaviateGrpcServicer, health_handler
 from .weaviate_store import ApiError, Obj, WeaviateState
 
-__all__ = ["VERSION", "WeaviateEmulator"]
+__all__ = ["STREAM_VERSION", "VERSION", "WeaviateEmulator", "parse_version"]
 
-#: The Weaviate version the emulator reports (aliases need 1.32 or later).
+#: The Weaviate version the emulator reports unless given one (aliases need 1.32 or later).
 VERSION = "1.32.0"
+
+#: The first Weaviate version with server-side batching (the ``BatchStream`` RPC behind
+#: ``batch.stream()``): an emulator reporting this or later serves it.
+STREAM_VERSION = "1.36.0"
+
+_VERSION_RE = re.compile(r"(\d{1,4})\.(\d{1,4})\.(\d{1,4})(?:-[0-9A-Za-z.]+)?")
+
+
+def parse_version(version: str) -> tuple[int, int, int]:
+    """``MAJOR.MINOR.PATCH`` (an optional pre-release suffix such as ``-rc.1`` allowed, as
+    Weaviate reports them) as a tuple of ints; :class:`~vecver.errors.InvalidArgument`
+    for anything else (``1.36``, ``v1.36.0``, ``latest``)."""
+    m = _VERSION_RE.fullmatch(version) if isinstance(version, str) else None
+    if m is None:
+        raise InvalidArgument(
+            "version",
+            version,
+            "a Weaviate version MAJOR.MINOR.PATCH such as "
+            f"{VERSION!r} or {STREAM_VERSION!r} (BatchStream needs {STREAM_VERSION} or later)",
+        )
+    return int(m[1]), int(m[2]), int(m[3])
+
 
 _PROBES = ("/v1/meta", "/v1/.well-known/ready", "/v1/.well-known/live")
 
@@ -74,7 +99,14 @@ class WeaviateEmulator(EmulatorBase):
     weaviate --port N``, which then serves gRPC on N + 1 unless ``grpc_port`` is given.
     ``unavailable`` / ``rate_limit``: the probability that a data request answers 503 /
     UNAVAILABLE or 429 / RESOURCE_EXHAUSTED; ``lag`` must be 0 (``ValueError``): Weaviate
-    has no read lag to emulate."""
+    has no read lag to emulate. ``version``: the Weaviate version reported (``/meta``,
+    ``/nodes``; default :data:`VERSION`, read when asked, so a test may patch it); the
+    client decides what it may use from it, and from :data:`STREAM_VERSION` on the gRPC
+    ``BatchStream`` (``batch.stream()``) is served, below it answers UNIMPLEMENTED as an
+    older server does. Every other behaviour is the same at any version. A malformed
+    version is :class:`~vecver.errors.InvalidArgument` (see :func:`parse_version`).
+    ``stream_backoff``: seconds between a stream's ``Backoff`` messages (Weaviate sends
+    one every 5 s); > 0, else ``InvalidArgument``."""
 
     def __init__(
         self,
@@ -89,7 +121,17 @@ class WeaviateEmulator(EmulatorBase):
         unavailable: float = 0.0,
         rate_limit: float = 0.0,
         lag: float = 0.0,
+        version: str | None = None,
+        stream_backoff: float = 5.0,
     ) -> None:
+        if version is not None:
+            parse_version(version)
+        if (
+            isinstance(stream_backoff, bool)
+            or not isinstance(stream_backoff, (int, float))
+            or not 0 < stream_backoff < float("inf")
+        ):
+            raise InvalidArgument("stream_backoff", stream_backoff, "a number of seconds > 0")
         if lag:
             raise ValueError(
                 "the Weaviate emulator has no consistency lag: Weaviate reads reflect "
@@ -106,6 +148,8 @@ class WeaviateEmulator(EmulatorBase):
         self._http_port = int(http_port)
         self._grpc_port = int(grpc_port)
         self._api_key = api_key
+        self._version = version
+        self._stream_backoff = float(stream_backoff)
         self.state = WeaviateState()
         self.latency = float(latency)
         self.fail_every = int(fail_every)
@@ -144,9 +188,22 @@ class WeaviateEmulator(EmulatorBase):
     def running(self) -> bool:
         return self._http is not None
 
+    @property
+    def version(self) -> str:
+        """The Weaviate version reported: the one given, else :data:`VERSION`."""
+        return self._version if self._version is not None else VERSION
+
+    @property
+    def serves_stream(self) -> bool:
+        """Whether ``BatchStream`` is served (:attr:`version` >= :data:`STREAM_VERSION`)."""
+        return parse_version(self.version) >= parse_version(STREAM_VERSION)
+
     def __repr__(self) -> str:
         key = ", api_key=<hidden>" if self._api_key else ""
-        return f"WeaviateEmulator(http={self.url!r}, grpc_port={self._grpc_port}{key})"
+        return (
+            f"WeaviateEmulator(http={self.url!r}, grpc_port={self._grpc_port}, "
+            f"version={self.version!r}{key})"
+        )
 
     def fail_next(self, n: int = 1) -> None:
         """The next ``n`` data requests (REST or gRPC) fail with 503 / UNAVAILABLE."""
@@ -183,8 +240,11 @@ class WeaviateEmulator(EmulatorBase):
                      ("grpc.so_reuseport", 0)],
         )  # fmt: skip
         weaviate_pb2_grpc.add_WeaviateServicer_to_server(  # type: ignore[no-untyped-call]
-            WeaviateGrpcServicer(self.state, self._grpc_gate), server
-        )
+            WeaviateGrpcServicer(self.state, self._grpc_gate,
+                                 serves_stream=lambda: self.serves_stream,
+                                 stream_backoff=self._stream_backoff),
+            server,
+        )  # fmt: skip
         server.add_generic_rpc_handlers((health_handler(self._grpc_gate),))
         bound = server.add_insecure_port(f"{self.host}:{gport}")
         if bound == 0:
@@ -333,13 +393,13 @@ class _Handler(BaseHTTPRequestHandler):
         head = seg[0]
         if head == "meta" and method == "GET":
             return 200, {"hostname": f"http://[::]:{self.emulator.http_port}",
-                         "version": VERSION, "modules": {},
+                         "version": self.emulator.version, "modules": {},
                          "grpcMaxMessageSize": 104858000}  # fmt: skip
         if head == ".well-known" and len(seg) == 2 and seg[1] in ("ready", "live"):
             return 200, None
         if head == "nodes" and method == "GET":
             return 200, {"nodes": [{"name": "emulator", "status": "HEALTHY",
-                                    "version": VERSION, "gitHash": "emulator",
+                                    "version": self.emulator.version, "gitHash": "emulator",
                                     "stats": {"objectCount": sum(len(c.objects) for c in
                                               st.collections.values()), "shardCount": 1},
                                     "shards": None}]}  # fmt: skip
@@ -450,8 +510,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m vecver.testing.emulators.weaviate [--http-port N] [--grpc-port M]
-    [--host H]``: serve until interrupted (SIGINT/SIGTERM). Prints one line saying where,
-    ``weaviate emulator: http://HOST:N grpc HOST:M``, once serving."""
+    [--host H] [--version X.Y.Z]``: serve until interrupted (SIGINT/SIGTERM). Prints one
+    line saying where, ``weaviate emulator: http://HOST:N grpc HOST:M``, once serving. A
+    malformed ``--version`` is a usage error (exit 2)."""
     import argparse
     import signal
     import sys
@@ -460,8 +521,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--http-port", type=int, default=8080)
     ap.add_argument("--grpc-port", type=int, default=50051)
     ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--version", default=None, metavar="X.Y.Z",
+                    help=f"the Weaviate version reported (default {VERSION}; "
+                         f"{STREAM_VERSION} or later serves BatchStream)")  # fmt: skip
     args = ap.parse_args(argv)
-    emu = WeaviateEmulator(args.http_port, args.grpc_port, host=args.host).start()
+    try:
+        emu = WeaviateEmulator(args.http_port, args.grpc_port, host=args.host,
+                               version=args.version)  # fmt: skip
+    except InvalidArgument as e:
+        ap.error(e.message)
+    emu.start()
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())

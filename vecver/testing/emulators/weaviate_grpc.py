@@ -4,18 +4,23 @@
 Implemented: ``Search`` (fetch with filters, limit, offset and the ``after`` cursor;
 ``near_vector`` on a named or the default vector with distance/certainty thresholds;
 returned properties and metadata: uuid, vector(s), distance, certainty, creation and update
-times), ``BatchObjects`` (per-object errors by index), ``BatchDelete`` (by filter, dry run,
-verbose), ``Aggregate`` (``objects_count`` with filters) and the health check
-``/grpc.health.v1.Health/Check`` the client pings on connect. ``BatchReferences``,
-``TenantsGet`` and ``BatchStream`` (server-side batching, which ``insert_many`` does not
-use) answer ``UNIMPLEMENTED``, as the base class does.
+times), ``BatchObjects`` (per-object errors by index), ``BatchStream`` (server-side
+batching, when the emulator reports Weaviate 1.36 or later; see
+:meth:`WeaviateGrpcServicer.BatchStream`), ``BatchDelete`` (by filter, dry run, verbose),
+``Aggregate`` (``objects_count`` with filters) and the health check
+``/grpc.health.v1.Health/Check`` the client pings on connect. ``BatchReferences`` and
+``TenantsGet`` answer ``UNIMPLEMENTED``, as the base class does (the emulator has no
+cross-references and no multi-tenancy); so does ``BatchStream`` below 1.36, as a server
+of that version has no such method.
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 import uuid as uuidlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import grpc
@@ -38,6 +43,13 @@ __all__ = ["WeaviateGrpcServicer", "health_handler"]
 
 #: Weaviate's QUERY_DEFAULTS_LIMIT: the limit of a request that sets none (0).
 _DEFAULT_LIMIT = 10
+
+#: The prefix of a reference's beacon, as Weaviate builds it (``weaviate://localhost/``
+#: then ``{from collection}/{from uuid}/{property}``): how a stream names a reference.
+_BEACON = "weaviate://localhost/"
+
+#: A reference in a batch: the emulator keeps no cross-references.
+_NO_REFERENCES = "cross-references are not supported by this emulator"
 
 _OPS: dict[int, str] = {
     base_pb2.Filters.OPERATOR_EQUAL: "equal",
@@ -189,12 +201,65 @@ def _plain(v: Any) -> Any:
     return v
 
 
-class WeaviateGrpcServicer(weaviate_pb2_grpc.WeaviateServicer):
-    """The ``weaviate.v1.Weaviate`` service over a :class:`WeaviateState`."""
+class _BatchSizer:
+    """The batch size a Weaviate server advises one stream's client in its ``Backoff``
+    messages, as the server's own rule has it: it starts at 200 objects and, after each
+    batch, moves toward what keeps one batch's processing near one second (100 more when
+    the smoothed processing time is under 0.9 s, 100 fewer when over 1.1 s; exponential
+    smoothing with weight 0.25 for the newest batch), never below 100 nor above 1000."""
 
-    def __init__(self, state: WeaviateState, gate: Callable[[str, Any], None]) -> None:
+    _ALPHA = 0.25
+
+    def __init__(self) -> None:
+        self._seconds = 1.0
+        self._size = 200.0
+
+    def _smooth(self, new: float, old: float) -> float:
+        return self._ALPHA * new + (1 - self._ALPHA) * old
+
+    def update(self, seconds: float) -> None:
+        """One batch took ``seconds`` to process."""
+        self._seconds = self._smooth(seconds, self._seconds)
+        if self._seconds > 1.1:
+            self._size = self._smooth(self._size - 100, self._size)
+        elif self._seconds < 0.9:
+            self._size = self._smooth(self._size + 100, self._size)
+        self._size = min(1000.0, max(100.0, self._size))
+
+    @property
+    def size(self) -> int:
+        return int(np.ceil(self._size))
+
+
+#: What the reader of a stream's requests queues when the client has half-closed.
+_EOF = object()
+
+
+def _beacon(ref: Any) -> str:
+    """A ``batch_pb2.BatchReference``'s beacon, which a stream's replies name it by."""
+    return f"{_BEACON}{ref.from_collection}/{ref.from_uuid}/{ref.name}"
+
+
+class WeaviateGrpcServicer(weaviate_pb2_grpc.WeaviateServicer):
+    """The ``weaviate.v1.Weaviate`` service over a :class:`WeaviateState`.
+
+    ``gate(method, context)`` runs first for every call (auth, injected faults, latency;
+    an :class:`ApiError` it raises is the call's status). ``serves_stream()`` says whether
+    ``BatchStream`` exists (the reported version is 1.36 or later), asked at each call.
+    ``stream_backoff``: seconds between a stream's ``Backoff`` messages (Weaviate: 5)."""
+
+    def __init__(
+        self,
+        state: WeaviateState,
+        gate: Callable[[str, Any], None],
+        *,
+        serves_stream: Callable[[], bool] = lambda: False,
+        stream_backoff: float = 5.0,
+    ) -> None:
         self.state = state
         self._gate = gate
+        self._serves_stream = serves_stream
+        self._stream_backoff = float(stream_backoff)
 
     def _run(self, what: str, context: Any, fn: Callable[[], Any]) -> Any:
         try:
@@ -292,13 +357,25 @@ class WeaviateGrpcServicer(weaviate_pb2_grpc.WeaviateServicer):
 
     def _batch(self, r: Any) -> Any:
         start = time.perf_counter()
+        errors = [batch_pb2.BatchObjectsReply.BatchError(index=i, error=m)
+                  for i, m in sorted(self._write(r.objects).items())]  # fmt: skip
+        return batch_pb2.BatchObjectsReply(took=time.perf_counter() - start, errors=errors)
+
+    def _write(self, objects: Sequence[Any]) -> dict[int, str]:
+        """Write ``batch_pb2.BatchObject`` messages through the store, as Weaviate's batch
+        does: each object is validated and written on its own, the errors come back by
+        position (an object with an error is not written, the others are). Shared by
+        ``BatchObjects`` and ``BatchStream``, so both refuse the same objects with the same
+        messages. Every consistency level is met: the emulator is one node."""
         items: list[tuple[str, str, dict[str, Any], dict[str, np.ndarray]]] = []
         pre: dict[int, str] = {}
-        for i, obj in enumerate(r.objects):
+        for i, obj in enumerate(objects):
             try:
                 coll = self.state.resolve(obj.collection)
                 if obj.tenant:
                     raise ApiError(422, "multi-tenancy is not enabled for this class")
+                if obj.properties.single_target_ref_props or obj.properties.multi_target_ref_props:
+                    raise ApiError(422, _NO_REFERENCES)
                 vecs: dict[str, np.ndarray] = {}
                 if obj.vector_bytes:
                     vecs["default"] = np.frombuffer(obj.vector_bytes, dtype="<f4")
@@ -314,13 +391,105 @@ class WeaviateGrpcServicer(weaviate_pb2_grpc.WeaviateServicer):
                 items.append(("", "", {}, {}))
         real = [(i, it) for i, it in enumerate(items) if i not in pre]
         errs = self.state.put_objects(it for _, it in real)
-        errors = [batch_pb2.BatchObjectsReply.BatchError(index=i, error=m) for i, m in pre.items()]
-        errors += [
-            batch_pb2.BatchObjectsReply.BatchError(index=real[j][0], error=m)
-            for j, m in errs.items()
-        ]
-        errors.sort(key=lambda e: e.index)
-        return batch_pb2.BatchObjectsReply(took=time.perf_counter() - start, errors=errors)
+        out = dict(pre)
+        out.update((real[j][0], m) for j, m in errs.items())
+        return out
+
+    # -- server-side batching -----------------------------------------------------------
+
+    def BatchStream(self, request_iterator: Iterator[Any], context: Any) -> Iterator[Any]:  # noqa: N802
+        """Server-side batching (Weaviate 1.36+), the bidirectional stream behind
+        ``client.batch.stream()`` / ``collection.batch.stream()``. The protocol, as the
+        server and the official client speak it:
+
+        - the client's first message is ``start`` (its consistency level); anything else
+          ends the stream (UNKNOWN, ``first message must be a start message``). The server
+          answers ``started``.
+        - each ``data`` message (objects and/or references) is acknowledged at once with
+          ``acks`` naming its objects' uuids and its references' beacons (the client keeps
+          at most its batch size unacknowledged, so acks are its flow control), then
+          written and answered with ``results``: a ``success`` per written object (its
+          uuid), an ``error`` per refused object (its uuid and Weaviate's message: the
+          same validation and messages as ``BatchObjects``) and per reference (its beacon:
+          the emulator has no cross-references, so every reference is refused, never
+          dropped). A ``data`` message with neither is ignored, as Weaviate does.
+        - every ``stream_backoff`` seconds the server sends ``backoff`` with the batch size
+          it advises (:class:`_BatchSizer`); the client adopts it.
+        - ``stop`` says the client sends no more; the client then half-closes, and the
+          server ends the call (OK) once every result is sent. A message that is none of
+          these ends the stream (UNKNOWN). A cancelled call ends it without answers.
+
+        Auth, injected faults and latency apply once, when the stream opens (a fault is the
+        call's status: the client raises it as ``WeaviateBatchStreamError``). Not emulated:
+        ``shutting_down`` (a node draining) and ``out_of_memory``; a stream open when the
+        emulator stops is cancelled."""
+        if not self._serves_stream():
+            # what gRPC-Go answers for a method the server's service does not have
+            context.abort(
+                grpc.StatusCode.UNIMPLEMENTED,
+                "unknown method BatchStream for service weaviate.v1.Weaviate",
+            )
+        try:
+            self._gate("BatchStream", context)
+        except ApiError as e:
+            context.abort(getattr(grpc.StatusCode, e.grpc, grpc.StatusCode.UNKNOWN), e.message)
+        return self._stream(request_iterator, context)
+
+    def _stream(self, requests: Iterator[Any], context: Any) -> Iterator[Any]:
+        reply = batch_pb2.BatchStreamReply
+        try:
+            first = next(requests, None)
+        except grpc.RpcError:
+            return
+        if first is None or first.WhichOneof("message") != "start":
+            context.abort(grpc.StatusCode.UNKNOWN, "first message must be a start message")
+        yield reply(started=reply.Started())
+        # the requests are read on their own thread, so that backoff messages go out on
+        # time while the client sends nothing; the reader ends with the call
+        inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+
+        def read() -> None:
+            try:
+                for req in requests:
+                    inbox.put(req)
+                inbox.put(_EOF)
+            except Exception as e:  # noqa: BLE001 - the call was cancelled or broke
+                inbox.put(e)
+
+        threading.Thread(target=read, name="weaviate-emulator-batch-stream", daemon=True).start()
+        sizer = _BatchSizer()
+        next_backoff = time.monotonic() + self._stream_backoff
+        while True:
+            try:
+                req = inbox.get(timeout=max(0.0, next_backoff - time.monotonic()))
+            except queue.Empty:
+                next_backoff = time.monotonic() + self._stream_backoff
+                yield reply(backoff=reply.Backoff(batch_size=sizer.size))
+                continue
+            if req is _EOF or isinstance(req, BaseException):
+                return
+            which = req.WhichOneof("message")
+            if which == "stop":
+                continue  # the client half-closes next; answers still owed are sent
+            if which != "data":
+                context.abort(grpc.StatusCode.UNKNOWN,
+                              "invalid batch send request: data field is nil")  # fmt: skip
+            objs, refs = req.data.objects.values, req.data.references.values
+            if not objs and not refs:
+                continue
+            yield reply(acks=reply.Acks(uuids=[o.uuid for o in objs],
+                                        beacons=[_beacon(r) for r in refs]))  # fmt: skip
+            start = time.perf_counter()
+            errs = self._write(objs) if objs else {}
+            results = reply.Results(
+                successes=[reply.Results.Success(uuid=o.uuid)
+                           for i, o in enumerate(objs) if i not in errs],
+                errors=[reply.Results.Error(uuid=objs[i].uuid, error=m)
+                        for i, m in sorted(errs.items())]
+                + [reply.Results.Error(beacon=_beacon(r), error=_NO_REFERENCES) for r in refs],
+            )  # fmt: skip
+            sizer.update(time.perf_counter() - start)
+            yield reply(results=results)
 
     def BatchDelete(self, request: Any, context: Any) -> Any:  # noqa: N802
         return self._run("BatchDelete", context, lambda: self._delete(request))
