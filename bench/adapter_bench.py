@@ -91,6 +91,17 @@ def train_vectors(model: str, d: dict[str, object], n: int | None = None) -> np.
     return np.concatenate(blocks) if blocks else np.zeros((0, 1), np.float32)
 
 
+def pool_ids(d: dict[str, object]) -> list[str]:
+    """The document (article) id of each row of :func:`pool`: a body's own id, a
+    sentence's article."""
+    sp = _bbc.split(0.5, seed=0)
+    sents = list(_bbc.sentences(sp.train_articles))
+    random.Random(TRAIN_SEED).shuffle(sents)  # the order of data()["train"]
+    assert [s.text for s in sents[:50]] == list(d["train"][:50])  # type: ignore[index]
+    ids = list(d["doc_ids"])  # type: ignore[call-overload]
+    return [ids[j] for j in train_articles(d)] + [s.article_id for s in sents]
+
+
 def train_articles(d: dict[str, object]) -> np.ndarray:
     """Rows (in the document list) of the training half's articles."""
     pos = {i: j for j, i in enumerate(d["doc_ids"])}  # type: ignore[call-overload]
@@ -195,7 +206,7 @@ KIND_ROWS: list[tuple[str, str, dict[str, object]]] = [
 
 
 def run_pair(old: str, new: str, d: dict[str, object], ev: Eval, n_pairs: int,
-             out: list[str]) -> dict[str, float]:
+             out: list[str], short: bool = False) -> dict[str, float]:
     from vecver.adapters import adapter_class
 
     qo = _bbc.embed(old, d["all_queries"], "query")[ev.rows]  # type: ignore[arg-type]
@@ -222,6 +233,9 @@ def run_pair(old: str, new: str, d: dict[str, object], ev: Eval, n_pairs: int,
         add(f"unmapped {new} queries on {old} docs", topk(unit(qn), do))
     results: dict[str, float] = {}
     for label, kind, opts in KIND_ROWS:
+        if short and label not in ("procrustes (centred)",
+                                   "contrastive (InfoNCE from Procrustes)"):
+            continue
         t0 = time.perf_counter()
         ad = adapter_class(kind).fit(tn, to, seed=0, **opts)
         fit_s = time.perf_counter() - t0
@@ -231,6 +245,22 @@ def run_pair(old: str, new: str, d: dict[str, object], ev: Eval, n_pairs: int,
                              (f"{lb:.1f}", f"{ls:.1f}", f"{l2:.1f}"))
         print(f"  [{old}<-{new}] {label}: retention {results[label]:.3f} (fit {fit_s:.1f}s)",
               file=sys.stderr, flush=True)
+    # the hubness prior on the same pairs, fitted and served as the service does
+    ids_x = pool_ids(d)[:n]
+    for kind in ("procrustes", "contrastive"):
+        ad = adapter_class(kind).fit(tn, to, seed=0)
+        for leave_out in (True, False):
+            t0 = time.perf_counter()
+            idx, note = library_prior_row(old, new, d, ev, ad, kind, tn, to, ids_x, qn, do,
+                                          leave_out)
+            fit_s = time.perf_counter() - t0
+            how = "own pairs left out" if leave_out else "own pairs COUNTED, as --explore"
+            results[f"{kind} + prior {leave_out}"] = add(
+                f"adapter: {kind} + hubness prior (fit_prior, {how}; {note})", idx, str(n),
+                f"+{fit_s:.2f}")
+    svc, notes = service_rows(old, new, d, ev, n_pairs)
+    for label, idx, pairs_, fit_s_, lat in svc:
+        results[label] = add(label, idx, pairs_, fit_s_, lat)
     header = ["row", "recall@10", "MRR@10", "retention", "overlap@10", "pairs", "fit s",
               "us/q batch", "us/q single", "(as 1xd)"]
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
@@ -240,13 +270,165 @@ def run_pair(old: str, new: str, d: dict[str, object], ev: Eval, n_pairs: int,
         out.append("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
     # the contrastive fit depends on its seed (validation split, batch order): the spread
     seeds = []
-    for seed in (0, 1, 2):
+    for seed in () if short else (0, 1, 2):
         ad = adapter_class("contrastive").fit(tn, to, seed=seed)
         seeds.append(ev.score(topk(ad.transform(qn), do))[0] / rf)
-    out.append(f"contrastive retention over seeds 0, 1, 2: "
-               f"{', '.join(f'{r:.3f}' for r in seeds)} (mean {np.mean(seeds):.3f})")
+    if seeds:
+        out.append(f"contrastive retention over seeds 0, 1, 2: "
+                   f"{', '.join(f'{r:.3f}' for r in seeds)} (mean {np.mean(seeds):.3f})")
+    out.extend(notes)
+    out.append("# 'service:' rows: vecver.adapters.fit on a collection of all 2,225 articles "
+               "(pairs = the collection's own non-held-out bodies, from both halves: the "
+               "product's use), queried through the adapter route; latency columns there: "
+               "transform + prior rerank, batched and single, and (last) the rerank alone "
+               "batched/single")
     out.append("")
     return results
+
+
+def _leads(d: dict[str, object]) -> list[str]:
+    from vecver.adapters.service import lead
+
+    return [lead(str(t)) for t in d["docs"]]  # type: ignore[attr-defined]
+
+
+def _cpu_us(fn: object, n: int) -> float:
+    """CPU microseconds per item of ``fn()`` over ``n`` items: median of 3 x best of 7."""
+    runs = [min(_timed(fn) for _ in range(7)) for _ in range(3)]
+    return float(np.median(runs)) / n * 1e6
+
+
+def library_prior_row(old: str, new: str, d: dict[str, object], ev: Eval, ad: object,
+                      kind: str, x: np.ndarray, y: np.ndarray, ids_x: list[str],
+                      qn: np.ndarray, do: np.ndarray, leave_out: bool = True
+                      ) -> tuple[np.ndarray, str]:
+    """The main table's pairs with the prior exactly as the service fits it
+    (``vecver.adapters.prior.fit_prior``: each document's own pairs -- its body and its
+    sentences -- left out of its prior; beta and sharpness chosen on 15% of the training
+    half's articles, their leads as queries, an adapter refitted without their pairs) and
+    served (top 50 reranked by ``DocPrior.order``). Returns (top-10 rows, note).
+    ``leave_out=False``: every document's prior counts its own pairs, as --explore did
+    (the training half's documents then carry their own mapped body and sentences in
+    their prior, the query half's do not: a bias toward the evaluated half)."""
+    from vecver.adapters import adapter_class
+    from vecver.adapters.prior import fit_prior
+
+    rng = np.random.default_rng(0)
+    tr = sorted(set(_bbc.split(0.5, seed=0).train_articles))
+    val = set(rng.choice(tr, int(0.15 * len(tr)), replace=False).tolist())
+    keep = np.array([i for i, a in enumerate(ids_x) if a not in val])
+    ad_v = adapter_class(kind).fit(x[keep], y[keep], seed=0)
+    pos = {i: j for j, i in enumerate(d["doc_ids"])}  # type: ignore[call-overload]
+    val_ids = sorted(val)
+    leads = _bbc.embed(new, _leads(d), "query")
+    q_v = leads[[pos[i] for i in val_ids]]
+    doc_ids = list(d["doc_ids"])  # type: ignore[call-overload]
+    own = ids_x if leave_out else []
+    own_v = [ids_x[i] for i in keep] if leave_out else []
+    ch = fit_prior(ad, x, [(doc_ids, do)], source_ids=own,  # type: ignore[arg-type]
+                   validation=(ad_v, x[keep], own_v, q_v, val_ids))
+    z = ad.transform(qn)  # type: ignore[attr-defined]
+    sc = z @ do.T
+    if ch.prior is None:
+        return topk(z, do), f"prior chose beta 0 ({ch.note})"
+    cand = np.argsort(-sc, axis=1, kind="stable")[:, :ch.prior.depth]
+    out = np.stack([row[ch.prior.order([doc_ids[j] for j in row], sc[r, row], 10)]
+                    for r, row in enumerate(cand)])
+    return out, (f"sharpness {ch.sharpness:g}, beta {ch.beta:g}, val. R@10 "
+                 f"{ch.recall_without:.3f} -> {ch.recall_with:.3f} on {ch.validation_docs}")
+
+
+def service_rows(old: str, new: str, d: dict[str, object], ev: Eval, n_pairs: int,
+                 kinds: tuple[str, ...] = ("procrustes", "contrastive")
+                 ) -> tuple[list[tuple[str, np.ndarray, str, str, tuple[str, str, str]]],
+                            list[str]]:
+    """The product path: a collection of all 2,225 articles in the old space (local
+    backend, vectors from the bench cache), ``vecver.adapters.fit`` (pairs sampled from
+    the collection's own documents, stratified by topic: ~2,000 of them, from both
+    halves, bodies only; never a title) with and without the prior, the query titles
+    searched through the searcher's ``adapter`` route (the gate set to 0 here; the gate's
+    held-out estimate is in the label). Latency: CPU us per query of what the route adds
+    to a plain search: the adapter's transform, plus with a prior the rerank of the 50
+    fetched hits (``DocPrior.rerank_hits``), batched and one query per call; the extra
+    cost of fetching 50 hits instead of 10 from the backend is a note (it is the
+    backend's, and depends on the index)."""
+    import tempfile
+
+    import vecver
+    import vecver.adapters as adapters
+
+    rows: list[tuple[str, np.ndarray, str, str, tuple[str, str, str]]] = []
+    notes: list[str] = []
+    titles = [q.text for q in d["queries"]]  # type: ignore[attr-defined]
+    pos = {i: j for j, i in enumerate(d["doc_ids"])}  # type: ignore[call-overload]
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "vecver.toml").write_text(_bbc.cached_config_text(
+            {"old": old, "new": new}, start="old",
+            extra="\n[adapters]\nmin_retention = 0.0\n"))
+        _bbc.preload(old, d["docs"], "doc")  # type: ignore[arg-type]
+        _bbc.preload(new, d["docs"], "doc")  # type: ignore[arg-type]
+        _bbc.preload(new, d["all_queries"], "query")  # type: ignore[arg-type]
+        _bbc.preload(new, _leads(d), "query")
+        with vecver.Workspace(root / "vecver.toml", progress=False) as ws:
+            ws.collection("news").upsert([vecver.Document(x["id"], x["text"], x["metadata"])
+                                          for x in _bbc.documents()])
+            coll = ws.collection("news")
+            row = ws.manifest.namespace_for("news", "old")
+            assert row is not None
+            be = ws.backend_for(row)
+            qn = _bbc.embed(new, d["all_queries"], "query")[ev.rows]  # type: ignore[arg-type]
+            for kind in kinds:
+                for prior in (False, True):
+                    t0 = time.perf_counter()
+                    rep = adapters.fit(ws, "news", "new", "old", pairs=n_pairs, kind=kind,
+                                       prior=prior, stratify="topic")
+                    fit_s = time.perf_counter() - t0
+                    hits = coll.search_many(titles, k=10, route="adapter:new")
+                    idx = np.array([[pos[h.id] for h in hs] for hs in hits])
+                    sa = adapters.query_adapter(ws, "news/new->old")
+                    tb, ts, _ = latency(sa.adapter, qn)
+                    p = rep.info.get("prior") or {}
+                    label = (f"service: {kind}, prior {'ON' if sa.prior else 'off'} "
+                             f"(gate est. {rep.evaluation['retention']:.3f})")
+                    if sa.prior is not None:
+                        mapped = sa.transform(qn)
+                        raw = be.search(row.name, mapped, sa.prior.fetch_depth(10))
+                        pr = sa.prior
+                        rb = _cpu_us(lambda: pr.rerank_hits(raw, 10), len(raw))  # noqa: B023
+                        singles = [[r] for r in raw[:500]]
+                        rs = _cpu_us(lambda: [pr.rerank_hits(x_, 10)  # noqa: B023
+                                              for x_ in singles], len(singles))  # noqa: B023
+                        label += (f"; beta {p['beta']:g}, sharpness {p['sharpness']:g}, "
+                                  f"val. R@10 {p['validation_recall_without']:.3f}->"
+                                  f"{p['validation_recall_with']:.3f}")
+                        lat = (f"{tb + rb:.1f}", f"{ts + rs:.1f}", f"{rb:.1f}/{rs:.1f}")
+                    else:
+                        if prior:
+                            label += f"; {p.get('note')}"
+                        lat = (f"{tb:.1f}", f"{ts:.1f}", "-")
+                    rows.append((label, idx, str(rep.pairs), f"{fit_s:.1f}", lat))
+                    print(f"  [{old}<-{new}] {label}", file=sys.stderr, flush=True)
+                    if sa.prior is not None:
+                        # the same fit served with a shallower over-fetch (no refit)
+                        p20 = sa.prior.with_depth(20)
+                        raw20 = be.search(row.name, sa.transform(qn), 20)
+                        got = p20.rerank_hits(raw20, 10)
+                        rb20 = _cpu_us(lambda: p20.rerank_hits(raw20, 10),  # noqa: B023
+                                       len(raw20))
+                        rows.append((f"service: {kind}, prior ON, the same fit served with "
+                                     "--prior-depth 20", np.array([[pos[h.id] for h in hs]
+                                                                   for hs in got]),
+                                     str(rep.pairs), "-", (f"{tb + rb20:.1f}", "-",
+                                                           f"{rb20:.1f}/-")))
+            m10 = qn[:200]
+            mapped = adapters.query_adapter(ws, "news/new->old").transform(m10)
+            c10 = _cpu_us(lambda: be.search(row.name, mapped, 10), len(m10))
+            c50 = _cpu_us(lambda: be.search(row.name, mapped, 50), len(m10))
+            notes.append(f"# local backend exact search, CPU us/query (200 queries batched, "
+                         f"median of 3 x best of 7): k=10 {c10:.1f}, k=50 {c50:.1f} (the "
+                         "prior's over-fetch; backend cost, not in the latency columns)")
+    return rows, notes
 
 
 def run_curve(old: str, new: str, d: dict[str, object], ev: Eval, sizes: list[int],
@@ -724,7 +906,8 @@ def explore(old: str, new: str) -> str:
     return "\n".join(head + table + [lat, ""])
 
 
-def main(pairs: list[tuple[str, str]], n_pairs: int, sizes: list[int]) -> None:
+def main(pairs: list[tuple[str, str]], n_pairs: int, sizes: list[int],
+         short: bool = False) -> None:
     d = data()
     ev = Eval(d)
     from vecver.adapters import KINDS  # noqa: F401 - fail early if vecver is missing
@@ -743,11 +926,12 @@ def main(pairs: list[tuple[str, str]], n_pairs: int, sizes: list[int]) -> None:
     ]
     for old, new in pairs:
         out = list(head)
-        res = run_pair(old, new, d, ev, n_pairs, out)
-        run_curve(old, new, d, ev, sizes, out)
+        res = run_pair(old, new, d, ev, n_pairs, out, short)
+        if not short:
+            run_curve(old, new, d, ev, sizes, out)
         text = "\n".join(out)
         print(text, flush=True)
-        path = HERE / "results" / f"adapter-{old}-from-{new}.txt"
+        path = HERE / "results" / f"{'s6-' if short else ''}adapter-{old}-from-{new}.txt"
         path.write_text(text + "\n")
         best = max(res.values())
         print(f"-> {path} (best retention {best:.3f})", flush=True)
@@ -761,6 +945,10 @@ if __name__ == "__main__":
                     help="old<-new pairs, comma separated")
     ap.add_argument("--n-pairs", type=int, default=5000)
     ap.add_argument("--sizes", default="500,1000,2000,5000,10000")
+    ap.add_argument("--short", action="store_true",
+                    help="the main table with procrustes and contrastive only (plus the prior "
+                         "and service rows), no seeds or curve -> "
+                         "bench/results/s6-adapter-OLD-from-NEW.txt")
     ap.add_argument("--product", action="store_true",
                     help="only the through-the-product check of the first pair")
     ap.add_argument("--latency", action="store_true",
@@ -797,4 +985,5 @@ if __name__ == "__main__":
         (HERE / "results" / f"adapter-product-{o}-from-{n}.txt").write_text(text)
     else:
         chosen = [tuple(p.split("<-")) for p in a.pairs.split(",")]
-        main(chosen, a.n_pairs, [int(x) for x in a.sizes.split(",")])  # type: ignore[arg-type]
+        main(chosen, a.n_pairs, [int(x) for x in a.sizes.split(",")],  # type: ignore[arg-type]
+             a.short)

@@ -5,8 +5,8 @@ Numerical core (numpy only; torch is never needed): :mod:`.base` (the contract,
 persistence, input checks), :mod:`.procrustes` (centred orthogonal Procrustes, and with a
 diagonal rescaling), :mod:`.contrastive` (Procrustes refined by an InfoNCE ranking loss),
 :mod:`.lowrank` (reduced-rank ridge), :mod:`.mlp` (a residual MLP); :mod:`.hubness` (a
-per-document hubness prior of the stored vectors and the rerank that applies it; it adds
-0.02-0.03 of retention on the BBC bench; the adapter route does not apply it yet).
+per-document hubness prior of the stored vectors and the rerank that applies it) and
+:mod:`.prior` (that prior as fitted, stored and served by the ``adapter`` route).
 Workspace level: :mod:`.pairs` (training pairs from stored vectors), :mod:`.service`
 (fit, store, evaluate, list, the gate). Importing this package registers the ``adapter``
 route (:mod:`vecver.read.adapter_route`).

@@ -26,6 +26,14 @@ MiniLM-L6 <- mpnet 0.936 -> 0.956, mpnet <- MiniLM-L6 0.954 -> 0.980 (Procrustes
 adapter's top 50 gives the same three figures as the exact prior. The CSLS form (mean of
 the k nearest sources) gains about half as much; a linear fit of the prior folded into
 the query map lost the gain (0.945 -> 0.941 on MiniLM-L6 <- MiniLM-L3, session-5 notes).
+
+CAVEAT (session 6, bench/results/s6-adapter-*.txt): those figures count each training
+document's own pairs (its body and its sentences) in its prior. In that protocol only the
+training half's documents have pairs and every relevant document is in the other half,
+so the prior demotes exactly the non-relevant half: most of the gain is that bias. With
+each document's own pairs left out (what :func:`vecver.adapters.prior.fit_prior` does),
+MiniLM-L6 <- MiniLM-L3 gains 0.925 -> 0.933 (Procrustes) and 0.945 -> 0.947
+(contrastive).
 """
 
 from __future__ import annotations

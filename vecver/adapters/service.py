@@ -40,7 +40,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -65,6 +65,19 @@ from .pairs import (
     stored_vectors,
     training_pairs,
 )
+from .prior import (
+    DEPTH,
+    MAX_VALIDATION,
+    MIN_VALIDATION,
+    VALIDATION_FRACTION,
+    DocPrior,
+    PriorChoice,
+    check_beta,
+    check_depth,
+    check_sharpness,
+    fit_prior,
+    load_prior,
+)
 
 if TYPE_CHECKING:
     from ..runtime.workspace import Workspace
@@ -73,6 +86,12 @@ if TYPE_CHECKING:
 
 KIND = "adapter"
 EVAL_KIND = "adapter-evaluation"
+PRIOR_KIND = "adapter-prior"
+#: kinds fitted with the hubness prior unless told otherwise (``prior=None``): where it
+#: measurably helps (bench/results/s6-adapter-*.txt, BBC News: Procrustes +0.008 on the
+#: protocol's pairs, +0.013 through the product); for ``contrastive`` it adds 0.001-0.002
+#: for a second fit and ~10 us per query, and the other kinds were not measured
+PRIOR_KINDS = frozenset({"procrustes"})
 #: held-out documents an evaluation uses at most
 EVAL_SAMPLE = 1000
 #: an evaluation with fewer held-out documents than ``EVAL_MIN_PER_K * k`` measures nothing
@@ -114,6 +133,8 @@ class Retention:
     overlap: float | None
     retention: float | None
     note: str = ""
+    #: the prior's beta when the adapter side was ranked as served with a prior, else None
+    prior_beta: float | None = None
     measured_at: float = field(default_factory=time.time)
 
     def to_dict(self) -> dict[str, Any]:
@@ -121,12 +142,43 @@ class Retention:
 
 
 def _topk(metric: str, queries: Matrix, vectors: Matrix, k: int) -> np.ndarray:
-    s = exact_scores(metric, queries, vectors)
+    return _topk_of(exact_scores(metric, queries, vectors), k)
+
+
+def _topk_of(s: np.ndarray, k: int) -> np.ndarray:
     kk = min(k, s.shape[1])
     idx = np.argpartition(-s, kk - 1, axis=1)[:, :kk]
     order = np.argsort(-np.take_along_axis(s, idx, axis=1), axis=1, kind="stable")
     out: np.ndarray = np.take_along_axis(idx, order, axis=1)
     return out
+
+
+def _served_topk(metric: str, queries: Matrix, vectors: Matrix, ids: Sequence[str], k: int,
+                 prior: DocPrior | None) -> np.ndarray:
+    """Exact top-``k`` positions as the adapter route serves them: with a prior, the top
+    :meth:`DocPrior.fetch_depth` by similarity reranked by ``sim - beta * prior``."""
+    if prior is None:
+        return _topk(metric, queries, vectors, k)
+    s = exact_scores(metric, queries, vectors)
+    cand = _topk_of(s, prior.fetch_depth(k))
+    kk = min(k, cand.shape[1])
+    out = np.empty((cand.shape[0], kk), dtype=np.int64)
+    for r, row in enumerate(cand):
+        out[r] = row[prior.order([ids[j] for j in row], s[r, row], kk)]
+    return out
+
+
+def _served_search(be: Any, namespace: str, queries: Matrix, k: int,
+                   prior: DocPrior | None) -> list[list[tuple[str, float]]]:
+    """Brute-force search of a namespace as the adapter route serves it (see
+    :func:`_served_topk`)."""
+    from ..ops.evaluate import exact_search
+
+    if prior is None:
+        return exact_search(be, namespace, queries, k)
+    got = exact_search(be, namespace, queries, prior.fetch_depth(k))
+    return [[r[i] for i in prior.order([i for i, _ in r], [x for _, x in r], k)]
+            if r else [] for r in got]
 
 
 def _rank_metrics(ranked: Sequence[Sequence[str]], relevant: Sequence[frozenset[str]],
@@ -165,15 +217,17 @@ def lead(text: str, words: int = LEAD_WORDS) -> str:
 def held_out_retention(ws: Workspace, row: NamespaceRow, source: str, adapter: Adapter,
                        *, k: int = 10, sample: int = EVAL_SAMPLE, seed: int = 0,
                        progress: bool | None = None,
-                       distractors: PairSample | None = None) -> Retention:
+                       distractors: PairSample | None = None,
+                       prior: DocPrior | None = None) -> Retention:
     """Retention on held-out documents of ``row`` (see the module docstring): each
     held-out document's lead (:func:`lead`, :data:`LEAD_WORDS` words) is a query for it,
     searched among the held-out documents plus up to :data:`EVAL_DISTRACTORS` other
     documents of the collection: ``distractors`` first (the training pairs, whose
     new-model vectors the fit already has), topped up with sampled documents embedded
     by the new model here.
-    The adapter side searches the stored old vectors, the full re-embed side the same
-    documents' new-model vectors; both exactly."""
+    The adapter side searches the stored old vectors (as served: reranked by ``prior``
+    when one is given), the full re-embed side the same documents' new-model vectors;
+    both exactly."""
     be = ws.backend_for(row)
     new = ws.embedder(source)
     docs, _, _ = select_documents(be, row.name, sample, held_out=True, seed=seed)
@@ -218,14 +272,22 @@ def held_out_retention(ws: Workspace, row: NamespaceRow, source: str, adapter: A
     d_new = np.concatenate([d_new, *[np.asarray(m, dtype=np.float32) for m in have_new]])
     all_ids = ids + extra_ids
     metric_old = be.describe_namespace(row.name).metric
-    idx_a = _topk(metric_old, adapter.transform(q_new), d_old, k)
+    idx_a = _served_topk(metric_old, adapter.transform(q_new), d_old, all_ids, k, prior)
     idx_f = _topk(new.space.spec.metric, q_new, d_new, k)
     ranked_a = [[all_ids[j] for j in r] for r in idx_a]
     ranked_f = [[all_ids[j] for j in r] for r in idx_f]
-    return compare(ranked_a, ranked_f, [frozenset([i]) for i in ids], k, "held-out",
-                   len(all_ids), note=f"pseudo-queries: the first {LEAD_WORDS} words of "
-                   f"{len(ids)} held-out documents, searched among {len(all_ids)} documents "
-                   f"({len(extra_ids)} other documents as distractors)")
+    ret = compare(ranked_a, ranked_f, [frozenset([i]) for i in ids], k, "held-out",
+                  len(all_ids), note=f"pseudo-queries: the first {LEAD_WORDS} words of "
+                  f"{len(ids)} held-out documents, searched among {len(all_ids)} documents "
+                  f"({len(extra_ids)} other documents as distractors)" + _prior_note(prior))
+    return replace(ret, prior_beta=None if prior is None else prior.beta)
+
+
+def _prior_note(prior: DocPrior | None) -> str:
+    if prior is None:
+        return ""
+    return (f"; adapter side as served: top {prior.depth} reranked by the hubness prior "
+            f"(beta {prior.beta:g})")
 
 
 # -- fitting -------------------------------------------------------------------------
@@ -267,7 +329,9 @@ def fit(
     ws: Workspace, collection: str, source: str, target: str, *, kind: str | None = None,
     pairs: int | None = None, stratify: str | None = None, seed: int = 0,
     enable: bool = True, options: Mapping[str, Any] | None = None,
-    progress: bool | None = None, k: int = 10,
+    progress: bool | None = None, k: int = 10, prior: bool | None = None,
+    prior_depth: int = DEPTH, prior_beta: float | None = None,
+    prior_sharpness: float | None = None,
 ) -> FitReport:
     """Fit an adapter mapping queries of space ``source`` (the NEW model) into the live
     space ``target`` (the OLD one) of ``collection``, store it, evaluate it on held-out
@@ -279,11 +343,25 @@ def fit(
     is re-embedded with the old model. Deterministic for the same documents and
     ``seed``. ``options`` go to the adapter kind.
 
+    The hubness prior (:mod:`vecver.adapters.prior`; ``prior`` None: on for the kinds in
+    :data:`PRIOR_KINDS`): one prior per stored document of the old namespace (a full
+    scan of its vectors), ``beta`` and ``sharpness`` chosen on a held-out split of the
+    training documents (:data:`~vecver.adapters.prior.VALIDATION_FRACTION`; an adapter of
+    the same kind is refitted without them) unless ``prior_beta`` / ``prior_sharpness``
+    are given; the route over-fetches ``prior_depth`` candidates. A chosen beta of 0 (the
+    prior did not help on the validation documents), too few validation documents, or a
+    namespace that is not compared by cosine leave the adapter without a prior
+    (``info["prior"]`` says why). The prior is stored as an ``adapter-prior`` artifact
+    tied to both fingerprints, before the adapter version that names it (one
+    transaction each: an interrupted fit leaves at most an unreferenced prior); the held-
+    out evaluation measures the adapter as served (with the rerank).
+
     Raises ``UnknownCollection``; ``UnknownSpace`` when ``target`` has no live namespace
-    in the collection; ``InvalidInput`` when both are the same space;
-    ``UnknownAdapterKind``; ``TooFewPairs`` when the collection has fewer usable
-    documents than the kind needs; ``NonFinitePairs`` / ``AdapterPairMismatch`` for bad
-    vectors. Nothing is stored when it raises."""
+    in the collection; ``InvalidInput`` when both are the same space, for a bad
+    ``prior_depth``, a negative or non-finite ``prior_beta``, a ``prior_sharpness`` that
+    is not > 0; ``UnknownAdapterKind``; ``TooFewPairs`` when the collection has fewer
+    usable documents than the kind needs; ``NonFinitePairs`` / ``AdapterPairMismatch``
+    for bad vectors. Nothing is stored when it raises."""
     if source == target:
         raise InvalidArgument("--from", source, "another space than --to")
     settings = ws.config.adapters
@@ -292,6 +370,13 @@ def fit(
     n = settings.pairs if pairs is None else pairs
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise InvalidArgument("pairs", n, "a positive integer")
+    if prior is not None and not isinstance(prior, bool):
+        raise InvalidArgument("prior", prior, "True, False or None")
+    depth = check_depth(prior_depth)
+    beta = None if prior_beta is None else check_beta(prior_beta, "prior_beta")
+    sharp = None if prior_sharpness is None else check_sharpness(prior_sharpness,
+                                                                  "prior_sharpness")
+    use_prior = kind in PRIOR_KINDS if prior is None else prior
     row = _old_row(ws, collection, target)
     new = ws.embedder(source)
     be = ws.backend_for(row)
@@ -305,29 +390,105 @@ def fit(
     x, y = check_pairs(sample.source, sample.target, kind, cls.min_pairs)
     norms = np.linalg.norm(y, axis=1)
     normalize = bool(np.allclose(norms, 1.0, atol=1e-3))
+    opts = dict(options or {})
     t0 = time.perf_counter()
-    adapter = cls.fit(x, y, seed=seed, normalize=normalize, **dict(options or {}))
+    adapter = cls.fit(x, y, seed=seed, normalize=normalize, **opts)
     fit_s = time.perf_counter() - t0
+    choice: PriorChoice | None = None
+    prior_info: dict[str, Any] = {"on": False, "note": "not asked for"}
+    if use_prior:
+        metric = be.describe_namespace(row.name).metric
+        if metric != "cosine" and not (metric == "dot" and normalize):
+            prior_info = {"on": False, "note": f"the namespace is compared by {metric}, "
+                          "the prior needs cosine (or dot over unit vectors)"}
+        else:
+            t1 = time.perf_counter()
+            choice, why = _fit_prior(ws, row, new, cls, adapter, sample, x, y, seed,
+                                     normalize, opts, k, depth, beta, sharp, progress)
+            prior_s = time.perf_counter() - t1
+            prior_info = {"on": choice is not None and choice.prior is not None,
+                          "seconds": prior_s, "note": why}
+            if choice is not None:
+                prior_info.update(choice.describe())
+                if choice.prior is None and not why:
+                    prior_info["note"] = choice.note
+    served = None if choice is None else choice.prior
     ev = held_out_retention(ws, row, source, adapter, k=k, seed=seed, progress=progress,
-                            distractors=sample)
-    meta = {
+                            distractors=sample, prior=served)
+    info = dict(adapter.info, prior=prior_info)
+    meta: dict[str, Any] = {
         "kind": kind, "source": source, "target": target,
         "source_fingerprint": new.space.fingerprint, "target_fingerprint": row.fingerprint,
         "target_namespace": row.name, "source_dim": adapter.source_dim,
         "target_dim": adapter.target_dim, "pairs": len(sample), "seed": seed,
-        "stratify": stratify, "fit_seconds": fit_s, "info": adapter.info,
+        "stratify": stratify, "fit_seconds": fit_s, "info": info,
         "sample": sample.describe(), "evaluation": ev.to_dict(),
     }
     name = artifact_name(source, target)
+    if served is not None:
+        part = ws.manifest.put_artifact(PRIOR_KIND, collection, name, served.to_bytes(), {
+            "source": source, "target": target, "target_namespace": row.name,
+            "source_fingerprint": new.space.fingerprint,
+            "target_fingerprint": row.fingerprint, **served.describe()})
+        meta["prior"] = {"artifact": part.id, "version": part.version, **served.describe()}
     art = ws.manifest.put_artifact(KIND, collection, name, adapter.to_bytes(), meta,
                                    enable=enable)
     ws.manifest.log("adapter.fitted", collection, adapter=art.id, version=art.version,
                     source=source, target=target, adapter_kind=kind, pairs=len(sample),
-                    retention=ev.retention, enabled=enable)
+                    retention=ev.retention, enabled=enable,
+                    prior=meta.get("prior") or {"on": False, "note": prior_info["note"]})
     _forget(ws)
     return FitReport(collection, source, target, kind, adapter_ref(collection, source, target),
-                     art.id, art.version, art.enabled, len(sample), fit_s, dict(adapter.info),
+                     art.id, art.version, art.enabled, len(sample), fit_s, info,
                      sample.describe(), ev.to_dict())
+
+
+def _fit_prior(ws: Workspace, row: NamespaceRow, new: Any, cls: type[Adapter],
+               adapter: Adapter, sample: PairSample, x: Matrix, y: Matrix, seed: int,
+               normalize: bool, opts: dict[str, Any], k: int, depth: int,
+               beta: float | None, sharp: float | None, progress: bool | None
+               ) -> tuple[PriorChoice | None, str]:
+    """The prior of :func:`fit` (see there): (the choice, "") or (None, why not)."""
+    be = ws.backend_for(row)
+    validation = None
+    if beta is None or sharp is None:
+        n = len(sample)
+        n_val = min(MAX_VALIDATION, max(int(round(n * VALIDATION_FRACTION)),
+                                        min(50, n // 3)))
+        if n_val < MIN_VALIDATION or n - n_val < cls.min_pairs:
+            return None, (f"{n} training documents leave {n_val} to choose beta on (at "
+                          f"least {MIN_VALIDATION} needed); fit with more pairs, or give "
+                          "prior_beta and prior_sharpness")
+        order = np.random.default_rng(seed + 7).permutation(n)
+        val, rest = np.sort(order[:n_val]), np.sort(order[n_val:])
+        ad_v = cls.fit(x[rest], y[rest], seed=seed, normalize=normalize, **opts)
+        q_v = embed_in_batches(new, [lead(sample.texts[i]) for i in val],
+                               ws.config.batch_size, query=True)
+        validation = (ad_v, x[rest], [sample.ids[i] for i in rest], q_v,
+                      [sample.ids[i] for i in val])
+    total = be.count(row.name)
+    bar = Progress(f"adapter fit {row.collection}: priors of {total} documents", total,
+                   enabled=progress if progress is not None else ws.progress)
+
+    def pages() -> Any:
+        cursor: str | None = None
+        while True:
+            page = be.scan(row.name, cursor=cursor, limit=2048, with_vectors=True)
+            recs = [r for r in page.records if r.vector is not None]
+            if recs:
+                yield [r.id for r in recs], np.stack(
+                    [np.asarray(r.vector, dtype=np.float32) for r in recs])
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    try:
+        choice = fit_prior(adapter, x, pages(), source_ids=sample.ids,
+                           validation=validation, k=k, depth=depth,
+                           beta=beta, sharpness=sharp, on_page=bar.update)
+    finally:
+        bar.close()
+    return choice, ""
 
 
 # -- listing and choosing ------------------------------------------------------------
@@ -351,6 +512,9 @@ class AdapterInfo:
     retention_method: str | None
     stale: str | None
     created_at: float
+    #: the hubness prior's beta (None: the adapter has no prior), and its documents
+    prior_beta: float | None = None
+    prior_docs: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -389,8 +553,14 @@ def list_adapters(ws: Workspace, collection: str | None = None) -> list[AdapterI
             art.collection, adapter_ref(art.collection, m["source"], m["target"]), art.id,
             art.version, art.enabled, str(m.get("kind")), str(m["source"]), str(m["target"]),
             int(m.get("pairs", 0)), None if ret is None else ret.retention,
-            None if ret is None else ret.method, _stale(ws, art), art.created_at))
+            None if ret is None else ret.method, _stale(ws, art), art.created_at,
+            _prior_meta(art).get("beta"), int(_prior_meta(art).get("docs", 0))))
     return out
+
+
+def _prior_meta(art: Artifact) -> dict[str, Any]:
+    p = art.meta.get("prior")
+    return dict(p) if isinstance(p, Mapping) else {}
 
 
 def enabled(ws: Workspace, collection: str, source: str | None = None,
@@ -416,7 +586,9 @@ def evaluate(
     progress: bool | None = None,
 ) -> tuple[Artifact, Retention]:
     """Measure the enabled adapter's retention (module docstring: held-out documents, or
-    judged ``queries`` from a JSONL file) and record it (the gate reads the newest).
+    judged ``queries`` from a JSONL file) as the route serves it (with its prior's
+    rerank when it has one: ``Retention.prior_beta``) and record it (the gate reads the
+    newest).
     Raises ``NoAdapter``, ``AdapterStale`` (the spaces changed since the fit),
     ``SourceError`` for a malformed queries file."""
     art = enabled(ws, collection, source, target)
@@ -424,10 +596,10 @@ def evaluate(
     row = _old_row(ws, collection, str(art.meta["target"]))
     if queries is None:
         ret = held_out_retention(ws, row, str(art.meta["source"]), qa.adapter, k=k,
-                                 sample=sample, seed=seed, progress=progress)
+                                 sample=sample, seed=seed, progress=progress, prior=qa.prior)
     else:
         ret = _judged_retention(ws, collection, row, str(art.meta["source"]), qa.adapter,
-                                queries, k, sample, seed)
+                                queries, k, sample, seed, qa.prior)
     ws.manifest.put_artifact(EVAL_KIND, collection, str(art.id), b"", ret.to_dict(),
                              keep=20)
     ws.manifest.log("adapter.evaluated", collection, adapter=art.id, method=ret.method,
@@ -438,8 +610,10 @@ def evaluate(
 
 def _judged_retention(ws: Workspace, collection: str, row: NamespaceRow, source: str,
                       adapter: Adapter, path: str, k: int, sample: int,
-                      seed: int) -> Retention:
+                      seed: int, prior: DocPrior | None = None) -> Retention:
     from ..ops.evaluate import exact_search, load_judgments, sample_documents
+
+    beta = None if prior is None else prior.beta
 
     judged = load_judgments(path)
     be = ws.backend_for(row)
@@ -451,10 +625,12 @@ def _judged_retention(ws: Workspace, collection: str, row: NamespaceRow, source:
             and new_row.fingerprint == new.space.fingerprint
             and ws.backend_for(new_row).count(new_row.name) >= be.count(row.name)):
         full = exact_search(ws.backend_for(new_row), new_row.name, q_new, k)
-        mapped = exact_search(be, row.name, adapter.transform(q_new), k)
-        return compare([[i for i, _ in r] for r in mapped], [[i for i, _ in r] for r in full],
-                       relevant, k, "namespace", be.count(row.name),
-                       note=f"full re-embed: the built namespace {new_row.name}")
+        mapped = _served_search(be, row.name, adapter.transform(q_new), k, prior)
+        return replace(compare([[i for i, _ in r] for r in mapped],
+                               [[i for i, _ in r] for r in full], relevant, k, "namespace",
+                               be.count(row.name),
+                               note=f"full re-embed: the built namespace {new_row.name}"
+                               + _prior_note(prior)), prior_beta=beta)
     ids = sorted({i for rel in relevant for i in rel}
                  | {i for i, _ in sample_documents(be, row.name, sample, seed)})
     got = be.fetch(row.name, ids, with_vectors=True)
@@ -462,12 +638,13 @@ def _judged_retention(ws: Workspace, collection: str, row: NamespaceRow, source:
     d_old = np.stack([np.asarray(got[i].vector, dtype=np.float32) for i in keep])
     d_new = embed_in_batches(new, [str(got[i].text) for i in keep], ws.config.batch_size)
     metric_old = be.describe_namespace(row.name).metric
-    ia = _topk(metric_old, adapter.transform(q_new), d_old, k)
+    ia = _served_topk(metric_old, adapter.transform(q_new), d_old, keep, k, prior)
     ifull = _topk(new.space.spec.metric, q_new, d_new, k)
-    return compare([[keep[j] for j in r] for r in ia], [[keep[j] for j in r] for r in ifull],
-                   relevant, k, "subcorpus", len(keep),
-                   note=f"the new space is not built: judged documents plus {sample} sampled, "
-                   "re-embedded by the new model")
+    return replace(compare([[keep[j] for j in r] for r in ia],
+                           [[keep[j] for j in r] for r in ifull], relevant, k, "subcorpus",
+                           len(keep), note=f"the new space is not built: judged documents "
+                           f"plus {sample} sampled, re-embedded by the new model"
+                           + _prior_note(prior)), prior_beta=beta)
 
 
 # -- the read path -------------------------------------------------------------------
@@ -486,6 +663,8 @@ class StoredAdapter:
     target_fingerprint: str
     retention: float | None
     adapter: Adapter
+    #: the hubness prior the route reranks with (None: plain adapter search)
+    prior: DocPrior | None = None
 
     def transform(self, x: Matrix) -> Matrix:
         """Map new-space query rows into the old space (float32)."""
@@ -496,6 +675,7 @@ _cache_lock = threading.Lock()
 # (manifest path, ref) -> (resolved at, adapter); (manifest path, artifact id) -> adapter
 _resolved: dict[tuple[str, str], tuple[float, StoredAdapter]] = {}
 _decoded: dict[tuple[str, int], Adapter] = {}
+_priors: dict[tuple[str, int], DocPrior] = {}
 
 
 def _forget(ws: Workspace) -> None:
@@ -532,7 +712,44 @@ def _resolve(ws: Workspace, art: Artifact) -> StoredAdapter:
     return StoredAdapter(adapter_ref(art.collection, m["source"], m["target"]), art.id,
                          art.version, str(m["source"]), str(m["target"]),
                          str(m["source_fingerprint"]), str(m["target_fingerprint"]),
-                         None if ret is None else ret.retention, ad)
+                         None if ret is None else ret.retention, ad, _load_prior_of(ws, art))
+
+
+def _load_prior_of(ws: Workspace, art: Artifact) -> DocPrior | None:
+    """The prior adapter version ``art`` names (None when it has none). A prior that is
+    missing, or tied to other fingerprints than the adapter's, refuses the adapter
+    (``NoAdapter`` / ``AdapterStale``): its ranking would not be the one measured."""
+    pm = _prior_meta(art)
+    if not pm:
+        return None
+    key = (ws.config.manifest_path, int(pm.get("artifact", -1)))
+    with _cache_lock:
+        hit = _priors.get(key)
+    if hit is not None:
+        return hit
+    m = art.meta
+    version = pm.get("version")
+    part = (ws.manifest.artifact(PRIOR_KIND, art.collection, art.name, version)
+            if isinstance(version, int) else None)
+    if part is None or part.id != key[1]:
+        raise NoAdapter(art.collection, str(m["source"]), str(m["target"]),
+                        detail=f"version {art.version}'s hubness prior (artifact {key[1]}) "
+                        "is missing; refit it")
+    for side in ("target", "source"):
+        want = str(m[f"{side}_fingerprint"])
+        got = str(part.meta.get(f"{side}_fingerprint"))
+        if got != want:
+            raise AdapterStale(f"{art.collection}/{art.name} v{art.version} (its prior)",
+                               side, str(m[side]), got, want)
+    prior = load_prior(part.data)
+    depth = pm.get("depth")
+    if isinstance(depth, int) and depth != prior.depth:
+        prior = prior.with_depth(depth)
+    with _cache_lock:
+        if len(_priors) > 16:
+            _priors.clear()
+        _priors[key] = prior
+    return prior
 
 
 def query_adapter(ws: Workspace, ref: str) -> StoredAdapter:

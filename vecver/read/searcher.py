@@ -48,7 +48,10 @@ How each kind of plan is executed:
 - an adapter leg (``Leg.adapter`` set): the query is embedded by ``leg.embed_space``
   and mapped by ``vecver.adapters.query_adapter(ws, leg.adapter)``, whose
   ``source_fingerprint`` must be the embedder's and ``target_fingerprint`` the
-  namespace's (``FingerprintMismatch``);
+  namespace's (``FingerprintMismatch``); when the adapter carries a hubness prior
+  (``prior``), the leg fetches ``prior.fetch_depth(depth)`` hits (never fewer than asked)
+  and keeps the ``depth`` best by ``score - beta * prior`` (raw scores stay on the hits;
+  :mod:`vecver.adapters.prior`);
 - a re-rank hook (``rerank_hook(query, texts) -> scores``): applied last, to the top
   ``hook_top_n`` hits of each query, which it reorders (best score first, stable); the
   hits after them keep their order. A hook that raises, or returns anything but one
@@ -143,14 +146,25 @@ class SearchEvent:
     changed: bool = False
 
 
+class HitReranker(Protocol):
+    """An adapter's document-side rerank (``vecver.adapters.prior.DocPrior``): how many
+    hits to fetch for a top ``k``, and the top ``k`` of each query's fetched hits."""
+
+    def fetch_depth(self, k: int) -> int: ...
+    def rerank_hits(self, results: list[list[Hit]], k: int) -> list[list[Hit]]: ...
+
+
 class QueryAdapter(Protocol):
     """What an adapter leg needs of a trained adapter (``vecver.adapters.query_adapter``):
-    the fingerprints it maps from and to, and the mapping of a ``(q, d)`` query matrix."""
+    the fingerprints it maps from and to, the mapping of a ``(q, d)`` query matrix, and
+    its prior's rerank (None: none)."""
 
     @property
     def source_fingerprint(self) -> str: ...
     @property
     def target_fingerprint(self) -> str: ...
+    @property
+    def prior(self) -> HitReranker | None: ...
     def transform(self, x: Matrix) -> Matrix: ...
 
 
@@ -559,6 +573,11 @@ class Searcher:
         for an adapter leg, embedded by ``leg.embed_space`` and mapped by the adapter."""
         if leg.leg.adapter is None:
             return self.embedder(leg).embed_queries(texts)
+        return self._adapted(leg, texts)[0]
+
+    def _adapted(self, leg: PreparedLeg, texts: list[str]) -> tuple[Matrix, QueryAdapter]:
+        """An adapter leg's mapped query vectors and the adapter that mapped them."""
+        assert leg.leg.adapter is not None
         # only adapter routes need the adapters package (engineer ADAPTERS' contract)
         query_adapter = importlib.import_module("vecver.adapters").query_adapter
         emb = self.ws.embedder(leg.leg.embed_space)
@@ -571,7 +590,7 @@ class Searcher:
             raise FingerprintMismatch(ns.space_label, ns.name, ns.fingerprint,
                                       adapter.target_fingerprint)
         qv = emb.embed_queries(texts)
-        return np.asarray(adapter.transform(qv), dtype=np.float32)
+        return np.asarray(adapter.transform(qv), dtype=np.float32), adapter
 
     def _run(self, prep: PreparedPlan, texts: list[str], k: int, flt: Filter | None,
              hook: RerankHook | None, top_n: int) -> _Run:
@@ -639,8 +658,15 @@ class Searcher:
     def _search_leg(self, leg: PreparedLeg, texts: list[str], depth: int,
                     flt: Filter | None) -> list[list[Hit]]:
         ns = leg.namespace
-        return label_hits(leg.backend.search(ns.name, self._vectors(leg, texts), depth,
-                                             filter=flt), ns)
+        if leg.leg.adapter is None:
+            return label_hits(leg.backend.search(ns.name, self._vectors(leg, texts), depth,
+                                                 filter=flt), ns)
+        qv, adapter = self._adapted(leg, texts)
+        prior = getattr(adapter, "prior", None)
+        if prior is None:
+            return label_hits(leg.backend.search(ns.name, qv, depth, filter=flt), ns)
+        hits = leg.backend.search(ns.name, qv, prior.fetch_depth(depth), filter=flt)
+        return label_hits(prior.rerank_hits(hits, depth), ns)
 
     def _rescore(self, base: list[list[Hit]], texts: list[str], cand: PreparedLeg,
                  active: PreparedLeg, missing: dict[str, list[str]]) -> list[list[Hit]]:

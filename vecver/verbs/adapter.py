@@ -11,8 +11,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..adapters import service as _service
+from ..adapters.prior import DEPTH
 from ..cli.render import Renderer, table
 from ..config import Config
+from ..errors import InvalidArgument
 from ..read.adapter_route import adapter_ref
 from ..runtime.workspace import Workspace
 
@@ -22,7 +24,8 @@ GROUP = "adapter"
 def fit(
     config: Config, collection: str, *, from_: str, to: str, kind: str | None = None,
     pairs: int | None = None, stratify: str | None = None, seed: int = 0,
-    no_enable: bool = False, progress: bool | None = None,
+    no_enable: bool = False, prior: bool = False, no_prior: bool = False,
+    prior_depth: int | None = None, progress: bool | None = None,
 ) -> _service.FitReport:
     """Fit a query adapter from space NEW into the stored space OLD of a collection, so
     that new-model queries can search the old namespace (route ``adapter``).
@@ -45,11 +48,22 @@ def fit(
     :param stratify: a metadata key to stratify the sample by (default: hash buckets).
     :param seed: the sampling and fitting seed.
     :param no_enable: store the adapter without enabling it.
+    :param prior: fit the hubness prior (the default for procrustes): one number per
+        stored document, and the route reranks its top candidates by similarity - beta x
+        prior; beta is chosen on held-out training documents (none is stored when beta 0
+        wins there).
+    :param no_prior: fit no hubness prior.
+    :param prior_depth: candidates the route reranks with the prior (default 20; never
+        fewer than k).
     """
+    if prior and no_prior:
+        raise InvalidArgument("--prior/--no-prior", "both", "one of them")
     with Workspace(config, progress=progress) as ws:
         return _service.fit(ws, collection, from_, to, kind=kind, pairs=pairs,
                             stratify=stratify, seed=seed, enable=not no_enable,
-                            progress=progress)
+                            progress=progress,
+                            prior=True if prior else False if no_prior else None,
+                            prior_depth=DEPTH if prior_depth is None else prior_depth)
 
 
 @dataclass
@@ -193,6 +207,15 @@ def _text_fit(r: _service.FitReport) -> str:
         f"{_fmt(ev.get('recall_adapter'))} vs full re-embed {_fmt(ev.get('recall_full'))}, "
         f"overlap {_fmt(ev.get('overlap'))}, {ev.get('queries')} queries)",
     ]
+    p = r.info.get("prior") or {}
+    if p.get("on"):
+        lines.append(f"hubness prior on: beta {p['beta']:g}, sharpness {p['sharpness']:g}, "
+                     f"{p['docs']} documents, rerank of the top {p['depth']} (validation "
+                     f"recall@{ev.get('k')} {_fmt(p.get('validation_recall_without'))} -> "
+                     f"{_fmt(p.get('validation_recall_with'))} on "
+                     f"{p.get('validation_docs')} training documents held out)")
+    else:
+        lines.append(f"hubness prior off: {p.get('note') or 'not asked for'}")
     if ev.get("note"):
         lines.append(f"note: {ev['note']}")
     return "\n".join(lines)
@@ -208,6 +231,8 @@ def _text_evaluate(r: EvaluateResult) -> str:
         f"recall@{ev.get('k')}: adapter {_fmt(ev.get('recall_adapter'))}, full re-embed "
         f"{_fmt(ev.get('recall_full'))}; MRR: adapter {_fmt(ev.get('mrr_adapter'))}, full "
         f"{_fmt(ev.get('mrr_full'))}; overlap@{ev.get('k')} {_fmt(ev.get('overlap'))}",
+        "hubness prior: " + ("off" if ev.get("prior_beta") is None
+                             else f"on (beta {ev['prior_beta']:g}), measured as served"),
     ]
     if ev.get("note"):
         lines.append(f"note: {ev['note']}")
@@ -218,9 +243,10 @@ def _text_list(r: AdapterList) -> str:
     if not r.adapters:
         return "no adapters (fit one with `vecver adapter fit COLLECTION --from NEW --to OLD`)"
     rows = [[a.ref, a.version, a.kind, "yes" if a.enabled else "", a.pairs,
-             _fmt(a.retention), a.stale or ""] for a in r.adapters]
+             _fmt(a.retention), "-" if a.prior_beta is None else f"beta {a.prior_beta:g}",
+             a.stale or ""] for a in r.adapters]
     return table(rows, ["adapter", "version", "kind", "enabled", "pairs", "retention",
-                        "stale"]) + f"\ngate: min_retention {r.min_retention:.3f}"
+                        "prior", "stale"]) + f"\ngate: min_retention {r.min_retention:.3f}"
 
 
 def _text_info(a: _service.AdapterInfo) -> str:
