@@ -24,9 +24,10 @@ ROUNDS times, interleaved, in alternating order; the medians are compared):
 3. What the emulator sustains: upserts of BATCH vectors and queries per second, from 4
    client threads for 3 s each.
 
-``--lag S`` starts the emulator with a consistency lag: queries see a write S seconds
-after it was acknowledged. vecver's backfill waits until its writes are visible (its
-read-your-writes guarantee); the hand loop does not wait at all.
+``--only-backfill`` runs section 1 alone. ``--lag S`` starts the emulator with a
+consistency lag: queries see a write S seconds after it was acknowledged. vecver's
+backfill waits until its writes are visible (its read-your-writes guarantee); the hand
+loop does not wait at all.
 """
 
 from __future__ import annotations
@@ -142,6 +143,8 @@ def main() -> None:
     ap.add_argument("--lag", type=float, default=0.0,
                     help="seconds before the emulator's queries see a write (eventual "
                     "consistency; vecver waits for it, the hand loop does not)")
+    ap.add_argument("--only-backfill", action="store_true",
+                    help="only section 1 (the backfill figures)")
     args = ap.parse_args()
     if args.rounds < 1:
         raise SystemExit("--rounds must be at least 1")
@@ -245,6 +248,8 @@ def main() -> None:
               f"of which copying {cc:.2f} {rounds(copy_cpu)}")
         print(f"  ratio of work hand/vecver: {hc / vc:.3f} with verify, {hc / cc:.3f} copying "
               "only")
+        if args.only_backfill:
+            return
 
         # -- 2. search latency -----------------------------------------------------------
         v1_vectors = np.asarray(C.space_embedder(ws, "v1").embed_queries(

@@ -61,9 +61,22 @@ import _common as C  # noqa: E402 - must run before vecver is imported
 class _Remote:
     """Where an emulator in another process serves."""
 
-    def __init__(self, http_port: int, grpc_port: int) -> None:
+    def __init__(self, http_port: int, grpc_port: int, pid: int | None = None) -> None:
         self.http_port, self.grpc_port = http_port, grpc_port
         self.url = f"http://127.0.0.1:{http_port}"
+        self.pid = pid
+
+    def cpu(self) -> float:
+        """CPU seconds this process and the emulator's (user + system, all threads) used
+        so far; the emulator's part is 0 where /proc cannot be read."""
+        own = time.process_time()
+        if self.pid is None:
+            return own
+        try:
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return own + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            return own
 
 
 @contextlib.contextmanager
@@ -87,7 +100,7 @@ def _emulator_process() -> Iterator[_Remote]:
         assert proc.stdout is not None
         line = proc.stdout.readline()
         assert line.startswith("weaviate emulator:"), line
-        yield _Remote(ports[0], ports[1])
+        yield _Remote(ports[0], ports[1], proc.pid)
     finally:
         proc.terminate()
         proc.wait(30)
@@ -133,17 +146,22 @@ def _reset_v2(cfg: Path) -> None:
     db.close()
 
 
-def vecver_backfill(cfg: Path, batch: int) -> tuple[float, float, int]:
+def vecver_backfill(
+    cfg: Path, batch: int, cpu: Callable[[], float] = time.process_time
+) -> tuple[float, float, int, float]:
+    """Wall seconds of the copy phase and of the whole migration, documents scanned, and
+    ``cpu()`` when the last batch was durable (the end of the copy phase)."""
     import vecver
 
-    marks: list[float] = []
+    marks: list[tuple[float, float]] = []
     with vecver.open(cfg, progress=False) as ws:
         t0 = time.perf_counter()
         rep = vecver.migrate(ws, "c", "v2", batch_size=batch, progress=False,
-                             on_batch=lambda r: marks.append(time.perf_counter()))  # fmt: skip
+                             on_batch=lambda r: marks.append((time.perf_counter(), cpu())))
         total = time.perf_counter() - t0
         assert rep.state == "ready", rep.to_dict()
-        return (marks[-1] - t0) if marks else total, total, int(rep.scanned)
+        copy, at = marks[-1] if marks else (t0 + total, cpu())
+        return copy - t0, total, int(rep.scanned), at
 
 
 def hand_loop(cfg: Path, emu: Any, batch: int) -> tuple[float, int]:
@@ -415,6 +433,8 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("-k", type=int, default=10)
     ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--only-backfill", action="store_true",
+                    help="only the backfill figures")
     args = ap.parse_args()
     C.announce()
     print(f"load average at start: {os.getloadavg()[0]:.1f} (on {os.cpu_count()} cores)")
@@ -436,20 +456,39 @@ def main() -> None:
         vec_copy: list[float] = []
         vec_total: list[float] = []
         loop: list[float] = []
+        # CPU seconds of this process and the emulator's: steadier than wall time
+        cpu_copy: list[float] = []
+        cpu_total: list[float] = []
+        cpu_loop: list[float] = []
+
+        def timed_hand() -> tuple[float, int]:
+            c = emu.cpu()
+            dl, n = hand_loop(cfg, emu, args.batch)
+            cpu_loop.append(emu.cpu() - c)
+            return dl, n
+
+        def timed_vecver() -> tuple[float, float, int]:
+            c = emu.cpu()
+            copy, total, n, at_copy = vecver_backfill(cfg, args.batch, emu.cpu)
+            cpu_copy.append(at_copy - c)
+            cpu_total.append(emu.cpu() - c)
+            return copy, total, n
+
         for r in range(args.rounds):
             _reset_v2(cfg)
             if r % 2 == 0:  # alternate which goes first
-                dl, n_loop = hand_loop(cfg, emu, args.batch)
-                copy, total, n_vec = vecver_backfill(cfg, args.batch)
+                dl, n_loop = timed_hand()
+                copy, total, n_vec = timed_vecver()
             else:
-                copy, total, n_vec = vecver_backfill(cfg, args.batch)
-                dl, n_loop = hand_loop(cfg, emu, args.batch)
+                copy, total, n_vec = timed_vecver()
+                dl, n_loop = timed_hand()
             assert n_loop == n_vec == args.docs, (n_loop, n_vec)
             loop.append(dl)
             vec_copy.append(copy)
             vec_total.append(total)
             print(f"  round {r + 1}: hand loop {dl:.2f} s, vecver copy {copy:.2f} s "
-                  f"(with verify {total:.2f} s)", flush=True)  # fmt: skip
+                  f"(with verify {total:.2f} s); CPU {cpu_loop[-1]:.2f} / {cpu_copy[-1]:.2f}"
+                  f" / {cpu_total[-1]:.2f} s", flush=True)  # fmt: skip
         ml, mc, mt = (statistics.median(x) for x in (loop, vec_copy, vec_total))
         print("\n== backfill (docs/s, median of rounds)")
         print(f"hand-written loop (weaviate-client)  {args.docs / ml:10.0f} docs/s")
@@ -459,6 +498,13 @@ def main() -> None:
             f"ratio loop/vecver-copy = {ml / mc:.3f}  (target >= 0.95); median of the "
             f"per-round ratios {statistics.median(a / b for a, b in zip(loop, vec_copy)):.3f}"
         )
+        print(f"ratio loop/vecver-with-verify = {ml / mt:.3f}")
+        cl, cc, ct = (statistics.median(x) for x in (cpu_loop, cpu_copy, cpu_total))
+        print(f"CPU seconds (client + emulator): hand {cl:.2f}, vecver copy {cc:.2f}, with "
+              f"verify {ct:.2f}; ratio of work hand/vecver {cl / cc:.3f} copy, {cl / ct:.3f} "
+              "with verify")
+        if args.only_backfill:
+            return
 
         for corpus in ("hash", "gaussian"):
             res = search_bench(cfg, emu, args.queries, args.k, args.rounds, corpus)

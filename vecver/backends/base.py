@@ -20,7 +20,9 @@ Implementing a backend means subclassing :class:`Backend`, declaring ``name`` an
 :meth:`~Backend._upsert`, :meth:`~Backend._delete`, :meth:`~Backend._fetch` and
 :meth:`~Backend._scan`. Built on top of them, and worth overriding where the database does
 better: :meth:`~Backend._search` (exact search by scan), :meth:`~Backend._count` (count by
-scan) and :meth:`~Backend._storage_estimate`; with native aliases, ``_set_alias``,
+scan), :meth:`~Backend._storage_estimate`, and :meth:`~Backend._fetch_without_text` /
+:meth:`~Backend._scan_without_text` (reads of ids, stamps and metadata only, for a
+verification; default: the full read, text dropped); with native aliases, ``_set_alias``,
 ``_get_alias`` and ``_drop_alias``. The backend's knowledge of its database is declared
 here too: :meth:`~Backend.physical_name` and :meth:`~Backend.check_namespace_name` (its
 naming rule) and :meth:`~Backend.score_from_distance` (its score convention).
@@ -344,13 +346,24 @@ class Backend(ABC):
                                 self._visibility_mark(namespace))
 
     def fetch(
-        self, namespace: str, ids: Sequence[str], *, with_vectors: bool = False
+        self,
+        namespace: str,
+        ids: Sequence[str],
+        *,
+        with_vectors: bool = False,
+        with_text: bool = True,
     ) -> dict[str, Record]:
         """Records for the ids that are present (absent ids are left out; a repeated id
         is fetched once). Raises ``InvalidId`` for an id that cannot exist (empty, not a
         string, NUL, invalid Unicode) and ``InvalidInput`` for a single string. Vectors
         (float32 arrays) only with ``with_vectors``; the records are the caller's to
-        mutate. Fetched in chunks of ``capabilities.max_fetch_ids``."""
+        mutate. Fetched in chunks of ``capabilities.max_fetch_ids``.
+
+        ``with_text=False`` is for a caller that needs only ids, stamps and metadata (a
+        verification compares stamps: the source hash stands for the text): every
+        record's ``text`` is then None, everything else is as with the text, and a
+        backend whose database can leave the text out of its answer reads less
+        (:meth:`_fetch_without_text`)."""
         self._check_open()
         idl = list(dict.fromkeys(check_id(i) for i in check_ids_argument(ids)))
         if not idl:
@@ -360,14 +373,18 @@ class Backend(ABC):
             raise NamespaceNotFound(namespace)
         adopted = self._adopted(namespace)
         if adopted is not None:
-            return self._adopted_fetch(adopted, idl, bool(with_vectors))
+            # the codec derives an adopted record's stamp from its text: read it, drop it
+            got = self._adopted_fetch(adopted, idl, bool(with_vectors))
+            return got if with_text else _without_text(got)
+        read = self._fetch if with_text else self._fetch_without_text
         step = self.capabilities.max_fetch_ids
         if len(idl) <= step:
-            return self._fetch(namespace, idl, bool(with_vectors))
-        out: dict[str, Record] = {}
-        for start in range(0, len(idl), step):
-            out.update(self._fetch(namespace, idl[start : start + step], bool(with_vectors)))
-        return out
+            out = read(namespace, idl, bool(with_vectors))
+        else:
+            out = {}
+            for start in range(0, len(idl), step):
+                out.update(read(namespace, idl[start : start + step], bool(with_vectors)))
+        return out if with_text else _without_text(out)
 
     def scan(
         self,
@@ -376,13 +393,16 @@ class Backend(ABC):
         cursor: str | None = None,
         limit: int = 256,
         with_vectors: bool = False,
+        with_text: bool = True,
     ) -> ScanPage:
         """One page of all records in a stable order. ``cursor`` is the previous page's
         ``next_cursor`` (an opaque string that stays valid across processes and restarts);
         records written behind the cursor after it was issued may be missed, records
         present for the whole scan are returned exactly once; ``next_cursor`` is None
         after the last page. Raises ``InvalidInput`` when ``limit < 1`` or ``cursor`` is
-        not a string."""
+        not a string. ``with_text=False``: as for :meth:`fetch` (every ``text`` None; the
+        order and the cursors are those of a scan with the text, and interchangeable
+        with them; :meth:`_scan_without_text`)."""
         self._check_open()
         validate_limit(limit)
         if cursor is not None and not isinstance(cursor, str):
@@ -391,9 +411,18 @@ class Backend(ABC):
             raise NamespaceNotFound(namespace)
         adopted = self._adopted(namespace)
         if adopted is not None:
+            # as for fetch: an adopted record's stamp comes from its text, read whole
             points, nxt = self._scan_external(adopted, cursor, limit, bool(with_vectors))
-            return ScanPage([decode(adopted, p) for p in points], nxt)
-        return self._scan(namespace, cursor, limit, bool(with_vectors))
+            page = ScanPage([decode(adopted, p) for p in points], nxt)
+            if with_text:
+                return page
+        elif with_text:
+            return self._scan(namespace, cursor, limit, bool(with_vectors))
+        else:
+            page = self._scan_without_text(namespace, cursor, limit, bool(with_vectors))
+        for r in page.records:
+            r.text = None
+        return page
 
     def search(
         self, namespace: str, queries: Matrix, k: int, *, filter: Filter | None = None
@@ -522,6 +551,23 @@ class Backend(ABC):
         the last page. ``NamespaceNotFound`` when the namespace does not exist."""
 
     # -- built on top; override where the database does better ------------------------
+
+    def _fetch_without_text(
+        self, namespace: str, ids: Sequence[str], with_vectors: bool
+    ) -> dict[str, Record]:
+        """:meth:`_fetch` for ``fetch(..., with_text=False)``: the same records, whose
+        text the caller drops (so a backend may return it or not). Default: :meth:`_fetch`.
+        Override it where the database can leave the text out of its answer (a field
+        list, a payload selector, a column not read)."""
+        return self._fetch(namespace, ids, with_vectors)
+
+    def _scan_without_text(
+        self, namespace: str, cursor: str | None, limit: int, with_vectors: bool
+    ) -> ScanPage:
+        """:meth:`_scan` for ``scan(..., with_text=False)``: the same page (same records,
+        same ``next_cursor``), whose text the caller drops. Default: :meth:`_scan`.
+        Override it as :meth:`_fetch_without_text`."""
+        return self._scan(namespace, cursor, limit, with_vectors)
 
     def _search(
         self, namespace: str, queries: Matrix, k: int, flt: Filter | None
@@ -1042,3 +1088,10 @@ def attach_layout(backend: Backend, layout: dict[str, Any] | None) -> None:
     lay = Layout.from_dict(layout)
     if backend.adopted(lay.name) != lay:
         backend.attach(lay)
+
+
+def _without_text(records: dict[str, Record]) -> dict[str, Record]:
+    """``records`` with every text set to None (``with_text=False``), in place."""
+    for r in records.values():
+        r.text = None
+    return records

@@ -40,6 +40,7 @@ needs_embedding`).
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import logging
 import time
@@ -98,6 +99,36 @@ HOT_LIMIT = 100_000
 #: written, all of them are confirmed and checkpointed together. A run killed meanwhile
 #: writes at most ``VISIBILITY_WINDOW + 1`` batches again when resumed.
 VISIBILITY_WINDOW = 4
+
+
+#: whether a backfill moves the objects alive when its copy starts out of the garbage
+#: collector's way for the copy and the final verification (see :func:`frozen_heap`)
+FREEZE_HEAP = True
+
+
+@contextlib.contextmanager
+def frozen_heap() -> Iterator[None]:
+    """For the duration of the block, the objects alive when it starts are kept out of
+    the cyclic garbage collector's full collections (``gc.freeze()``; ``gc.unfreeze()``
+    at the end, also on an error).
+
+    A backfill allocates its pages' records faster than they die, so the collector runs
+    full collections, and each one walks every object of the process: with an in-process
+    engine (Qdrant local mode, Milvus Lite) that is the whole database, and those walks
+    cost about as much as the rest of vecver's own work per batch. Frozen objects are neither
+    walked nor freed: garbage cycles that exist when the block starts are freed after it
+    (nothing else changes; objects created inside are collected as usual). Left alone
+    when :data:`FREEZE_HEAP` is false, when the collector is disabled, or when the heap is
+    frozen already (by the application, or another backfill of this process), so that
+    their freeze is never undone here."""
+    if not FREEZE_HEAP or not gc.isenabled() or gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def check_priority(priority: object) -> str:
@@ -389,8 +420,9 @@ class _BackfillRun:
             self.rep.mode = "hot-budget"
             self.rep.seconds = time.perf_counter() - t0
             return self.rep
-        self._copy()
-        self._finish(t0)
+        with frozen_heap():
+            self._copy()
+            self._finish(t0)
         return self.rep
 
     def _stats(self) -> dict[str, Any]:
@@ -454,7 +486,8 @@ class _BackfillRun:
                 active_name = ws.manifest.active_namespace(collection)
                 truth = {k: v for k, v in ws.backend_for(active_name).fetch(
                     active_name, [i for i in ids if i not in dead]).items() if v.text}
-                have = be.fetch(target.name, list(truth)) if truth else {}
+                have = (be.fetch(target.name, list(truth), with_text=False)
+                        if truth else {})
                 todo = [Document(r.id, r.text or "", r.metadata) for r in truth.values()
                         if needs_embedding(have.get(r.id), r, target)]
                 recs, rest = from_stored(ws, collection, target, todo)  # derived spaces
@@ -584,7 +617,8 @@ class _BackfillRun:
         # the fetch. It only saves work: correctness against concurrent writes is the
         # race check's (``_raced``), which does not depend on it.
         empty_at: tuple[int, int] | None = None
-        if self.cursor is None and epoch[1] == 0 and not be.scan(target.name, limit=1).records:
+        if (self.cursor is None and epoch[1] == 0
+                and not be.scan(target.name, limit=1, with_text=False).records):
             empty_at = epoch
         for docs, nxt in self.src.pages(self.cursor, self.batch):
             scanned = len(docs)
@@ -593,7 +627,7 @@ class _BackfillRun:
                 docs = [d for d in docs if d.id not in dead]
             if empty_at is not None and epoch != empty_at:
                 empty_at = None  # a write was issued: from now on, ask the target
-            have = (be.fetch(target.name, [d.id for d in docs])
+            have = (be.fetch(target.name, [d.id for d in docs], with_text=False)
                     if docs and empty_at is None else {})  # fmt: skip
             todo = [d for d in docs if needs_embedding(have.get(d.id), d, target)]
             recs, rest = from_stored(ws, collection, target, todo)  # derived spaces

@@ -123,7 +123,10 @@ def verify_namespace(
     """Compare ``ns`` with the active space (and the tombstones), page by page (at most
     ``page_size`` documents, and no more ids than one fetch of either backend takes);
     memory stays flat in the corpus size. A copy is stale when
-    :func:`~vecver.runtime.reconcile.needs_embedding` says so.
+    :func:`~vecver.runtime.reconcile.needs_embedding` says so. Both spaces are read
+    without their texts (``with_text=False``: ids, stamps and metadata; the source hash
+    in each stamp stands for the text, and an adopted collection's is computed from its
+    text by the backend): the same facts, fewer bytes.
 
     Writes of other processes may run meanwhile: a divergence is reported only when no
     open write intent holds the document and it is still there when read again (writes
@@ -153,9 +156,9 @@ def verify_namespace(
         return "stale" if needs_embedding(h, r, ns) else None
 
     def recheck_copies(ids: list[str]) -> dict[str, str]:
-        truth = active_be.fetch(active_name, ids)
+        truth = active_be.fetch(active_name, ids, with_text=False)
         dead = ws.manifest.tombstoned(collection, ids)
-        have = be.fetch(ns.name, ids)
+        have = be.fetch(ns.name, ids, with_text=False)
         out = {}
         for i in ids:
             if i in truth and i not in dead:
@@ -166,13 +169,15 @@ def verify_namespace(
 
     def recheck_extra(ids: list[str]) -> dict[str, str]:
         dead = ws.manifest.tombstoned(collection, ids)
-        return dict.fromkeys((i for i in be.fetch(ns.name, ids) if i in dead), "extra")
+        return dict.fromkeys((i for i in be.fetch(ns.name, ids, with_text=False) if i in dead),
+                             "extra")
 
     def recheck_unexpected(ids: list[str]) -> dict[str, str]:
-        truth = active_be.fetch(active_name, ids)
+        truth = active_be.fetch(active_name, ids, with_text=False)
         dead = ws.manifest.tombstoned(collection, ids)
         return dict.fromkeys(
-            (i for i in be.fetch(ns.name, ids) if i not in truth and i not in dead),
+            (i for i in be.fetch(ns.name, ids, with_text=False)
+             if i not in truth and i not in dead),
             "unexpected")
 
     def found(diverging: dict[str, str]) -> None:
@@ -184,7 +189,8 @@ def verify_namespace(
         """Pass 1 on one page of the active space (counts, second looks, repairs)."""
         ids = [r.id for r in page.records]
         dead = ws.manifest.tombstoned(collection, ids)
-        have = page.records if is_active else list(be.fetch(ns.name, ids).values())
+        have = (page.records if is_active
+                else list(be.fetch(ns.name, ids, with_text=False).values()))
         have_map = {r.id: r for r in have}
         suspects: dict[str, str] = {}
         bad_stamps: list[str] = []
@@ -219,7 +225,7 @@ def verify_namespace(
     def active_pages() -> Iterator[ScanPage]:
         cursor: str | None = None
         while True:
-            page = active_be.scan(active_name, cursor=cursor, limit=page_size)
+            page = active_be.scan(active_name, cursor=cursor, limit=page_size, with_text=False)
             yield page
             if page.next_cursor is None:
                 return
@@ -243,7 +249,7 @@ def verify_namespace(
         if not ids:
             break
         after = ids[-1]
-        present = [i for i in be.fetch(ns.name, ids) if i not in in_flight]
+        present = [i for i in be.fetch(ns.name, ids, with_text=False) if i not in in_flight]
         extra = _second_look(ws, collection, dict.fromkeys(present, "extra"), recheck_extra)
         found(extra)
         if repair and extra:
@@ -256,11 +262,11 @@ def verify_namespace(
         return rep
     cursor: str | None = None
     while True:
-        page = be.scan(ns.name, cursor=cursor, limit=page_size)
+        page = be.scan(ns.name, cursor=cursor, limit=page_size, with_text=False)
         rep.stored += len(page.records)
         if not is_active:
             ids = [r.id for r in page.records]
-            truth = active_be.fetch(active_name, ids)
+            truth = active_be.fetch(active_name, ids, with_text=False)
             dead = ws.manifest.tombstoned(collection, ids)
             odd = [i for i in ids if i not in truth and i not in dead and i not in in_flight]
             unexpected = _second_look(ws, collection, dict.fromkeys(odd, "unexpected"),

@@ -69,6 +69,7 @@ Everything is deterministic: data come from fixed seeds, hypothesis runs derando
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar
 
@@ -908,6 +909,60 @@ class ReadTests(ComplianceBase):
             assert_record_equal(spec.metric, got[r.id], r, with_vector=False)
             if got[r.id].vector is not None:
                 assert_vector_equal(spec.metric, got[r.id].vector, r.vector, r.id)
+
+    def test_reads_without_text(self, backend: Backend) -> None:
+        """``fetch`` and ``scan`` with ``with_text=False`` give the records a read with
+        the text gives (ids, stamps, metadata; vectors when asked), every ``text`` None;
+        the scan has the same order and cursors as one with the text, and either kind of
+        scan resumes from the other's cursor.
+
+        Troubleshooting: ``_fetch_without_text`` / ``_scan_without_text`` must read the
+        same records as ``_fetch`` / ``_scan`` and leave out only the text (a field list
+        or payload selector that drops a stamp or metadata field is the usual bug).
+        """
+        spec, records = self.filled(backend, n=23, metric="l2")
+        lean = {r.id: dataclasses.replace(r, text=None) for r in records}
+        ids = [r.id for r in records]
+        for with_vectors in (False, True):
+            got = backend.fetch(spec.name, [*ids, "absent-1"], with_vectors=with_vectors,
+                                with_text=False)
+            assert sorted(got) == sorted(lean), "fetch without text: other ids"
+            for i, rec in got.items():
+                assert_record_equal(spec.metric, rec, lean[i], with_vector=with_vectors,
+                                    where=f"fetch without text of {i!r}")
+        full_pages: list[tuple[list[str], str | None]] = []
+        cursor: str | None = None
+        while True:
+            page = backend.scan(spec.name, cursor=cursor, limit=5)
+            full_pages.append(([r.id for r in page.records], page.next_cursor))
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        cursor = None
+        for n, (want_ids, want_next) in enumerate(full_pages):
+            page = backend.scan(spec.name, cursor=cursor, limit=5, with_vectors=(n == 1),
+                                with_text=False)
+            assert [r.id for r in page.records] == want_ids, f"page {n}: another order"
+            assert page.next_cursor == want_next, f"page {n}: another cursor"
+            for r in page.records:
+                assert_record_equal(spec.metric, r, lean[r.id], with_vector=(n == 1),
+                                    where=f"scan without text of {r.id!r}")
+            cursor = page.next_cursor
+        # cursors are interchangeable: a scan with the text resumes a lean one, and back
+        lean_first = backend.scan(spec.name, limit=7, with_text=False)
+        assert lean_first.next_cursor is not None
+        rest = scan_all(backend, spec.name, 7, cursor=lean_first.next_cursor)
+        assert [r.id for r in lean_first.records + rest] == [i for p, _ in full_pages
+                                                              for i in p]
+        texts = {r.id: r.text for r in records}
+        assert all(r.text == texts[r.id] for r in rest), "a scan with the text lost it"
+        full_first = backend.scan(spec.name, limit=7)
+        assert full_first.next_cursor is not None
+        tail = backend.scan(spec.name, cursor=full_first.next_cursor, limit=100,
+                            with_text=False)
+        assert [r.id for r in full_first.records + tail.records] == [
+            i for p, _ in full_pages for i in p]
+        assert all(r.text is None for r in tail.records)
 
     def test_fetch_leaves_out_absent_ids(self, backend: Backend) -> None:
         """``fetch`` returns only present ids: absent ones are left out (no error, no

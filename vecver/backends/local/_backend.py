@@ -358,6 +358,21 @@ class LocalBackend(Backend):
         with self._use(namespace, index=False) as ns:
             return ns.scan(cursor, limit, with_vectors)
 
+    def _fetch_without_text(
+        self, namespace: str, ids: Sequence[str], with_vectors: bool
+    ) -> dict[str, Record]:
+        """Without vectors, the ``rows`` table alone (the blobs of vectors and texts are
+        not read)."""
+        with self._use(namespace, index=False) as ns:
+            return ns.fetch(ids, with_vectors, with_text=False)
+
+    def _scan_without_text(
+        self, namespace: str, cursor: str | None, limit: int, with_vectors: bool
+    ) -> ScanPage:
+        """As :meth:`_fetch_without_text`; the order and cursors of :meth:`_scan`."""
+        with self._use(namespace, index=False) as ns:
+            return ns.scan(cursor, limit, with_vectors, with_text=False)
+
     def _search(
         self, namespace: str, queries: Matrix, k: int, flt: Filter | None
     ) -> list[list[Hit]]:

@@ -156,6 +156,20 @@ _UPSERT_ROWS = (
 _UPSERT_BLOBS = "INSERT OR REPLACE INTO blobs (label, vector, text) VALUES (?, ?, ?)"
 _IDS_IN = "(SELECT value FROM json_each(?))"
 _RECORD_COLS = "r.id, r.fingerprint, r.source_hash, r.written_at, r.metadata, b.text"
+#: the columns of a record read without its text (a NULL in the text's place) from
+#: ``rows`` alone: every live row has its blob (both are written and deleted together)
+_STAMP_COLS = "r.id, r.fingerprint, r.source_hash, r.written_at, r.metadata, NULL"
+
+
+def _select(with_vectors: bool, with_text: bool) -> str:
+    """What a fetch or scan selects, and from where (``_RECORD_COLS`` and the vector
+    blob; without text or vectors the blobs are not joined)."""
+    if not with_text and not with_vectors:
+        return f"{_STAMP_COLS} FROM rows r"
+    cols = _RECORD_COLS + (", b.vector" if with_vectors else "")
+    return f"{cols} FROM rows r JOIN blobs b ON b.label = r.label"
+
+
 _HITS_SELECT = (
     f"SELECT r.label, {_RECORD_COLS} FROM rows r JOIN blobs b ON b.label = r.label"
     " WHERE r.deleted = 0 AND r.label IN "
@@ -1048,24 +1062,26 @@ class Namespace:
             for (doc_id, fp, sh, at, md_json, text, _), v in zip(rows, vecs, strict=True)
         ]
 
-    def fetch(self, ids: Sequence[str], with_vectors: bool) -> dict[str, Record]:
-        """Records of the present ids, in one query."""
+    def fetch(self, ids: Sequence[str], with_vectors: bool,
+              with_text: bool = True) -> dict[str, Record]:
+        """Records of the present ids, in one query (``with_text=False`` without vectors:
+        ``rows`` alone, the blobs not read; the texts are None)."""
         payload = _ids_json(ids)
         if payload is None:
             return {}
-        cols = _RECORD_COLS + (", b.vector" if with_vectors else "")
         rows = self.conn.execute(
-            f"SELECT {cols} FROM rows r JOIN blobs b ON b.label = r.label"
+            f"SELECT {_select(with_vectors, with_text)}"
             f" WHERE r.deleted = 0 AND r.id IN {_IDS_IN}",
             (payload,),
         ).fetchall()
         return {rec.id: rec for rec in self._records(rows, with_vectors)}
 
-    def scan(self, cursor: str | None, limit: int, with_vectors: bool) -> ScanPage:
-        """One page in id order after ``cursor`` (the last id of the previous page)."""
-        cols = _RECORD_COLS + (", b.vector" if with_vectors else "")
+    def scan(self, cursor: str | None, limit: int, with_vectors: bool,
+             with_text: bool = True) -> ScanPage:
+        """One page in id order after ``cursor`` (the last id of the previous page);
+        ``with_text`` as for :meth:`fetch` (the same order and cursors)."""
         rows = self.conn.execute(
-            f"SELECT {cols} FROM rows r JOIN blobs b ON b.label = r.label"
+            f"SELECT {_select(with_vectors, with_text)}"
             " WHERE r.deleted = 0 AND r.id > ? ORDER BY r.id LIMIT ?",
             ("" if cursor is None else cursor, limit + 1),
         ).fetchall()

@@ -36,7 +36,7 @@ from ...errors import (
 )
 from ...filters import Filter
 from ...types import Hit, Matrix, Metric, NamespaceSpec, Record, ScanPage
-from .._remote import translate, uuid_for
+from .._remote import KEY_TEXT, translate, uuid_for
 from ..base import Backend, Capabilities
 from ..external import ExternalCollection, IdType, Key, Layout, RawPoint
 from ._codec import QdrantCodec, point_id
@@ -467,11 +467,24 @@ class QdrantBackend(Backend):
     def _fetch(self, namespace: str, ids: Sequence[str], with_vectors: bool) -> dict[str, Record]:
         if self._named is not None:
             return self._named.fetch(namespace, ids, with_vectors)
+        return self._retrieve(namespace, ids, with_vectors, True)
+
+    def _fetch_without_text(
+        self, namespace: str, ids: Sequence[str], with_vectors: bool
+    ) -> dict[str, Record]:
+        """The payload without the text (a payload selector; the named layout reads it
+        whole)."""
+        if self._named is not None:
+            return self._named.fetch(namespace, ids, with_vectors)
+        return self._retrieve(namespace, ids, with_vectors, _NO_TEXT)
+
+    def _retrieve(self, namespace: str, ids: Sequence[str], with_vectors: bool,
+                  selector: bool | models.PayloadSelectorExclude) -> dict[str, Record]:
         self._input_spec(namespace)
         wanted = {point_id(i): i for i in ids}
         with self._call("retrieve", namespace):
             points = self._client.retrieve(
-                namespace, ids=list(wanted), with_payload=True, with_vectors=with_vectors
+                namespace, ids=list(wanted), with_payload=selector, with_vectors=with_vectors
             )
         out: dict[str, Record] = {}
         for p in points:
@@ -485,6 +498,18 @@ class QdrantBackend(Backend):
     def _scan(self, namespace: str, cursor: str | None, limit: int, with_vectors: bool) -> ScanPage:
         if self._named is not None:
             return self._named.scan(namespace, cursor, limit, with_vectors)
+        return self._scroll(namespace, cursor, limit, with_vectors, True)
+
+    def _scan_without_text(
+        self, namespace: str, cursor: str | None, limit: int, with_vectors: bool
+    ) -> ScanPage:
+        """As :meth:`_fetch_without_text` (the same scroll, so the same order)."""
+        if self._named is not None:
+            return self._named.scan(namespace, cursor, limit, with_vectors)
+        return self._scroll(namespace, cursor, limit, with_vectors, _NO_TEXT)
+
+    def _scroll(self, namespace: str, cursor: str | None, limit: int, with_vectors: bool,
+                selector: bool | models.PayloadSelectorExclude) -> ScanPage:
         self._input_spec(namespace)
         offset = None if cursor is None else _point_of_cursor(cursor)
         with self._call("scroll", namespace):
@@ -492,7 +517,7 @@ class QdrantBackend(Backend):
                 namespace,
                 limit=min(limit, _SCROLL_MAX),
                 offset=offset,
-                with_payload=True,
+                with_payload=selector,
                 with_vectors=with_vectors,
             )
         records = [
@@ -890,6 +915,9 @@ class QdrantBackend(Backend):
     def _scrub(self, text: str) -> str:
         return text.replace(self._api_key, "<hidden>") if self._api_key else text
 
+
+#: The payload of a read that needs no text (``with_text=False``): all but the text.
+_NO_TEXT = models.PayloadSelectorExclude(exclude=[KEY_TEXT])
 
 #: Marks a filter no record can match (no database call needed).
 _NOTHING = models.Filter(must=[models.HasIdCondition(has_id=[])])

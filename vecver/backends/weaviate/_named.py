@@ -621,6 +621,18 @@ class WeaviateNamedBackend(WeaviateBackend):
         more = len(found) > limit
         return ScanPage(records, str(objs[-1].uuid) if more and objs else None)
 
+    def _fetch_without_text(
+        self, namespace: str, ids: Sequence[str], with_vectors: bool
+    ) -> dict[str, Record]:
+        """The whole object (the collection layout's lean read does not apply here)."""
+        return self._fetch(namespace, ids, with_vectors)
+
+    def _scan_without_text(
+        self, namespace: str, cursor: str | None, limit: int, with_vectors: bool
+    ) -> ScanPage:
+        """The whole object, as :meth:`_fetch_without_text`."""
+        return self._scan(namespace, cursor, limit, with_vectors)
+
     def _count(self, namespace: str) -> int:
         slot = self._slot(namespace)
         with self._call("count", namespace):
