@@ -23,6 +23,7 @@ import contextlib
 import os
 import socket
 from collections.abc import Iterator
+from dataclasses import replace as dataclasses_replace
 from pathlib import Path
 from typing import Any
 
@@ -156,8 +157,9 @@ class TestMilvusLiteCompliance(BackendComplianceSuite):
 SERVER_FULL = os.environ.get("VECVER_MILVUS_SERVER_QUICK") != "1"
 
 #: The compliance tests run on the embedded server with ``VECVER_MILVUS_SERVER_QUICK=1``:
-#: one or more per area, those where a server could differ from Milvus Lite (JSON round trips, escaping, pk
-#: order, consistency, aliases, a second client, the ANN index at scale, chunking).
+#: one or more per area, those where a server could differ from Milvus Lite (JSON round
+#: trips, escaping, pk order, consistency, aliases, a second client, the ANN index at
+#: scale, chunking).
 SERVER_SUBSET = frozenset({
     "test_create_namespace_with_other_spec_raises",
     "test_upsert_fetch_round_trip",
@@ -795,3 +797,134 @@ def test_rescore_off_takes_milvus_distances(tmp_path: Path) -> None:
         fast.close()
     with pytest.raises(ConfigError, match="rescore"):
         MilvusBackend(path, rescore="no")  # type: ignore[arg-type]
+
+
+# -- scores from Milvus' distances, re-scored on near ties ---------------------------------
+
+
+class _Counting:
+    """Counts the calls of a client method (the official client's own, called through)."""
+
+    def __init__(self, client: Any, name: str) -> None:
+        self.calls = 0
+        self._fn = getattr(client, name)
+        setattr(client, name, self)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        return self._fn(*args, **kwargs)
+
+
+def _milvus_reference(metric: str, q: np.ndarray, recs: list[Record], k: int
+                      ) -> list[tuple[str, float]]:
+    from vecver.backends.base import exact_scores
+
+    mat = np.stack([r.vector for r in recs if r.vector is not None])
+    sc = exact_scores(metric, q[None, :], mat)[0].tolist()  # type: ignore[arg-type]
+    order = sorted(range(len(recs)), key=lambda j: (-sc[j], recs[j].id))[:k]
+    return [(recs[j].id, sc[j]) for j in order]
+
+
+def _tie_records(spec: Any) -> list[Record]:
+    """Vectors at the same cosine from e1 (and a duplicate), written in reverse id order."""
+    vecs = np.array([[1, 1, 0, 0], [1, 0, 1, 0], [1, 0, 0, 1], [1, 1, 0, 0],
+                     [0, 1, 1, 1], [3, 0, 0, 0.1]], dtype=np.float32)  # fmt: skip
+    out = []
+    for i, v in enumerate(vecs):
+        rid = f"t{i:03d}"
+        out.append(Record(rid, v, f"text {i}", {"i": i},
+                          Stamp.now(spec.fingerprint, rid, f"text {i}")))  # fmt: skip
+    return out[::-1]
+
+
+@pytest.fixture(params=["lite", "server"])
+def rescore_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "lite":
+        return str(tmp_path / "ties.db")
+    uri: str = request.getfixturevalue("milvus_server")
+    _wipe(uri)
+    return uri
+
+
+def test_near_ties_are_rescored_from_the_stored_vectors(rescore_uri: str) -> None:
+    """The default: a search asks for no vectors and scores hits from Milvus' distances;
+    a list with exact ties gets its hits' vectors in one more request and is re-scored
+    with exact_scores (the reference's scores bit for bit, ties by id); a list without
+    near ties costs no second request; ``dot`` asks vectors with the search itself."""
+    from vecver.backends._ties import near_tie
+
+    b = MilvusBackend(rescore_uri)
+    try:
+        spec = make_spec("vv_ties", 4, "cosine")
+        b.create_namespace(spec)
+        recs = _tie_records(spec)
+        b.upsert(spec.name, recs)
+        rng = np.random.default_rng(4)
+        sep = make_spec("vv_sep", 16, "l2")
+        b.create_namespace(sep)
+        sep_recs = make_records(sep, 30, 2)
+        b.upsert(sep.name, sep_recs)
+        dot = make_spec("vv_dot", 12, "dot")
+        b.create_namespace(dot)
+        dot_recs = [dataclasses_replace(r, vector=r.vector * 7)  # type: ignore[operator]
+                    for r in make_records(dot, 25, 5)]
+        b.upsert(dot.name, dot_recs)
+
+        search = _Counting(b.client, "search")
+        query = _Counting(b.client, "query")
+        q = np.array([1, 0, 0, 0], dtype=np.float32)
+        hits = b.search(spec.name, q, 6)[0]
+        assert [(h.id, h.score) for h in hits] == _milvus_reference("cosine", q, recs, 6)
+        assert [h.id for h in hits[1:5]] == ["t000", "t001", "t002", "t003"]
+        assert (search.calls, query.calls) == (1, 1)  # the search, then the vectors
+
+        qs = rng.standard_normal((3, 16)).astype(np.float32)
+        for qi, got in enumerate(b.search(sep.name, qs, 5)):
+            ref = _milvus_reference("l2", qs[qi], sep_recs, 5)
+            assert not near_tie("l2", qs[qi], got)
+            assert [h.id for h in got] == [i for i, _ in ref]
+            for h, (_, exact) in zip(got, ref, strict=True):
+                assert abs(h.score - exact) <= 1e-5 * max(1.0, abs(exact))
+        assert (search.calls, query.calls) == (2, 1)  # no second request
+
+        qd = rng.standard_normal(12).astype(np.float32)
+        got_dot = b.search(dot.name, qd, 6)[0]
+        ref_dot = _milvus_reference("dot", qd, dot_recs, 6)
+        assert [h.id for h in got_dot] == [i for i, _ in ref_dot]
+        # exact_scores of the hits' own vectors (BLAS may round a 6-row and a 25-row
+        # product differently, so not bit for bit the reference's)
+        from vecver.backends.base import exact_scores
+
+        mine = exact_scores("dot", qd[None, :], np.stack([
+            next(r.vector for r in dot_recs if r.id == h.id) for h in got_dot]))[0]
+        for h, (_, exact), m in zip(got_dot, ref_dot, mine, strict=True):
+            assert abs(h.score - exact) <= 1e-6 * abs(exact)
+            assert abs(h.score - float(m)) <= 1e-6 * abs(exact)
+        assert (search.calls, query.calls) == (3, 1)  # vectors came with the search
+    finally:
+        b.close()
+
+
+def test_many_near_ties_ask_vectors_with_the_search(tmp_path: Path) -> None:
+    """A namespace where most searches have near ties switches to asking the vectors with
+    the search itself: the same results, one request per search."""
+    b = MilvusBackend(str(tmp_path / "upfront.db"))
+    try:
+        spec = make_spec("vv_upfront", 6, "cosine")
+        b.create_namespace(spec)
+        base = np.eye(6, dtype=np.float32)
+        vecs = np.concatenate([base, base, base + 0.5])  # every direction twice
+        recs = [Record(f"d{i:03d}", v, None, {}, Stamp.now(spec.fingerprint, f"d{i:03d}", ""))
+                for i, v in enumerate(vecs)]  # fmt: skip
+        b.upsert(spec.name, recs)
+        queries = np.random.default_rng(9).standard_normal((40, 6)).astype(np.float32)
+        got = [b.search(spec.name, q, 18)[0] for q in queries]
+        query = _Counting(b.client, "query")
+        again = b.search(spec.name, queries, 18)
+        assert query.calls == 0
+        for q, g, a in zip(queries, got, again, strict=True):
+            ref = _milvus_reference("cosine", q, recs, 18)
+            assert [h.id for h in g] == [h.id for h in a] == [i for i, _ in ref]
+            assert [(h.id, h.score) for h in g] == [(h.id, h.score) for h in a]
+    finally:
+        b.close()

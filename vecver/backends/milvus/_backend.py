@@ -34,6 +34,7 @@ from ...errors import (
 from ...filters import Filter
 from ...types import Hit, Matrix, Metric, NamespaceSpec, Record, ScanPage, Stamp
 from .. import _remote
+from .._ties import TieRate, near_tie
 from ..base import Backend, exact_scores
 from ..capabilities import Capabilities
 from ..external import ExternalCollection, IdType, Key, Layout, RawPoint
@@ -61,6 +62,12 @@ F_HASH = "stamp_source_hash"
 F_AT = "stamp_written_at"
 _VARCHAR_MAX = 65_535
 _RECORD_FIELDS = [F_ID, F_TEXT, F_HAS_TEXT, F_METADATA, F_FP, F_HASH, F_AT]
+#: what a search asks for besides the vector (the id comes with every hit)
+_HIT_FIELDS = [f for f in _RECORD_FIELDS if f != F_ID]
+#: ids per query when a search fetches its hits' vectors
+_ID_CHUNK = 1024
+#: what a read without the text asks for (``with_text=False``)
+_STAMP_FIELDS = [f for f in _RECORD_FIELDS if f not in (F_TEXT, F_HAS_TEXT)]
 
 # collection properties holding the namespace's spec
 P_FORMAT = "vecver.format"
@@ -120,12 +127,19 @@ class MilvusBackend(Backend):
     IVF_FLAT ``nlist=128``); ``search_params`` are passed to each search (defaults: HNSW
     ``ef=128``, raised to ``k`` when smaller; IVF_FLAT ``nprobe=16``). Scores follow
     vecver's convention: COSINE and IP as Milvus returns them, L2 negated (Milvus
-    returns the squared distance); the hits Milvus returns are re-scored from their
-    stored vectors with :func:`~vecver.backends.base.exact_scores`, so scores and the order
-    of near ties do not depend on the engine's arithmetic. ``rescore=False`` asks Milvus
-    for no vectors and takes its distances as the scores (within float32 rounding of
-    ``exact_scores``; near ties in the engine's order, exact ties by id): on a Milvus 2.3
-    server returning the vectors doubles a search's latency. Aliases are Milvus aliases
+    returns the squared distance). ``rescore`` (default True): near ties order as vecver's
+    reference orders them. A search asks for no vectors and scores hits from Milvus'
+    distances (within float32 rounding of :func:`~vecver.backends.base.exact_scores`);
+    a list with two hits so close that the rounding of either computation could swap
+    them (:func:`vecver.backends._ties.near_tie`; exact ties included) gets its hits'
+    stored vectors in one more request (one for all such lists of a batch) and is
+    re-scored with ``exact_scores`` (ties by id); once more than 15% of a namespace's
+    recent searches had near ties, its searches ask for the vectors with the search
+    itself. ``dot`` is always asked with vectors and re-scored (a dot product's rounding
+    depends on the stored norm, which the distance does not tell). ``rescore=False``
+    takes Milvus' distances as they are, always (near ties in float rounding's order,
+    exact ties by id). On a Milvus 2.3 server, returning the vectors doubles a search's
+    latency, which is why they are asked only for near ties. Aliases are Milvus aliases
     (``create_alias`` /
     ``alter_alias``: re-pointing is one atomic call); an alias name Milvus does not
     accept (``my-docs``) is stored under a deterministic valid name.
@@ -184,6 +198,7 @@ class MilvusBackend(Backend):
             raise ConfigError(f"milvus rescore must be true or false, got {rescore!r}",
                               hint="rescore = false takes Milvus' distances as scores")  # fmt: skip
         self._rescore = rescore
+        self._ties = TieRate()
         if not isinstance(uri, str) or not uri:
             raise ConfigError(
                 "the milvus backend needs a uri",
@@ -484,7 +499,17 @@ class MilvusBackend(Backend):
         )
 
     def _fetch(self, namespace: str, ids: Sequence[str], with_vectors: bool) -> dict[str, Record]:
-        fields = _RECORD_FIELDS + ([F_VECTOR] if with_vectors else [])
+        return self._query_ids(namespace, ids, with_vectors, _RECORD_FIELDS)
+
+    def _fetch_without_text(
+        self, namespace: str, ids: Sequence[str], with_vectors: bool
+    ) -> dict[str, Record]:
+        """Neither the text nor its flag among the output fields."""
+        return self._query_ids(namespace, ids, with_vectors, _STAMP_FIELDS)
+
+    def _query_ids(self, namespace: str, ids: Sequence[str], with_vectors: bool,
+                   record_fields: list[str]) -> dict[str, Record]:
+        fields = record_fields + ([F_VECTOR] if with_vectors else [])
         expr = _ids_expr(ids)
         rows = self._call("fetch", namespace, lambda: self._client.query(
             namespace, filter=expr, output_fields=fields, limit=len(ids),
@@ -497,7 +522,17 @@ class MilvusBackend(Backend):
         return out
 
     def _scan(self, namespace: str, cursor: str | None, limit: int, with_vectors: bool) -> ScanPage:
-        fields = _RECORD_FIELDS + ([F_VECTOR] if with_vectors else [])
+        return self._query_page(namespace, cursor, limit, with_vectors, _RECORD_FIELDS)
+
+    def _scan_without_text(
+        self, namespace: str, cursor: str | None, limit: int, with_vectors: bool
+    ) -> ScanPage:
+        """As :meth:`_fetch_without_text`; the same query, so the same order."""
+        return self._query_page(namespace, cursor, limit, with_vectors, _STAMP_FIELDS)
+
+    def _query_page(self, namespace: str, cursor: str | None, limit: int, with_vectors: bool,
+                    record_fields: list[str]) -> ScanPage:
+        fields = record_fields + ([F_VECTOR] if with_vectors else [])
         expr = f"{F_ID} > {string_literal(cursor if cursor is not None else '')}"
         window = min(limit + 1, _MAX_WINDOW)
         # ``iterator`` asks for primary-key order (which a pk cursor needs) on both the
@@ -531,8 +566,12 @@ class MilvusBackend(Backend):
         if self._index_type == "HNSW":
             params["ef"] = max(int(params.get("ef", 0)), topk)
         search_params = {"metric_type": _METRICS[spec.metric], "params": params}
+        metric = spec.metric
         rescore = self._rescore
-        fields = [f for f in _RECORD_FIELDS if f != F_ID] + ([F_VECTOR] if rescore else [])
+        # dot: how far Milvus' arithmetic may be from the exact score depends on the
+        # stored vector's norm, which the distance does not tell: always re-scored
+        upfront = rescore and (metric == "dot" or self._ties.upfront(namespace))
+        fields = _HIT_FIELDS + ([F_VECTOR] if upfront else [])
         data = [q.tolist() for q in queries]
         results = self._call("search", namespace, lambda: self._client.search(
             namespace, data=data, filter=expr, limit=topk, output_fields=fields,
@@ -540,39 +579,60 @@ class MilvusBackend(Backend):
             timeout=self._timeout,
         ))  # fmt: skip
         out: list[list[Hit]] = []
+        recs_of: list[list[Record]] = []
+        tied: list[int] = []
         for qi, row in enumerate(results):
-            recs = []
-            dists: list[float] = []
+            recs: list[Record] = []
+            scores: list[float] = []
             for hit in row:
                 entity = dict(hit.get("entity") or {})
                 entity[F_ID] = hit.get("id", entity.get(F_ID))
-                rec = _record(entity, rescore)
+                rec = _record(entity, upfront)
                 # a guard against a 64-bit key-hash collision: never return a non-match
-                if (rec.vector is not None or not rescore) and (
+                if (rec.vector is not None or not upfront) and (
                     flt is None or flt.matches(rec.metadata)
                 ):
                     recs.append(rec)
-                    dists.append(float(hit.get("distance", 0.0)))
-            if recs and not rescore:
-                # Milvus' own distances, in vecver's convention; ties ordered by id
-                sc = [float(self.score_from_distance(spec.metric, d)) for d in dists]
-                order = sorted(range(len(recs)), key=lambda j: (-sc[j], recs[j].id))
-                out.append([Hit(recs[j].id, sc[j], recs[j].text, recs[j].metadata,
-                                recs[j].stamp) for j in order])  # fmt: skip
+                    scores.append(float(self.score_from_distance(
+                        metric, float(hit.get("distance", 0.0)))))  # fmt: skip
+            recs_of.append(recs)
+            if upfront and metric == "dot":
+                out.append(_rescored(metric, queries[qi], recs))
                 continue
-            if not recs:
-                out.append([])
-                continue
-            # the candidates are re-scored from their stored vectors, in float32 as
-            # exact_scores does, so that scores (and the order of near ties) do not
-            # depend on the engine's arithmetic
-            mat = np.stack([np.asarray(r.vector, dtype=np.float32) for r in recs])
-            scores = exact_scores(spec.metric, queries[qi : qi + 1], mat)[0]
-            order = sorted(range(len(recs)), key=lambda j: (-float(scores[j]), recs[j].id))
-            out.append([
-                Hit(recs[j].id, float(scores[j]), recs[j].text, recs[j].metadata, recs[j].stamp)
-                for j in order
-            ])
+            # Milvus' own distances, in vecver's convention; ties ordered by id
+            hits = _ranked(recs, scores)
+            if rescore and near_tie(metric, queries[qi], hits):
+                tied.append(qi)
+                if upfront:
+                    hits = _rescored(metric, queries[qi], recs)
+            out.append(hits)
+        if rescore and metric != "dot":
+            self._ties.record(namespace, len(tied), len(results))
+        if tied and not upfront:
+            # near ties: those lists are re-scored from their hits' stored vectors, in
+            # float32 as exact_scores does, so that the order of near ties (and their
+            # scores) does not depend on the engine's arithmetic
+            vectors = self._vectors_of(namespace, sorted({
+                r.id for qi in tied for r in recs_of[qi]}))  # fmt: skip
+            for qi in tied:
+                recs = [dataclasses.replace(r, vector=vectors[r.id]) for r in recs_of[qi]
+                        if r.id in vectors]  # fmt: skip
+                out[qi] = _rescored(metric, queries[qi], recs)
+        return out
+
+    def _vectors_of(self, namespace: str, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored vectors of those of ``ids`` that exist (Strong)."""
+        out: dict[str, np.ndarray] = {}
+
+        def query(chunk: Sequence[str]) -> Callable[[], Any]:
+            return lambda: self._client.query(
+                namespace, filter=_ids_expr(chunk), output_fields=[F_ID, F_VECTOR],
+                limit=len(chunk), consistency_level="Strong", timeout=self._timeout)
+
+        for lo in range(0, len(ids), _ID_CHUNK):
+            for r in self._call("fetch", namespace, query(ids[lo : lo + _ID_CHUNK])):
+                if r.get(F_VECTOR) is not None:
+                    out[str(r[F_ID])] = np.asarray(r[F_VECTOR], dtype=np.float32)
         return out
 
     # -- adopted collections -----------------------------------------------------------
@@ -842,6 +902,23 @@ class MilvusLiteBackend(MilvusBackend):
 
 
 # -- helpers ----------------------------------------------------------------------------
+
+
+def _ranked(recs: Sequence[Record], scores: Sequence[float]) -> list[Hit]:
+    """Hits of ``recs`` with ``scores``, best first, ties by id."""
+    order = sorted(range(len(recs)), key=lambda j: (-scores[j], recs[j].id))
+    return [Hit(recs[j].id, scores[j], recs[j].text, recs[j].metadata, recs[j].stamp)
+            for j in order]  # fmt: skip
+
+
+def _rescored(metric: Metric, row: np.ndarray, recs: Sequence[Record]) -> list[Hit]:
+    """Hits of ``recs`` (each with its vector) scored by
+    :func:`~vecver.backends.base.exact_scores`, best first, ties by id."""
+    if not recs:
+        return []
+    mat = np.stack([np.asarray(r.vector, dtype=np.float32) for r in recs])
+    scores = exact_scores(metric, row[None, :], mat)[0].tolist()
+    return _ranked(recs, scores)
 
 
 def _ids_expr(ids: Sequence[str]) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import math
 import os
 import re
 import threading
@@ -50,6 +49,9 @@ from .._remote import (
     translate,
     uuid_for,
 )
+from .._ties import RATE_WEIGHT as _RATE_WEIGHT
+from .._ties import UPFRONT_RATE as _UPFRONT_RATE
+from .._ties import near_tie as _near_tie
 from ..base import Backend, Capabilities, exact_scores
 from ..external import ExternalCollection, Key, Layout, RawPoint
 from ._filters import KEYS_PROPERTY, adopted_filter, numeric_fields, tokens_of, translate_filter
@@ -75,6 +77,8 @@ _PROPS = {KEY_ID: "vv_id", KEY_FP: "vv_fp", KEY_HASH: "vv_hash", KEY_AT: "vv_at"
           KEY_TEXT: "vv_text"}  # fmt: skip
 P_META = "vv_meta"
 _RETURN = [*_PROPS.values(), P_META]
+#: the properties a read without the text returns (``with_text=False``)
+_RETURN_NO_TEXT = [p for p in _RETURN if p != _PROPS[KEY_TEXT]]
 _DISTANCE_ONLY = MetadataQuery(distance=True)
 _JSON = json.JSONDecoder()
 _WITH_VECTOR = [VECTOR]
@@ -82,15 +86,9 @@ _NAME_RE = re.compile(r"[A-Za-z][_0-9A-Za-z]*")
 _UNSAFE = re.compile(r"[^_0-9A-Za-z]")
 _NAME_MAX = 255
 _MAX_RESOLVED = 100_000
+#: objects read to learn an adopted collection's vector lengths
+_DIM_SAMPLE = 32
 _KIB = 1024
-#: ``rescore``: vectors are asked with the first request of a search when more than
-#: this share of the namespace's recent searches had near ties (each then needs them: one
-#: larger answer costs less than a second request that often)...
-_UPFRONT_RATE = 0.15
-#: ... as an exponential moving average of weight 1/16 per search.
-_RATE_WEIGHT = 1.0 / 16.0
-#: float32's unit roundoff (2**-24).
-_F32_UNIT = 2.0**-24
 
 #: compact ASCII JSON (an encoder built once: json.dumps with options builds one per call)
 _COMPACT = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"))
@@ -229,6 +227,7 @@ class WeaviateBackend(Backend):
         self._specs: dict[str, NamespaceSpec] = {}
         self._numbers: dict[str, set[str]] = {}
         self._external: dict[str, dict[str, tuple[str, str | None]]] = {}
+        self._ext_vectors_of: dict[str, list[str]] = {}
         self._handles: dict[str, Any] = {}
         #: per namespace: the share of recent searches with near ties (``_search``)
         self._tie_rate: dict[str, float] = {}
@@ -527,13 +526,23 @@ class WeaviateBackend(Backend):
             )
 
     def _fetch(self, namespace: str, ids: Sequence[str], with_vectors: bool) -> dict[str, Record]:
+        return self._fetch_props(namespace, ids, with_vectors, _RETURN)
+
+    def _fetch_without_text(
+        self, namespace: str, ids: Sequence[str], with_vectors: bool
+    ) -> dict[str, Record]:
+        """The text property not among those returned."""
+        return self._fetch_props(namespace, ids, with_vectors, _RETURN_NO_TEXT)
+
+    def _fetch_props(self, namespace: str, ids: Sequence[str], with_vectors: bool,
+                     properties: list[str]) -> dict[str, Record]:
         self._input_spec(namespace)
         wanted = {uuid_for(i): i for i in ids}
         with self._call("fetch", namespace):
             res = self._handle(namespace).query.fetch_objects(
                 filters=WFilter.by_id().contains_any(list(wanted)),
                 limit=len(wanted),
-                return_properties=_RETURN,
+                return_properties=properties,
                 include_vector=[VECTOR] if with_vectors else False,
             )
         out: dict[str, Record] = {}
@@ -547,13 +556,23 @@ class WeaviateBackend(Backend):
         return out
 
     def _scan(self, namespace: str, cursor: str | None, limit: int, with_vectors: bool) -> ScanPage:
+        return self._scan_props(namespace, cursor, limit, with_vectors, _RETURN)
+
+    def _scan_without_text(
+        self, namespace: str, cursor: str | None, limit: int, with_vectors: bool
+    ) -> ScanPage:
+        """As :meth:`_fetch_without_text`; the same cursor iteration, so the same order."""
+        return self._scan_props(namespace, cursor, limit, with_vectors, _RETURN_NO_TEXT)
+
+    def _scan_props(self, namespace: str, cursor: str | None, limit: int, with_vectors: bool,
+                    properties: list[str]) -> ScanPage:
         self._input_spec(namespace)
         after = None if cursor is None else _uuid_of_cursor(cursor)
         with self._call("scan", namespace):
             res = self._handle(namespace).query.fetch_objects(
                 after=after,
                 limit=limit + 1,
-                return_properties=_RETURN,
+                return_properties=properties,
                 include_vector=[VECTOR] if with_vectors else False,
             )
         objs = res.objects[:limit]
@@ -746,10 +765,7 @@ class WeaviateBackend(Backend):
             raise NamespaceNotFound(name)
         named = dict(cfg.vector_config or {})
         if len(named) > 1:
-            raise BackendError(
-                f"weaviate collection {cls!r} has {len(named)} named vectors "
-                f"({', '.join(sorted(named))}); vecver adopts a collection with one vector"
-            )
+            return self._describe_several(name, cfg, named)
         index: Any
         vector_field: str | None = None
         if named:
@@ -757,23 +773,55 @@ class WeaviateBackend(Backend):
             index = named[vector_field].vector_index_config
         else:
             index = cfg.vector_index_config
-        dist = str(getattr(getattr(index, "distance_metric", None), "value", ""))
-        metric = _METRIC.get(dist)
+        metric = _METRIC.get(_distance_of(index))
         if metric is None:
             raise BackendError(
-                f"weaviate collection {cls!r} uses distance {dist!r}; vecver adopts cosine, "
-                "dot and l2-squared"
+                f"weaviate collection {cls!r} uses distance {_distance_of(index)!r}; vecver "
+                "adopts cosine, dot and l2-squared"
             )
+        dims = self._sample_dimensions(name, [vector_field] if vector_field else None)
+        return self._external_of(name, cfg, dims.get(vector_field or "default", 0), metric,
+                                 vector_field, {})  # fmt: skip
+
+    def _describe_several(self, name: str, cfg: Any, named: dict[str, Any]
+                          ) -> ExternalCollection:
+        """A collection with several named vectors: each one whose distance vecver knows
+        is offered (``vectors``), the first by name standing for the collection until
+        one is chosen (:meth:`ExternalCollection.with_vector`)."""
+        dims = self._sample_dimensions(name, sorted(named))
+        several: dict[str, tuple[int, Metric]] = {}
+        for vname in sorted(named):
+            metric = _METRIC.get(_distance_of(named[vname].vector_index_config))
+            if metric is not None:
+                several[vname] = (dims.get(vname, 0), metric)
+        if not several:
+            raise BackendError(
+                f"weaviate collection {class_name(name)!r} has no named vector with a "
+                "cosine, dot or l2-squared distance; vecver adopts those"
+            )
+        first = next(iter(several))
+        return self._external_of(name, cfg, several[first][0], several[first][1], first,
+                                 several)  # fmt: skip
+
+    def _sample_dimensions(self, name: str, vectors: list[str] | None) -> dict[str, int]:
+        """The length of each vector (``vectors``: named ones; None: the default) on the
+        first objects holding it, among a sample of the collection's first objects."""
+        with self._call("fetch", name):
+            res = self._client.collections.get(class_name(name)).query.fetch_objects(
+                limit=_DIM_SAMPLE, include_vector=vectors if vectors else True
+            )
+        dims: dict[str, int] = {}
+        for o in res.objects:
+            for vname, vec in (o.vector or {}).items():
+                if vec is not None and vname not in dims:
+                    dims[vname] = len(vec)
+        return dims
+
+    def _external_of(self, name: str, cfg: Any, dim: int, metric: Metric,
+                     vector_field: str | None, several: dict[str, tuple[int, Metric]]
+                     ) -> ExternalCollection:
         props = self._ext_props(name, refresh=True)
         count = self._count_external_name(name)
-        dim = 0
-        with self._call("fetch", name):
-            res = self._client.collections.get(cls).query.fetch_objects(
-                limit=1, include_vector=[vector_field] if vector_field else True
-            )
-        if res.objects:
-            vec = res.objects[0].vector.get(vector_field or "default")
-            dim = len(vec) if vec is not None else 0
         vecver_made = False
         with contextlib.suppress(ForeignNamespace, BackendError):
             self._spec_of(cfg, None)
@@ -781,6 +829,7 @@ class WeaviateBackend(Backend):
         return ExternalCollection(
             name, dim, metric, count, {k: t for k, (t, _) in props.items()}, "uuid",
             vector_field=vector_field, schemaless=False, text_slot=False, vecver=vecver_made,
+            vectors=several,
         )  # fmt: skip
 
     def _count_external_name(self, name: str) -> int:
@@ -864,13 +913,61 @@ class WeaviateBackend(Backend):
                 properties=dict(p.payload), uuid=str(p.key),
                 vector={layout.vector_field: vec} if layout.vector_field else vec,
             ))  # fmt: skip
+        others = self._other_vectors(layout)
+        if others:
+            self._put_keeping_vectors(layout, objects, others)
+            return
+        self._insert_external(layout, objects)
+
+    def _insert_external(self, layout: Layout, objects: list[Any]) -> None:
+        """``insert_many`` (whole objects: what they held before is replaced)."""
         with self._call("insert", layout.name):
             result = self._handle(layout.name).data.insert_many(objects)
         if result.errors:
             raise BatchObjectsFailed(
                 layout.name,
-                {str(points[i].key): self._scrub(e.message) for i, e in result.errors.items()},
+                {str(objects[i].uuid): self._scrub(e.message) for i, e in result.errors.items()},
             )
+
+    def _other_vectors(self, layout: Layout) -> list[str]:
+        """The named vectors of an adopted collection besides the adopted one (asked once
+        per collection and backend object: named vectors are never removed)."""
+        if layout.vector_field is None:
+            return []
+        got = self._ext_vectors_of.get(layout.name)
+        if got is None:
+            with self._call("get collection", layout.name):
+                cfg = self._handle(layout.name).config.get()
+            got = sorted(n for n in (cfg.vector_config or {}) if n != layout.vector_field)
+            self._ext_vectors_of[layout.name] = got
+        return got
+
+    def _put_keeping_vectors(self, layout: Layout, objects: list[Any], others: list[str]
+                             ) -> None:
+        """Write the adopted vector and the properties of each object, keeping its other
+        named vectors: a new object is inserted with the adopted vector only; an existing
+        one is replaced (PUT) with its other vectors as read just before, unchanged. (A
+        write of another vector by other code between that read and the PUT is lost:
+        Weaviate has no request that sets one named vector and replaces the properties.)"""
+        ids = [str(o.uuid) for o in objects]
+        with self._call("fetch", layout.name):
+            res = self._handle(layout.name).query.fetch_objects(
+                filters=WFilter.by_id().contains_any(ids), limit=len(ids),
+                include_vector=others, return_properties=[],
+            )  # fmt: skip
+        held = {str(o.uuid): dict(o.vector or {}) for o in res.objects}
+        fresh = [o for o in objects if str(o.uuid) not in held]
+        if fresh:
+            self._insert_external(layout, fresh)
+        handle = self._handle(layout.name)
+        for o in objects:
+            kept = held.get(str(o.uuid))
+            if kept is None:
+                continue
+            vectors = {n: v for n, v in kept.items() if n in others and v is not None}
+            vectors.update(o.vector)
+            with self._call("replace", layout.name):
+                handle.data.replace(uuid=o.uuid, properties=o.properties, vector=vectors)
 
     def _delete_external(self, layout: Layout, keys: Sequence[Key]) -> None:
         with self._call("delete", layout.name):
@@ -966,6 +1063,11 @@ class WeaviateBackend(Backend):
 _Fields = tuple[str, str | None, dict[str, Any], Stamp]
 
 
+def _distance_of(index: Any) -> str:
+    """The distance word of a vector index config (``""`` when it has none)."""
+    return str(getattr(getattr(index, "distance_metric", None), "value", ""))
+
+
 def _distance_scores(metric: Metric, objs: Sequence[Any]) -> list[float]:
     """Scores from Weaviate's distances, computed in float32 as
     :meth:`WeaviateBackend.score_from_distance` on a float32 array."""
@@ -978,30 +1080,6 @@ def _distance_scores(metric: Metric, objs: Sequence[Any]) -> list[float]:
 
 #: Marks a filter no record can match (no database call needed).
 _NOTHING: Any = object()
-
-
-def _near_tie(metric: Metric, row: Any, hits: Sequence[Hit]) -> bool:
-    """True when two neighbouring hits (sorted by their scores from Weaviate's distances)
-    are close enough that :func:`~vecver.backends.base.exact_scores` might order them the
-    other way (or as a tie, broken by id): their gap is at most the sum of both scores'
-    uncertainty. Each uncertainty is ``(16 * sqrt(d) + 16)`` float32 units of rounding of
-    the score's scale (cosine: 1; l2: ``(2|q| + sqrt(dist))**2 + dist``, which bounds the
-    terms ``exact_scores`` adds: ``|v| <= |q| + sqrt(dist)``), more than ten times the
-    difference measured between the two computations (float32, dimensions 8 to 4096,
-    vectors from 1e-3 to 1e3 in scale). When no gap is that close, the order of the
-    exact scores is the order of these (transitively), so re-scoring could not change it."""
-    if len(hits) < 2:
-        return False
-    unit = (16.0 * math.sqrt(len(row)) + 16.0) * _F32_UNIT
-    if metric == "cosine":
-        return any(a.score - b.score <= 2.0 * unit for a, b in zip(hits, hits[1:]))
-    qn = 2.0 * math.sqrt(float(np.dot(row, row)))
-    err = []
-    for h in hits:
-        dist = max(-h.score, 0.0)
-        err.append(unit * ((qn + math.sqrt(dist)) ** 2 + dist))
-    return any(hits[j].score - hits[j + 1].score <= err[j] + err[j + 1]
-               for j in range(len(hits) - 1))  # fmt: skip
 
 
 def _cause(exc: BaseException) -> BaseException:
