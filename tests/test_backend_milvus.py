@@ -803,15 +803,18 @@ def test_rescore_off_takes_milvus_distances(tmp_path: Path) -> None:
 
 
 class _Counting:
-    """Counts the calls of a client method (the official client's own, called through)."""
+    """Counts the calls of a client method (the official client's own, called through)
+    and keeps their keyword arguments."""
 
     def __init__(self, client: Any, name: str) -> None:
         self.calls = 0
+        self.kwargs: list[dict[str, Any]] = []
         self._fn = getattr(client, name)
         setattr(client, name, self)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         self.calls += 1
+        self.kwargs.append(dict(kwargs))
         return self._fn(*args, **kwargs)
 
 
@@ -848,9 +851,10 @@ def rescore_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 def test_near_ties_are_rescored_from_the_stored_vectors(rescore_uri: str) -> None:
     """The default: a search asks for no vectors and scores hits from Milvus' distances;
-    a list with exact ties gets its hits' vectors in one more request and is re-scored
-    with exact_scores (the reference's scores bit for bit, ties by id); a list without
-    near ties costs no second request; ``dot`` asks vectors with the search itself."""
+    the hits of a list that are in exact ties get their vectors in one more request and
+    are re-scored with exact_scores (the reference's scores bit for bit, ties by id; the
+    others keep Milvus' scores, within rounding); a list without near ties costs no
+    second request; ``dot`` asks vectors with the search itself."""
     from vecver.backends._ties import near_tie
 
     b = MilvusBackend(rescore_uri)
@@ -874,9 +878,17 @@ def test_near_ties_are_rescored_from_the_stored_vectors(rescore_uri: str) -> Non
         query = _Counting(b.client, "query")
         q = np.array([1, 0, 0, 0], dtype=np.float32)
         hits = b.search(spec.name, q, 6)[0]
-        assert [(h.id, h.score) for h in hits] == _milvus_reference("cosine", q, recs, 6)
+        ref = _milvus_reference("cosine", q, recs, 6)
+        assert [h.id for h in hits] == [i for i, _ in ref]
+        assert [(h.id, h.score) for h in hits[1:5]] == ref[1:5]  # the tied ones, exact
         assert [h.id for h in hits[1:5]] == ["t000", "t001", "t002", "t003"]
+        for h, (_, exact) in zip(hits, ref, strict=True):
+            assert abs(h.score - exact) <= 1e-5
         assert (search.calls, query.calls) == (1, 1)  # the search, then the vectors
+        # the second request reads the tied hits only, without waiting for a time tick
+        read = query.kwargs[0]
+        assert read["consistency_level"] == "Eventually"
+        assert sorted(read["filter"].split('"')[1::2]) == ["t000", "t001", "t002", "t003"]
 
         qs = rng.standard_normal((3, 16)).astype(np.float32)
         for qi, got in enumerate(b.search(sep.name, qs, 5)):
@@ -905,12 +917,14 @@ def test_near_ties_are_rescored_from_the_stored_vectors(rescore_uri: str) -> Non
         b.close()
 
 
-def test_many_near_ties_ask_vectors_with_the_search(tmp_path: Path) -> None:
-    """A namespace where most searches have near ties switches to asking the vectors with
-    the search itself: the same results, one request per search."""
-    b = MilvusBackend(str(tmp_path / "upfront.db"))
+def test_many_near_ties_read_only_the_tied_vectors(tmp_path: Path) -> None:
+    """A namespace where every search has near ties (each direction stored twice): a
+    batch makes one search and one read of the tied hits' vectors, whatever the batch
+    size; single searches and the batch give the same lists, in the reference's order,
+    with its scores (within rounding)."""
+    b = MilvusBackend(str(tmp_path / "manyties.db"))
     try:
-        spec = make_spec("vv_upfront", 6, "cosine")
+        spec = make_spec("vv_manyties", 6, "cosine")
         b.create_namespace(spec)
         base = np.eye(6, dtype=np.float32)
         vecs = np.concatenate([base, base, base + 0.5])  # every direction twice
@@ -919,12 +933,51 @@ def test_many_near_ties_ask_vectors_with_the_search(tmp_path: Path) -> None:
         b.upsert(spec.name, recs)
         queries = np.random.default_rng(9).standard_normal((40, 6)).astype(np.float32)
         got = [b.search(spec.name, q, 18)[0] for q in queries]
+        search = _Counting(b.client, "search")
         query = _Counting(b.client, "query")
         again = b.search(spec.name, queries, 18)
-        assert query.calls == 0
+        assert (search.calls, query.calls) == (1, 1)
+        assert "vector" not in search.kwargs[0]["output_fields"]
         for q, g, a in zip(queries, got, again, strict=True):
             ref = _milvus_reference("cosine", q, recs, 18)
             assert [h.id for h in g] == [h.id for h in a] == [i for i, _ in ref]
-            assert [(h.id, h.score) for h in g] == [(h.id, h.score) for h in a]
+            # hits outside near ties keep the engine's scores (a batch and a single
+            # search may round them differently)
+            for hg, ha, (_, exact) in zip(g, a, ref, strict=True):
+                assert abs(hg.score - exact) <= 1e-5 and abs(ha.score - exact) <= 1e-5
+    finally:
+        b.close()
+
+
+def test_a_vector_read_back_that_disagrees_is_read_again_strong(tmp_path: Path) -> None:
+    """The tied hits' vectors are read without waiting for a time tick; one that does not
+    give back the score the search gave it (a replica behind the search; here the read
+    is made to return another vector) is read again at Strong, and the list is scored
+    from that one: the reference's order and scores."""
+    b = MilvusBackend(str(tmp_path / "stale.db"))
+    try:
+        spec = make_spec("vv_stale", 4, "cosine")
+        b.create_namespace(spec)
+        recs = _tie_records(spec)
+        b.upsert(spec.name, recs)
+        real = b.client.query
+        levels: list[str] = []
+
+        def behind(*args: Any, **kwargs: Any) -> Any:
+            levels.append(kwargs.get("consistency_level", ""))
+            rows = real(*args, **kwargs)
+            if kwargs.get("consistency_level") == "Eventually":
+                for r in rows:
+                    if r["id"] == "t001":
+                        r["vector"] = [0.0, 1.0, 0.0, 0.0]  # not what the search scored
+            return rows
+
+        b.client.query = behind  # type: ignore[method-assign]
+        q = np.array([1, 0, 0, 0], dtype=np.float32)
+        hits = b.search(spec.name, q, 6)[0]
+        ref = _milvus_reference("cosine", q, recs, 6)
+        assert [h.id for h in hits] == [i for i, _ in ref]
+        assert [(h.id, h.score) for h in hits[1:5]] == ref[1:5]
+        assert levels == ["Eventually", "Strong"]
     finally:
         b.close()

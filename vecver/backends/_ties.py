@@ -53,18 +53,53 @@ def near_tie(metric: Metric, row: np.ndarray, hits: Sequence[Scored]) -> bool:
     ``dot`` is not covered: a dot product's rounding depends on the stored vector's norm,
     which the distance does not tell (callers always re-score ``dot``). ``row`` is the
     query vector."""
+    return bool(tied_positions(metric, row, hits))
+
+
+def tied_positions(metric: Metric, row: np.ndarray, hits: Sequence[Scored]) -> list[int]:
+    """The positions (ascending) of the ``hits`` that are in a near tie with a neighbour
+    (:func:`near_tie`'s test, pair by pair). Re-scoring only those and sorting again
+    gives the order the exact scores of the whole list give: a hit outside every near
+    tie is further from each neighbour than both scores' uncertainty, so no exact score
+    can cross it."""
     if len(hits) < 2:
-        return False
-    unit = (16.0 * math.sqrt(len(row)) + 16.0) * F32_UNIT
+        return []
+    unit = _unit(row)
     if metric == "cosine":
-        return any(a.score - b.score <= 2.0 * unit for a, b in zip(hits, hits[1:]))
+        gap = 2.0 * unit
+        pairs = [j for j in range(len(hits) - 1) if hits[j].score - hits[j + 1].score <= gap]
+    else:
+        qn = 2.0 * math.sqrt(float(np.dot(row, row)))
+        err = [_l2_error(unit, qn, h.score) for h in hits]
+        pairs = [j for j in range(len(hits) - 1)
+                 if hits[j].score - hits[j + 1].score <= err[j] + err[j + 1]]  # fmt: skip
+    return sorted({p for j in pairs for p in (j, j + 1)})
+
+
+def agrees(metric: Metric, row: np.ndarray, engine: Sequence[float],
+           exact: Sequence[float]) -> list[bool]:
+    """Per hit, whether the score computed from the database's distance (``engine``) and
+    the one :func:`~vecver.backends.base.exact_scores` gives for the vector read back
+    (``exact``) are within both computations' rounding (the uncertainty
+    :func:`near_tie` uses): False means the vector read back is not the one the search
+    scored (a replica behind the search, or a write between the two reads). ``cosine``
+    and ``l2`` only (``dot``: see :func:`near_tie`). ``row`` is the query vector."""
+    unit = _unit(row)
+    if metric == "cosine":
+        return [abs(a - b) <= 2.0 * unit for a, b in zip(engine, exact)]
     qn = 2.0 * math.sqrt(float(np.dot(row, row)))
-    err = []
-    for h in hits:
-        dist = max(-h.score, 0.0)
-        err.append(unit * ((qn + math.sqrt(dist)) ** 2 + dist))
-    return any(hits[j].score - hits[j + 1].score <= err[j] + err[j + 1]
-               for j in range(len(hits) - 1))  # fmt: skip
+    return [abs(a - b) <= 2.0 * _l2_error(unit, qn, a) for a, b in zip(engine, exact)]
+
+
+def _unit(row: np.ndarray) -> float:
+    return (16.0 * math.sqrt(len(row)) + 16.0) * F32_UNIT
+
+
+def _l2_error(unit: float, qn: float, score: float) -> float:
+    """The rounding uncertainty of an l2 score (``-distance``) for a query of norm
+    ``qn / 2``."""
+    dist = max(-score, 0.0)
+    return unit * ((qn + math.sqrt(dist)) ** 2 + dist)
 
 
 class TieRate:
@@ -92,4 +127,7 @@ class TieRate:
         self._rate.pop(namespace, None)
 
 
-__all__ = ["F32_UNIT", "RATE_WEIGHT", "UPFRONT_RATE", "Scored", "TieRate", "near_tie"]
+__all__ = [
+    "F32_UNIT", "RATE_WEIGHT", "UPFRONT_RATE", "Scored", "TieRate", "agrees", "near_tie",
+    "tied_positions",
+]

@@ -8,7 +8,7 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -34,7 +34,7 @@ from ...errors import (
 from ...filters import Filter
 from ...types import Hit, Matrix, Metric, NamespaceSpec, Record, ScanPage, Stamp
 from .. import _remote
-from .._ties import TieRate, near_tie
+from .._ties import agrees, tied_positions
 from ..base import Backend, exact_scores
 from ..capabilities import Capabilities
 from ..external import ExternalCollection, IdType, Key, Layout, RawPoint
@@ -130,16 +130,19 @@ class MilvusBackend(Backend):
     returns the squared distance). ``rescore`` (default True): near ties order as vecver's
     reference orders them. A search asks for no vectors and scores hits from Milvus'
     distances (within float32 rounding of :func:`~vecver.backends.base.exact_scores`);
-    a list with two hits so close that the rounding of either computation could swap
-    them (:func:`vecver.backends._ties.near_tie`; exact ties included) gets its hits'
-    stored vectors in one more request (one for all such lists of a batch) and is
-    re-scored with ``exact_scores`` (ties by id); once more than 15% of a namespace's
-    recent searches had near ties, its searches ask for the vectors with the search
-    itself. ``dot`` is always asked with vectors and re-scored (a dot product's rounding
+    the hits of a list that are so close to a neighbour that the rounding of either
+    computation could swap them (:func:`vecver.backends._ties.tied_positions`; exact
+    ties included) get their stored vectors in one more request (one for all such hits
+    of a batch, read without waiting for a new time tick and checked against the
+    search's distances: see :meth:`_rescore_tied`), are re-scored with ``exact_scores``
+    and the list sorted again (ties by id; the other hits keep Milvus' scores).
+    ``dot`` is always asked with vectors and re-scored (a dot product's rounding
     depends on the stored norm, which the distance does not tell). ``rescore=False``
     takes Milvus' distances as they are, always (near ties in float rounding's order,
-    exact ties by id). On a Milvus 2.3 server, returning the vectors doubles a search's
-    latency, which is why they are asked only for near ties. Aliases are Milvus aliases
+    exact ties by id). On a Milvus 2.3 server, returning the vectors with a search
+    doubles its latency, and costs more than the second request even when every list
+    has near ties (``bench/milvus_search_bench.py --corpus ties``), which is why they
+    are read apart. Aliases are Milvus aliases
     (``create_alias`` /
     ``alter_alias``: re-pointing is one atomic call); an alias name Milvus does not
     accept (``my-docs``) is stored under a deterministic valid name.
@@ -198,7 +201,6 @@ class MilvusBackend(Backend):
             raise ConfigError(f"milvus rescore must be true or false, got {rescore!r}",
                               hint="rescore = false takes Milvus' distances as scores")  # fmt: skip
         self._rescore = rescore
-        self._ties = TieRate()
         if not isinstance(uri, str) or not uri:
             raise ConfigError(
                 "the milvus backend needs a uri",
@@ -570,7 +572,7 @@ class MilvusBackend(Backend):
         rescore = self._rescore
         # dot: how far Milvus' arithmetic may be from the exact score depends on the
         # stored vector's norm, which the distance does not tell: always re-scored
-        upfront = rescore and (metric == "dot" or self._ties.upfront(namespace))
+        upfront = rescore and metric == "dot"
         fields = _HIT_FIELDS + ([F_VECTOR] if upfront else [])
         data = [q.tolist() for q in queries]
         results = self._call("search", namespace, lambda: self._client.search(
@@ -578,56 +580,94 @@ class MilvusBackend(Backend):
             search_params=search_params, anns_field=F_VECTOR, consistency_level="Strong",
             timeout=self._timeout,
         ))  # fmt: skip
+        negate = metric == "l2"  # score_from_distance: L2 is the squared distance
         out: list[list[Hit]] = []
-        recs_of: list[list[Record]] = []
-        tied: list[int] = []
+        tied: dict[int, list[int]] = {}  # query -> positions of its hits in near ties
         for qi, row in enumerate(results):
-            recs: list[Record] = []
-            scores: list[float] = []
+            hits: list[Hit] = []
+            vectors: dict[str, Any] = {}
             for hit in row:
-                entity = dict(hit.get("entity") or {})
-                entity[F_ID] = hit.get("id", entity.get(F_ID))
-                rec = _record(entity, upfront)
+                e = hit.get("entity") or {}
+                metadata = e.get(F_METADATA)
+                if isinstance(metadata, (str, bytes)):
+                    metadata = json.loads(metadata)
+                metadata = metadata if isinstance(metadata, dict) else dict(metadata or {})
                 # a guard against a 64-bit key-hash collision: never return a non-match
-                if (rec.vector is not None or not upfront) and (
-                    flt is None or flt.matches(rec.metadata)
-                ):
-                    recs.append(rec)
-                    scores.append(float(self.score_from_distance(
-                        metric, float(hit.get("distance", 0.0)))))  # fmt: skip
-            recs_of.append(recs)
+                if flt is not None and not flt.matches(metadata):
+                    continue
+                doc_id = str(hit.get("id", e.get(F_ID)))
+                if upfront:
+                    vec = e.get(F_VECTOR)
+                    if vec is None:
+                        continue
+                    vectors[doc_id] = vec
+                distance = float(hit.get("distance", 0.0))
+                hits.append(Hit(
+                    doc_id, -distance if negate else distance,
+                    e.get(F_TEXT) if e.get(F_HAS_TEXT) else None, metadata,
+                    Stamp(str(e.get(F_FP)), doc_id, str(e.get(F_HASH)),
+                          float(e.get(F_AT) or 0.0)),
+                ))  # fmt: skip
             if upfront and metric == "dot":
-                out.append(_rescored(metric, queries[qi], recs))
+                out.append(_rescored(metric, queries[qi], hits, range(len(hits)), vectors))
                 continue
             # Milvus' own distances, in vecver's convention; ties ordered by id
-            hits = _ranked(recs, scores)
-            if rescore and near_tie(metric, queries[qi], hits):
-                tied.append(qi)
-                if upfront:
-                    hits = _rescored(metric, queries[qi], recs)
+            hits.sort(key=_rank_key)
+            pos = tied_positions(metric, queries[qi], hits) if rescore else []
+            if pos:
+                tied[qi] = pos
             out.append(hits)
-        if rescore and metric != "dot":
-            self._ties.record(namespace, len(tied), len(results))
-        if tied and not upfront:
+        if tied:
             # near ties: those lists are re-scored from their hits' stored vectors, in
             # float32 as exact_scores does, so that the order of near ties (and their
             # scores) does not depend on the engine's arithmetic
-            vectors = self._vectors_of(namespace, sorted({
-                r.id for qi in tied for r in recs_of[qi]}))  # fmt: skip
-            for qi in tied:
-                recs = [dataclasses.replace(r, vector=vectors[r.id]) for r in recs_of[qi]
-                        if r.id in vectors]  # fmt: skip
-                out[qi] = _rescored(metric, queries[qi], recs)
+            self._rescore_tied(namespace, metric, queries, tied, out)
         return out
 
-    def _vectors_of(self, namespace: str, ids: Sequence[str]) -> dict[str, np.ndarray]:
-        """The stored vectors of those of ``ids`` that exist (Strong)."""
+    def _rescore_tied(
+        self, namespace: str, metric: Metric, queries: Matrix, tied: Mapping[int, list[int]],
+        out: list[list[Hit]],
+    ) -> None:
+        """Re-score the hits in near ties (``tied``: query -> positions in ``out[qi]``, a
+        list scored from Milvus' distances) from their stored vectors, and sort those
+        lists again, in place (:func:`~vecver.backends._ties.tied_positions`: the other
+        hits keep the engine's scores, the order is that of the exact scores). The
+        vectors are read without
+        waiting for a new timestamp (Strong waits for the server's next time tick: about
+        5x the cost of the read here); the search has just served those rows at Strong,
+        so the read sees them unless a replica behind it answers or a write came between.
+        A hit whose vector read back does not give back the score the search gave it
+        (:func:`~vecver.backends._ties.agrees`), or that is missing, is read again at
+        Strong and its list re-scored from that (a hit deleted since the search is
+        dropped, as before)."""
+        ids = sorted({out[qi][j].id for qi, pos in tied.items() for j in pos})
+        vectors = self._vectors_of(namespace, ids, "Eventually")
+        suspect: set[str] = {i for i in ids if i not in vectors}
+        for qi, pos in tied.items():
+            present = [out[qi][j] for j in pos if out[qi][j].id in vectors]
+            if not present:
+                continue
+            mat = np.stack([vectors[h.id] for h in present])
+            exact = exact_scores(metric, queries[qi][None, :], mat)[0].tolist()
+            ok = agrees(metric, queries[qi], [h.score for h in present], exact)
+            suspect.update(h.id for h, good in zip(present, ok) if not good)
+        if suspect:
+            for doc_id in suspect:
+                vectors.pop(doc_id, None)
+            vectors.update(self._vectors_of(namespace, sorted(suspect), "Strong"))
+        for qi, pos in tied.items():
+            out[qi] = _rescored(metric, queries[qi], out[qi], pos, vectors)
+
+    def _vectors_of(
+        self, namespace: str, ids: Sequence[str], consistency: str = "Strong"
+    ) -> dict[str, np.ndarray]:
+        """The stored vectors of those of ``ids`` that exist (at ``consistency``)."""
         out: dict[str, np.ndarray] = {}
 
         def query(chunk: Sequence[str]) -> Callable[[], Any]:
             return lambda: self._client.query(
                 namespace, filter=_ids_expr(chunk), output_fields=[F_ID, F_VECTOR],
-                limit=len(chunk), consistency_level="Strong", timeout=self._timeout)
+                limit=len(chunk), consistency_level=consistency, timeout=self._timeout)
 
         for lo in range(0, len(ids), _ID_CHUNK):
             for r in self._call("fetch", namespace, query(ids[lo : lo + _ID_CHUNK])):
@@ -904,21 +944,31 @@ class MilvusLiteBackend(MilvusBackend):
 # -- helpers ----------------------------------------------------------------------------
 
 
-def _ranked(recs: Sequence[Record], scores: Sequence[float]) -> list[Hit]:
-    """Hits of ``recs`` with ``scores``, best first, ties by id."""
-    order = sorted(range(len(recs)), key=lambda j: (-scores[j], recs[j].id))
-    return [Hit(recs[j].id, scores[j], recs[j].text, recs[j].metadata, recs[j].stamp)
-            for j in order]  # fmt: skip
+def _rank_key(h: Hit) -> tuple[float, str]:
+    """Best first, ties by id."""
+    return (-h.score, h.id)
 
 
-def _rescored(metric: Metric, row: np.ndarray, recs: Sequence[Record]) -> list[Hit]:
-    """Hits of ``recs`` (each with its vector) scored by
-    :func:`~vecver.backends.base.exact_scores`, best first, ties by id."""
-    if not recs:
-        return []
-    mat = np.stack([np.asarray(r.vector, dtype=np.float32) for r in recs])
-    scores = exact_scores(metric, row[None, :], mat)[0].tolist()
-    return _ranked(recs, scores)
+def _rescored(
+    metric: Metric, row: np.ndarray, hits: Sequence[Hit], positions: Iterable[int],
+    vectors: Mapping[str, Any],
+) -> list[Hit]:
+    """``hits`` with the hits at ``positions`` scored by
+    :func:`~vecver.backends.base.exact_scores` of their vectors (``vectors``: by id; a
+    hit at one of ``positions`` without a vector there is dropped: deleted since the
+    search), best first, ties by id."""
+    out = list(hits)
+    at = [j for j in positions if hits[j].id in vectors]
+    gone = {j for j in positions if hits[j].id not in vectors}
+    if at:
+        mat = np.asarray([vectors[hits[j].id] for j in at], dtype=np.float32)
+        for j, s in zip(at, exact_scores(metric, row[None, :], mat)[0].tolist()):
+            h = hits[j]
+            out[j] = Hit(h.id, s, h.text, h.metadata, h.stamp)
+    if gone:
+        out = [h for j, h in enumerate(out) if j not in gone]
+    out.sort(key=_rank_key)
+    return out
 
 
 def _ids_expr(ids: Sequence[str]) -> str:
