@@ -20,14 +20,20 @@ ROUNDS times, interleaved, in alternating order; the medians are compared):
    ``PineconeBackend.search`` vs ``Index.query(vector=q, top_k=10,
    include_metadata=True)`` on the same namespace, interleaved in rotating order, p50 /
    p99 in microseconds, the median over ROUNDS passes of QUERIES queries (target: p50
-   overhead <= 10% or <= 50 us).
+   overhead <= 10% or <= 50 us). The raw call is the same request (vector, top_k,
+   namespace, metadata) and pays the same answer decoding (the SDK parses the JSON into
+   its model objects before returning); vecver then turns the matches into hits (id,
+   text, user metadata, stamp). Also printed: the time each call spends outside the
+   SDK's ``query()`` (p50; the client-side cost apart from the emulator's answer), and
+   each path's CPU with one answer of the SDK replayed (no network; warm caches, a lower
+   bound). ``--only-search`` prints a "ratio" line of these for ``bench/ab_trees.py``.
 3. What the emulator sustains: upserts of BATCH vectors and queries per second, from 4
    client threads for 3 s each.
 
-``--only-backfill`` runs section 1 alone. ``--lag S`` starts the emulator with a
-consistency lag: queries see a write S seconds after it was acknowledged. vecver's
-backfill waits until its writes are visible (its read-your-writes guarantee); the hand
-loop does not wait at all.
+``--only-backfill`` runs section 1 alone, ``--only-search`` section 2 alone. ``--lag S``
+starts the emulator with a consistency lag: queries see a write S seconds after it was
+acknowledged. vecver's backfill waits until its writes are visible (its read-your-writes
+guarantee); the hand loop does not wait at all.
 """
 
 from __future__ import annotations
@@ -145,6 +151,8 @@ def main() -> None:
                     "consistency; vecver waits for it, the hand loop does not)")
     ap.add_argument("--only-backfill", action="store_true",
                     help="only section 1 (the backfill figures)")
+    ap.add_argument("--only-search", action="store_true",
+                    help="only section 2 (the search latency figures)")
     args = ap.parse_args()
     if args.rounds < 1:
         raise SystemExit("--rounds must be at least 1")
@@ -181,73 +189,75 @@ def main() -> None:
             return np.asarray(embed_v2.embed_documents(texts), dtype=np.float32)
 
         # -- 1. backfill ---------------------------------------------------------------
-        def run_hand(r: int) -> tuple[int, float, float]:
-            t, c = time.perf_counter(), cpu_seconds(proc.pid)
-            n = hand_backfill(index, v1, f"hand_v2_{r}", embed, args.batch)
-            return n, time.perf_counter() - t, cpu_seconds(proc.pid) - c
+        if not args.only_search:
+            def run_hand(r: int) -> tuple[int, float, float]:
+                t, c = time.perf_counter(), cpu_seconds(proc.pid)
+                n = hand_backfill(index, v1, f"hand_v2_{r}", embed, args.batch)
+                return n, time.perf_counter() - t, cpu_seconds(proc.pid) - c
 
-        def run_vecver() -> tuple[int, float, float, float, float]:
-            migrate(ws, "docs", "v2", batch_size=args.batch, progress=False, no_backfill=True)
-            last = [0.0, 0.0]
+            def run_vecver() -> tuple[int, float, float, float, float]:
+                migrate(ws, "docs", "v2", batch_size=args.batch, progress=False, no_backfill=True)
+                last = [0.0, 0.0]
 
-            def on_batch(_: Any) -> None:
-                last[0], last[1] = time.perf_counter(), cpu_seconds(proc.pid)
+                def on_batch(_: Any) -> None:
+                    last[0], last[1] = time.perf_counter(), cpu_seconds(proc.pid)
 
-            t, c = time.perf_counter(), cpu_seconds(proc.pid)
-            rep = backfill(ws, "docs", batch_size=args.batch, progress=False,
-                           on_batch=on_batch)  # fmt: skip
-            total, cpu = time.perf_counter() - t, cpu_seconds(proc.pid) - c
-            if rep.state != "ready":
-                raise SystemExit(f"the backfill ended {rep.state}: {rep}")
-            copy = last[0] - t if last[0] else total
-            copy_cpu = last[1] - c if last[0] else cpu
-            abort(ws, "docs", "v2")  # untimed: the next round starts from an empty space
-            return int(rep.done), total, copy, cpu, copy_cpu
+                t, c = time.perf_counter(), cpu_seconds(proc.pid)
+                rep = backfill(ws, "docs", batch_size=args.batch, progress=False,
+                               on_batch=on_batch)  # fmt: skip
+                total, cpu = time.perf_counter() - t, cpu_seconds(proc.pid) - c
+                if rep.state != "ready":
+                    raise SystemExit(f"the backfill ended {rep.state}: {rep}")
+                copy = last[0] - t if last[0] else total
+                copy_cpu = last[1] - c if last[0] else cpu
+                abort(ws, "docs", "v2")  # untimed: the next round starts from an empty space
+                return int(rep.done), total, copy, cpu, copy_cpu
 
-        hand_s: list[float] = []
-        vv_s: list[float] = []
-        copy_s: list[float] = []
-        hand_cpu: list[float] = []
-        vv_cpu: list[float] = []
-        copy_cpu: list[float] = []
-        n_hand = n_vv = 0
-        for r in range(args.rounds):
-            for which in ((0, 1) if r % 2 == 0 else (1, 0)):
-                if which == 0:
-                    n_hand, secs, cpu = run_hand(r)
-                    hand_s.append(secs)
-                    hand_cpu.append(cpu)
-                else:
-                    n_vv, secs, copied, cpu, ccpu = run_vecver()
-                    vv_s.append(secs)
-                    copy_s.append(copied)
-                    vv_cpu.append(cpu)
-                    copy_cpu.append(ccpu)
-        hand_m, vv_m, copy_m = C.median(hand_s), C.median(vv_s), C.median(copy_s)
+            hand_s: list[float] = []
+            vv_s: list[float] = []
+            copy_s: list[float] = []
+            hand_cpu: list[float] = []
+            vv_cpu: list[float] = []
+            copy_cpu: list[float] = []
+            n_hand = n_vv = 0
+            for r in range(args.rounds):
+                for which in ((0, 1) if r % 2 == 0 else (1, 0)):
+                    if which == 0:
+                        n_hand, secs, cpu = run_hand(r)
+                        hand_s.append(secs)
+                        hand_cpu.append(cpu)
+                    else:
+                        n_vv, secs, copied, cpu, ccpu = run_vecver()
+                        vv_s.append(secs)
+                        copy_s.append(copied)
+                        vv_cpu.append(cpu)
+                        copy_cpu.append(ccpu)
+            hand_m, vv_m, copy_m = C.median(hand_s), C.median(vv_s), C.median(copy_s)
 
-        def rounds(xs: list[float]) -> str:
-            return "[" + " ".join(f"{x:.2f}" for x in xs) + "]"
+            def rounds(xs: list[float]) -> str:
+                return "[" + " ".join(f"{x:.2f}" for x in xs) + "]"
 
-        print(f"\n== backfill (read v1, embed, write v2), median of {args.rounds} rounds ==")
-        print(f"  hand-written SDK loop : {n_hand} docs in {hand_m:6.2f} s = "
-              f"{n_hand / hand_m:8.0f} docs/s  {rounds(hand_s)}")
-        print(f"  vecver backfill       : {n_vv} docs in {vv_m:6.2f} s = {n_vv / vv_m:8.0f} docs/s"
-              f"  {rounds(vv_s)} (incl. checkpoints, visibility waits, the final verify)")
-        print(f"    of which copying    : {n_vv} docs in {copy_m:6.2f} s = "
-              f"{n_vv / copy_m:8.0f} docs/s  {rounds(copy_s)} (to the last durable batch; "
-              "then verify)")
-        fin = [a - b for a, b in zip(vv_s, copy_s)]
-        print(f"    then verifying      : median {C.median(fin):6.2f} s  {rounds(fin)} (the "
-              "rest of each round: reconcile, verify, mark ready)")
-        ratio = (n_vv / vv_m) / (n_hand / hand_m)
-        print(f"  ratio vecver/hand     : {ratio:.3f} with verify, "
-              f"{(n_vv / copy_m) / (n_hand / hand_m):.3f} copying only  (target >= 0.95)")
-        hc, vc, cc = C.median(hand_cpu), C.median(vv_cpu), C.median(copy_cpu)
-        print(f"  CPU seconds (client + emulator; steadier than wall time on a loaded "
-              f"machine): hand {hc:.2f} {rounds(hand_cpu)}, vecver {vc:.2f} {rounds(vv_cpu)}, "
-              f"of which copying {cc:.2f} {rounds(copy_cpu)}")
-        print(f"  ratio of work hand/vecver: {hc / vc:.3f} with verify, {hc / cc:.3f} copying "
-              "only")
+            print(f"\n== backfill (read v1, embed, write v2), median of {args.rounds} rounds ==")
+            print(f"  hand-written SDK loop : {n_hand} docs in {hand_m:6.2f} s = "
+                  f"{n_hand / hand_m:8.0f} docs/s  {rounds(hand_s)}")
+            print(f"  vecver backfill       : {n_vv} docs in {vv_m:6.2f} s = "
+                  f"{n_vv / vv_m:8.0f} docs/s  {rounds(vv_s)} (incl. checkpoints, visibility "
+                  "waits, the final verify)")
+            print(f"    of which copying    : {n_vv} docs in {copy_m:6.2f} s = "
+                  f"{n_vv / copy_m:8.0f} docs/s  {rounds(copy_s)} (to the last durable batch; "
+                  "then verify)")
+            fin = [a - b for a, b in zip(vv_s, copy_s)]
+            print(f"    then verifying      : median {C.median(fin):6.2f} s  {rounds(fin)} (the "
+                  "rest of each round: reconcile, verify, mark ready)")
+            ratio = (n_vv / vv_m) / (n_hand / hand_m)
+            print(f"  ratio vecver/hand     : {ratio:.3f} with verify, "
+                  f"{(n_vv / copy_m) / (n_hand / hand_m):.3f} copying only  (target >= 0.95)")
+            hc, vc, cc = C.median(hand_cpu), C.median(vv_cpu), C.median(copy_cpu)
+            print(f"  CPU seconds (client + emulator; steadier than wall time on a loaded "
+                  f"machine): hand {hc:.2f} {rounds(hand_cpu)}, vecver {vc:.2f} {rounds(vv_cpu)}, "
+                  f"of which copying {cc:.2f} {rounds(copy_cpu)}")
+            print(f"  ratio of work hand/vecver: {hc / vc:.3f} with verify, {hc / cc:.3f} copying "
+                  "only")
         if args.only_backfill:
             return
 
@@ -264,12 +274,30 @@ def main() -> None:
             raw_index.query(vector=v1_vectors[0].tolist(), top_k=10, namespace=v1,
                             include_metadata=True)  # fmt: skip
             coll.search_vectors(v1_vectors[:1], 10, space="v1")
+        # the time each call spends inside the SDK's Index.query (the same method object
+        # for all three: the backend calls it on raw_index too), so that the time outside
+        # it, the client-side cost of each path, is measured apart from the emulator's
+        # answer (steadier than the wall time on a loaded machine; the wrapper costs each
+        # path the same)
+        real_query = raw_index.query
+        in_sdk = [0]
+
+        def timed_query(**kw: Any) -> Any:
+            t = time.perf_counter_ns()
+            try:
+                return real_query(**kw)
+            finally:
+                in_sdk[0] += time.perf_counter_ns() - t
+
+        raw_index.query = timed_query
         passes: list[dict[str, float]] = []
         for _ in range(args.rounds):
             wall: tuple[list[float], list[float], list[float]] = ([], [], [])
+            outside: tuple[list[float], list[float], list[float]] = ([], [], [])
             cpu_us = [0.0, 0.0, 0.0]
             for i, q in enumerate(v1_vectors):
                 for which in ((0, 1, 2), (1, 2, 0), (2, 0, 1))[i % 3]:
+                    in_sdk[0] = 0
                     t0, c0 = time.perf_counter_ns(), time.process_time_ns()
                     if which == 0:
                         raw_index.query(vector=q.tolist(), top_k=10, namespace=v1,
@@ -278,8 +306,10 @@ def main() -> None:
                         be.search(v1, q, 10)
                     else:
                         coll.search_vectors(q[None, :], 10, space="v1")
+                    took = time.perf_counter_ns() - t0
                     cpu_us[which] += (time.process_time_ns() - c0) / 1000
-                    wall[which].append((time.perf_counter_ns() - t0) / 1000)
+                    wall[which].append(took / 1000)
+                    outside[which].append((took - in_sdk[0]) / 1000)
             raw_t, be_t, vv_t = wall
             paired = sorted(b - a for a, b in zip(raw_t, vv_t))
             bpaired = sorted(b - a for a, b in zip(raw_t, be_t))
@@ -290,7 +320,31 @@ def main() -> None:
                 "p50v": C.percentile(vv_t, 50), "p99v": C.percentile(vv_t, 99),
                 "pair": paired[len(paired) // 2], "bpair": bpaired[len(bpaired) // 2],
                 "cpur": cpu_us[0] / n_q, "cpub": cpu_us[1] / n_q, "cpuv": cpu_us[2] / n_q,
+                "outr": C.percentile(outside[0], 50), "outb": C.percentile(outside[1], 50),
+                "outv": C.percentile(outside[2], 50),
             })  # fmt: skip
+        # the client-side CPU of each path alone: the SDK's answer to one query replayed
+        # (no network, no emulator; best of 15 repeats of 500 calls; warm caches, so a
+        # lower bound of what each path adds to a real call)
+        answer = real_query(vector=v1_vectors[0].tolist(), top_k=10, namespace=v1,
+                            include_metadata=True)  # fmt: skip
+        raw_index.query = lambda **kw: answer
+        q0 = v1_vectors[0]
+        replay_fns = (
+            lambda: raw_index.query(vector=q0.tolist(), top_k=10, namespace=v1,
+                                    include_metadata=True),
+            lambda: be.search(v1, q0, 10),
+            lambda: coll.search_vectors(q0[None, :], 10, space="v1"),
+        )  # fmt: skip
+        replay = [0.0, 0.0, 0.0]
+        for _ in range(15):
+            for j, fn in enumerate(replay_fns):
+                t = time.perf_counter_ns()
+                for _ in range(500):
+                    fn()
+                took = (time.perf_counter_ns() - t) / 500 / 1000
+                replay[j] = took if not replay[j] else min(replay[j], took)
+        raw_index.query = real_query
 
         def med(key: str) -> float:
             return C.median([p[key] for p in passes])
@@ -310,6 +364,20 @@ def main() -> None:
         print(f"  overhead p50: {p50v - p50r:+.0f} us ({(p50v / p50r - 1) * 100:+.1f}%); median "
               f"paired difference {med('pair'):+.0f} us; client CPU "
               f"{med('cpuv') - med('cpur'):+.0f} us  (target <= 10% or <= 50 us)")
+        print(f"  time outside the SDK's query(), p50 per call (us): raw {med('outr'):.1f}, "
+              f"backend {med('outb'):.1f}, vecver {med('outv'):.1f}")
+        print(f"  the SDK's answer replayed (no network), best of 15 x 500 calls (us): raw "
+              f"{replay[0]:.1f}, backend {replay[1]:.1f}, vecver {replay[2]:.1f}")
+        print(f"  replay ratio: vecver - raw {replay[2] - replay[0]:.1f} us, backend - raw "
+              f"{replay[1] - replay[0]:.1f} us")
+        # one line for bench/ab_trees.py (it collects the lines that say "ratio")
+        print(f"  search ratio vecver/raw p50 {p50v / p50r:.3f}, backend/raw {p50b / p50r:.3f}; "
+              f"overhead p50 vecver {p50v - p50r:+.0f} us, backend {p50b - p50r:+.0f} us, "
+              f"paired {med('pair'):+.0f} us; outside the SDK vecver "
+              f"{med('outv') - med('outr'):+.1f} us, backend {med('outb') - med('outr'):+.1f} us")
+        if args.only_search:
+            ws.close()
+            return
 
         # -- 3. what the emulator sustains ----------------------------------------------
         print("\n== emulator throughput, 4 client threads, 3 s each ==")

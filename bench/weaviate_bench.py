@@ -32,7 +32,10 @@ client used by hand, in one run:
    Overhead = backend - raw (p50), as an absolute and a percentage (target <= 10% or
    <= 50 us). Run twice: on collection ``c`` (the ``hash`` embedder: many exact and near
    ties) and on a namespace of as many standard normal vectors with normal queries (no
-   ties, as with a real embedding model).
+   ties, as with a real embedding model). Also printed: each variant's client-side CPU
+   with the client's answers to one query replayed (no network; warm caches, a lower
+   bound), and a "ratio" line per corpus for ``bench/ab_trees.py``; ``--only-search``
+   runs this section alone.
 3. What the emulator sustains (in its own process, as in the rest of this run):
    near-vector searches per second (1 and 4 client threads), objects per second written
    by ``insert_many`` (5,000 objects in batches of ``--batch``; the searches then run on
@@ -312,6 +315,7 @@ def search_bench(
                 p50, p99 = _pcts(per[name])
                 out[name].append(p50)
                 out[name + " p99"] = [*out.get(name + " p99", []), p99]
+        out["_replay"] = _replayed(col, be, ns, queries[0], k)
         near = getattr(be, "_near", None)  # absent before the near-tie scheme
         if near is not None:
             asked = [0, 0]
@@ -333,6 +337,51 @@ def search_bench(
         client.close()
         fast.close()
     return out
+
+
+def _replayed(col: Any, be: Any, ns: str, q: Any, k: int) -> list[float]:
+    """The client-side CPU of raw, raw+vec and the backend's search alone: the client's
+    answers to query ``q`` (with and without vectors) replayed by ``near_vector`` (no
+    network, no emulator; best of 15 repeats of 300 calls, warm caches: a lower bound of
+    what each adds to a real call). The backend takes whichever answer it asks for."""
+    import time as _t
+
+    from weaviate.classes.query import MetadataQuery
+
+    from vecver.backends.weaviate._backend import _RETURN, VECTOR
+
+    meta = MetadataQuery(distance=True)
+    plain = col.query.near_vector(q.tolist(), limit=k, target_vector=VECTOR,
+                                  return_metadata=meta, return_properties=_RETURN)  # fmt: skip
+    with_vec = col.query.near_vector(q.tolist(), limit=k, target_vector=VECTOR,
+                                     return_metadata=meta, return_properties=_RETURN,
+                                     include_vector=[VECTOR])  # fmt: skip
+    cls = type(col.query)
+    real = cls.near_vector
+
+    def answer(self: Any, *a: Any, **kw: Any) -> Any:
+        return with_vec if kw.get("include_vector") else plain
+
+    fns = (
+        lambda: col.query.near_vector(q.tolist(), limit=k, target_vector=VECTOR,
+                                      return_metadata=meta, return_properties=_RETURN),
+        lambda: col.query.near_vector(q.tolist(), limit=k, target_vector=VECTOR,
+                                      return_metadata=meta, return_properties=_RETURN,
+                                      include_vector=[VECTOR]),
+        lambda: be.search(ns, q[None, :], k),
+    )  # fmt: skip
+    best = [float("inf")] * 3
+    cls.near_vector = answer
+    try:
+        for _ in range(15):
+            for j, fn in enumerate(fns):
+                t = _t.perf_counter_ns()
+                for _ in range(300):
+                    fn()
+                best[j] = min(best[j], (_t.perf_counter_ns() - t) / 300 / 1000)
+    finally:
+        cls.near_vector = real
+    return best
 
 
 def sustained(emu: Any, dim: int, batch: int, seconds: float) -> dict[str, float]:
@@ -418,6 +467,16 @@ def _print_search(res: dict[str, list[float]], k: int, corpus: str) -> None:
         f"overhead backend-norescore - raw = {over3:7.0f} us "
         f"({100 * over3 / p50['raw']:.1f}%)  (rescore = false: the same request as raw)"
     )
+    # one line for bench/ab_trees.py (it collects the lines that say "ratio")
+    print(f"search ratio ({corpus}) backend/raw {p50['backend'] / p50['raw']:.3f}, "
+          f"backend/raw+vec {p50['backend'] / p50['raw+vec']:.3f}, norescore/raw "
+          f"{p50['backend-norescore'] / p50['raw']:.3f}")  # fmt: skip
+    if "_replay" in res:
+        r_raw, r_vec, r_be = res["_replay"]
+        print(f"the client's answers replayed (no network), best of 15 x 300 calls (us): raw "
+              f"{r_raw:.1f}, raw+vec {r_vec:.1f}, backend {r_be:.1f}")
+        print(f"replay ratio ({corpus}): backend - raw {r_be - r_raw:.1f} us, backend - raw+vec "
+              f"{r_be - r_vec:.1f} us")
     if "_asked" in res:
         n_q, reqs, vec = (int(x) for x in res["_asked"])
         print(f"backend (untimed pass): {n_q} searches, {reqs} requests, {vec} of them "
@@ -435,6 +494,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--only-backfill", action="store_true",
                     help="only the backfill figures")
+    ap.add_argument("--only-search", action="store_true",
+                    help="only the search latency figures (section 2)")
     args = ap.parse_args()
     C.announce()
     print(f"load average at start: {os.getloadavg()[0]:.1f} (on {os.cpu_count()} cores)")
@@ -474,7 +535,7 @@ def main() -> None:
             cpu_total.append(emu.cpu() - c)
             return copy, total, n
 
-        for r in range(args.rounds):
+        for r in range(0 if args.only_search else args.rounds):
             _reset_v2(cfg)
             if r % 2 == 0:  # alternate which goes first
                 dl, n_loop = timed_hand()
@@ -489,6 +550,11 @@ def main() -> None:
             print(f"  round {r + 1}: hand loop {dl:.2f} s, vecver copy {copy:.2f} s "
                   f"(with verify {total:.2f} s); CPU {cpu_loop[-1]:.2f} / {cpu_copy[-1]:.2f}"
                   f" / {cpu_total[-1]:.2f} s", flush=True)  # fmt: skip
+        if args.only_search:
+            for corpus in ("hash", "gaussian"):
+                res = search_bench(cfg, emu, args.queries, args.k, args.rounds, corpus)
+                _print_search(res, args.k, corpus)
+            return
         ml, mc, mt = (statistics.median(x) for x in (loop, vec_copy, vec_total))
         print("\n== backfill (docs/s, median of rounds)")
         print(f"hand-written loop (weaviate-client)  {args.docs / ml:10.0f} docs/s")

@@ -124,9 +124,10 @@ def test_many_ties_ask_vectors_upfront_with_the_same_results(emu: WeaviateEmulat
     with _open(emu) as b, _open(emu) as fresh:
         b.create_namespace(spec)
         b.upsert(spec.name, recs)
+        assert not b._ties.upfront(spec.name)  # a fresh backend asks without vectors
         got = [b.search(spec.name, q, 18)[0] for q in queries]
         assert isinstance(b, WeaviateBackend)
-        assert b._tie_rate[spec.name] > wb._UPFRONT_RATE  # now asking vectors upfront
+        assert b._ties.upfront(spec.name)  # now asking vectors upfront (TieRate)
         again = b.search(spec.name, queries, 18)
         first_way = fresh.search(spec.name, queries[:1], 18)  # a fresh one asks twice
     for q, g, a in zip(queries, got, again, strict=True):

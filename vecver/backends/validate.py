@@ -356,14 +356,23 @@ def validate_queries(spec: NamespaceSpec, queries: Matrix, k: int) -> Matrix:
         q = q[None, :]
     if q.ndim != 2 or q.shape[1] != spec.dimension:
         raise DimensionMismatch(spec.dimension, int(q.shape[-1]) if q.ndim else 0, None, spec.name)
+    if q.shape[0] == 1:
+        # one query (the common case): on its values as Python floats, which costs less
+        # than two numpy reductions when the caches are cold (as after a network wait);
+        # the sum of float32 values as floats is finite exactly when every value is
+        row = q[0].tolist()
+        if not math.isfinite(sum(row)):
+            raise NonFiniteVector(None)
+        validate_k(k)
+        if spec.metric == "cosine" and not any(row):
+            raise ZeroVector(None, spec.metric)
+        return q if q.flags.c_contiguous else np.ascontiguousarray(q)
     # the float64 sum of float32 values is finite exactly when every value is
     if not math.isfinite(q.sum(dtype=np.float64)):
         raise NonFiniteVector(None)
     validate_k(k)
-    if spec.metric == "cosine" and q.shape[0]:
-        zero = not q[0].any() if q.shape[0] == 1 else not q.any(axis=1).all()
-        if zero:
-            raise ZeroVector(None, spec.metric)
+    if spec.metric == "cosine" and q.shape[0] and not q.any(axis=1).all():
+        raise ZeroVector(None, spec.metric)
     return q if q.flags.c_contiguous else np.ascontiguousarray(q)
 
 

@@ -61,6 +61,10 @@ _INDEX_NAME = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?")
 _EXACT = 2**53
 _RESERVED = _remote.RESERVED_PREFIX
 _JSON_CUT = len(JSON_PREFIX)
+_KEY_ID, _KEY_FP, _KEY_HASH = _remote.KEY_ID, _remote.KEY_FP, _remote.KEY_HASH
+_KEY_AT, _KEY_TEXT = _remote.KEY_AT, _remote.KEY_TEXT
+#: stamps kept for reuse by one backend object (:meth:`PineconeBackend._stamp`)
+_STAMP_CACHE = 8192
 #: vecver's own fields of a stored vector's metadata (left out of the user's)
 _OWN_KEYS = frozenset({_remote.KEY_ID, _remote.KEY_FP, _remote.KEY_HASH, _remote.KEY_AT,
                        _remote.KEY_TEXT, _remote.KEY_INTS, "_vv_probe"})  # fmt: skip
@@ -211,6 +215,7 @@ class PineconeBackend(Backend):
         self._where: dict[str, _Where] = {}
         self._known: list[str] | None = None
         self._pool: ThreadPoolExecutor | None = None
+        self._stamps: dict[tuple[str, str, str, float], Stamp] = {}
         with self._translated("connect"):
             kwargs: dict[str, Any] = {"api_key": key, "timeout": self._timeout}
             if host:
@@ -526,22 +531,41 @@ class PineconeBackend(Backend):
         """The id, text, user metadata and stamp a vector's metadata holds, in one pass:
         what :meth:`PayloadCodec.decode` gives for it once the JSON-held fields
         (``_vv_json.<key>``) are restored (they follow the other fields). The codec
-        itself raises the error for metadata that lacks vecver's fields."""
+        itself raises the error for metadata that lacks vecver's fields.
+
+        The hot path of every search and fetch: metadata holding vecver's fields alone
+        (a document without user metadata) skips the loop over its keys, and the stamp
+        of a vector read before is the same (immutable) object again
+        (:meth:`_stamp`)."""
         md: Mapping[str, Any] = stored or {}
         try:
-            doc_id = str(md[_remote.KEY_ID])
-            stamp = Stamp(str(md[_remote.KEY_FP]), doc_id, str(md[_remote.KEY_HASH]),
-                          float(md[_remote.KEY_AT]))  # fmt: skip
-        except (KeyError, TypeError, ValueError):
+            doc_id = md[_KEY_ID]
+            fp, sh, at = md[_KEY_FP], md[_KEY_HASH], md[_KEY_AT]
+        except (KeyError, TypeError):
             d = self._codec.decode(md)  # raises BackendError, saying what is missing
             return d.id, d.text, d.metadata, d.stamp
+        if type(doc_id) is not str or type(fp) is not str or type(sh) is not str or (
+                type(at) is not float):  # fmt: skip
+            # not as vecver writes them (an int time, a number as an id): converted
+            try:
+                doc_id = str(doc_id)
+                fp, sh, at = str(fp), str(sh), float(at)
+            except (TypeError, ValueError):
+                d = self._codec.decode(md)
+                return d.id, d.text, d.metadata, d.stamp
+        stamp = self._stamp(fp, doc_id, sh, at)
+        text = md.get(_KEY_TEXT)
+        n = len(md)
+        if n == (4 if text is None else 5):
+            return doc_id, text, {}, stamp  # vecver's fields only: no user metadata
         ints = md.get(_remote.KEY_INTS) or ()
         metadata: dict[str, Any] = {}
         held: list[tuple[str, Any]] | None = None
+        own, reserved = _OWN_KEYS, _RESERVED
         for k, v in md.items():
-            if k in _OWN_KEYS:
+            if k in own:
                 continue
-            if k.startswith(_RESERVED):
+            if k.startswith(reserved):
                 if k.startswith(JSON_PREFIX):
                     if held is None:
                         held = []
@@ -553,7 +577,22 @@ class PineconeBackend(Backend):
         if held is not None:
             for k, v in held:
                 metadata[k] = json.loads(v)
-        return doc_id, md.get(_remote.KEY_TEXT), metadata, stamp
+        return doc_id, text, metadata, stamp
+
+    def _stamp(self, fp: str, doc_id: str, source_hash: str, at: float) -> Stamp:
+        """``Stamp(fp, doc_id, source_hash, at)``, the object made for the same four
+        values before when there is one (a stamp is frozen: sharing it is safe; hot
+        documents come back in many searches). At most :data:`_STAMP_CACHE` are kept;
+        the cache is emptied when it is full. Unlocked: two threads making the same stamp
+        at once keep one of two equal objects."""
+        key = (fp, doc_id, source_hash, at)
+        cache = self._stamps
+        got = cache.get(key)
+        if got is None:
+            if len(cache) >= _STAMP_CACHE:
+                cache.clear()
+            got = cache[key] = Stamp(fp, doc_id, source_hash, at)
+        return got
 
     def _decode(self, doc: Any, with_vectors: bool, requested: str | None = None) -> Record | None:
         md = doc.metadata
@@ -794,20 +833,27 @@ class PineconeBackend(Backend):
                                   "include_metadata": with_md}  # fmt: skip
         if pf is not None:
             kwargs["filter"] = pf
-        with self._translated("query", namespace):
+        try:  # what _translated("query") does, without a generator per search
             res = w.client.query(**kwargs)
-        matches = list(res.matches)
-        hits = []
+        except VecverError:
+            raise
+        except Exception as e:  # noqa: BLE001 - classified here, never swallowed
+            raise self._error(e, "query", namespace) from None
+        matches = res.matches  # a list (SDK 10.2), else copied into one
+        if type(matches) is not list:
+            matches = list(matches)
+        hits: list[Hit] = []
         negate = w.spec.metric == "l2"  # score_from_distance, inlined on the hot path
         unpack = self._unpack
         if with_md:
             # the metadata came with the matches (the common case: nothing else to read)
+            append = hits.append
             for m in matches:
                 doc_id, text, metadata, stamp = unpack(m.metadata)
                 if flt is not None and not flt.matches(metadata):
                     continue
                 score = float(m.score)
-                hits.append(Hit(doc_id, -score if negate else score, text, metadata, stamp))
+                append(Hit(doc_id, -score if negate else score, text, metadata, stamp))
             return hits, len(matches) >= top
         docs = self._gather([self._submit(self._fetch_chunk, w.client, namespace,
                                           [m.id for m in matches[s : s + _FETCH_CHUNK]])

@@ -49,8 +49,7 @@ from .._remote import (
     translate,
     uuid_for,
 )
-from .._ties import RATE_WEIGHT as _RATE_WEIGHT
-from .._ties import UPFRONT_RATE as _UPFRONT_RATE
+from .._ties import TieRate
 from .._ties import near_tie as _near_tie
 from ..base import Backend, Capabilities, exact_scores
 from ..external import ExternalCollection, Key, Layout, RawPoint
@@ -230,7 +229,7 @@ class WeaviateBackend(Backend):
         self._ext_vectors_of: dict[str, list[str]] = {}
         self._handles: dict[str, Any] = {}
         #: per namespace: the share of recent searches with near ties (``_search``)
-        self._tie_rate: dict[str, float] = {}
+        self._ties = TieRate()
         self._lock = threading.Lock()
         with self._call("connect"):
             self._client = weaviate.connect_to_custom(
@@ -440,6 +439,7 @@ class WeaviateBackend(Backend):
 
     def _drop_namespace(self, name: str) -> None:
         self._specs.pop(name, None)
+        self._ties.forget(name)
         try:
             self._describe_namespace(name)
         except NamespaceNotFound:
@@ -603,6 +603,8 @@ class WeaviateBackend(Backend):
                 out.append(self._distance_hits(metric, self._near(
                     collection, namespace, row, k, native, False)))  # fmt: skip
             return out
+        ties = self._ties
+        hit_fields = self._hit_fields
         for row in queries:
             # dot: how far Weaviate's arithmetic may be from the exact score depends on the
             # norm of the stored vector, which the distance does not tell: always re-scored
@@ -610,18 +612,17 @@ class WeaviateBackend(Backend):
                 objs = self._near(collection, namespace, row, k, native, True)
                 out.append(self._rescored_hits(metric, row, objs))
                 continue
-            rate = self._tie_rate.get(namespace, 0.0)
-            upfront = rate > _UPFRONT_RATE
+            upfront = ties.upfront(namespace)
             objs = self._near(collection, namespace, row, k, native, upfront)
-            fields = [self._hit_fields(o.properties) for o in objs]
+            fields = [hit_fields(o.properties) for o in objs]
             hits = self._ranked(_distance_scores(metric, objs), fields)
             tie = _near_tie(metric, row, hits)
             if tie:
                 if not upfront:  # asked again, with the vectors
                     objs = self._near(collection, namespace, row, k, native, True)
-                    fields = [self._hit_fields(o.properties) for o in objs]
+                    fields = [hit_fields(o.properties) for o in objs]
                 hits = self._rescored_hits(metric, row, objs, fields)
-            self._tie_rate[namespace] = rate + (float(tie) - rate) * _RATE_WEIGHT
+            ties.record(namespace, int(tie))
             out.append(hits)
         return out
 
@@ -679,7 +680,7 @@ class WeaviateBackend(Backend):
         that path itself, so its errors are the same."""
         raw = props.get(P_META)
         md: Any = {}
-        if raw:
+        if raw and raw != "{}":  # "{}": what a record without metadata holds
             try:
                 md, end = _JSON.raw_decode(raw)
             except ValueError:
@@ -687,14 +688,16 @@ class WeaviateBackend(Backend):
             if end != len(raw):
                 md = json.loads(raw)  # whitespace around it, or not JSON: json's own errors
         at = props.get("vv_at")
-        if (
-            type(md) is dict
-            and type(at) is float
-            and not (md and any(k.startswith(RESERVED_PREFIX) for k in md))
-        ):
-            doc = props.get("vv_id")
-            stamp = Stamp(str(props.get("vv_fp")), str(doc), str(props.get("vv_hash")), at)
-            return str(doc), props.get("vv_text"), md, stamp
+        if type(md) is dict and type(at) is float:
+            plain = True
+            for key in md:
+                if key.startswith(RESERVED_PREFIX):
+                    plain = False
+                    break
+            if plain:
+                doc = str(props.get("vv_id"))
+                stamp = Stamp(str(props.get("vv_fp")), doc, str(props.get("vv_hash")), at)
+                return doc, props.get("vv_text"), md, stamp
         d = self._codec.decode(self._payload(props))
         return d.id, d.text, d.metadata, d.stamp
 
