@@ -49,6 +49,13 @@ class Embedder(ABC):
 
     kind: ClassVar[str] = "abstract"
 
+    #: True when :meth:`embed` computes in Python holding the interpreter lock throughout
+    #: (no native kernel that releases it, no wait on a service): a thread of this process
+    #: cannot overlap other work with it. A backfill whose source and target run in this
+    #: process too then embeds in turn with its writes, without a background thread. False
+    #: (the default, safe for any model) keeps the thread.
+    gil_bound: ClassVar[bool] = False
+
     def __init__(self, spec: SpaceSpec) -> None:
         self.spec = spec
 

@@ -26,6 +26,8 @@ class HashEmbedder(Embedder):
     """``embedder = "hash"``; options: ``seed`` (int, default 0), ``bigrams`` (bool)."""
 
     kind = "hash"
+    #: CRC-32 of each word in a Python loop: it holds the interpreter lock throughout
+    gil_bound = True
 
     def revision(self) -> str:
         return "hash-crc32-v1"

@@ -3,8 +3,9 @@
 A backfill run is a small pipeline (:class:`_BackfillRun`): *open* (recover, pick the
 source and the resume point), *hot* (with ``priority="hot"``: the most-read documents
 first, see below), *copy* (a background thread reads and embeds page n+1 while this one
-writes page n and checkpoints it) and *finish* (reconcile what changed meanwhile, verify,
-mark ``ready``).
+writes page n and checkpoints it; in turn, in this thread, where every step runs in this
+process holding the interpreter lock: see :data:`READ_AHEAD`) and *finish* (reconcile
+what changed meanwhile, verify, mark ``ready``).
 
 Deferred visibility: on a backend declaring ``consistency="eventual"`` the copy does not
 wait for each batch to become visible before writing the next. A batch is sent with
@@ -99,6 +100,14 @@ HOT_LIMIT = 100_000
 #: written, all of them are confirmed and checkpointed together. A run killed meanwhile
 #: writes at most ``VISIBILITY_WINDOW + 1`` batches again when resumed.
 VISIBILITY_WINDOW = 4
+
+
+#: whether the copy reads and embeds the next page in a background thread while it writes
+#: this one: None (the default) decides per run (:meth:`_BackfillRun._read_ahead`: yes,
+#: unless the source is a namespace of an in-process engine, the target is on one too, and
+#: the target space's embedder declares ``gil_bound``); True or False forces it. Either way
+#: the same batches are written and checkpointed in the same order.
+READ_AHEAD: bool | None = None
 
 
 #: whether a backfill moves the objects alive when its copy starts out of the garbage
@@ -302,7 +311,8 @@ def backfill(
     Documents are streamed from ``source`` (default: the active space's stored text) in
     a stable order; documents already present (see
     :func:`~vecver.runtime.reconcile.needs_embedding`) are skipped; the embedding of
-    batch n+1 overlaps the write of batch n; a checkpoint is saved after each durable
+    batch n+1 overlaps the write of batch n (in a background thread, where a thread can
+    overlap anything: :data:`READ_AHEAD`); a checkpoint is saved after each durable
     batch (on an eventually consistent backend, after each window of batches confirmed
     visible: see the module docstring; ``on_batch`` is called for each batch once it is
     checkpointed). After a crash, calling it again resumes from the checkpoint, and
@@ -588,13 +598,37 @@ class _BackfillRun:
         )
         bar.done = self.rep.done
         try:
-            with ReadAhead(self._batches, name="backfill-embed") as batches:
+            with ReadAhead(self._batches, name="backfill-embed",
+                           background=self._read_ahead()) as batches:
                 for batch in batches:
                     self._durable(bar, self._write(batch))
                 self._durable(bar, self._settle())
         finally:
             self._unconfirmed = []  # after a failure: not checkpointed, written again on resume
             bar.close()
+
+    def _read_ahead(self) -> bool:
+        """Whether the next page is read and embedded in a background thread while this
+        one is written (:data:`READ_AHEAD` forces it either way).
+
+        A thread overlaps work only where some step waits without holding the interpreter
+        lock: a read or write that is a round trip to a server (``remote_reads``), a
+        source other than a namespace (a file, the caller's iterable: its reads may wait
+        on a disk or a database), an embedder computing in native code or waiting on a
+        service. Where none does (an in-process engine such as Qdrant's local mode on
+        both sides, and an embedder declaring ``gil_bound``), the two threads take turns
+        on the lock, and the hand-overs only cost: the pages are then read, embedded and
+        written in turn, in this thread. An embedder that declares nothing keeps the
+        thread."""
+        if READ_AHEAD is not None:
+            return READ_AHEAD
+        src = self.src
+        if not isinstance(src, NamespaceSource) or src.backend.capabilities.remote_reads:
+            return True
+        if self.ws.backend_for(self.target).capabilities.remote_reads:
+            return True
+        model = self.ws.embedder(self.target.space_label).embedder
+        return not bool(getattr(model, "gil_bound", False))
 
     def _durable(self, bar: Progress, batches: list[_Batch]) -> None:
         """Report batches just made durable and checkpointed (progress, ``on_batch``)."""

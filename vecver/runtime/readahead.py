@@ -1,6 +1,8 @@
 """A producer run in a background thread, a bounded number of items ahead of its consumer
 (the backfill reads and embeds page n+1 while it writes page n; verify reads the active
-space's page n+1 while it fetches page n's copies)."""
+space's page n+1 while it fetches page n's copies), or in the consumer's own thread where
+a thread would overlap nothing (``background=False``: the same items, in the same order,
+with the same errors)."""
 
 from __future__ import annotations
 
@@ -18,15 +20,33 @@ _END_OF_STREAM = object()
 class ReadAhead(Generic[T]):
     """Runs ``produce`` in a background thread, at most ``depth`` items ahead of the
     consumer; an exception in it is raised in the consumer. Leaving the ``with`` block
-    stops the thread (and waits for it)."""
+    stops the thread (and waits for it).
 
-    def __init__(self, produce: Callable[[], Iterator[T]], depth: int = 2,
-                 name: str = "read-ahead") -> None:
+    With ``background=False`` no thread is started: the consumer iterates ``produce()``
+    itself, one item at a time (an exception is raised where it happens, in the consumer's
+    thread; leaving the block closes the generator). For producers whose work holds the
+    interpreter lock throughout, where a thread cannot overlap anything with the
+    consumer's work and only adds lock hand-overs and cache misses."""
+
+    def __init__(
+        self,
+        produce: Callable[[], Iterator[T]],
+        depth: int = 2,
+        name: str = "read-ahead",
+        *,
+        background: bool = True,
+    ) -> None:
         self._produce = produce
+        self._background = background
+        self._inline: Iterator[T] | None = None
         self._q: queue.Queue[Any] = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
-        self._worker = threading.Thread(target=self._run, name=f"vecver-{name}",
-                                        daemon=True)
+        self._worker = threading.Thread(target=self._run, name=f"vecver-{name}", daemon=True)
+
+    @property
+    def background(self) -> bool:
+        """Whether the items are produced in a background thread."""
+        return self._background
 
     def _run(self) -> None:
         try:
@@ -44,6 +64,9 @@ class ReadAhead(Generic[T]):
             self._q.put(e)
 
     def __enter__(self) -> Iterator[T]:
+        if not self._background:
+            self._inline = self._produce()
+            return self._inline
         self._worker.start()
         return self._items()
 
@@ -57,6 +80,11 @@ class ReadAhead(Generic[T]):
             yield item
 
     def __exit__(self, *exc: object) -> None:
+        if not self._background:
+            close = getattr(self._inline, "close", None)
+            if callable(close):
+                close()  # a generator left early runs its finally blocks now
+            return
         self._stop.set()
         while self._worker.is_alive():
             try:

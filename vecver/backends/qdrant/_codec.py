@@ -1,6 +1,6 @@
 """The Qdrant backend's hot paths of id mapping and payload decoding.
 
-:func:`point_id` is :func:`vecver.backends._remote.uuid_for`, and :class:`QdrantCodec` is
+:func:`point_id` equals :func:`vecver.backends._remote.uuid_for`, and :class:`QdrantCodec` is
 :class:`~vecver.backends._remote.PayloadCodec` whose record and hit decoding skips the
 intermediate :class:`~vecver.backends._remote.Decoded` object. Both give exactly what the
 shared helpers give (tests/test_qdrant_codec.py compares them); they exist because every
@@ -9,6 +9,7 @@ record a backfill copies, verifies and every hit a search returns goes through t
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,8 +24,8 @@ from .._remote import (
     KEY_ID,
     KEY_INTS,
     KEY_TEXT,
+    VECVER_ID_NAMESPACE,
     PayloadCodec,
-    uuid_for,
 )
 from ._filters import KEY_LISTS
 
@@ -34,8 +35,23 @@ __all__ = ["QdrantCodec", "point_id"]
 _OWN = (KEY_ID, KEY_FP, KEY_HASH, KEY_AT, KEY_TEXT, KEY_LISTS)
 
 
-#: the point id of a document id: :func:`~vecver.backends._remote.uuid_for` itself
-point_id = uuid_for
+#: SHA-1 already fed with the UUID namespace's bytes (copied for each id)
+_SHA1_NS = hashlib.sha1(VECVER_ID_NAMESPACE.bytes)
+#: the RFC 4122 variant's first hex digit of a UUID, by the digest's digit there
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
+
+
+def point_id(doc_id: str) -> str:
+    """The point id of a document id: exactly :func:`~vecver.backends._remote.uuid_for`
+    (``str(uuid.uuid5(VECVER_ID_NAMESPACE, doc_id))``), computed from a copy of a SHA-1
+    state that has hashed the namespace already and from the hex digest directly (the
+    version digit set to 5, the variant's digit to 8-b): once per id of every write,
+    fetch and delete. Raises ``UnicodeEncodeError`` for an id that is not valid Unicode,
+    as ``uuid_for`` does (ids are checked before they get here)."""
+    h = _SHA1_NS.copy()
+    h.update(doc_id.encode("utf-8"))
+    x = h.hexdigest()
+    return f"{x[:8]}-{x[8:12]}-5{x[13:16]}-{_VARIANT[x[16]]}{x[17:20]}-{x[20:32]}"
 
 
 @dataclass(frozen=True)
