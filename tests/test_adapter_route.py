@@ -246,13 +246,15 @@ def test_the_held_out_estimate_is_not_optimistic_for_a_weak_adapter(tmp_path: Pa
     qfile.write_text("".join(json.dumps({"query": query_of(i), "relevant": [f"d{i:04d}"]})
                              + "\n" for i in range(N_DOCS)))
     # one 30-pair fit is a noisy sample (its SVD is near-degenerate, and how it rounds
-    # depends on the machine's LAPACK): four seeds, each refused by the gate, the mean
-    # gap to the truth within 0.2 (measured: 0.08-0.23 per seed, mean ~0.16)
+    # depends on the machine's LAPACK): four seeds, each refused by the gate (default
+    # min_retention 0.95), the mean gap to the truth within 0.2 (measured: 0.08-0.23 per
+    # seed, mean ~0.16; on another machine estimates 0.74-0.91, mean gap 0.18)
     gaps = []
     for seed in range(4):
         est = adapters.fit(ws, "c", "wide", "v1", pairs=30, seed=seed).evaluation
         assert est["candidates"] == N_DOCS and "distractors" in est["note"]
-        assert est["retention"] is not None and est["retention"] < 0.9
+        assert est["retention"] is not None
+        assert est["retention"] < ws.config.adapters.min_retention
         _, truth = adapters.evaluate(ws, "c", queries=str(qfile))
         assert truth.method == "namespace" and truth.retention is not None
         assert truth.retention < 0.8

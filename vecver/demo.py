@@ -130,7 +130,7 @@ def run_demo(
     if (wd / "vecver.db").exists():
         say(f"{wd} already holds a demo; starting over in it")
         (wd / "vecver.db").unlink()
-        for extra in ("vecver.db-wal", "vecver.db-shm"):
+        for extra in ("vecver.db-wal", "vecver.db-shm", "vecver.db-vvsig"):
             (wd / extra).unlink(missing_ok=True)
         shutil.rmtree(wd / "vectors", ignore_errors=True)
     cfg_path.write_text(DEMO_CONFIG, encoding="utf-8")

@@ -50,6 +50,9 @@ from ..errors import (
     UnknownCollection,
 )
 from ..lifecycle import LIVE_STATES, STATES
+from ._signal import MAX_AGE as SIGNAL_MAX_AGE
+from ._signal import ChangeSignal
+from ._signal import now as _signal_now
 from .base import (
     DEFAULT_BACKEND,
     AliasChange,
@@ -406,6 +409,11 @@ class Manifest:
         self._hb_wake = threading.Event()
         self._hb_every = 0.0
         self._hb_thread: threading.Thread | None = None
+        #: the change counters beside the file (None: every generation read is a read;
+        #: mapped once the file is open and upgraded)
+        self._signal: ChangeSignal | None = None
+        #: collection -> (counter value, monotonic time, generation) of the last read
+        self._gen_seen: dict[str, tuple[int, float, int]] = {}
         try:
             size: int | None = os.stat(self.path).st_size
         except FileNotFoundError:
@@ -431,6 +439,7 @@ class Manifest:
             raise
         self._ns_cols = (_NS_COLS if self._version >= 3 else
                          _NS_COLS_V2 if self._version >= 2 else _NS_COLS_V1)
+        self._signal = ChangeSignal.open(self.path, writable=not read_only)
 
     # -- opening --------------------------------------------------------------------
 
@@ -609,6 +618,9 @@ class Manifest:
             if not self._closed:
                 self._closed = True
                 self._db.close()
+                if self._signal is not None:
+                    self._signal.close()
+                    self._signal = None
 
     def __enter__(self) -> Manifest:
         return self
@@ -650,6 +662,8 @@ class Manifest:
                 self._db.execute("BEGIN IMMEDIATE")
                 self._in_tx = True
                 try:
+                    # the counters move before the commit and after it (see _signal)
+                    self._signal_begin()
                     yield self._db
                 except BaseException:
                     if self._db.in_transaction:  # SQLite may have rolled back already
@@ -666,6 +680,22 @@ class Manifest:
                         raise
                 finally:
                     self._in_tx = False
+                    if self._signal is not None:
+                        self._signal.end()
+
+    def _signal_begin(self) -> None:
+        sig = self._signal
+        if sig is None:
+            return
+        try:
+            sig.begin()
+        except OSError:
+            # no lock on this file system: the counters are left unequal for good (every
+            # reader then reads the manifest), and this handle stops using them
+            with contextlib.suppress(OSError, ValueError):
+                sig.poison()
+            sig.close()
+            self._signal = None
 
     @contextlib.contextmanager
     def _relaxed(self) -> Iterator[None]:
@@ -915,7 +945,17 @@ class Manifest:
         return int(gen[0][0]), lifecycle.live_order(rows)
 
     def generation(self, collection: str) -> int:
-        # the searcher's read on every call: one cached statement, no context managers
+        # the searcher's read on every call: the last value read, while the change
+        # counters beside the file say nothing was committed since (vecver.store._signal;
+        # at most MAX_AGE old), else one cached statement, no context managers
+        sig = self._signal
+        if sig is not None:
+            begun, done = sig.read()
+            seen = self._gen_seen.get(collection)
+            if (seen is not None and begun == done == seen[0]
+                    and _signal_now() - seen[1] < SIGNAL_MAX_AGE):  # fmt: skip
+                return seen[2]
+            at = _signal_now()
         with self._lock:
             try:
                 row = self._db.execute(
@@ -928,7 +968,10 @@ class Manifest:
                 raise err from e
         if row is None:
             raise UnknownCollection(collection, self.collections())
-        return int(row[0])
+        gen = int(row[0])
+        if sig is not None and begun == done and sig.read() == (begun, done):
+            self._gen_seen[collection] = (begun, at, gen)
+        return gen
 
     def active_namespace(self, collection: str) -> str:
         rows = self._query("SELECT active_namespace FROM collections WHERE name=?", (collection,))
