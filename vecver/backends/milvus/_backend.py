@@ -609,7 +609,9 @@ class MilvusBackend(Backend):
                           float(e.get(F_AT) or 0.0)),
                 ))  # fmt: skip
             if upfront and metric == "dot":
-                out.append(_rescored(metric, queries[qi], hits, range(len(hits)), vectors))
+                every = range(len(hits))
+                out.append(_with_scores(
+                    hits, every, _exact_at(metric, queries[qi], hits, every, vectors)))  # fmt: skip
                 continue
             # Milvus' own distances, in vecver's convention; ties ordered by id
             hits.sort(key=_rank_key)
@@ -632,31 +634,31 @@ class MilvusBackend(Backend):
         list scored from Milvus' distances) from their stored vectors, and sort those
         lists again, in place (:func:`~vecver.backends._ties.tied_positions`: the other
         hits keep the engine's scores, the order is that of the exact scores). The
-        vectors are read without
-        waiting for a new timestamp (Strong waits for the server's next time tick: about
-        5x the cost of the read here); the search has just served those rows at Strong,
-        so the read sees them unless a replica behind it answers or a write came between.
-        A hit whose vector read back does not give back the score the search gave it
-        (:func:`~vecver.backends._ties.agrees`), or that is missing, is read again at
-        Strong and its list re-scored from that (a hit deleted since the search is
-        dropped, as before)."""
+        vectors are read without waiting for a new timestamp (Strong waits for the
+        server's next time tick: about 5x the cost of the read here); the search has just
+        served those rows at Strong, so the read sees them unless a replica behind it
+        answers or a write came between. A hit whose vector read back does not give back
+        the score the search gave it (:func:`~vecver.backends._ties.agrees`), or that is
+        missing, is read again at Strong and its list re-scored from that (a hit deleted
+        since the search is dropped, as before)."""
         ids = sorted({out[qi][j].id for qi, pos in tied.items() for j in pos})
         vectors = self._vectors_of(namespace, ids, "Eventually")
         suspect: set[str] = {i for i in ids if i not in vectors}
+        exact: dict[int, dict[int, float]] = {}
         for qi, pos in tied.items():
-            present = [out[qi][j] for j in pos if out[qi][j].id in vectors]
-            if not present:
-                continue
-            mat = np.stack([vectors[h.id] for h in present])
-            exact = exact_scores(metric, queries[qi][None, :], mat)[0].tolist()
-            ok = agrees(metric, queries[qi], [h.score for h in present], exact)
-            suspect.update(h.id for h, good in zip(present, ok) if not good)
+            exact[qi] = scores = _exact_at(metric, queries[qi], out[qi], pos, vectors)
+            ok = agrees(metric, queries[qi], [out[qi][j].score for j in scores],
+                        list(scores.values()))  # fmt: skip
+            suspect.update(out[qi][j].id for j, good in zip(scores, ok) if not good)
         if suspect:
             for doc_id in suspect:
                 vectors.pop(doc_id, None)
             vectors.update(self._vectors_of(namespace, sorted(suspect), "Strong"))
+            for qi, pos in tied.items():
+                if any(out[qi][j].id in suspect for j in pos):
+                    exact[qi] = _exact_at(metric, queries[qi], out[qi], pos, vectors)
         for qi, pos in tied.items():
-            out[qi] = _rescored(metric, queries[qi], out[qi], pos, vectors)
+            out[qi] = _with_scores(out[qi], pos, exact[qi])
 
     def _vectors_of(
         self, namespace: str, ids: Sequence[str], consistency: str = "Strong"
@@ -949,24 +951,28 @@ def _rank_key(h: Hit) -> tuple[float, str]:
     return (-h.score, h.id)
 
 
-def _rescored(
+def _exact_at(
     metric: Metric, row: np.ndarray, hits: Sequence[Hit], positions: Iterable[int],
     vectors: Mapping[str, Any],
-) -> list[Hit]:
-    """``hits`` with the hits at ``positions`` scored by
-    :func:`~vecver.backends.base.exact_scores` of their vectors (``vectors``: by id; a
-    hit at one of ``positions`` without a vector there is dropped: deleted since the
-    search), best first, ties by id."""
-    out = list(hits)
+) -> dict[int, float]:
+    """Position -> :func:`~vecver.backends.base.exact_scores` of the hit's vector, for the
+    hits at ``positions`` that have one in ``vectors`` (by id)."""
     at = [j for j in positions if hits[j].id in vectors]
-    gone = {j for j in positions if hits[j].id not in vectors}
-    if at:
-        mat = np.asarray([vectors[hits[j].id] for j in at], dtype=np.float32)
-        for j, s in zip(at, exact_scores(metric, row[None, :], mat)[0].tolist()):
-            h = hits[j]
-            out[j] = Hit(h.id, s, h.text, h.metadata, h.stamp)
-    if gone:
-        out = [h for j, h in enumerate(out) if j not in gone]
+    if not at:
+        return {}
+    mat = np.asarray([vectors[hits[j].id] for j in at], dtype=np.float32)
+    return dict(zip(at, exact_scores(metric, row[None, :], mat)[0].tolist()))
+
+
+def _with_scores(
+    hits: Sequence[Hit], positions: Iterable[int], scores: Mapping[int, float]
+) -> list[Hit]:
+    """``hits`` with the hits at ``positions`` given ``scores`` (by position; one at
+    ``positions`` without a score is dropped: it had no vector, deleted since the
+    search), best first, ties by id."""
+    gone = {j for j in positions if j not in scores}
+    out = [h if j not in scores else Hit(h.id, scores[j], h.text, h.metadata, h.stamp)
+           for j, h in enumerate(hits) if j not in gone]  # fmt: skip
     out.sort(key=_rank_key)
     return out
 
